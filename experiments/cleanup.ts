@@ -1,0 +1,48 @@
+// Cleanup is structural: every effect registers its undo as it happens, and the stack runs
+// in reverse in a finally, on success, failure and Ctrl-C alike.
+import type { RemoteNode } from './remote/node.js';
+import type { RunPaths } from './run-context.js';
+
+export class CleanupStack {
+  private readonly steps: { label: string; undo: () => Promise<unknown> }[] = [];
+  readonly failures: string[] = [];
+
+  defer(label: string, undo: () => Promise<unknown>): void {
+    this.steps.push({ label, undo });
+  }
+
+  /** Runs every undo, newest first; a failing undo is recorded and the rest still run. */
+  async run(): Promise<void> {
+    for (let step = this.steps.pop(); step; step = this.steps.pop()) {
+      try {
+        await step.undo();
+      } catch (error) {
+        this.failures.push(`${step.label}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+/**
+ * A pgrep/pkill pattern matching every process of this run (workload, criu, rsync: all carry
+ * the run id in their argv) but not the shell that runs pkill: "[m]emory_…" does not match itself.
+ */
+export function runProcessPattern(runId: string): string {
+  return `[${runId[0]}]${runId.slice(1)}`;
+}
+
+export function killArgv(runId: string): string[] {
+  return ['pkill', '-KILL', '-f', runProcessPattern(runId)];
+}
+
+export function removeArgv(paths: RunPaths): string[] {
+  return ['rm', '-rf', '--one-file-system', paths.workDir, paths.sourceImageDir, paths.destImageDir, paths.sourceControlDir];
+}
+
+/** Kills every process of the run on a node, waits until they are gone, and removes the run's directories. */
+export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths): Promise<void> {
+  const pattern = runProcessPattern(runId);
+  await node.run(killArgv(runId), { check: false, timeoutMs: 20_000 });
+  await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], { check: false, timeoutMs: 20_000 });
+  await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup' });
+}

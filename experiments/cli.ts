@@ -1,0 +1,165 @@
+// The criu-lab command line: `run` (one migration), `lab` (the local namespace lab) and
+// `infra` (the AWS stack). Flags keep the seed's names; every one maps to a config key.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { loadPlan, type ConfigOverride } from './config/load.js';
+import { renderError, UsageError } from './errors.js';
+import { formatSummary, type RunMetrics } from './metrics.js';
+import { describeRun, runMigration } from './pipeline.js';
+import { createProgress } from './progress.js';
+import { allWorkloads } from '../workloads/registry.js';
+import { registerLabCommands } from '../infra/local/cli.js';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface FlagMapping {
+  readonly flag: string;
+  readonly attribute: string;
+  readonly paths: readonly string[];
+}
+
+const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Plan flags: the seed's run_experiment.py flags, each a config key. */
+const PLAN_FLAGS: readonly (FlagMapping & { readonly value: string; readonly description: string })[] = [
+  { flag: '--workload', value: '<name>', description: 'workload type (config: workload.type)', paths: ['workload.type', 'experiment.workload_type'] },
+  { flag: '--strategy', value: '<name>', description: 'checkpoint strategy (config: checkpoint.strategy.mode)', paths: ['checkpoint.strategy.mode'] },
+  { flag: '--transfer', value: '<method>', description: 'transfer method (config: transfer.method)', paths: ['transfer.method'] },
+  { flag: '--source-ip', value: '<ip>', description: 'source node address (config: nodes.source.ip)', paths: ['nodes.source.ip'] },
+  { flag: '--dest-ip', value: '<ip>', description: 'destination node address (config: nodes.destination.ip)', paths: ['nodes.destination.ip'] },
+  { flag: '--predump-iterations', value: '<n>', description: 'pre-dump rounds (config: checkpoint.strategy.predump_iterations)', paths: ['checkpoint.strategy.predump_iterations'] },
+  { flag: '--predump-interval', value: '<s>', description: 'seconds between pre-dumps (config: checkpoint.strategy.predump_interval)', paths: ['checkpoint.strategy.predump_interval'] },
+  { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
+  { flag: '--migrate-after', value: '<s>', description: 'migrate this many seconds after the workload is ready instead of when it says it is warm (config: experiment.migrate_after)', paths: ['experiment.migrate_after'] },
+].map((f) => ({ ...f, attribute: camel(f.flag) }));
+
+/** Workload flags from every registered workload (--mb-size, --interval, ...), deduplicated by name. */
+function workloadFlags(): (FlagMapping & { readonly description: string })[] {
+  const byFlag = new Map<string, FlagMapping & { description: string }>();
+  for (const workload of allWorkloads())
+    for (const param of workload.params) {
+      const known = byFlag.get(param.flag);
+      const description = `${known ? `${known.description}; ` : ''}${workload.name}: ${param.description}`;
+      byFlag.set(param.flag, { flag: param.flag, attribute: camel(param.flag), paths: [`workload.${param.key}`], description });
+    }
+  return [...byFlag.values()];
+}
+
+const EXAMPLES = `
+Examples:
+  criu-lab lab up                                   # two lab nodes on this machine, writes config/servers.yaml
+  criu-lab run                                      # migrate the memory workload with config/default.yaml
+  criu-lab run --workload memory --mb-size 64 --max-memory 1024 --strategy full --transfer rsync
+  criu-lab run -c config/experiments/baseline.yaml --dry-run
+  criu-lab run --workload memory --mb-size 128 --max-memory 512 --interval 0.5 --json > metrics.json
+  criu-lab lab down
+`;
+
+interface RunFlags {
+  readonly config?: string;
+  readonly servers?: string;
+  readonly dryRun?: boolean;
+  readonly json?: boolean;
+  readonly lazyPages?: boolean;
+  readonly [attribute: string]: unknown;
+}
+
+function overridesFrom(flags: RunFlags): ConfigOverride[] {
+  const overrides: ConfigOverride[] = [];
+  for (const mapping of [...PLAN_FLAGS, ...workloadFlags()]) {
+    const value = flags[mapping.attribute];
+    if (value !== undefined) for (const path of mapping.paths) overrides.push({ path, value, flag: mapping.flag });
+  }
+  if (flags.lazyPages) overrides.push({ path: 'checkpoint.strategy.lazy_pages', value: true, flag: '--lazy-pages' });
+  return overrides;
+}
+
+async function runCommand(flags: RunFlags): Promise<number> {
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  if (flags.dryRun) {
+    const { runId, steps } = describeRun(plan);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps }, null, 2)}\n`);
+    else {
+      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue (nothing was touched):\n`);
+      for (const s of steps) process.stdout.write(`  [${s.node}] ${s.step.padEnd(16)} ${s.command}\n`);
+    }
+    return 0;
+  }
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (name: string) => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab lab status\` to check the nodes\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${name}: stopping the run and cleaning up both nodes (press Ctrl-C again to force)\n`);
+    controller.abort();
+  };
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const { metrics, resultsDir } = await runMigration(plan, { signal: controller.signal, progress: createProgress(process.stderr) });
+    printOutcome(metrics, resultsDir, flags.json === true);
+    return metrics.outcome === 'ok' ? 0 : 1;
+  } catch (error) {
+    const withResults = error as { metrics?: RunMetrics; resultsDir?: string };
+    if (withResults.metrics && withResults.resultsDir) printOutcome(withResults.metrics, withResults.resultsDir, flags.json === true);
+    throw error;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+function printOutcome(metrics: RunMetrics, resultsDir: string, json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify({ resultsDir, ...metrics }, null, 2)}\n`);
+  else process.stdout.write(`\n${formatSummary(metrics)}\nResults: ${resultsDir}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('criu-lab')
+    .description('Live-migrate processes with CRIU between two machines and time every phase, to test spot-instance deadlines (AWS 120 s, GCP 30 s).')
+    .showHelpAfterError('(run with --help for usage)');
+
+  const run = program
+    .command('run')
+    .description('migrate one workload from the source node to the destination node, verify it, and write results/')
+    .option('-c, --config <file>', 'experiment YAML, merged over config/default.yaml and servers.yaml')
+    .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
+    .option('--lazy-pages', 'restore with lazy pages (config: checkpoint.strategy.lazy_pages)')
+    .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
+    .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)');
+  for (const f of PLAN_FLAGS) run.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  for (const f of workloadFlags()) run.addOption(new Option(`${f.flag} <value>`, f.description));
+  run.addHelpText('after', EXAMPLES).action(async (flags: RunFlags) => {
+    process.exitCode = await runCommand(flags);
+  });
+
+  registerLabCommands(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const { text, exitCode } = renderError(error);
+    process.stderr.write(`${text}\n`);
+    const resultsDir = (error as { resultsDir?: string }).resultsDir;
+    if (resultsDir && !(error instanceof UsageError)) process.stderr.write(`results (logs from both nodes): ${resultsDir}\n`);
+    process.exitCode = exitCode;
+  }
+}
+
+await main(process.argv);

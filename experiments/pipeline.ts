@@ -1,0 +1,202 @@
+// One migration, as a fixed table of stages: connect, preflight, deploy, start, warm up,
+// capture, migrate (the strategy), verify; logs are collected and both nodes cleaned in a
+// finally, also on failure and Ctrl-C.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CleanupStack, cleanNode, killArgv, removeArgv } from './cleanup.js';
+import type { Plan } from './config/plan.js';
+import { AbortedError, ExternalError, UsageError } from './errors.js';
+import { deadlineVerdicts, type RunMetrics } from './metrics.js';
+import { preflight, preflightCommands } from './preflight.js';
+import type { Progress } from './progress.js';
+import { KnownHosts } from './remote/known-hosts.js';
+import type { RemoteNode } from './remote/node.js';
+import { SshNode } from './remote/ssh.js';
+import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
+import { PhaseLog, ms, runPaths, type RunContext } from './run-context.js';
+import { getStrategy } from './strategies/registry.js';
+import type { MigrationResult } from './strategies/strategy.js';
+import { getTransfer } from './transfers/registry.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployPayload, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence } from './workload-control.js';
+import { getWorkload } from '../workloads/registry.js';
+import type { Workload, WorkloadStatus } from '../workloads/workload.js';
+import { quoteArgv } from './remote/quote.js';
+
+export interface RunOptions {
+  readonly signal: AbortSignal;
+  readonly progress: Progress;
+}
+
+export interface RunOutcome {
+  readonly metrics: RunMetrics;
+  readonly resultsDir: string;
+}
+
+function workloadOf(plan: Plan): Workload<Record<string, unknown>> {
+  const workload = getWorkload(plan.workload.type);
+  if (!workload) throw new UsageError(`unknown workload ${plan.workload.type}`);
+  return workload;
+}
+
+async function connect(plan: Plan, role: 'source' | 'destination'): Promise<SshNode> {
+  const { nodes } = plan;
+  const address = nodes[role];
+  return SshNode.connect({
+    name: address.name,
+    ip: address.ip,
+    port: nodes.sshPort,
+    user: nodes.sshUser,
+    privateKey: readFileSync(nodes.sshKey),
+    knownHosts: nodes.knownHosts ? KnownHosts.load(nodes.knownHosts) : undefined,
+    bastion: nodes.bastion ? { name: nodes.bastion.name, ip: nodes.bastion.ip, port: nodes.bastion.sshPort, user: nodes.bastion.sshUser } : undefined,
+    connectTimeoutMs: ms(plan.timeouts.connectS),
+  });
+}
+
+/** Copies a file from a node into the results, if it exists; collecting never fails a run. */
+async function collect(node: RemoteNode, remotePath: string, localPath: string): Promise<void> {
+  await node.download(remotePath, localPath).catch(() => undefined);
+}
+
+async function collectLogs(ctx: RunContext, results: ResultsDir): Promise<void> {
+  const { source, destination, paths } = ctx;
+  await Promise.all([
+    collect(source, `${paths.sourceImageDir}/dump.log`, join(results.source, 'criu-dump.log')),
+    collect(source, `${paths.workDir}/${OUTPUT_FILE}`, join(results.source, 'payload.out')),
+    collect(destination, `${paths.destImageDir}/restore.log`, join(results.dest, 'criu-restore.log')),
+    collect(destination, `${paths.workDir}/${LOG_FILE}`, join(results.dest, 'workload_stdout_post_restore.log')),
+    collect(destination, `${paths.workDir}/${STATUS_FILE}`, join(results.dest, 'workload_status_post_restore.json')),
+    collect(destination, `${paths.workDir}/${FINAL_FILE}`, join(results.dest, FINAL_FILE)),
+    collect(destination, `${paths.workDir}/${OUTPUT_FILE}`, join(results.dest, 'payload.out')),
+  ]);
+}
+
+/** The seed's pre-dump record: process state, status and output as the source saw them. */
+async function capturePreDump(ctx: RunContext, pid: number, results: ResultsDir): Promise<void> {
+  const { source, paths } = ctx;
+  const ps = await source.run(['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '-p', String(pid)], { check: false });
+  await writeFile(join(results.source, 'workload_status_pre_dump.txt'), ps.stdout);
+  await collect(source, `${paths.workDir}/${STATUS_FILE}`, join(results.source, 'workload_status_pre_dump.json'));
+  await collect(source, `${paths.workDir}/${LOG_FILE}`, join(results.source, 'workload_stdout_pre_dump.log'));
+}
+
+function outcomeOf(error: unknown, evidence: RestoredEvidence | undefined): RunMetrics['outcome'] {
+  if (error === undefined) return evidence?.verify.ok ? 'ok' : 'failed';
+  return error instanceof ExternalError || error instanceof AbortedError || error instanceof UsageError ? 'failed' : 'exception';
+}
+
+/** Runs one migration as the plan says and writes its results; never leaves anything behind on the nodes. */
+export async function runMigration(plan: Plan, options: RunOptions): Promise<RunOutcome> {
+  const { signal, progress } = options;
+  const startedAtMs = Date.now();
+  const workload = workloadOf(plan);
+  const strategy = getStrategy(plan.checkpoint.strategy.mode);
+  const transfer = getTransfer(plan.transfer.method);
+  const runId = makeRunId(workload.name, plan.experiment.resultsDir);
+  const results = await createResultsDir(plan.experiment.resultsDir, runId);
+  const paths = runPaths(plan, runId);
+  const phases = new PhaseLog();
+  const cleanup = new CleanupStack();
+  progress.note(`run ${runId}: ${workload.name} ${plan.nodes.source.name} → ${plan.nodes.destination.name}, strategy ${strategy.name}, transfer ${transfer.name}`);
+
+  let error: unknown;
+  let versions: Record<string, string> = { node: process.version };
+  let migration: MigrationResult | undefined;
+  let evidence: RestoredEvidence | undefined;
+  let frozen: WorkloadStatus | undefined;
+  try {
+    const connected = Date.now();
+    const [source, destination] = await progress.track('connect', () => Promise.all([connect(plan, 'source'), connect(plan, 'destination')]));
+    cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
+    phases.fromController('connect', connected, Date.now() - connected);
+    const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
+
+    versions = await progress.track('preflight', () => preflight(ctx, strategy));
+    cleanup.defer('clean nodes', async () => {
+      await Promise.all([cleanNode(source, runId, paths), cleanNode(destination, runId, paths)]);
+    });
+    cleanup.defer('collect logs', () => collectLogs(ctx, results));
+    cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
+
+    await progress.track('deploy workload', () => deployPayload(ctx));
+    const pid = await progress.track('start workload', () => startPayload(ctx));
+    progress.note(`  workload pid ${pid} on ${source.name}`);
+    await progress.track('warm up', () => waitForMigrationPoint(ctx));
+    await capturePreDump(ctx, pid, results);
+    await progress.track(`${transfer.name} prepare`, () => transfer.prepare(ctx));
+
+    migration = await strategy.migrate(ctx, transfer, pid);
+    // The source process is stopped (left by the dump), so its last status is what was frozen.
+    frozen = await readStatus(source, ctx);
+    if (!frozen) throw new ExternalError(`no ${STATUS_FILE} in the frozen work dir on ${source.name}`, { node: source.name, step: 'verify' });
+    const verifyStarted = Date.now();
+    evidence = await progress.track('verify', () => verifyRestored(ctx, pid, frozen!));
+    phases.fromController('verify', verifyStarted, Date.now() - verifyStarted);
+    await writeFile(join(results.dest, 'workload_status_post_restore.txt'), evidence.processInfo);
+  } catch (caught) {
+    error = caught;
+  } finally {
+    await progress.track('collect + clean up', () => cleanup.run()).catch(() => undefined);
+  }
+
+  const outcome = outcomeOf(error, evidence);
+  const errorText = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+  const metrics: RunMetrics = {
+    experiment: plan.experiment.name,
+    runId,
+    workload: workload.name,
+    workloadParams: plan.workload.params,
+    strategy: strategy.name,
+    source: plan.nodes.source,
+    destination: plan.nodes.destination,
+    startedAt: new Date(startedAtMs).toISOString(),
+    phases: phases.list(),
+    ...(migration
+      ? {
+          dump: { durationMs: migration.dump.durationMs, criuStats: migration.dump.criuStats, imageBytes: migration.dump.imageBytes },
+          transfer: migration.transfer,
+          restore: { durationMs: migration.restore.durationMs, criuStats: migration.restore.criuStats },
+          downtimeMs: migration.downtimeMs,
+          migrationMs: migration.migrationMs,
+          deadlines: deadlineVerdicts(migration.migrationMs),
+        }
+      : {}),
+    totalDurationMs: Date.now() - startedAtMs,
+    ...(evidence ? { verify: evidence.verify } : {}),
+    versions,
+    outcome,
+    ...(errorText ? { error: errorText } : {}),
+    ...(cleanup.failures.length > 0 ? { cleanupFailures: cleanup.failures } : {}),
+  };
+  const resultsDir = await finishResults(results, metrics, plan.experiment.saveMetrics);
+  if (error !== undefined) throw Object.assign(error as object, { resultsDir, metrics });
+  return { metrics, resultsDir };
+}
+
+/** What a run would do, command by command, without connecting to anything (--dry-run). */
+export function describeRun(plan: Plan): { runId: string; steps: { node: string; step: string; command: string }[] } {
+  const workload = workloadOf(plan);
+  const strategy = getStrategy(plan.checkpoint.strategy.mode);
+  const transfer = getTransfer(plan.transfer.method);
+  const runId = `${workload.name}_<timestamp>`;
+  const paths = runPaths(plan, runId);
+  const ctx = { plan, runId, paths, workload };
+  const { source, destination } = plan.nodes;
+  const steps: { node: string; step: string; command: string }[] = [];
+  const add = (node: string, step: string, argv: readonly string[]) => steps.push({ node, step, command: quoteArgv(argv) });
+  for (const argv of preflightCommands()) for (const node of [source.name, destination.name]) add(node, 'preflight', argv);
+  add(source.name, 'deploy', ['mkdir', '-p', paths.workDir]);
+  for (const file of workload.payloadFiles) add(source.name, 'deploy', ['sftp-put', file, paths.workDir]);
+  add(source.name, 'deploy', ['touch', `${paths.workDir}/${FLAG_FILE}`]);
+  add(source.name, 'start', startArgv(ctx));
+  for (const argv of transfer.describe(ctx, []).prepare) add(source.name, `${transfer.name} prepare`, argv);
+  for (const argv of strategy.describe(ctx, transfer)) add(argv[1] === 'restore' ? destination.name : source.name, 'migrate', argv);
+  add(destination.name, 'verify', ['rm', '-f', `${paths.workDir}/${FLAG_FILE}`]);
+  for (const node of [source.name, destination.name]) {
+    add(node, 'cleanup', killArgv(runId));
+    add(node, 'cleanup', removeArgv(paths));
+  }
+  return { runId, steps };
+}
+

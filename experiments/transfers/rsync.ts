@@ -1,0 +1,86 @@
+// rsync node to node over SSH with a key made on the source for this run only (its private
+// half never leaves the source), the destination's pinned host key, whole-file, a fast cipher.
+import { ExternalError } from '../errors.js';
+import { throughputMBps } from '../metrics.js';
+import type { RunContext } from '../run-context.js';
+import { ms } from '../run-context.js';
+import type { Transfer, TransferItem } from './transfer.js';
+
+type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
+
+const keyPath = (c: Ctx) => `${c.paths.sourceControlDir}/transfer_key`;
+const knownHostsPath = (c: Ctx) => `${c.paths.sourceControlDir}/known_hosts`;
+const keyComment = (c: Ctx) => `criu-lab-${c.runId}`;
+
+const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', keyComment(c), '-f', keyPath(c)];
+
+function rsyncArgv(c: Ctx, item: TransferItem): string[] {
+  const { plan } = c;
+  // Paths are restricted to [A-Za-z0-9._/-] by the config schema, so rsync's own word splitting of -e is safe.
+  const ssh = [
+    'ssh', '-i', keyPath(c), '-o', `UserKnownHostsFile=${knownHostsPath(c)}`, '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-c', plan.transfer.rsync.cipher, '-p', String(plan.nodes.sshPort),
+  ].join(' ');
+  return [
+    'rsync', '-a', '--whole-file', '--numeric-ids', '--sparse', '--stats', '--mkpath',
+    ...(plan.transfer.rsync.compress ? ['--compress'] : []),
+    '-e', ssh, `${item.from}/`, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}:${item.to}/`,
+  ];
+}
+
+/** "Total transferred file size: 1,234 bytes" from rsync --stats. */
+export function transferredBytes(stats: string): number {
+  const match = /Total transferred file size: ([\d,.]+)/.exec(stats);
+  return match ? Number(match[1]!.replace(/[,.]/g, '')) : 0;
+}
+
+export const rsyncTransfer: Transfer = {
+  name: 'rsync',
+
+  async prepare(ctx) {
+    const { source, destination, signal } = ctx;
+    const timeoutMs = ms(ctx.plan.timeouts.commandS);
+    await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal });
+    await source.run(keygenArgv(ctx), { step: 'rsync key', timeoutMs, signal });
+    const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
+    if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
+    await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
+    await destination.run(
+      ['sh', '-c', 'umask 077 && mkdir -p "$HOME/.ssh" && printf "%s\\n" "$1" >> "$HOME/.ssh/authorized_keys"', 'sh', `restrict ${publicKey}`],
+      { step: 'rsync authorize', timeoutMs, signal },
+    );
+  },
+
+  async move(ctx, items) {
+    const steps = [];
+    let firstStart = Infinity;
+    let lastEnd = 0;
+    for (const item of items) {
+      const result = await ctx.progress.track(
+        `transfer ${item.label}`,
+        () => ctx.source.run(rsyncArgv(ctx, item), { timed: true, step: `transfer ${item.label}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal }),
+        async () => Number((await ctx.destination.run(['du', '-sb', item.to], { check: false })).stdout.split('\t')[0]) || 0,
+      );
+      const timing = result.nodeTiming!;
+      firstStart = Math.min(firstStart, timing.startedAtMs);
+      lastEnd = Math.max(lastEnd, timing.startedAtMs + timing.durationMs);
+      steps.push({ name: `rsync ${item.label}`, durationMs: timing.durationMs, bytes: transferredBytes(result.stdout) });
+      ctx.phases.fromNode(`transfer.${item.label}`, result);
+    }
+    const bytes = steps.reduce((sum, s) => sum + s.bytes, 0);
+    const durationMs = lastEnd - firstStart;
+    return { method: 'rsync', bytes, durationMs, throughputMBps: throughputMBps(bytes, durationMs), steps };
+  },
+
+  async cleanup(ctx) {
+    // Only this run's key line goes; the comment carries the run id.
+    await ctx.destination.run(['sh', '-c', 'f="$HOME/.ssh/authorized_keys"; [ ! -f "$f" ] || sed -i "/ $1\\$/d" "$f"', 'sh', keyComment(ctx)], {
+      check: false,
+      timeoutMs: ms(ctx.plan.timeouts.commandS),
+    });
+  },
+
+  describe(ctx, items) {
+    return { prepare: [keygenArgv(ctx)], move: items.map((item) => rsyncArgv(ctx, item)) };
+  },
+};

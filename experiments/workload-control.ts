@@ -1,0 +1,158 @@
+// Drives a payload through the protocol: deploy, start detached, wait for `checkpoint_ready`,
+// read its status, and after restore prove that it goes on and that its data is intact.
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, ExternalError } from './errors.js';
+import { runProcessPattern } from './cleanup.js';
+import type { RemoteNode } from './remote/node.js';
+import { ms, type RunContext } from './run-context.js';
+import { tail } from './remote/ssh.js';
+import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';
+import { check } from '../workloads/workload.js';
+
+export const FLAG_FILE = 'checkpoint_flag';
+export const READY_FILE = 'checkpoint_ready';
+export const STATUS_FILE = 'workload_status.json';
+export const FINAL_FILE = 'workload_final.json';
+export const LOG_FILE = 'workload.log';
+/** The payload's stdout and stderr (tracebacks); it lives in the work dir, so it moves with the process. */
+export const OUTPUT_FILE = 'payload.out';
+
+const POLL_MS = 200;
+
+type Ctx = Pick<RunContext, 'plan' | 'paths' | 'workload' | 'runId'>;
+
+export const startArgv = (ctx: Ctx): string[] => ['setsid', '-f', ...ctx.workload.startArgv({ params: ctx.plan.workload.params, workDir: ctx.paths.workDir })];
+
+/** Waits until `probe` returns a value, polling; fails after timeoutMs with what `explain` says. */
+async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, signal: AbortSignal, explain: () => Promise<ExternalError>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (signal.aborted) throw new AbortedError();
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw await explain();
+    await sleep(POLL_MS, undefined, { signal }).catch(() => {
+      throw new AbortedError();
+    });
+  }
+}
+
+async function readText(node: RemoteNode, path: string): Promise<string | undefined> {
+  return node.readFile(path).then((b) => b.toString('utf8'), () => undefined);
+}
+
+async function readJson<T>(node: RemoteNode, path: string): Promise<T | undefined> {
+  const text = await readText(node, path);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined; // written by rename, so a torn read means "not there yet"
+  }
+}
+
+export const readStatus = (node: RemoteNode, ctx: Ctx) => readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
+
+async function isRunning(node: RemoteNode, ctx: Ctx): Promise<boolean> {
+  return (await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], { check: false })).exitCode === 0;
+}
+
+async function payloadError(node: RemoteNode, ctx: Ctx, message: string, step: string): Promise<ExternalError> {
+  const output = (await readText(node, `${ctx.paths.workDir}/${OUTPUT_FILE}`)) ?? '';
+  const log = (await readText(node, `${ctx.paths.workDir}/${LOG_FILE}`)) ?? '';
+  return new ExternalError(message, { node: node.name, step, logTail: tail(`${log}\n${output}`, 15) });
+}
+
+/** Uploads the payload into a fresh work dir and creates checkpoint_flag. */
+export async function deployPayload(ctx: RunContext): Promise<void> {
+  const { source, paths, signal } = ctx;
+  await source.run(['mkdir', '-p', paths.workDir], { step: 'deploy', timeoutMs: ms(ctx.plan.timeouts.commandS), signal });
+  for (const file of ctx.workload.payloadFiles) await source.upload(file, `${paths.workDir}/${basename(file)}`, 0o755);
+  await source.writeFile(`${paths.workDir}/${FLAG_FILE}`, '');
+}
+
+/** Starts the payload detached and returns the PID it reports in checkpoint_ready. */
+export async function startPayload(ctx: RunContext): Promise<number> {
+  const { source, paths, signal } = ctx;
+  await source.run(startArgv(ctx), { step: 'start workload', detachStdio: `${paths.workDir}/${OUTPUT_FILE}`, timeoutMs: ms(ctx.plan.timeouts.commandS), signal });
+  return poll(
+    async () => {
+      const ready = /^ready:(\d+)/.exec((await readText(source, `${paths.workDir}/${READY_FILE}`)) ?? '');
+      if (ready) return Number(ready[1]);
+      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${ctx.workload.name} workload exited before it was ready`, 'start workload');
+      return undefined;
+    },
+    ms(ctx.plan.timeouts.readyS),
+    signal,
+    () => payloadError(source, ctx, `the ${ctx.workload.name} workload did not write ${READY_FILE} within ${ctx.plan.timeouts.readyS} s`, 'start workload'),
+  );
+}
+
+/** Waits for the moment to migrate: --migrate-after seconds, or until the workload says it is worth migrating. */
+export async function waitForMigrationPoint(ctx: RunContext): Promise<WorkloadStatus> {
+  const { source, plan, signal, workload } = ctx;
+  const after = plan.experiment.migrateAfterS;
+  if (after !== undefined) await sleep(ms(after), undefined, { signal }).catch(() => { throw new AbortedError(); });
+  const ready = workload.readyToMigrate;
+  return poll(
+    async () => {
+      const status = await readStatus(source, ctx);
+      if (!status) return undefined;
+      if (after !== undefined || !ready || ready(status, plan.workload.params)) return status;
+      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${workload.name} workload died before the migration`, 'warm-up');
+      return undefined;
+    },
+    ms(plan.timeouts.readyS),
+    signal,
+    () => payloadError(source, ctx, `the ${workload.name} workload did not reach its migration point within ${plan.timeouts.readyS} s`, 'warm-up'),
+  );
+}
+
+export interface RestoredEvidence {
+  readonly resumed: WorkloadStatus;
+  readonly final: WorkloadFinal;
+  readonly verify: VerifyResult;
+  /** `ps` of the restored process on the destination, for the results. */
+  readonly processInfo: string;
+}
+
+/**
+ * After restore: the process must be alive on the destination and its counter must move past
+ * the frozen value; then checkpoint_flag goes, the payload re-reads its data, reports and exits.
+ */
+export async function verifyRestored(ctx: RunContext, pid: number, frozen: WorkloadStatus): Promise<RestoredEvidence> {
+  const { destination, paths, plan, signal, workload } = ctx;
+  const timeoutMs = ms(plan.timeouts.verifyS);
+  const ps = await destination.run(['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '-p', String(pid)], { check: false });
+  const alive = ps.exitCode === 0;
+  const resumed = await poll(
+    async () => {
+      const status = await readStatus(destination, ctx);
+      return status && status.counter > frozen.counter ? status : undefined;
+    },
+    timeoutMs,
+    signal,
+    () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s`, 'verify'),
+  );
+  await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal });
+  const final = await poll(
+    () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
+    timeoutMs,
+    signal,
+    () => payloadError(destination, ctx, `the restored ${workload.name} workload did not write ${FINAL_FILE} after checkpoint_flag was removed`, 'verify'),
+  );
+  const exited = await poll(
+    async () => ((await destination.run(['kill', '-0', String(pid)], { check: false })).exitCode !== 0 ? true : undefined),
+    timeoutMs,
+    signal,
+    () => payloadError(destination, ctx, `the restored ${workload.name} workload did not exit after its final report`, 'verify'),
+  );
+  const own = workload.verify({ params: plan.workload.params, frozen, resumed, final });
+  const checks = [
+    check('alive on destination', alive, `pid ${pid} ${alive ? 'running' : 'not found'} in ${destination.name}'s PID namespace after restore`),
+    ...own.checks,
+    check('exits after checkpoint_flag removal', exited, 'final report written, process gone'),
+  ];
+  return { resumed, final, verify: { ok: checks.every((c) => c.ok), checks }, processInfo: ps.stdout };
+}
