@@ -197,7 +197,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.');
       if ([...unresolved].some((u) => u === path || u.startsWith(`${path}.`))) continue;
-      problems.push(`${path}: ${describeIssue(issue)}${where(path)}${hint(path)}`);
+      const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+      problems.push(`${path}: ${describeIssue(issue)}${where(path)}${missing ? hint(path) : ''}`);
     }
   }
 

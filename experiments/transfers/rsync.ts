@@ -22,7 +22,7 @@ function rsyncArgv(c: Ctx, item: TransferItem): string[] {
     '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-c', plan.transfer.rsync.cipher, '-p', String(plan.nodes.sshPort),
   ].join(' ');
   return [
-    'rsync', '-a', '--whole-file', '--numeric-ids', '--sparse', '--stats', '--mkpath',
+    'rsync', '-a', '--whole-file', '--numeric-ids', '--stats', '--mkpath',
     ...(plan.transfer.rsync.compress ? ['--compress'] : []),
     '-e', ssh, `${item.from}/`, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}:${item.to}/`,
   ];

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The reference: the same CRIU commands criu-lab issues for `--strategy full --transfer rsync`,
+# typed as a researcher would by hand in a plain shell, against the nodes of servers.yaml.
+# Prints node-measured dump / transfer / restore / downtime in ms; cleans up both nodes.
+# usage: bench/bare-migration.sh [MB_SIZE] [MAX_MEMORY_MB]    (needs a lab: criu-lab lab up)
+set -euo pipefail
+MB_SIZE=${1:-64}
+MAX_MEMORY=${2:-1024}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SERVERS=${SERVERS:-$ROOT/config/servers.yaml}
+field() { sed -n "s/^  $1: \(.*\)$/\1/p" "$SERVERS" | head -1; }
+ip_of() { sed -n "s/^  $1: { ip: \([0-9.]*\),.*/\1/p" "$SERVERS"; }
+KEY=$(field ssh_key); KNOWN=$(field known_hosts); SRC=$(ip_of source); DST=$(ip_of destination)
+RUN=bare_$(date +%s)
+WORK=/srv/criu-lab/work/$RUN IMG=/srv/criu-lab/img/$RUN
+SSH=(ssh -i "$KEY" -o UserKnownHostsFile="$KNOWN" -o StrictHostKeyChecking=yes -o BatchMode=yes)
+
+# Node-to-node rsync uses the controller's key through agent forwarding, as one would by hand.
+eval "$(ssh-agent -s)" >/dev/null
+ssh-add -q "$KEY"
+cleanup() {
+  for n in "$SRC" "$DST"; do "${SSH[@]}" root@"$n" "pkill -KILL -f '[b]are_${RUN#bare_}'; rm -rf $WORK $IMG" || true; done
+  ssh-agent -k >/dev/null
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+"${SSH[@]}" root@"$SRC" "mkdir -p $WORK $IMG && touch $WORK/checkpoint_flag"
+scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" "$ROOT/workloads/memory/payload.py" root@"$SRC":"$WORK/"
+"${SSH[@]}" root@"$SRC" "setsid -f /usr/bin/python3 $WORK/payload.py --working-dir $WORK --mb-size $MB_SIZE --interval 0.5 --max-memory $MAX_MEMORY </dev/null >/dev/null 2>&1"
+until "${SSH[@]}" root@"$SRC" "python3 -c 'import json,sys; s=json.load(open(\"$WORK/workload_status.json\")); sys.exit(0 if s[\"allocated_mb\"]+$MB_SIZE>$MAX_MEMORY else 1)'" 2>/dev/null; do sleep 0.5; done
+PID=$("${SSH[@]}" root@"$SRC" "cut -d: -f2 $WORK/checkpoint_ready")
+
+t_dump=$("${SSH[@]}" root@"$SRC" "s=\$(date +%s%3N); criu dump -t $PID -D $IMG -o dump.log -v4 --leave-stopped && echo \$s \$(date +%s%3N)")
+t_xfer=$("${SSH[@]}" -A root@"$SRC" "s=\$(date +%s%3N); rsync -aW --numeric-ids --mkpath -e 'ssh -c aes128-gcm@openssh.com -o BatchMode=yes' $IMG/ $DST:$IMG/ && rsync -aW --numeric-ids --mkpath -e 'ssh -c aes128-gcm@openssh.com -o BatchMode=yes' $WORK/ $DST:$WORK/ && echo \$s \$(date +%s%3N)")
+t_rest=$("${SSH[@]}" root@"$DST" "s=\$(date +%s%3N); criu restore -D $IMG -o restore.log -v4 -d && echo \$s \$(date +%s%3N)")
+read -r d0 d1 <<<"$t_dump"; read -r x0 x1 <<<"$t_xfer"; read -r r0 r1 <<<"$t_rest"
+bytes=$("${SSH[@]}" root@"$SRC" "du -sb $IMG | cut -f1")
+printf 'bare full+rsync %s MiB: image %s bytes, dump %d ms, transfer %d ms, restore %d ms, downtime %d ms\n' \
+  "$MAX_MEMORY" "$bytes" $((d1 - d0)) $((x1 - x0)) $((r1 - r0)) $((r1 - d0))
+"${SSH[@]}" root@"$DST" "kill -0 $PID" && echo "restored pid $PID runs on the destination"

@@ -1,0 +1,152 @@
+// `criu-lab lab up|status|down`: flags become LabOptionsInput, results become a few short
+// lines (or JSON). Usage errors exit 2 naming the flag; the world's errors exit 1 with a hint.
+import type { Command } from 'commander';
+import { LabError } from './errors.js';
+import { labDown, labStatus, labUp, type LabDownResult, type LabStatus, type LabUpResult } from './lab.js';
+import { MAX_NODES, MIN_NODES, type LabOptionsInput } from './options.js';
+
+/** The flag each option field comes from, so a usage error names what the user typed. */
+const FLAGS: Record<keyof LabOptionsInput, string> = {
+  name: '--name',
+  nodes: '--nodes',
+  subnet: '--subnet',
+  serversPath: '--servers',
+  stateDir: 'stateDir',
+};
+
+interface LabFlags {
+  readonly name?: string;
+  readonly nodes?: string;
+  readonly subnet?: string;
+  readonly servers?: string;
+  readonly json?: boolean;
+}
+
+export function registerLabCommands(program: Command): Command {
+  const lab = program
+    .command('lab')
+    .description('the local lab: nodes made of namespaces on this machine, reachable over SSH');
+  const nameFlag = ['--name <name>', 'lab name, 1-8 characters a-z0-9 (default: lab)'] as const;
+  const serversFlag = ['--servers <path>', 'servers.yaml path (default: config/servers.yaml)'] as const;
+
+  lab
+    .command('up')
+    .description('create the lab (or recover it from leftovers) and write servers.yaml; idempotent')
+    .option('--nodes <count>', `number of nodes, ${MIN_NODES}-${MAX_NODES} (default: 2)`)
+    .option(...nameFlag)
+    .option(...serversFlag)
+    .option('--subnet <a.b.c>', 'first three octets of the lab /24 (default: derived from the name)')
+    .action((flags: LabFlags) =>
+      runLabCommand(async () => {
+        const result = await labUp({
+          name: flags.name,
+          nodes: flags.nodes,
+          subnet: flags.subnet,
+          serversPath: flags.servers,
+        });
+        console.log(describeUp(result).join('\n'));
+      }),
+    );
+
+  lab
+    .command('status')
+    .description('show each node: netns, processes, sshd reachable; exit 0 only when all are healthy')
+    .option(...nameFlag)
+    .option('--json', 'print the status as JSON')
+    .action((flags: LabFlags) =>
+      runLabCommand(async () => {
+        const status = await labStatus({ name: flags.name });
+        console.log(flags.json ? JSON.stringify(status, null, 2) : describeStatus(status).join('\n'));
+        if (!status.healthy) process.exitCode = 1;
+      }),
+    );
+
+  lab
+    .command('down')
+    .description('kill the nodes and delete everything the lab created, servers.yaml included; harmless twice')
+    .option(...nameFlag)
+    .option(...serversFlag)
+    .action((flags: LabFlags) =>
+      runLabCommand(async () => {
+        const result = await labDown({ name: flags.name, serversPath: flags.servers });
+        console.log(describeDown(flags.name ?? 'lab', result).join('\n'));
+      }),
+    );
+
+  // Commander's own parse errors (unknown flag, missing value) are usage errors too: exit 2.
+  for (const command of lab.commands) {
+    command.exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+  }
+  return lab;
+}
+
+async function runLabCommand(action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    if (!(error instanceof LabError)) throw error;
+    if (error.problems.length > 0) {
+      for (const p of error.problems)
+        console.error(`error: ${FLAGS[p.field as keyof LabOptionsInput] ?? p.field} ${p.problem}`);
+    } else {
+      console.error(`error: ${error.message}\nhint: ${error.hint}`);
+    }
+    process.exitCode = error.exitCode;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function describeUp(result: LabUpResult): string[] {
+  const { info } = result;
+  const shape = `${info.nodes.length} nodes on ${info.bridge} (${info.subnet}.0/24)`;
+  const headline = {
+    created: `lab '${info.name}' created: ${shape} in ${seconds(result.durationMs)}`,
+    recovered: `lab '${info.name}' recovered: removed leftovers (${result.cleaned.join(
+      ', ',
+    )}), recreated ${shape} in ${seconds(result.durationMs)}`,
+    'already-up': `lab '${info.name}' is already up and healthy: ${shape}`,
+  }[result.outcome];
+  const first = info.nodes[0];
+  return [
+    headline,
+    ...info.nodes.map((node) => `  ${node.name}  ${node.ip}  netns ${node.netns}`),
+    `servers.yaml: ${info.serversPath}`,
+    ...(first
+      ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} root@${first.ip} hostname`]
+      : []),
+  ];
+}
+
+function describeStatus(status: LabStatus): string[] {
+  if (!status.recorded && status.nodes.length === 0) return [`lab '${status.name}' is not up`];
+  const record = status.recorded ? '' : ', no lab.json';
+  const bridge = status.bridgeExists ? '' : ', bridge missing';
+  return [
+    `lab '${status.name}' (${status.subnet}.0/24 on ${status.bridge}${bridge}${record}): ${
+      status.healthy ? 'healthy' : 'NOT healthy'
+    }`,
+    ...status.nodes.map((node) => {
+      const netns = node.netnsExists ? `${node.pids.length} processes` : 'netns missing';
+      const ssh = node.sshBanner !== undefined ? 'ssh ok' : 'ssh unreachable';
+      return `  ${node.name}  ${node.ip}  ${node.netns}: ${netns}, ${ssh}`;
+    }),
+  ];
+}
+
+function describeDown(name: string, result: LabDownResult): string[] {
+  const removed = result.removed.length > 0 ? `removed ${result.removed.join(', ')}` : 'nothing to remove';
+  const servers = {
+    removed: `removed ${result.serversPath}`,
+    absent: `none at ${result.serversPath}`,
+    'kept-edited': `kept ${result.serversPath} (no longer the generated file)`,
+    'kept-other-lab': `kept ${result.serversPath} (generated for another lab)`,
+  }[result.servers];
+  return [
+    `lab '${name}' down in ${seconds(result.durationMs)}: ${removed}`,
+    `servers.yaml: ${servers}`,
+    ...result.leftAlone.map((item) => `left alone: ${item}`),
+  ];
+}

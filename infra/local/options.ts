@@ -1,0 +1,110 @@
+// Lab options at the edge: raw values (API or CLI strings) become one frozen, validated
+// `LabOptions`, reporting every invalid field at once. Nothing past here re-checks them.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { LabError, type OptionProblem } from './errors.js';
+
+export const MIN_NODES = 2;
+export const MAX_NODES = 8;
+export const DEFAULT_LAB_NAME = 'lab';
+
+export interface LabOptionsInput {
+  /** Lab name, 1 to 8 characters from a-z and 0-9; prefixes every interface, netns and path. @default 'lab' */
+  readonly name?: string;
+  /** Number of nodes, 2 to 8 (a whole number or its decimal string). @default 2 */
+  readonly nodes?: number | string;
+  /** First three octets of the lab's /24. @default '10.77.0' for `lab`, another 10.77.X derived from the name otherwise */
+  readonly subnet?: string;
+  /** Where keys, node directories and lab.json live. @default '/var/lib/criu-lab/<name>' */
+  readonly stateDir?: string;
+  /** Where `lab up` writes servers.yaml, relative to the working directory. @default 'config/servers.yaml' */
+  readonly serversPath?: string;
+}
+
+export interface LabOptions {
+  readonly name: string;
+  readonly nodes: number;
+  readonly subnet: string;
+  /** Absolute. */
+  readonly stateDir: string;
+  /** Absolute. */
+  readonly serversPath: string;
+}
+
+const HIDDEN_IN_NODES = ['/tmp', '/srv', '/root'];
+const NODES_RULE = `must be a whole number from ${MIN_NODES} to ${MAX_NODES}`;
+const SUBNET_RULE = 'must be three octets such as 10.77.5 (the lab uses <subnet>.0/24)';
+
+const optionsSchema = z.object({
+  name: z
+    .string({ error: 'must be 1 to 8 characters from a-z and 0-9' })
+    .regex(/^[a-z0-9]{1,8}$/, { error: 'must be 1 to 8 characters from a-z and 0-9' })
+    .optional(),
+  nodes: z
+    .preprocess(
+      (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
+      z
+        .number({ error: NODES_RULE })
+        .int({ error: NODES_RULE })
+        .min(MIN_NODES, { error: NODES_RULE })
+        .max(MAX_NODES, { error: NODES_RULE }),
+    )
+    .optional(),
+  subnet: z
+    .string({ error: SUBNET_RULE })
+    .refine((value) => /^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(value) && value.split('.').every((o) => Number(o) <= 255), {
+      error: SUBNET_RULE,
+    })
+    .optional(),
+  stateDir: z
+    .string({ error: 'must be a path' })
+    .min(1, { error: 'must be a path' })
+    // Nodes bind their private dirs over these, which would hide a state dir inside them from the node.
+    .refine((path) => !HIDDEN_IN_NODES.some((dir) => resolve(path) === dir || resolve(path).startsWith(`${dir}/`)), {
+      error: `must not be under ${['/tmp', '/srv', '/root'].join(', ')} (each node mounts its own over them); use e.g. /var/lib/criu-lab/<name>`,
+    })
+    .optional(),
+  serversPath: z.string({ error: 'must be a path' }).min(1, { error: 'must be a path' }).optional(),
+});
+
+/** Validates raw options and fills in the defaults; throws a usage LabError listing every bad field. */
+export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = process.cwd()): LabOptions {
+  const parsed = optionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems: OptionProblem[] = [];
+    for (const issue of parsed.error.issues) {
+      const field = String(issue.path[0] ?? 'options');
+      if (problems.some((p) => p.field === field)) continue;
+      const got = (input as Record<string, unknown>)[field];
+      problems.push({ field, problem: `${issue.message} (got ${JSON.stringify(got)})` });
+    }
+    throw new LabError(`invalid lab options: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`, {
+      kind: 'usage',
+      hint: 'fix the options named above',
+      problems,
+    });
+  }
+  const name = parsed.data.name ?? DEFAULT_LAB_NAME;
+  return Object.freeze({
+    name,
+    nodes: parsed.data.nodes ?? MIN_NODES,
+    subnet: parsed.data.subnet ?? defaultSubnet(name),
+    stateDir: resolve(cwd, parsed.data.stateDir ?? `/var/lib/criu-lab/${name}`),
+    serversPath: resolve(cwd, parsed.data.serversPath ?? 'config/servers.yaml'),
+  });
+}
+
+/**
+ * `10.77.0` for the default lab; any other name hashes (FNV-1a) into 10.77.1–254, so labs
+ * with different names usually get different subnets. A collision is caught by `lab up`'s
+ * subnet check, which then asks for another name or subnet.
+ */
+function defaultSubnet(name: string): string {
+  if (name === DEFAULT_LAB_NAME) return '10.77.0';
+  let hash = 0x811c9dc5;
+  for (const char of name) {
+    hash ^= char.charCodeAt(0);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return `10.77.${1 + (hash % 254)}`;
+}

@@ -1,0 +1,64 @@
+// lab.json: what `lab up` created, so status and down know the subnet, the node PIDs and
+// where servers.yaml went. A missing or unreadable file means "no record", never a crash.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+export interface LabNodeInfo {
+  readonly name: string;
+  readonly ip: string;
+  readonly netns: string;
+  readonly veth: string;
+  /** Host PID of the node's `unshare` process (parent of its PID 1, tini). */
+  readonly hostPid: number;
+  readonly dir: string;
+}
+
+export interface LabInfo {
+  readonly name: string;
+  readonly backend: 'namespaces';
+  readonly subnet: string;
+  readonly bridge: string;
+  readonly stateDir: string;
+  readonly sshKeyPath: string;
+  readonly knownHostsPath: string;
+  readonly serversPath: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  readonly nodes: readonly LabNodeInfo[];
+}
+
+const labInfoSchema = z.object({
+  name: z.string(),
+  backend: z.literal('namespaces'),
+  subnet: z.string(),
+  bridge: z.string(),
+  stateDir: z.string(),
+  sshKeyPath: z.string(),
+  knownHostsPath: z.string(),
+  serversPath: z.string(),
+  createdAt: z.string(),
+  nodes: z.array(
+    z.object({
+      name: z.string(),
+      ip: z.string(),
+      netns: z.string(),
+      veth: z.string(),
+      hostPid: z.number().int().positive(),
+      dir: z.string(),
+    }),
+  ),
+});
+
+export async function readLabInfo(stateFile: string): Promise<LabInfo | undefined> {
+  try {
+    return labInfoSchema.parse(JSON.parse(await readFile(stateFile, 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeLabInfo(stateFile: string, info: LabInfo): Promise<void> {
+  const partial = `${stateFile}.tmp`;
+  await writeFile(partial, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  await rename(partial, stateFile);
+}
