@@ -8,7 +8,7 @@ import { renderError, UsageError } from './errors.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
 import { describeRun, runMigration } from './pipeline.js';
 import { createProgress } from './progress.js';
-import { allWorkloads } from '../workloads/registry.js';
+import { workloads } from '../workloads/registry.js';
 import { registerLabCommands } from '../infra/local/cli.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,7 +37,7 @@ const PLAN_FLAGS: readonly (FlagMapping & { readonly value: string; readonly des
 /** Workload flags from every registered workload (--mb-size, --interval, ...), deduplicated by name. */
 function workloadFlags(): (FlagMapping & { readonly description: string })[] {
   const byFlag = new Map<string, FlagMapping & { description: string }>();
-  for (const workload of allWorkloads())
+  for (const workload of workloads.all())
     for (const param of workload.params) {
       const known = byFlag.get(param.flag);
       const description = `${known ? `${known.description}; ` : ''}${workload.name}: ${param.description}`;

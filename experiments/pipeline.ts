@@ -15,11 +15,11 @@ import type { RemoteNode } from './remote/node.js';
 import { SshNode } from './remote/ssh.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
 import { PhaseLog, ms, runPaths, type RunContext } from './run-context.js';
-import { getStrategy } from './strategies/registry.js';
+import { strategies } from './strategies/registry.js';
 import type { MigrationResult } from './strategies/strategy.js';
-import { getTransfer } from './transfers/registry.js';
+import { transfers } from './transfers/registry.js';
 import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployPayload, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence } from './workload-control.js';
-import { getWorkload } from '../workloads/registry.js';
+import { workloads } from '../workloads/registry.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from './remote/quote.js';
 
@@ -33,11 +33,7 @@ export interface RunOutcome {
   readonly resultsDir: string;
 }
 
-function workloadOf(plan: Plan): Workload<Record<string, unknown>> {
-  const workload = getWorkload(plan.workload.type);
-  if (!workload) throw new UsageError(`unknown workload ${plan.workload.type}`);
-  return workload;
-}
+const workloadOf = (plan: Plan): Workload<Record<string, unknown>> => workloads.get(plan.workload.type);
 
 async function connect(plan: Plan, role: 'source' | 'destination'): Promise<SshNode> {
   const { nodes } = plan;
@@ -91,8 +87,8 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   const { signal, progress } = options;
   const startedAtMs = Date.now();
   const workload = workloadOf(plan);
-  const strategy = getStrategy(plan.checkpoint.strategy.mode);
-  const transfer = getTransfer(plan.transfer.method);
+  const strategy = strategies.get(plan.checkpoint.strategy.mode);
+  const transfer = transfers.get(plan.transfer.method);
   const runId = makeRunId(workload.name, plan.experiment.resultsDir);
   const results = await createResultsDir(plan.experiment.resultsDir, runId);
   const paths = runPaths(plan, runId);
@@ -177,8 +173,8 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
 /** What a run would do, command by command, without connecting to anything (--dry-run). */
 export function describeRun(plan: Plan): { runId: string; steps: { node: string; step: string; command: string }[] } {
   const workload = workloadOf(plan);
-  const strategy = getStrategy(plan.checkpoint.strategy.mode);
-  const transfer = getTransfer(plan.transfer.method);
+  const strategy = strategies.get(plan.checkpoint.strategy.mode);
+  const transfer = transfers.get(plan.transfer.method);
   const runId = `${workload.name}_<timestamp>`;
   const paths = runPaths(plan, runId);
   const ctx = { plan, runId, paths, workload };

@@ -63,7 +63,7 @@ export interface Workload<P = Record<string, unknown>> {
 }
 
 /** The zod object for a workload's parameters, keyed by their YAML names. */
-export function paramsSchema(workload: Workload<never> | Workload): z.ZodObject {
+export function paramsSchema(workload: Workload): z.ZodObject {
   return z.object(Object.fromEntries(workload.params.map((p) => [p.key, p.schema])));
 }
 
@@ -79,4 +79,13 @@ export function check(name: string, ok: boolean, detail: string): VerifyResult['
 /** A verify result that holds only when every check holds. */
 export function verdict(checks: VerifyResult['checks']): VerifyResult {
   return { ok: checks.length > 0 && checks.every((c) => c.ok), checks };
+}
+
+/**
+ * Erases a workload's parameter type for the registry. Safe because the config loader
+ * validates `plan.workload.params` with this workload's own `params` schemas before any
+ * method sees them.
+ */
+export function defineWorkload<P>(workload: Workload<P>): Workload<Record<string, unknown>> {
+  return workload as unknown as Workload<Record<string, unknown>>;
 }

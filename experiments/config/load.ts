@@ -6,7 +6,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { getWorkload } from '../../workloads/registry.js';
+import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import type { Plan } from './plan.js';
 import { configSchema, type RawConfig } from './schema.js';
@@ -202,7 +202,7 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     }
   }
 
-  const workload = getWorkload(workloadType);
+  const workload = workloads.has(workloadType) ? workloads.get(workloadType) : undefined;
   let params: Record<string, unknown> = {};
   if (workload) {
     const { type: _type, ...rawParams } = (merged['workload'] as Tree) ?? {};

@@ -1,9 +1,9 @@
 // The schema of a merged configuration (the seed's snake_case keys) and its mapping to a Plan.
 import { z } from 'zod';
 import { numeric } from '../../workloads/workload.js';
-import { strategyNames } from '../strategies/registry.js';
-import { transferNames } from '../transfers/registry.js';
-import { workloadNames } from '../../workloads/registry.js';
+import { strategies } from '../strategies/registry.js';
+import { transfers } from '../transfers/registry.js';
+import { workloads } from '../../workloads/registry.js';
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const host = z.string().refine((v) => z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success || HOST.test(v), {
@@ -41,7 +41,7 @@ export const configSchema = z.object({
       dirs: z.object({ working_dir: absolutePath.default('/srv/criu-lab/work'), checkpoint_dir: absolutePath.default('/srv/criu-lab/img') }).prefault({}),
       strategy: z
         .object({
-          mode: oneOf(strategyNames, 'checkpoint strategy').default('full'),
+          mode: oneOf(() => strategies.names(), 'checkpoint strategy').default('full'),
           predump_iterations: numeric(z.number().int().min(0).max(100)).default(8),
           predump_interval: seconds(10),
           lazy_pages: z.boolean().default(false),
@@ -52,7 +52,7 @@ export const configSchema = z.object({
     .prefault({}),
   transfer: z
     .object({
-      method: oneOf(transferNames, 'transfer method').default('rsync'),
+      method: oneOf(() => transfers.names(), 'transfer method').default('rsync'),
       dest_dir: absolutePath.default('/srv/criu-lab/img'),
       s3_bucket: z.string().optional(),
       s3_prefix: z.string().default('criu-checkpoints'),
@@ -61,7 +61,7 @@ export const configSchema = z.object({
       rsync: z.object({ cipher: z.string().regex(/^[a-z0-9@.-]+$/).default('aes128-gcm@openssh.com'), compress: z.boolean().default(false) }).prefault({}),
     })
     .prefault({}),
-  workload: z.looseObject({ type: oneOf(workloadNames, 'workload').optional() }).prefault({}),
+  workload: z.looseObject({ type: oneOf(() => workloads.names(), 'workload').optional() }).prefault({}),
   timeouts: z
     .object({
       connect_s: seconds(20),

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, numeric, verdict, type Workload, type WorkloadFinal } from '../workload.js';
+import { check, defineWorkload, numeric, verdict, type WorkloadFinal } from '../workload.js';
 
 export interface MemoryParams {
   readonly mb_size: number;
@@ -23,7 +23,7 @@ function blockDigests(final: WorkloadFinal): string[] {
   return Array.isArray(digests) ? digests.map(String) : [];
 }
 
-export const memoryWorkload: Workload<MemoryParams> = {
+export const memoryWorkload = defineWorkload<MemoryParams>({
   name: 'memory',
   description: 'a heap growing by --mb-size MiB every --interval s up to --max-memory MiB',
   params: [
@@ -50,4 +50,4 @@ export const memoryWorkload: Workload<MemoryParams> = {
           `${frozenBlocks} blocks (${frozen['allocated_mb']} MiB) frozen; checksum re-read from memory ${recomputed.slice(0, 16)}… vs ${frozen.checksum.slice(0, 16)}… at freeze`),
     ]);
   },
-};
+});
