@@ -186,8 +186,8 @@ export function describeRun(plan: Plan): { runId: string; steps: { node: string;
   for (const file of workload.payloadFiles) add(source.name, 'deploy', ['sftp-put', file, paths.workDir]);
   add(source.name, 'deploy', ['touch', `${paths.workDir}/${FLAG_FILE}`]);
   add(source.name, 'start', startArgv(ctx));
-  for (const argv of transfer.describe(ctx, []).prepare) add(source.name, `${transfer.name} prepare`, argv);
-  for (const argv of strategy.describe(ctx, transfer)) add(argv[1] === 'restore' ? destination.name : source.name, 'migrate', argv);
+  for (const c of transfer.describe(ctx, []).prepare) add(plan.nodes[c.on].name, `${transfer.name} prepare`, c.argv);
+  for (const c of strategy.describe(ctx, transfer)) add(plan.nodes[c.on].name, 'migrate', c.argv);
   add(destination.name, 'verify', ['rm', '-f', `${paths.workDir}/${FLAG_FILE}`]);
   for (const node of [source.name, destination.name]) {
     add(node, 'cleanup', killArgv(runId));

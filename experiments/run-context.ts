@@ -57,6 +57,12 @@ export interface RunContext {
   readonly signal: AbortSignal;
 }
 
+/** A command a run would issue, and on which node: what --dry-run prints. */
+export interface PlannedCommand {
+  readonly on: 'source' | 'destination';
+  readonly argv: readonly string[];
+}
+
 /** Milliseconds for a timeout given in seconds in the plan. */
 export const ms = (seconds: number): number => Math.round(seconds * 1000);
 

@@ -98,13 +98,17 @@ build_criu() {
 set_sysctls() {
   # Lazy pages move large ranges through pipes; without these the dump side fails with
   # "page-pipe: tee: ..." because the process lacks CAP_SYS_RESOURCE.
+  # A large PID space (systemd's default on 64-bit) lets each lab node allocate PIDs from its
+  # own range, so a restored process finds its PID free on the destination.
   local want="fs.pipe-max-size = 67108864
-fs.pipe-user-pages-soft = 0"
+fs.pipe-user-pages-soft = 0
+kernel.pid_max = 4194304"
   if [ "$(cat "$SYSCTL_FILE" 2>/dev/null)" != "$want" ]; then
     printf '%s\n' "$want" >"$SYSCTL_FILE"; changed=1
   fi
   [ "$(sysctl -n fs.pipe-max-size)" = 67108864 ] || { sysctl -q -w fs.pipe-max-size=67108864; changed=1; }
   [ "$(sysctl -n fs.pipe-user-pages-soft)" = 0 ] || { sysctl -q -w fs.pipe-user-pages-soft=0; changed=1; }
+  [ "$(sysctl -n kernel.pid_max)" -ge 4194304 ] || { sysctl -q -w kernel.pid_max=4194304; changed=1; }
 }
 
 install_packages "${RUNTIME_PACKAGES[@]}"

@@ -36,5 +36,10 @@ export const fullStrategy: Strategy = {
     };
   },
 
-  describe: (ctx, transfer) => [['mkdir', '-p', ctx.paths.sourceImageDir], dumpCommand(ctx, '<pid>'), ...transfer.describe(ctx, migrationItems(ctx)).move, restoreCommand(ctx)],
+  describe: (ctx, transfer) => [
+    { on: 'source', argv: ['mkdir', '-p', ctx.paths.sourceImageDir] },
+    { on: 'source', argv: dumpCommand(ctx, '<pid>') },
+    ...transfer.describe(ctx, migrationItems(ctx)).move,
+    { on: 'destination', argv: restoreCommand(ctx) },
+  ],
 };

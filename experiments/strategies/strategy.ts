@@ -2,7 +2,7 @@
 // restore (a page server or lazy pages interleave them differently).
 import type { CriuStats } from '../criu/stats.js';
 import type { TransferMetrics } from '../metrics.js';
-import type { RunContext } from '../run-context.js';
+import type { PlannedCommand, RunContext } from '../run-context.js';
 import type { Transfer, TransferItem } from '../transfers/transfer.js';
 
 export interface MigrationResult {
@@ -21,7 +21,7 @@ export interface Strategy {
   preflight(context: RunContext): Promise<string[]>;
   migrate(context: RunContext, transfer: Transfer, pid: number): Promise<MigrationResult>;
   /** The commands a run would issue, for --dry-run. */
-  describe(context: Pick<RunContext, 'plan' | 'runId' | 'paths' | 'workload'>, transfer: Transfer): string[][];
+  describe(context: Pick<RunContext, 'plan' | 'runId' | 'paths' | 'workload'>, transfer: Transfer): PlannedCommand[];
 }
 
 /** What every strategy moves: the images, and the working directory the process has open as its cwd. */

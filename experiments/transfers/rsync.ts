@@ -14,6 +14,9 @@ const keyComment = (c: Ctx) => `criu-lab-${c.runId}`;
 
 const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', keyComment(c), '-f', keyPath(c)];
 
+/** Authorises the run's key on the destination, restricted to running commands (no forwarding, no pty). */
+const authorizeArgv = (publicKey: string) => ['sh', '-c', 'umask 077 && mkdir -p "$HOME/.ssh" && printf "%s\\n" "$1" >> "$HOME/.ssh/authorized_keys"', 'sh', `restrict ${publicKey}`];
+
 function rsyncArgv(c: Ctx, item: TransferItem): string[] {
   const { plan } = c;
   // Paths are restricted to [A-Za-z0-9._/-] by the config schema, so rsync's own word splitting of -e is safe.
@@ -45,10 +48,7 @@ export const rsyncTransfer: Transfer = {
     const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
     if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
     await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
-    await destination.run(
-      ['sh', '-c', 'umask 077 && mkdir -p "$HOME/.ssh" && printf "%s\\n" "$1" >> "$HOME/.ssh/authorized_keys"', 'sh', `restrict ${publicKey}`],
-      { step: 'rsync authorize', timeoutMs, signal },
-    );
+    await destination.run(authorizeArgv(publicKey), { step: 'rsync authorize', timeoutMs, signal });
   },
 
   async move(ctx, items) {
@@ -81,6 +81,12 @@ export const rsyncTransfer: Transfer = {
   },
 
   describe(ctx, items) {
-    return { prepare: [keygenArgv(ctx)], move: items.map((item) => rsyncArgv(ctx, item)) };
+    return {
+      prepare: [
+        { on: 'source', argv: keygenArgv(ctx) },
+        { on: 'destination', argv: authorizeArgv('<public key from the source>') },
+      ],
+      move: items.map((item) => ({ on: 'source', argv: rsyncArgv(ctx, item) })),
+    };
   },
 };

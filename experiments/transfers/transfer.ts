@@ -1,7 +1,7 @@
 // The Transfer seam: moves directories from the source node to the destination node
 // (node to node: image data never flows through the controller).
 import type { TransferMetrics } from '../metrics.js';
-import type { RunContext } from '../run-context.js';
+import type { PlannedCommand, RunContext } from '../run-context.js';
 
 /** A directory on the source and where it must appear on the destination. */
 export interface TransferItem {
@@ -19,5 +19,5 @@ export interface Transfer {
   /** Undoes prepare; runs always, also after a failure, and must tolerate a partial prepare. */
   cleanup(context: RunContext): Promise<void>;
   /** The commands prepare and move would issue, for --dry-run. */
-  describe(context: Pick<RunContext, 'plan' | 'runId' | 'paths'>, items: readonly TransferItem[]): { prepare: string[][]; move: string[][] };
+  describe(context: Pick<RunContext, 'plan' | 'runId' | 'paths'>, items: readonly TransferItem[]): { prepare: PlannedCommand[]; move: PlannedCommand[] };
 }

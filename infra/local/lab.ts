@@ -20,13 +20,14 @@ import {
 import {
   isNodeProcess,
   killNodeProcesses,
+  nodePidBase,
   prepareNodeFiles,
   startNode,
   waitUntilNodeAnswers,
   writeNodeKnownHosts,
 } from './node.js';
 import { MAX_NODES, resolveLabOptions, type LabOptions, type LabOptionsInput } from './options.js';
-import { requireRoot, requireTools } from './prerequisites.js';
+import { requirePidSpace, requireRoot, requireTools } from './prerequisites.js';
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
@@ -94,6 +95,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const options = resolveLabOptions(input);
   requireRoot();
   requireTools();
+  requirePidSpace(options.nodes, nodePidBase);
   const layout = labLayout(options);
   const recorded = await readLabInfo(layout.stateFile);
   if (recorded !== undefined && (await isRunningHealthy(options, recorded))) {

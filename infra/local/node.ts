@@ -41,8 +41,16 @@ export async function writeNodeKnownHosts(node: NodeLayout, knownHosts: string):
  * The script the node's first shell runs inside its new namespaces: bind the private dirs
  * over the shared root filesystem, name the host, then become tini with sshd under it.
  */
+/** Where node n<index> starts allocating PIDs: 500 000 apart, within pid_max 4 194 304 (set by setup-host.sh). */
+export function nodePidBase(index: number): number {
+  return index * 500_000;
+}
+
 export function nodeInitScript(node: NodeLayout): string {
   const steps = [
+    // CRIU restores a process with its PID, so the destination must have it free. Nodes that all
+    // count from 1 collide at once; real machines rarely do. Each node allocates from its own range.
+    ['sh', '-c', 'echo "$1" > /proc/sys/kernel/ns_last_pid', 'sh', String(nodePidBase(node.index))],
     ['mount', '--bind', node.srvDir, '/srv'],
     ['mount', '--bind', node.tmpDir, '/tmp'],
     ['mount', '--bind', node.rootDir, '/root'],

@@ -1,6 +1,6 @@
 // What the host must offer before the lab touches anything: root, and the tools the
 // nodes run. Checked up front so a missing tool is one clear error, not a dead node.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from './errors.js';
 
@@ -31,5 +31,14 @@ function isExecutable(file: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Each node allocates PIDs from its own range (see nodePidBase), which needs the large PID space. */
+export function requirePidSpace(nodes: number, pidBase: (index: number) => number): void {
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  const needed = pidBase(nodes + 1);
+  if (pidMax < needed) {
+    throw new LabError(`kernel.pid_max is ${pidMax}; ${nodes} nodes need ${needed} so that each node has its own PID range`, { hint: SETUP_HINT });
   }
 }

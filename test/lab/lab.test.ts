@@ -137,6 +137,14 @@ describe('local lab', () => {
     }
   });
 
+  it('allocates PIDs from a separate range on each node, so a restored PID is free on the destination', async () => {
+    for (const [i, node] of info.nodes.entries()) {
+      const pid = Number((await sshRun(info, node.ip, 'echo $$')).stdout.trim());
+      expect(pid).toBeGreaterThan((i + 1) * 500_000);
+      expect(pid).toBeLessThan((i + 2) * 500_000);
+    }
+  });
+
   it('keeps /srv and /tmp private to each node', async () => {
     const [n1, n2] = info.nodes;
     await sshRun(info, n1!.ip, 'echo from-n1 > /srv/marker && echo from-n1 > /tmp/marker');
