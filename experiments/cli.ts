@@ -10,6 +10,7 @@ import { describeRun, runMigration } from './pipeline.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
 import { registerLabCommands } from '../infra/local/cli.js';
+import { registerInfraCommands } from '../infra/aws/cli.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -141,6 +142,7 @@ export function buildProgram(): Command {
   });
 
   registerLabCommands(program);
+  registerInfraCommands(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 // rsync node to node over SSH with a key made on the source for this run only (its private
 // half never leaves the source), the destination's pinned host key, whole-file, a fast cipher.
+import { directoryBytes } from '../criu/images.js';
 import { ExternalError } from '../errors.js';
 import { throughputMBps } from '../metrics.js';
 import type { RunContext } from '../run-context.js';
@@ -17,7 +18,24 @@ const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '
 /** Authorises the run's key on the destination, restricted to running commands (no forwarding, no pty). */
 const authorizeArgv = (publicKey: string) => ['sh', '-c', 'umask 077 && mkdir -p "$HOME/.ssh" && printf "%s\\n" "$1" >> "$HOME/.ssh/authorized_keys"', 'sh', `restrict ${publicKey}`];
 
-function rsyncArgv(c: Ctx, item: TransferItem): string[] {
+/** One rsync call: directories that keep their path go together (-R, one SSH handshake), others alone. */
+interface Batch {
+  readonly label: string;
+  readonly sources: readonly string[];
+  readonly destination: string;
+  readonly samePath: boolean;
+}
+
+export function batchesOf(items: readonly TransferItem[]): Batch[] {
+  const same = items.filter((i) => i.from === i.to);
+  const moved = items.filter((i) => i.from !== i.to);
+  return [
+    ...(same.length > 0 ? [{ label: same.map((i) => i.label).join('+'), sources: same.map((i) => i.from), destination: '/', samePath: true }] : []),
+    ...moved.map((i) => ({ label: i.label, sources: [`${i.from}/`], destination: `${i.to}/`, samePath: false })),
+  ];
+}
+
+function rsyncArgv(c: Ctx, batch: Batch): string[] {
   const { plan } = c;
   // Paths are restricted to [A-Za-z0-9._/-] by the config schema, so rsync's own word splitting of -e is safe.
   const ssh = [
@@ -25,9 +43,11 @@ function rsyncArgv(c: Ctx, item: TransferItem): string[] {
     '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-c', plan.transfer.rsync.cipher, '-p', String(plan.nodes.sshPort),
   ].join(' ');
   return [
-    'rsync', '-a', '--whole-file', '--numeric-ids', '--stats', '--mkpath',
+    'rsync', '-a', '--whole-file', '--numeric-ids', '--stats', batch.samePath ? '--relative' : '--mkpath',
     ...(plan.transfer.rsync.compress ? ['--compress'] : []),
-    '-e', ssh, `${item.from}/`, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}:${item.to}/`,
+    // An inert option for the receiving side only, so its argv carries the run id and cleanup finds it.
+    `--remote-option=--log-file-format=criu-lab-${c.runId}`,
+    '-e', ssh, ...batch.sources, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}:${batch.destination}`,
   ];
 }
 
@@ -55,17 +75,18 @@ export const rsyncTransfer: Transfer = {
     const steps = [];
     let firstStart = Infinity;
     let lastEnd = 0;
-    for (const item of items) {
+    for (const batch of batchesOf(items)) {
+      const arrived = items.filter((i) => batch.sources.includes(i.from) || batch.sources.includes(`${i.from}/`)).map((i) => i.to);
       const result = await ctx.progress.track(
-        `transfer ${item.label}`,
-        () => ctx.source.run(rsyncArgv(ctx, item), { timed: true, step: `transfer ${item.label}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal }),
-        async () => Number((await ctx.destination.run(['du', '-sb', item.to], { check: false })).stdout.split('\t')[0]) || 0,
+        `transfer ${batch.label}`,
+        () => ctx.source.run(rsyncArgv(ctx, batch), { timed: true, step: `transfer ${batch.label}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal }),
+        async () => (await Promise.all(arrived.map((dir) => directoryBytes(ctx.destination, dir)))).reduce((a, b) => a + b, 0),
       );
       const timing = result.nodeTiming!;
       firstStart = Math.min(firstStart, timing.startedAtMs);
       lastEnd = Math.max(lastEnd, timing.startedAtMs + timing.durationMs);
-      steps.push({ name: `rsync ${item.label}`, durationMs: timing.durationMs, bytes: transferredBytes(result.stdout) });
-      ctx.phases.fromNode(`transfer.${item.label}`, result);
+      steps.push({ name: `rsync ${batch.label}`, durationMs: timing.durationMs, bytes: transferredBytes(result.stdout) });
+      ctx.phases.fromNode(`transfer.${batch.label}`, result);
     }
     const bytes = steps.reduce((sum, s) => sum + s.bytes, 0);
     const durationMs = lastEnd - firstStart;
@@ -86,7 +107,7 @@ export const rsyncTransfer: Transfer = {
         { on: 'source', argv: keygenArgv(ctx) },
         { on: 'destination', argv: authorizeArgv('<public key from the source>') },
       ],
-      move: items.map((item) => ({ on: 'source', argv: rsyncArgv(ctx, item) })),
+      move: batchesOf(items).map((batch) => ({ on: 'source', argv: rsyncArgv(ctx, batch) })),
     };
   },
 };

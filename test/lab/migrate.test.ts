@@ -91,7 +91,7 @@ describe('a full + rsync migration on the lab', () => {
     expect(written.transfer.method).toBe('rsync');
     for (const value of [written.transfer.bytes, written.transfer.durationMs, written.transfer.throughputMBps, written.dump!.durationMs, written.restore!.durationMs, written.downtimeMs!, written.totalDurationMs])
       expect(value).toBeGreaterThan(0);
-    expect(written.phases.map((p) => p.name)).toEqual(['connect', 'dump', 'transfer.images', 'transfer.workdir', 'restore', 'verify']);
+    expect(written.phases.map((p) => p.name)).toEqual(['connect', 'dump', 'transfer.images+workdir', 'restore', 'verify']);
     expect(written.phases.find((p) => p.name === 'dump')?.measuredOn).toBe('n1');
     expect(written.phases.find((p) => p.name === 'restore')?.measuredOn).toBe('n2');
     for (const key of ['freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned', 'pages_written']) expect(written.dump!.criuStats[key]).toBeGreaterThan(0);
@@ -122,7 +122,7 @@ describe('Ctrl-C during the transfer', () => {
     const interrupted = new Promise<void>((resolveSent) => {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
-        if (stderr.includes('→ transfer images') && !child.killed) {
+        if (stderr.includes('→ transfer images+workdir') && !child.killed) {
           setTimeout(() => {
             child.kill('SIGINT');
             resolveSent();

@@ -1,0 +1,102 @@
+// `criu-lab infra synth | deploy | destroy`: the AWS lab's command group, registered on the
+// main program by experiments/cli.ts. Usage errors exit 2, external failures exit 1.
+import type { Command } from 'commander';
+import { buildLabApp } from './app.js';
+import { requireAwsCredentials } from './credentials.js';
+import { deployLab, destroyLab, defaultEffects, type InfraEffects } from './deploy.js';
+import { ExternalError, UsageError } from './errors.js';
+import { DEFAULT_CONFIG_PATH } from './props.js';
+
+interface ConfigFlags {
+  readonly config: string;
+}
+
+interface DeployFlags extends ConfigFlags {
+  readonly servers: string;
+  readonly outputs: string;
+  readonly run?: string;
+  readonly destroyAfter?: boolean;
+  readonly waitForBoot: boolean;
+  readonly bootTimeout: string;
+}
+
+/** Runs an action; our typed errors become a message and an exit code, anything else is a bug. */
+async function reportErrors(action: () => Promise<number | void>): Promise<void> {
+  try {
+    process.exitCode = (await action()) ?? 0;
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ExternalError)) throw error;
+    if (error instanceof ExternalError && error.outputTail) {
+      console.error(error.outputTail.split('\n').slice(-30).join('\n'));
+    }
+    console.error(`criu-lab: ${error.message}`);
+    process.exitCode = error.exitCode;
+  }
+}
+
+function bootTimeoutMs(minutes: string): number {
+  const value = Number(minutes);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`--boot-timeout ${minutes} must be a positive number of minutes`);
+  }
+  return value * 60_000;
+}
+
+export function registerInfraCommands(program: Command, effects: InfraEffects = defaultEffects): Command {
+  const infra = program.command('infra').description('the AWS lab: synthesize, deploy, destroy (CDK for Terraform)');
+
+  infra
+    .command('synth')
+    .description('synthesize the Terraform JSON into cdktf.out (a preview when config/infra.yaml is missing)')
+    .option('-c, --config <path>', `infra config (default ${DEFAULT_CONFIG_PATH})`)
+    .option('-o, --outdir <dir>', 'output directory', 'cdktf.out')
+    .action((flags: { config?: string; outdir: string }) =>
+      reportErrors(async () => {
+        const { app, stack, preview } = buildLabApp({ configPath: flags.config, outdir: flags.outdir });
+        app.synth();
+        effects.log(`synthesized stack ${stack.props.prefix} into ${flags.outdir}${preview ? ' (preview: no config/infra.yaml)' : ''}`);
+      }),
+    );
+
+  infra
+    .command('deploy')
+    .description('deploy the lab, wait for its nodes, pin their host keys and write servers.yaml')
+    .option('-c, --config <path>', 'infra config', DEFAULT_CONFIG_PATH)
+    .option('--servers <path>', 'servers file to write', 'config/servers.yaml')
+    .option('--outputs <path>', 'where cdktf writes the stack outputs', 'config/infra.outputs.json')
+    .option('--run <experiment.yaml>', 'run this experiment once the lab is up')
+    .option('--destroy-after', 'destroy the lab at the end, also when the deploy or the run failed')
+    .option('--no-wait-for-boot', 'do not wait for the bootstrap nor pin host keys (servers.yaml without known_hosts)')
+    .option('--boot-timeout <minutes>', 'how long to wait for the nodes\' bootstrap', '30')
+    .action((flags: DeployFlags) =>
+      reportErrors(async () => {
+        requireAwsCredentials();
+        const outcome = await deployLab(
+          {
+            configPath: flags.config,
+            serversPath: flags.servers,
+            outputsPath: flags.outputs,
+            experimentPath: flags.run,
+            destroyAfter: flags.destroyAfter === true,
+            waitForBoot: flags.waitForBoot,
+            bootTimeoutMs: bootTimeoutMs(flags.bootTimeout),
+          },
+          effects,
+        );
+        return outcome.experiment?.exitCode ?? 0;
+      }),
+    );
+
+  infra
+    .command('destroy')
+    .description('destroy the lab (every resource of the stack, the bucket emptied first)')
+    .option('-c, --config <path>', 'infra config', DEFAULT_CONFIG_PATH)
+    .action((flags: ConfigFlags) =>
+      reportErrors(async () => {
+        requireAwsCredentials();
+        await destroyLab(flags.config, effects);
+      }),
+    );
+
+  return infra;
+}

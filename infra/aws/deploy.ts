@@ -1,0 +1,151 @@
+// The AWS lab's stages as child processes: cdktf deploy (with an outputs file), wait for every
+// instance's boot report and pin its host keys, write servers.yaml, optionally run an
+// experiment, and cdktf destroy — in a `finally` when the run should tear down anyway.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { awsConsoleReader, waitForBootReports, type ConsoleReader } from './boot-report.js';
+import { ExternalError, UsageError } from './errors.js';
+import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
+import { readStackOutputs, type StackOutputs } from './outputs.js';
+import { runCommand, type CommandResult, type CommandRunner } from './process.js';
+import { loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
+import { buildServersDocument, writeServersFile, type ServersDocument } from './servers.js';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CDKTF = resolve(PROJECT_ROOT, 'node_modules', '.bin', 'cdktf');
+const CRIU_LAB = resolve(PROJECT_ROOT, 'bin', 'criu-lab.js');
+
+export interface DeployOptions {
+  readonly configPath: string;
+  /** @default 'config/servers.yaml' */
+  readonly serversPath: string;
+  /** Where cdktf writes the stack outputs. @default 'config/infra.outputs.json' */
+  readonly outputsPath: string;
+  /** An experiment to run once the lab is up (`criu-lab run -c <file>`). */
+  readonly experimentPath?: string;
+  /** Destroy the stack at the end, also when the deploy or the run failed. */
+  readonly destroyAfter: boolean;
+  /** Wait for every instance's bootstrap and pin its host keys. @default true */
+  readonly waitForBoot: boolean;
+  readonly bootTimeoutMs: number;
+}
+
+/** The edges the stages touch, replaceable in tests (no AWS here). */
+export interface InfraEffects {
+  readonly run: CommandRunner;
+  readonly consoleReader: (region: string) => ConsoleReader;
+  readonly log: (line: string) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly bootPollMs: number;
+}
+
+export const defaultEffects: InfraEffects = {
+  run: runCommand,
+  consoleReader: (region) => awsConsoleReader(region),
+  log: (line) => console.error(`criu-lab: ${line}`),
+  bootPollMs: 15_000,
+};
+
+export interface DeployOutcome {
+  readonly servers: ServersDocument;
+  readonly serversPath: string;
+  /** The experiment run's result, when --run was given. */
+  readonly experiment?: CommandResult;
+}
+
+function cdktfEnvironment(configPath: string): Record<string, string> {
+  return { CRIU_LAB_INFRA_CONFIG: resolve(configPath), CHECKPOINT_DISABLE: '1' };
+}
+
+async function cdktf(verb: 'deploy' | 'destroy', props: InfraProps, configPath: string, extra: readonly string[], effects: InfraEffects): Promise<void> {
+  if (!existsSync(CDKTF)) throw new UsageError(`${CDKTF} is missing; fix: npm ci`);
+  effects.log(`cdktf ${verb} ${props.prefix} (${configPath})`);
+  const result = await effects.run([CDKTF, verb, props.prefix, '--auto-approve', ...extra], {
+    cwd: PROJECT_ROOT,
+    env: cdktfEnvironment(configPath),
+    echo: true,
+  });
+  if (result.exitCode !== 0) {
+    throw new ExternalError(`cdktf ${verb} of stack ${props.prefix} failed (exit ${result.exitCode})`, result.output);
+  }
+}
+
+async function requireAwsCli(effects: InfraEffects): Promise<void> {
+  const result = await effects.run(['aws', '--version']);
+  if (result.exitCode !== 0) {
+    throw new UsageError(
+      'the aws CLI is needed to read the instances\' boot reports and pin their host keys; ' +
+        'fix: install it (apt-get install awscli), or pass --no-wait-for-boot to skip the wait and the pinning',
+    );
+  }
+}
+
+async function pinHostKeys(outputs: StackOutputs, serversPath: string, options: DeployOptions, effects: InfraEffects): Promise<string> {
+  const hosts = [
+    { name: outputs.bastion.name, instanceId: outputs.bastion.instance_id, address: outputs.bastion.ip },
+    ...outputs.nodes.map((n) => ({ name: n.name, instanceId: n.instance_id, address: n.ip })),
+  ];
+  effects.log(`waiting for ${hosts.length} instances to finish their bootstrap (nodes build CRIU: ~10 min)`);
+  const reports = await waitForBootReports(hosts, effects.consoleReader(outputs.region), {
+    timeoutMs: options.bootTimeoutMs,
+    pollMs: effects.bootPollMs,
+    log: effects.log,
+    sleep: effects.sleep,
+  });
+  const knownHostsPath = knownHostsPathFor(serversPath);
+  writeKnownHosts(
+    knownHostsPath,
+    hosts.map((host) => ({ address: host.address, hostKeys: reports.get(host.name)?.hostKeys ?? [] })),
+  );
+  return knownHostsPath;
+}
+
+async function deployStages(props: InfraProps, options: DeployOptions, effects: InfraEffects): Promise<DeployOutcome> {
+  const outputsPath = resolve(options.outputsPath);
+  const serversPath = resolve(options.serversPath);
+  await cdktf('deploy', props, options.configPath, ['--outputs-file', outputsPath, '--outputs-file-include-sensitive-outputs'], effects);
+  const outputs = readStackOutputs(outputsPath, props.prefix);
+  const knownHostsPath = options.waitForBoot ? await pinHostKeys(outputs, serversPath, options, effects) : undefined;
+  const servers = buildServersDocument(outputs, { privateKeyPath: props.privateKeyPath, knownHostsPath });
+  writeServersFile(serversPath, servers);
+  effects.log(`wrote ${serversPath}${knownHostsPath ? ` and ${knownHostsPath}` : ''}`);
+  if (options.experimentPath === undefined) return { servers, serversPath };
+  effects.log(`running ${options.experimentPath} on the lab`);
+  const experiment = await effects.run(
+    ['node', CRIU_LAB, 'run', '-c', resolve(options.experimentPath), '--servers', serversPath],
+    { cwd: PROJECT_ROOT, echo: true },
+  );
+  return { servers, serversPath, experiment };
+}
+
+/**
+ * Deploys the stack and writes servers.yaml; with `experimentPath`, runs that experiment;
+ * with `destroyAfter`, destroys the stack whatever happened before.
+ */
+export async function deployLab(options: DeployOptions, effects: InfraEffects = defaultEffects): Promise<DeployOutcome> {
+  const props = loadInfraProps(options.configPath);
+  readOperatorPublicKey(props); // a bad key must fail here, not half way through a deploy
+  if (options.waitForBoot) await requireAwsCli(effects);
+  let failure: unknown;
+  try {
+    return await deployStages(props, options, effects);
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    if (options.destroyAfter) {
+      try {
+        await cdktf('destroy', props, options.configPath, [], effects);
+      } catch (destroyError) {
+        // Keep the first failure as the one reported; still say the teardown failed.
+        if (failure === undefined) throw destroyError;
+        effects.log(`teardown failed too: ${(destroyError as Error).message}; run criu-lab infra destroy`);
+      }
+    }
+  }
+}
+
+export async function destroyLab(configPath: string, effects: InfraEffects = defaultEffects): Promise<void> {
+  await cdktf('destroy', loadInfraProps(configPath), configPath, [], effects);
+}

@@ -1,0 +1,20 @@
+// The cdktf app entry (cdktf.json runs it): synthesizes the stack from config/infra.yaml, or
+// from $CRIU_LAB_INFRA_CONFIG when set.
+import { buildLabApp } from './app.js';
+import { DEFAULT_CONFIG_PATH } from './props.js';
+import { UsageError } from './errors.js';
+
+try {
+  const { app, preview } = buildLabApp({ configPath: process.env.CRIU_LAB_INFRA_CONFIG || undefined });
+  if (preview) {
+    console.error(
+      `criu-lab: ${DEFAULT_CONFIG_PATH} not found; synthesizing a preview from the example config ` +
+        '(placeholder operator CIDR and key; plan/deploy of it fails on purpose)',
+    );
+  }
+  app.synth();
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`criu-lab: ${error.message}`);
+  process.exit(error.exitCode);
+}

@@ -1,0 +1,153 @@
+// The whole AWS lab as one stack, named after the config's prefix: network, security groups,
+// bastion, a node group per zone, and the EFS, EBS and S3 transfer targets, with outputs.
+import type { Construct } from 'constructs';
+import { TerraformStack } from 'cdktf';
+import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter/index.js';
+import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
+import { Bastion } from './bastion.js';
+import { ImageBucket } from './bucket.js';
+import { SharedFileSystem } from './efs.js';
+import { NodeRole, STACK_TAG_KEY } from './iam.js';
+import { Network } from './network.js';
+import { NodeGroup } from './nodes.js';
+import { StackOutputsConstruct } from './outputs.js';
+import { parseInfraProps, readOperatorPublicKey, type InfraConfig, type InfraProps } from './props.js';
+import { SecurityGroups } from './security-groups.js';
+import { readSetupHostScript } from './user-data.js';
+
+export interface CriuLabStackOptions {
+  /** Names the config in validation errors. @default 'the infra config' */
+  readonly source?: string;
+  /** @default - the text of scripts/setup-host.sh */
+  readonly setupHostScript?: string;
+}
+
+export class CriuLabStack extends TerraformStack {
+  readonly props: InfraProps;
+  readonly network: Network;
+  readonly securityGroups: SecurityGroups;
+  readonly nodeRole: NodeRole;
+  readonly bastion: Bastion;
+  /** One per zone, in the config's zone order. */
+  readonly nodeGroups: readonly NodeGroup[];
+  readonly fileSystem: SharedFileSystem | undefined;
+  readonly imageBucket: ImageBucket | undefined;
+
+  /** Validates `config` first: an invalid config throws a ValidationError and creates nothing. */
+  constructor(scope: Construct, config: InfraConfig, options: CriuLabStackOptions = {}) {
+    const props = parseInfraProps(config, options.source);
+    const publicKey = readOperatorPublicKey(props);
+    const setupHostScript = options.setupHostScript ?? readSetupHostScript();
+    super(scope, props.prefix);
+    this.props = props;
+    const { prefix } = props;
+
+    new AwsProvider(this, 'aws', {
+      region: props.region,
+      defaultTags: [{ tags: { [STACK_TAG_KEY]: prefix, project: 'criu-lab' } }],
+    });
+    const image = props.machineImage;
+    const imageId =
+      image.kind === 'ssm-parameter'
+        ? new DataAwsSsmParameter(this, 'image', { name: image.ssmParameter }).insecureValue
+        : image.imageId;
+    const keyPair = new KeyPair(this, 'operator-key', { keyName: `${prefix}-operator`, publicKey });
+
+    this.network = new Network(this, 'network', {
+      prefix,
+      region: props.region,
+      vpcCidr: props.vpcCidr,
+      zones: props.zones,
+      s3Endpoint: props.s3.enabled,
+    });
+    this.securityGroups = new SecurityGroups(this, 'security-groups', {
+      prefix,
+      vpcId: this.network.vpc.id,
+      operatorCidr: props.operatorCidr,
+      nodePorts: props.nodePorts,
+      efs: props.efs.enabled,
+    });
+    this.imageBucket = props.s3.enabled
+      ? new ImageBucket(this, 'image-bucket', { prefix, expireDays: props.s3.expireDays })
+      : undefined;
+    const hasImageVolumes = props.ebs.enabled && props.zones.some((zone) => zone.nodeCount >= 2);
+    this.nodeRole = new NodeRole(this, 'node-role', {
+      prefix,
+      region: props.region,
+      bucket: this.imageBucket && { arn: this.imageBucket.bucket.arn, objectPrefix: props.s3.objectPrefix },
+      ebs: hasImageVolumes,
+    });
+    const efsGroup = this.securityGroups.efs;
+    this.fileSystem =
+      props.efs.enabled && efsGroup
+        ? new SharedFileSystem(this, 'shared-file-system', {
+            prefix,
+            throughputMode: props.efs.throughputMode,
+            securityGroupId: efsGroup.id,
+            subnets: props.zones.map((zone) => ({ zone, subnet: this.network.privateSubnet(zone) })),
+          })
+        : undefined;
+
+    this.bastion = new Bastion(this, 'bastion', {
+      prefix,
+      imageId,
+      instanceType: props.bastionInstanceType,
+      subnetId: this.network.publicSubnet.id,
+      securityGroupId: this.securityGroups.bastion.id,
+      keyName: keyPair.keyName,
+    });
+    const cloudPackages = [
+      ...(props.efs.enabled ? ['nfs-common'] : []),
+      ...(props.s3.enabled || hasImageVolumes ? ['awscli'] : []),
+    ];
+    this.nodeGroups = props.zones.map(
+      (zone) =>
+        new NodeGroup(this, `nodes-${zone.letter}`, {
+          prefix,
+          zone,
+          imageId,
+          instanceType: props.nodeInstanceType,
+          rootVolumeGib: props.nodeRootVolumeGib,
+          spot: props.market === 'spot',
+          subnetId: this.network.privateSubnet(zone).id,
+          securityGroupId: this.securityGroups.nodes.id,
+          keyName: keyPair.keyName,
+          instanceProfile: this.nodeRole.instanceProfile.name,
+          setupHostScript,
+          cloudPackages,
+          efs: this.fileSystem && { address: this.fileSystem.mountAddress(zone), mountPath: props.efs.mountPath },
+          ebs: props.ebs.enabled
+            ? { sizeGib: props.ebs.sizeGib, volumeType: props.ebs.volumeType, mountPath: props.ebs.mountPath }
+            : undefined,
+        }),
+    );
+
+    const nodes = this.nodeGroups.flatMap((group) => group.nodes);
+    const imageVolumes = nodes.flatMap((node) => (node.imageVolume ? [[node.name, node.imageVolume] as const] : []));
+    new StackOutputsConstruct(this, {
+      stack: prefix,
+      region: props.region,
+      ssh_user: image.sshUser,
+      bastion: {
+        name: 'bastion',
+        ip: this.bastion.instance.publicIp,
+        private_ip: this.bastion.instance.privateIp,
+        instance_id: this.bastion.instance.id,
+      },
+      nodes: nodes.map((node) => ({
+        name: node.name,
+        zone: node.zone.serversKey,
+        availability_zone: node.zone.availabilityZone,
+        ip: node.instance.privateIp,
+        instance_id: node.instance.id,
+      })),
+      ebs_volumes: Object.fromEntries(imageVolumes.map(([name, volume]) => [name, volume.volume.id])),
+      ebs_mount: imageVolumes.length > 0 ? props.ebs.mountPath : undefined,
+      bucket: this.imageBucket?.bucket.bucket,
+      s3_prefix: this.imageBucket ? props.s3.objectPrefix : undefined,
+      efs_id: this.fileSystem?.fileSystem.id,
+      efs_mount: this.fileSystem ? props.efs.mountPath : undefined,
+    });
+  }
+}

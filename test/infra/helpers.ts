@@ -1,0 +1,62 @@
+// Shared by the infra tests: a valid minimal config and a synth of the stack parsed into JSON.
+import { fileURLToPath } from 'node:url';
+import { Testing } from 'cdktf';
+import type { InfraConfig } from '../../infra/aws/props.js';
+import { CriuLabStack } from '../../infra/aws/stack.js';
+
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+/** A public key whose private half was discarded. */
+export const TEST_PUBLIC_KEY =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmDT06hXJ/jUshmGg76UrygN4tXgVSICAPntu5orJil criu-lab-test';
+
+export const TEST_CONFIG: InfraConfig = { operator_cidr: '198.51.100.7/32', public_key: TEST_PUBLIC_KEY };
+
+export type Resource = Readonly<Record<string, unknown>>;
+
+export interface SynthesizedStack {
+  readonly stack: CriuLabStack;
+  readonly json: {
+    readonly resource: Readonly<Record<string, Readonly<Record<string, Resource>>>>;
+    readonly data?: Readonly<Record<string, Readonly<Record<string, Resource>>>>;
+    readonly output: Readonly<Record<string, { readonly value: unknown }>>;
+    readonly provider: Readonly<Record<string, readonly Resource[]>>;
+  };
+  /** Every resource of a Terraform type, e.g. `aws_instance`. */
+  readonly resources: (type: string) => Resource[];
+}
+
+export function synthStack(overrides: Partial<InfraConfig> = {}): SynthesizedStack {
+  const stack = new CriuLabStack(Testing.app(), { ...TEST_CONFIG, ...overrides });
+  const json = JSON.parse(Testing.synth(stack)) as SynthesizedStack['json'];
+  return { stack, json, resources: (type) => Object.values(json.resource[type] ?? {}) };
+}
+
+/** An IAM policy document as the stack writes it. */
+export interface PolicyDocument {
+  readonly Statement: readonly {
+    readonly Effect: string;
+    readonly Action: string | readonly string[];
+    readonly Resource?: string | readonly string[];
+    readonly Condition?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  }[];
+}
+
+export const asList = (value: string | readonly string[] | undefined): readonly string[] =>
+  value === undefined ? [] : typeof value === 'string' ? [value] : value;
+
+export const TERRAFORM = '/usr/local/bin/terraform';
+export const PROVIDER_MIRROR = '/opt/tf-plugins';
+export const AWS_PROVIDER = 'registry.terraform.io/hashicorp/aws';
+
+/** A Terraform CLI config that takes the AWS provider from the local mirror and nothing else. */
+export const MIRROR_CLI_CONFIG = `provider_installation {
+  filesystem_mirror {
+    path    = "${PROVIDER_MIRROR}"
+    include = ["${AWS_PROVIDER}"]
+  }
+  direct {
+    exclude = ["${AWS_PROVIDER}"]
+  }
+}
+`;

@@ -1,0 +1,229 @@
+import { describe, expect, it } from '@jest/globals';
+import { asList, synthStack, type PolicyDocument, type Resource } from './helpers.js';
+
+const SSH = 22;
+
+const coversSsh = (rule: Resource) =>
+  rule.ip_protocol === '-1' || ((rule.from_port as number) <= SSH && SSH <= (rule.to_port as number));
+
+const byName = (resources: readonly Resource[]): Record<string, Resource> =>
+  Object.fromEntries(resources.map((r) => [(r.tags as Record<string, string> | undefined)?.Name ?? '', r]));
+
+function policies(synth: ReturnType<typeof synthStack>): PolicyDocument[] {
+  return [
+    ...synth.resources('aws_iam_role_policy').map((p) => JSON.parse(p.policy as string) as PolicyDocument),
+    ...synth.resources('aws_iam_role').map((r) => JSON.parse(r.assume_role_policy as string) as PolicyDocument),
+  ];
+}
+
+describe('the AWS stack', () => {
+  const synth = synthStack();
+
+  it('opens SSH to the internet nowhere: only the operator CIDR reaches the bastion', () => {
+    const ingress = synth.resources('aws_vpc_security_group_ingress_rule');
+    const fromAddresses = ingress.filter((r) => r.cidr_ipv4 !== undefined || r.cidr_ipv6 !== undefined);
+    expect(fromAddresses).toHaveLength(1);
+    expect(fromAddresses[0]).toMatchObject({ cidr_ipv4: '198.51.100.7/32', from_port: SSH, to_port: SSH });
+    for (const rule of ingress.filter(coversSsh)) {
+      expect(rule.cidr_ipv4).not.toBe('0.0.0.0/0');
+      expect(rule.cidr_ipv6).toBeUndefined();
+    }
+    expect(synth.resources('aws_security_group').every((g) => g.ingress === undefined)).toBe(true);
+    expect(synth.resources('aws_security_group_rule')).toHaveLength(0);
+  });
+
+  it('lets nodes accept SSH only from the bastion and from other nodes', () => {
+    const groups = synth.json.resource.aws_security_group ?? {};
+    const groupRef = (name: string) => {
+      const id = Object.keys(groups).find((key) => (groups[key]?.name as string) === `criu-lab-${name}`);
+      return `\${aws_security_group.${id}.id}`;
+    };
+    const nodeSsh = synth
+      .resources('aws_vpc_security_group_ingress_rule')
+      .filter((r) => r.security_group_id === groupRef('nodes') && coversSsh(r));
+    expect(nodeSsh.map((r) => r.referenced_security_group_id).sort()).toEqual(
+      [groupRef('bastion'), groupRef('nodes')].sort(),
+    );
+    const peerPorts = synth
+      .resources('aws_vpc_security_group_ingress_rule')
+      .filter((r) => r.security_group_id === groupRef('nodes') && r.referenced_security_group_id === groupRef('nodes'))
+      .map((r) => [r.from_port, r.to_port]);
+    expect(peerPorts).toEqual([
+      [22, 22],
+      [27000, 27099],
+      [5201, 5201],
+    ]);
+    const nfs = synth.resources('aws_vpc_security_group_ingress_rule').filter((r) => r.security_group_id === groupRef('efs'));
+    expect(nfs).toEqual([expect.objectContaining({ from_port: 2049, referenced_security_group_id: groupRef('nodes') })]);
+    const bastionEgress = synth
+      .resources('aws_vpc_security_group_egress_rule')
+      .filter((r) => r.security_group_id === groupRef('bastion'));
+    expect(bastionEgress).toEqual([
+      expect.objectContaining({ from_port: SSH, to_port: SSH, referenced_security_group_id: groupRef('nodes') }),
+    ]);
+  });
+
+  it('requires IMDSv2 and encrypts the root volume of every instance', () => {
+    const instances = synth.resources('aws_instance');
+    expect(instances).toHaveLength(4);
+    for (const instance of instances) {
+      expect(instance).toMatchObject({
+        metadata_options: { http_tokens: 'required' },
+        root_block_device: { encrypted: true },
+      });
+    }
+  });
+
+  it('gives a public address to the bastion alone', () => {
+    const instances = byName(synth.resources('aws_instance'));
+    expect(instances['criu-lab-bastion']).toMatchObject({ associate_public_ip_address: true });
+    const others = Object.entries(instances).filter(([name]) => name !== 'criu-lab-bastion');
+    expect(others.every(([, i]) => i.associate_public_ip_address === false)).toBe(true);
+    expect(synth.resources('aws_subnet').every((s) => s.map_public_ip_on_launch === false)).toBe(true);
+  });
+
+  it('places the nodes in two availability zones as the props say', () => {
+    const instances = byName(synth.resources('aws_instance'));
+    expect(Object.keys(instances).sort()).toEqual([
+      'criu-lab-az-a-node-0',
+      'criu-lab-az-a-node-1',
+      'criu-lab-az-c-node-0',
+      'criu-lab-bastion',
+    ]);
+    const privateZones = synth
+      .resources('aws_subnet')
+      .filter((s) => String((s.tags as Record<string, string>).Name).includes('private'))
+      .map((s) => s.availability_zone);
+    expect(privateZones).toEqual(['us-west-2a', 'us-west-2c']);
+  });
+
+  it('follows the node counts of the props', () => {
+    const bigger = synthStack({ zones: [{ az: 'b', nodes: 3 }, { az: 'd', nodes: 2 }] });
+    const names = Object.keys(byName(bigger.resources('aws_instance'))).sort();
+    expect(names).toEqual([
+      'criu-lab-az-b-node-0',
+      'criu-lab-az-b-node-1',
+      'criu-lab-az-b-node-2',
+      'criu-lab-az-d-node-0',
+      'criu-lab-az-d-node-1',
+      'criu-lab-bastion',
+    ]);
+    // Both zones now have a same-AZ peer, so both node 0s are source nodes with a volume.
+    expect(bigger.resources('aws_ebs_volume').map((v) => v.availability_zone)).toEqual(['us-west-2b', 'us-west-2d']);
+    expect(bigger.resources('aws_efs_mount_target')).toHaveLength(2);
+  });
+
+  it('encrypts the EBS volume, the EFS file system and the bucket', () => {
+    expect(synth.resources('aws_ebs_volume')).toEqual([
+      expect.objectContaining({ encrypted: true, type: 'gp3', size: 100, availability_zone: 'us-west-2a' }),
+    ]);
+    expect(synth.resources('aws_volume_attachment')).toHaveLength(1);
+    expect(synth.resources('aws_efs_file_system')).toEqual([expect.objectContaining({ encrypted: true })]);
+    expect(synth.resources('aws_efs_mount_target')).toHaveLength(2);
+    expect(synth.resources('aws_s3_bucket_server_side_encryption_configuration')).toEqual([
+      expect.objectContaining({ rule: [expect.objectContaining({ apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' } })] }),
+    ]);
+  });
+
+  it('blocks public access to the bucket, demands TLS and expires its objects', () => {
+    expect(synth.resources('aws_s3_bucket_public_access_block')).toEqual([
+      expect.objectContaining({
+        block_public_acls: true,
+        block_public_policy: true,
+        ignore_public_acls: true,
+        restrict_public_buckets: true,
+      }),
+    ]);
+    const [lifecycle] = synth.resources('aws_s3_bucket_lifecycle_configuration');
+    expect(lifecycle).toMatchObject({ rule: [{ status: 'Enabled', expiration: [{ days: 7 }] }] });
+    const [bucketPolicy] = synth.resources('aws_s3_bucket_policy');
+    const statements = (JSON.parse(bucketPolicy?.policy as string) as PolicyDocument).Statement;
+    expect(statements).toEqual([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    expect(synthStack({ s3: { expire_days: 2 } }).resources('aws_s3_bucket_lifecycle_configuration')[0]).toMatchObject({
+      rule: [{ expiration: [{ days: 2 }] }],
+    });
+  });
+
+  it('grants IAM no wildcard action and no managed policy such as AdministratorAccess', () => {
+    const allowed = policies(synth).flatMap((p) => p.Statement.filter((s) => s.Effect === 'Allow'));
+    expect(allowed.length).toBeGreaterThan(1);
+    for (const statement of allowed) {
+      for (const action of asList(statement.Action)) expect(action).not.toContain('*');
+    }
+    expect(synth.resources('aws_iam_role_policy_attachment')).toHaveLength(0);
+    expect(synth.resources('aws_iam_policy_attachment')).toHaveLength(0);
+    expect(JSON.stringify(synth.json)).not.toContain('AdministratorAccess');
+  });
+
+  it('scopes S3 access to the bucket prefix and EC2 access to this stack’s tagged resources', () => {
+    const [document] = synth.resources('aws_iam_role_policy').map((p) => JSON.parse(p.policy as string) as PolicyDocument);
+    expect(document?.Statement).toHaveLength(7);
+    for (const statement of document?.Statement ?? []) {
+      const actions = asList(statement.Action);
+      const resources = asList(statement.Resource);
+      if (actions.every((a) => a.startsWith('s3:'))) {
+        const onObjects = resources.every((r) => r.endsWith('.arn}/images/*'));
+        const listsPrefix = actions.join() === 's3:ListBucket' && statement.Condition?.StringLike?.['s3:prefix'] !== undefined;
+        expect(onObjects || listsPrefix).toBe(true);
+      } else {
+        expect(actions.every((a) => a.startsWith('ec2:'))).toBe(true);
+        expect(resources.every((r) => /:(volume|instance|snapshot)\/\*$/.test(r))).toBe(true);
+        const condition = JSON.stringify(statement.Condition);
+        expect(condition.includes('"aws:ResourceTag/criu-lab:stack":"criu-lab"') ||
+          condition.includes('"aws:RequestTag/criu-lab:stack":"criu-lab"') ||
+          condition.includes('"ec2:CreateAction":"CreateSnapshot"')).toBe(true);
+      }
+    }
+    const [provider] = synth.json.provider.aws ?? [];
+    expect(provider).toMatchObject({ default_tags: [{ tags: { 'criu-lab:stack': 'criu-lab' } }] });
+  });
+
+  it('installs only the operator’s public key, as an EC2 key pair', () => {
+    expect(synth.resources('aws_key_pair')).toEqual([
+      expect.objectContaining({ public_key: expect.stringMatching(/^ssh-ed25519 AAAA/) }),
+    ]);
+    expect(JSON.stringify(synth.json)).not.toContain('PRIVATE KEY');
+  });
+
+  it('looks up the Debian 12 image by SSM parameter by default, or takes an AMI id', () => {
+    expect(synth.json.data?.aws_ssm_parameter?.image).toMatchObject({
+      name: '/aws/service/debian/release/12/latest/amd64',
+    });
+    const pinned = synthStack({ ami: { id: 'ami-0123456789abcdef0', ssh_user: 'ubuntu' } });
+    expect(pinned.json.data?.aws_ssm_parameter).toBeUndefined();
+    expect(pinned.resources('aws_instance').every((i) => i.ami === 'ami-0123456789abcdef0')).toBe(true);
+    expect(pinned.json.output).toMatchObject({ outputs_ssh_user_2058710A: { value: 'ubuntu' } });
+  });
+
+  it('requests one-time spot instances for the nodes only when asked', () => {
+    expect(synth.resources('aws_instance').every((i) => i.instance_market_options === undefined)).toBe(true);
+    const spot = byName(synthStack({ market: 'spot' }).resources('aws_instance'));
+    expect(spot['criu-lab-az-a-node-0']).toMatchObject({
+      instance_market_options: { market_type: 'spot', spot_options: { spot_instance_type: 'one-time' } },
+    });
+    expect(spot['criu-lab-bastion']?.instance_market_options).toBeUndefined();
+  });
+
+  it('leaves out EFS, S3 and EBS and their grants when they are off', () => {
+    const bare = synthStack({ efs: { enabled: false }, s3: { enabled: false }, ebs: { enabled: false } });
+    for (const type of ['aws_efs_file_system', 'aws_s3_bucket', 'aws_ebs_volume', 'aws_vpc_endpoint', 'aws_iam_role_policy']) {
+      expect(bare.resources(type)).toHaveLength(0);
+    }
+    const userData = bare.resources('aws_instance').map((i) => String(i.user_data)).join('\n');
+    expect(userData).not.toMatch(/nfs-common|awscli|mount-efs|mount-ebs/);
+  });
+
+  it('sends S3 traffic through a gateway endpoint and everything else through one NAT gateway', () => {
+    expect(synth.resources('aws_vpc_endpoint')).toEqual([
+      expect.objectContaining({ service_name: 'com.amazonaws.us-west-2.s3', vpc_endpoint_type: 'Gateway' }),
+    ]);
+    expect(synth.resources('aws_nat_gateway')).toHaveLength(1);
+  });
+
+  it('declares an output for every address and id servers.yaml needs', () => {
+    const outputs = Object.keys(synth.json.output).map((id) => id.replace(/^outputs_(.*)_[0-9A-F]{8}$/, '$1'));
+    expect(outputs.sort()).toEqual(
+      ['bastion', 'bucket', 'ebs_mount', 'ebs_volumes', 'efs_id', 'efs_mount', 'nodes', 'region', 's3_prefix', 'ssh_user', 'stack'].sort(),
+    );
+  });
+});

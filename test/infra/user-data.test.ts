@@ -1,0 +1,63 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  bastionUserData,
+  EFS_MOUNT_OPTIONS,
+  escapeTerraformTemplate,
+  nodeUserData,
+  readSetupHostScript,
+  USER_DATA_LIMIT_BYTES,
+} from '../../infra/aws/user-data.js';
+import { synthStack } from './helpers.js';
+
+/** What Terraform makes of an escaped template: `$${` and `%%{` become literal `${` and `%{`. */
+const asTerraformRenders = (text: string) => text.replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{');
+
+describe('node user data', () => {
+  const setupHost = readSetupHostScript();
+  const script = nodeUserData({
+    setupHostScript: setupHost,
+    cloudPackages: ['nfs-common', 'awscli'],
+    efs: { address: '10.42.10.200', mountPath: '/mnt/efs' },
+    ebs: { volumeId: 'vol-0a1b2c3d4e5f60718', mountPath: '/mnt/ebs' },
+  });
+
+  it('embeds scripts/setup-host.sh verbatim and runs it', () => {
+    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(asTerraformRenders(script)).toContain(setupHost);
+    expect(script).toContain('\nbash /opt/criu-lab/setup-host.sh\n');
+  });
+
+  it('mounts EFS over NFS 4.1 with the usual options at the configured path', () => {
+    expect(EFS_MOUNT_OPTIONS).toBe('nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport');
+    expect(script).toContain("EFS_ADDRESS='10.42.10.200'\nEFS_MOUNT='/mnt/efs'\n");
+    expect(script).toContain(`"$EFS_ADDRESS:/ $EFS_MOUNT nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0"`);
+  });
+
+  it('carries no private key', () => {
+    expect(script).not.toMatch(/PRIVATE KEY|id_ed25519|id_rsa/);
+  });
+
+  it('escapes bash expansions so Terraform does not interpolate them', () => {
+    expect(escapeTerraformTemplate('${HOME} %{ if } $(date) $x')).toBe('$${HOME} %%{ if } $(date) $x');
+    const literal = script.replace(/^[A-Z_]+='[^']*'$/gm, '');
+    expect(literal).not.toMatch(/(^|[^$])\$\{/);
+  });
+
+  it('reports host keys and the outcome on the console from the bastion too', () => {
+    for (const text of [script, bastionUserData()]) {
+      expect(text).toContain('trap report EXIT');
+      expect(text).toContain('/etc/ssh/ssh_host_*_key.pub');
+    }
+    expect(bastionUserData()).not.toContain('setup-host');
+  });
+
+  it('stays under the 16 KiB EC2 limit in the synthesized stack, with the zone-local mount target', () => {
+    const { resources } = synthStack();
+    for (const instance of resources('aws_instance')) {
+      expect(Buffer.byteLength(String(instance.user_data))).toBeLessThan(USER_DATA_LIMIT_BYTES);
+    }
+    const nodeC = resources('aws_instance').find((i) => (i.tags as Record<string, string>).Name === 'criu-lab-az-c-node-0');
+    expect(String(nodeC?.user_data)).toMatch(/EFS_ADDRESS='\$\{aws_efs_mount_target\.shared-file-system_mount-target-c_\w+\.ip_address\}'/);
+    expect(String(nodeC?.user_data)).not.toContain('EBS_VOLUME_ID');
+  });
+});
