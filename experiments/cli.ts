@@ -31,6 +31,7 @@ const PLAN_FLAGS: readonly (FlagMapping & { readonly value: string; readonly des
   { flag: '--dest-ip', value: '<ip>', description: 'destination node address (config: nodes.destination.ip)', paths: ['nodes.destination.ip'] },
   { flag: '--predump-iterations', value: '<n>', description: 'pre-dump rounds (config: checkpoint.strategy.predump_iterations)', paths: ['checkpoint.strategy.predump_iterations'] },
   { flag: '--predump-interval', value: '<s>', description: 'seconds between pre-dumps (config: checkpoint.strategy.predump_interval)', paths: ['checkpoint.strategy.predump_interval'] },
+  { flag: '--placement', value: '<same-az|cross-az>', description: 'pick the node pair from all_nodes in servers.yaml: both in one zone, or across two (config: experiment.placement)', paths: ['experiment.placement'] },
   { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
   { flag: '--migrate-after', value: '<s>', description: 'migrate this many seconds after the workload is ready instead of when it says it is warm (config: experiment.migrate_after)', paths: ['experiment.migrate_after'] },
 ].map((f) => ({ ...f, attribute: camel(f.flag) }));

@@ -36,6 +36,8 @@ export interface RunMetrics {
   readonly workload: string;
   readonly workloadParams: Readonly<Record<string, unknown>>;
   readonly strategy: string;
+  /** same-az or cross-az when servers.yaml says which zone each node is in. */
+  readonly placement?: string;
   readonly source: { readonly name: string; readonly ip: string };
   readonly destination: { readonly name: string; readonly ip: string };
   readonly startedAt: string;
@@ -72,7 +74,7 @@ export function deadlineVerdicts(migrationMs: number): NonNullable<RunMetrics['d
 /** One sample per phase and per headline figure, with the run's identity as metadata. */
 export function samplesOf(metrics: RunMetrics): Sample[] {
   const metadata = {
-    run_id: metrics.runId, experiment: metrics.experiment, workload: metrics.workload, strategy: metrics.strategy,
+    run_id: metrics.runId, experiment: metrics.experiment, workload: metrics.workload, strategy: metrics.strategy, placement: metrics.placement,
     transfer: metrics.transfer?.method, source: metrics.source.name, destination: metrics.destination.name, ...metrics.workloadParams,
   };
   const at = (iso: string) => Date.parse(iso) / 1000;

@@ -144,6 +144,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     workload: workload.name,
     workloadParams: plan.workload.params,
     strategy: strategy.name,
+    ...(plan.experiment.placement ? { placement: plan.experiment.placement } : {}),
     source: plan.nodes.source,
     destination: plan.nodes.destination,
     startedAt: new Date(startedAtMs).toISOString(),

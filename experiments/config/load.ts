@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import type { Plan } from './plan.js';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, type Placement, type RawConfig } from './schema.js';
 
 type Tree = Record<string, unknown>;
 
@@ -224,14 +224,43 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     if (typeof file === 'string' && !unresolved.has(path) && !existsSync(expandHome(file, cwd))) problems.push(`${path}: no such file ${expandHome(file, cwd)}${where(path)}${fix}`);
   }
 
+  const pair = parsed.success ? choosePair(parsed.data, where('experiment.placement')) : undefined;
+  if (pair && 'problem' in pair) problems.push(pair.problem);
+
   if (problems.length > 0 || !parsed.success) {
     throw new UsageError(`the configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
   }
   const sources = [defaults, workloadLayer, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);
-  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd)), warnings };
+  const chosen = pair && !('problem' in pair) ? pair : undefined;
+  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen)), warnings };
 }
 
-function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string): Plan {
+interface Pair {
+  readonly source: { ip: string; name: string };
+  readonly destination: { ip: string; name: string };
+  readonly placement: Placement | undefined;
+}
+
+/** The node pair: picked from all_nodes by experiment.placement, else nodes.source/destination with their placement inferred. */
+function choosePair(raw: RawConfig, origin: string): Pair | { problem: string } | undefined {
+  const zones = Object.entries(raw.all_nodes ?? {}).filter(([, nodes]) => nodes.length > 0);
+  const wanted = raw.experiment.placement;
+  const counts = zones.map(([zone, nodes]) => `${zone}: ${nodes.length}`).join(', ') || 'no all_nodes';
+  if (wanted === 'same-az') {
+    const zone = zones.find(([, nodes]) => nodes.length >= 2);
+    if (!zone) return { problem: `experiment.placement: same-az needs two nodes in one zone of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 4\`, or more nodes per zone in config/infra.yaml` };
+    return { source: zone[1][0]!, destination: zone[1][1]!, placement: 'same-az' };
+  }
+  if (wanted === 'cross-az') {
+    if (zones.length < 2) return { problem: `experiment.placement: cross-az needs nodes in two zones of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 2\` or more` };
+    return { source: zones[0]![1][0]!, destination: zones[1]![1][0]!, placement: 'cross-az' };
+  }
+  const zoneOf = (ip: string) => zones.find(([, nodes]) => nodes.some((n) => n.ip === ip))?.[0];
+  const [from, to] = [zoneOf(raw.nodes.source.ip), zoneOf(raw.nodes.destination.ip)];
+  return from && to ? { source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' }, destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' }, placement: from === to ? 'same-az' : 'cross-az' } : undefined;
+}
+
+function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined): Plan {
   const { nodes, checkpoint, transfer, timeouts } = raw;
   return {
     experiment: {
@@ -239,6 +268,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       saveMetrics: raw.experiment.save_metrics,
       resultsDir: resolve(cwd, raw.experiment.results_dir),
       migrateAfterS: raw.experiment.migrate_after,
+      placement: pair?.placement,
     },
     nodes: {
       sshUser: nodes.ssh_user,
@@ -248,8 +278,8 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       bastion: nodes.bastion
         ? { ip: nodes.bastion.ip, name: nodes.bastion.name, sshUser: nodes.bastion.ssh_user ?? nodes.ssh_user, sshPort: nodes.bastion.ssh_port ?? nodes.ssh_port }
         : undefined,
-      source: { ip: nodes.source.ip, name: nodes.source.name ?? 'source' },
-      destination: { ip: nodes.destination.ip, name: nodes.destination.name ?? 'destination' },
+      source: pair?.source ?? { ip: nodes.source.ip, name: nodes.source.name ?? 'source' },
+      destination: pair?.destination ?? { ip: nodes.destination.ip, name: nodes.destination.name ?? 'destination' },
     },
     checkpoint: {
       workingDir: checkpoint.dirs.working_dir,

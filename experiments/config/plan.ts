@@ -28,6 +28,8 @@ export interface Plan {
     readonly resultsDir: string;
     /** Seconds the workload runs after it is ready before the migration starts; undefined = when the workload says it is ready to migrate. */
     readonly migrateAfterS: number | undefined;
+    /** same-az or cross-az when the pair's zones are known (all_nodes), else undefined. */
+    readonly placement: 'same-az' | 'cross-az' | undefined;
   };
   readonly nodes: {
     readonly sshUser: string;

@@ -17,6 +17,10 @@ const oneOf = (names: () => string[], what: string) =>
 
 const address = z.object({ ip: host, name: z.string().min(1).optional() });
 
+/** Where the two nodes of a migration sit: one availability zone, or two. */
+export const PLACEMENTS = ['same-az', 'cross-az'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
 export const configSchema = z.object({
   experiment: z
     .object({
@@ -25,6 +29,7 @@ export const configSchema = z.object({
       save_metrics: z.boolean().default(true),
       results_dir: z.string().min(1).default('results'),
       migrate_after: numeric(z.number().nonnegative().max(86_400)).optional(),
+      placement: z.enum(PLACEMENTS, { error: `must be one of: ${PLACEMENTS.join(', ')}` }).optional(),
     })
     .prefault({}),
   nodes: z.object({
@@ -36,6 +41,8 @@ export const configSchema = z.object({
     source: address,
     destination: address,
   }),
+  /** Every node by zone (servers.yaml from `lab up` or the AWS deploy); --placement picks the pair from here. */
+  all_nodes: z.record(z.string(), z.array(z.looseObject({ ip: host, name: z.string().min(1) }))).optional(),
   checkpoint: z
     .object({
       dirs: z.object({ working_dir: absolutePath.default('/srv/criu-lab/work'), checkpoint_dir: absolutePath.default('/srv/criu-lab/img') }).prefault({}),

@@ -12,6 +12,7 @@ const FLAGS: Record<keyof LabOptionsInput, string> = {
   subnet: '--subnet',
   serversPath: '--servers',
   stateDir: 'stateDir',
+  bastion: '--bastion',
 };
 
 interface LabFlags {
@@ -20,6 +21,7 @@ interface LabFlags {
   readonly subnet?: string;
   readonly servers?: string;
   readonly json?: boolean;
+  readonly bastion?: boolean;
 }
 
 export function registerLabCommands(program: Command): Command {
@@ -36,6 +38,7 @@ export function registerLabCommands(program: Command): Command {
     .option(...nameFlag)
     .option(...serversFlag)
     .option('--subnet <a.b.c>', 'first three octets of the lab /24 (default: derived from the name)')
+    .option('--bastion', 'make n1 a bastion: the other nodes are reachable over SSH only through it (needs --nodes 3 or more)')
     .action((flags: LabFlags) =>
       runLabCommand(async () => {
         const result = await labUp({
@@ -43,6 +46,7 @@ export function registerLabCommands(program: Command): Command {
           nodes: flags.nodes,
           subnet: flags.subnet,
           serversPath: flags.servers,
+          bastion: flags.bastion === true,
         });
         console.log(describeUp(result).join('\n'));
       }),

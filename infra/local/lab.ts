@@ -15,6 +15,7 @@ import {
   listLinks,
   listNetns,
   netnsPids,
+  refuseSshFromHost,
   snapshotNetwork,
 } from './network.js';
 import {
@@ -99,9 +100,9 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const layout = labLayout(options);
   const recorded = await readLabInfo(layout.stateFile);
   if (recorded !== undefined && (await isRunningHealthy(options, recorded))) {
-    if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet) {
+    if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet || (recorded.bastion !== undefined) !== options.bastion) {
       throw new LabError(
-        `lab '${options.name}' is already up with ${recorded.nodes.length} nodes on ${recorded.subnet}.0/24, not ${options.nodes} on ${options.subnet}.0/24`,
+        `lab '${options.name}' is already up with ${recorded.nodes.length} nodes on ${recorded.subnet}.0/24${recorded.bastion ? ' behind a bastion' : ''}, not ${options.nodes} on ${options.subnet}.0/24${options.bastion ? ' behind a bastion' : ''}`,
         {
           hint: `run \`criu-lab lab down --name ${options.name}\` first to change its shape, or ask for the same shape`,
         },
@@ -219,11 +220,15 @@ async function createLab(layout: LabLayout): Promise<LabInfo> {
     knownHostsPath: layout.knownHostsPath,
     serversPath: layout.serversPath,
     createdAt: new Date().toISOString(),
+    ...(layout.bastion ? { bastion: layout.nodes[0]!.name } : {}),
     nodes,
   };
   // Recorded before the wait, so a `lab up` killed while waiting leaves the PIDs behind for cleanup.
   await writeLabInfo(layout.stateFile, info);
   await Promise.all(running.map(({ node, hostPid }) => waitUntilNodeAnswers(node, hostPid, SSH_START_TIMEOUT_MS)));
+  // Closed only once every sshd has answered the host's probe.
+  const [, ...behindBastion] = layout.nodes;
+  if (layout.bastion) for (const node of behindBastion) await refuseSshFromHost(layout, node);
   await writeServersYaml(layout.serversPath, info);
   return info;
 }
@@ -281,7 +286,7 @@ async function isRunningHealthy(options: LabOptions, recorded: LabInfo): Promise
 }
 
 function recordedLayout(options: LabOptions, recorded: LabInfo): LabLayout {
-  return labLayout({ ...options, nodes: recorded.nodes.length, subnet: recorded.subnet });
+  return labLayout({ ...options, nodes: recorded.nodes.length, subnet: recorded.subnet, bastion: recorded.bastion !== undefined });
 }
 
 async function inspectLab(layout: LabLayout, recorded: LabInfo | undefined): Promise<LabStatus> {
@@ -291,7 +296,9 @@ async function inspectLab(layout: LabLayout, recorded: LabInfo | undefined): Pro
     layout.nodes.map(async (node): Promise<LabNodeStatus> => {
       const netnsExists = present.has(node.netns);
       const pids = netnsExists ? await netnsPids(node.netns) : [];
-      const sshBanner = pids.length > 0 ? await readSshBanner(node.ip, STATUS_PROBE_TIMEOUT_MS) : undefined;
+      // Behind a bastion, a node answers only inside the lab: probe it from the bastion's netns.
+      const via = recorded?.bastion && recorded.bastion !== node.name ? recorded.nodes.find((n) => n.name === recorded.bastion)?.netns : undefined;
+      const sshBanner = pids.length > 0 ? await readSshBanner(node.ip, STATUS_PROBE_TIMEOUT_MS, via) : undefined;
       return {
         name: node.name,
         ip: node.ip,

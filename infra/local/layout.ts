@@ -40,6 +40,8 @@ export interface LabLayout {
   readonly knownHostsPath: string;
   readonly serversPath: string;
   readonly nodes: readonly NodeLayout[];
+  /** n1 is a bastion and the only way in. */
+  readonly bastion: boolean;
 }
 
 /** Node names at 10+i leave .2–.10 free and keep the fourth octet readable as the node number. */
@@ -59,6 +61,7 @@ export function labLayout(options: LabOptions): LabLayout {
     knownHostsPath: join(options.stateDir, 'known_hosts'),
     serversPath: options.serversPath,
     nodes,
+    bastion: options.bastion,
   });
 }
 

@@ -128,6 +128,17 @@ export async function createNodeNetwork(layout: LabLayout, node: NodeLayout): Pr
   await run(['ip', '-n', node.netns, 'link', 'set', 'eth0', 'up']);
 }
 
+/**
+ * Behind a bastion: the node drops SSH from the host's bridge address, so the controller reaches
+ * it only through the bastion (as AWS security groups do); other lab nodes still connect.
+ */
+export async function refuseSshFromHost(layout: LabLayout, node: NodeLayout): Promise<void> {
+  const nft = (...words: string[]) => run(['ip', 'netns', 'exec', node.netns, 'nft', ...words]);
+  await nft('add', 'table', 'inet', 'criu_lab');
+  await nft('add', 'chain', 'inet', 'criu_lab', 'input', '{ type filter hook input priority 0; policy accept; }');
+  await nft('add', 'rule', 'inet', 'criu_lab', 'input', 'ip', 'saddr', layout.bridgeAddress, 'tcp', 'dport', '22', 'drop');
+}
+
 /** Deletes the interface; one already gone counts as deleted (a veth leaves with its netns, asynchronously). */
 export async function deleteLink(name: string): Promise<void> {
   const result = await run(['ip', 'link', 'del', name], { check: false });

@@ -13,6 +13,8 @@ export interface LabOptionsInput {
   readonly name?: string;
   /** Number of nodes, 2 to 8 (a whole number or its decimal string). @default 2 */
   readonly nodes?: number | string;
+  /** Make n1 a bastion: the other nodes accept SSH from it and from each other, not from this host. @default false */
+  readonly bastion?: boolean;
   /** First three octets of the lab's /24. @default '10.77.0' for `lab`, another 10.77.X derived from the name otherwise */
   readonly subnet?: string;
   /** Where keys, node directories and lab.json live. @default '/var/lib/criu-lab/<name>' */
@@ -24,6 +26,7 @@ export interface LabOptionsInput {
 export interface LabOptions {
   readonly name: string;
   readonly nodes: number;
+  readonly bastion: boolean;
   readonly subnet: string;
   /** Absolute. */
   readonly stateDir: string;
@@ -65,6 +68,7 @@ const optionsSchema = z.object({
     })
     .optional(),
   serversPath: z.string({ error: 'must be a path' }).min(1, { error: 'must be a path' }).optional(),
+  bastion: z.boolean({ error: 'must be true or false' }).optional(),
 });
 
 /** Validates raw options and fills in the defaults; throws a usage LabError listing every bad field. */
@@ -85,9 +89,18 @@ export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = pro
     });
   }
   const name = parsed.data.name ?? DEFAULT_LAB_NAME;
+  const nodes = parsed.data.nodes ?? MIN_NODES;
+  if (parsed.data.bastion && nodes < MIN_NODES + 1) {
+    throw new LabError(`invalid lab options: bastion needs at least ${MIN_NODES + 1} nodes (the bastion and two behind it), got ${nodes}`, {
+      kind: 'usage',
+      hint: `add --nodes ${MIN_NODES + 1}`,
+      problems: [{ field: 'nodes', problem: `must be at least ${MIN_NODES + 1} with a bastion (got ${nodes})` }],
+    });
+  }
   return Object.freeze({
     name,
-    nodes: parsed.data.nodes ?? MIN_NODES,
+    nodes,
+    bastion: parsed.data.bastion ?? false,
     subnet: parsed.data.subnet ?? defaultSubnet(name),
     stateDir: resolve(cwd, parsed.data.stateDir ?? `/var/lib/criu-lab/${name}`),
     serversPath: resolve(cwd, parsed.data.serversPath ?? 'config/servers.yaml'),

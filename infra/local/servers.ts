@@ -20,7 +20,8 @@ function splitZones(nodes: readonly LabNodeInfo[]): { az_a: NodeRef[]; az_c: Nod
 }
 
 export function renderServersYaml(info: LabInfo): string {
-  const zones = splitZones(info.nodes);
+  const bastion = info.nodes.find((node) => node.name === info.bastion);
+  const zones = splitZones(info.nodes.filter((node) => node !== bastion));
   // Prefer a same-zone pair; fall back to crossing zones when zone a has one node.
   const source = zones.az_a[0];
   const destination = zones.az_a[1] ?? zones.az_c[0];
@@ -31,6 +32,7 @@ export function renderServersYaml(info: LabInfo): string {
         ssh_user: 'root',
         ssh_key: info.sshKeyPath,
         known_hosts: info.knownHostsPath,
+        ...(bastion ? { bastion: { ip: bastion.ip, name: bastion.name } } : {}),
         source,
         destination,
       },

@@ -40,8 +40,14 @@ export async function checkSshdConfig(node: NodeLayout): Promise<void> {
   });
 }
 
-/** The server's identification line (`SSH-2.0-...`), or undefined if none came within `timeoutMs`. */
-export function readSshBanner(host: string, timeoutMs: number): Promise<string | undefined> {
+/** The server's identification line (`SSH-2.0-...`), or undefined if none came within `timeoutMs`; `fromNetns` probes from inside that netns. */
+export async function readSshBanner(host: string, timeoutMs: number, fromNetns?: string): Promise<string | undefined> {
+  if (fromNetns) {
+    const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+    const probe = await run(['ip', 'netns', 'exec', fromNetns, 'timeout', seconds, 'bash', '-c', `exec 3<>"/dev/tcp/$0/${SSH_PORT}" && head -n1 <&3`, host], { check: false });
+    const line = probe.stdout.trim();
+    return line.startsWith('SSH-') ? line : undefined;
+  }
   return new Promise((resolve) => {
     const socket = connect({ host, port: SSH_PORT });
     let received = '';

@@ -24,6 +24,8 @@ export interface LabInfo {
   readonly serversPath: string;
   /** ISO 8601. */
   readonly createdAt: string;
+  /** The node that is the only way in (`lab up --bastion`), if any. */
+  readonly bastion?: string;
   readonly nodes: readonly LabNodeInfo[];
 }
 
@@ -37,6 +39,7 @@ const labInfoSchema = z.object({
   knownHostsPath: z.string(),
   serversPath: z.string(),
   createdAt: z.string(),
+  bastion: z.string().optional(),
   nodes: z.array(
     z.object({
       name: z.string(),

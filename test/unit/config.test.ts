@@ -99,6 +99,37 @@ describe('loading a plan', () => {
   });
 });
 
+describe('placement', () => {
+  const zones = (azA: number, azC: number) =>
+    `all_nodes:\n  az_a: [${Array.from({ length: azA }, (_, i) => `{ ip: 10.9.0.${11 + i}, name: a${i} }`).join(', ')}]\n  az_c: [${Array.from({ length: azC }, (_, i) => `{ ip: 10.9.1.${11 + i}, name: c${i} }`).join(', ')}]\n`;
+  const placed = (placement: string, azA: number, azC: number) =>
+    load({ serversFile: servers(zones(azA, azC)), overrides: [{ path: 'experiment.placement', value: placement, flag: '--placement' }] });
+
+  it('picks two nodes of one zone for same-az', () => {
+    const plan = placed('same-az', 2, 1);
+    expect([plan.nodes.source.name, plan.nodes.destination.name, plan.experiment.placement]).toEqual(['a0', 'a1', 'same-az']);
+  });
+
+  it('picks the first node of two zones for cross-az', () => {
+    const plan = placed('cross-az', 2, 1);
+    expect([plan.nodes.source.name, plan.nodes.destination.name, plan.experiment.placement]).toEqual(['a0', 'c0', 'cross-az']);
+  });
+
+  it('infers the placement of the configured pair from all_nodes', () => {
+    expect(load({ serversFile: servers(zones(2, 1)) }).experiment.placement).toBe('same-az');
+    expect(load().experiment.placement).toBeUndefined();
+  });
+
+  it('says what is missing when the zones cannot give the pair', () => {
+    expect(problemsOf({ serversFile: servers(zones(1, 1)), overrides: [{ path: 'experiment.placement', value: 'same-az', flag: '--placement' }] })).toEqual([
+      expect.stringMatching(/^experiment\.placement: same-az needs two nodes in one zone of all_nodes \(servers\.yaml has az_a: 1, az_c: 1\) \(from --placement\); fix: .*lab up --nodes 4/),
+    ]);
+    expect(problemsOf({ overrides: [{ path: 'experiment.placement', value: 'sideways', flag: '--placement' }] })).toEqual([
+      'experiment.placement: must be one of: same-az, cross-az, got "sideways" (from --placement)',
+    ]);
+  });
+});
+
 describe('configuration errors', () => {
   it('reports three mistakes at once, each with its path and the file it came from', () => {
     const bad = file('three.yaml', 'checkpoint: { strategy: { mode: fastest } }\ntransfer: { method: pigeon }\nworkload: { mb_size: -5 }\n');
