@@ -19,6 +19,8 @@ export interface NodeGroupProps {
   readonly keyName: string;
   readonly instanceProfile: string;
   readonly setupHostScript: string;
+  /** The image's login user, whose authorized key (the operator's) root also gets. */
+  readonly loginUser: string;
   readonly cloudPackages: readonly string[];
   /** The zone-local EFS mount target address and the mount path, when EFS is on. */
   readonly efs: { readonly address: string; readonly mountPath: string } | undefined;
@@ -68,6 +70,7 @@ export class NodeGroup extends Construct {
         spot: props.spot,
         userData: nodeUserData({
           setupHostScript: props.setupHostScript,
+          loginUser: props.loginUser,
           cloudPackages: props.cloudPackages,
           efs: props.efs,
           ebs: imageVolume && ebs ? { volumeId: imageVolume.volume.id, mountPath: ebs.mountPath } : undefined,

@@ -73,7 +73,8 @@ export function buildServersDocument(outputs: StackOutputs, options: ServersOpti
   }
   return {
     nodes: {
-      ssh_user: outputs.ssh_user,
+      // Nodes take the operator's key for root (see user-data.ts): CRIU needs root, the bastion does not.
+      ssh_user: 'root',
       ssh_key: options.privateKeyPath,
       ...(options.knownHostsPath === undefined ? {} : { known_hosts: options.knownHostsPath }),
       bastion: { ip: outputs.bastion.ip, name: outputs.bastion.name, ssh_user: outputs.ssh_user },

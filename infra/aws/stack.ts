@@ -115,6 +115,7 @@ export class CriuLabStack extends TerraformStack {
           keyName: keyPair.keyName,
           instanceProfile: this.nodeRole.instanceProfile.name,
           setupHostScript,
+          loginUser: image.sshUser,
           cloudPackages,
           efs: this.fileSystem && { address: this.fileSystem.mountAddress(zone), mountPath: props.efs.mountPath },
           ebs: props.ebs.enabled

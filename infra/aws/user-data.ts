@@ -18,6 +18,8 @@ const HEREDOC_END = 'CRIU_LAB_SETUP_HOST_EOF';
 export interface NodeBootstrapProps {
   /** The text of scripts/setup-host.sh. */
   readonly setupHostScript: string;
+  /** The image's login user (admin on Debian): cloud-init put the operator's public key there. */
+  readonly loginUser: string;
   /** Debian packages only cloud nodes need (nfs-common for EFS, awscli for S3 and EBS). */
   readonly cloudPackages: readonly string[];
   /** The zone-local mount target address (may be a Terraform token) and the mount path. */
@@ -69,6 +71,16 @@ for _ in $(seq 120); do
   sleep 5
 done
 printf 'DPkg::Lock::Timeout "600";\\n' >/etc/apt/apt.conf.d/90criu-lab-lock-timeout
+`;
+
+// CRIU, mount and the image directories need root, and the controller runs them over SSH
+// without sudo (as on the lab): root accepts the same operator key as the login user, and only
+// that key (prohibit-password is Debian's default, set here explicitly).
+const ROOT_LOGIN = `step=root-login
+install -d -m 0700 /root/.ssh
+install -m 0600 "/home/$LOGIN_USER/.ssh/authorized_keys" /root/.ssh/authorized_keys
+printf 'PermitRootLogin prohibit-password\\n' >/etc/ssh/sshd_config.d/50-criu-lab-root.conf
+systemctl reload ssh
 `;
 
 const cloudPackagesStep = (packages: readonly string[]) => `step=cloud-packages
@@ -137,8 +149,8 @@ export function bastionUserData(): string {
 }
 
 export function nodeUserData(props: NodeBootstrapProps): string {
-  const values: [string, string][] = [];
-  const steps = [WAIT_FOR_APT];
+  const values: [string, string][] = [['LOGIN_USER', props.loginUser]];
+  const steps = [ROOT_LOGIN, WAIT_FOR_APT];
   if (props.cloudPackages.length > 0) steps.push(cloudPackagesStep(props.cloudPackages));
   if (props.efs) {
     values.push(['EFS_ADDRESS', props.efs.address], ['EFS_MOUNT', props.efs.mountPath]);

@@ -72,7 +72,7 @@ describe('infra deploy', () => {
     );
     const servers = parse(readFileSync(options.serversPath, 'utf8'));
     const knownHostsPath = options.serversPath.replace(/\.yaml$/, '.known_hosts');
-    expect(servers.nodes).toMatchObject({ ssh_user: 'admin', ssh_key: '~/.ssh/id_ed25519', known_hosts: knownHostsPath });
+    expect(servers.nodes).toMatchObject({ ssh_user: 'root', ssh_key: '~/.ssh/id_ed25519', known_hosts: knownHostsPath });
     expect(outcome.servers.nodes.source.name).toBe('az-a-node-0');
     const knownHosts = readFileSync(knownHostsPath, 'utf8').trim().split('\n');
     expect(knownHosts).toHaveLength(8);

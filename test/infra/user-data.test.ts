@@ -16,6 +16,7 @@ describe('node user data', () => {
   const setupHost = readSetupHostScript();
   const script = nodeUserData({
     setupHostScript: setupHost,
+    loginUser: 'admin',
     cloudPackages: ['nfs-common', 'awscli'],
     efs: { address: '10.42.10.200', mountPath: '/mnt/efs' },
     ebs: { volumeId: 'vol-0a1b2c3d4e5f60718', mountPath: '/mnt/ebs' },
@@ -31,6 +32,13 @@ describe('node user data', () => {
     expect(EFS_MOUNT_OPTIONS).toBe('nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport');
     expect(script).toContain("EFS_ADDRESS='10.42.10.200'\nEFS_MOUNT='/mnt/efs'\n");
     expect(script).toContain(`"$EFS_ADDRESS:/ $EFS_MOUNT nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0"`);
+  });
+
+  it("lets root log in with the login user's key only, since CRIU needs root and runs without sudo", () => {
+    expect(script).toContain("LOGIN_USER='admin'\n");
+    expect(script).toContain('install -m 0600 "/home/$LOGIN_USER/.ssh/authorized_keys" /root/.ssh/authorized_keys');
+    expect(script).toContain('PermitRootLogin prohibit-password');
+    expect(script.indexOf('step=root-login')).toBeLessThan(script.indexOf('step=setup-host'));
   });
 
   it('carries no private key', () => {
