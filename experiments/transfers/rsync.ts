@@ -2,10 +2,10 @@
 // half never leaves the source), the destination's pinned host key, whole-file, a fast cipher.
 import { directoryBytes } from '../criu/images.js';
 import { ExternalError } from '../errors.js';
-import { throughputMBps } from '../metrics.js';
 import type { RunContext } from '../run-context.js';
-import { ms } from '../run-context.js';
-import type { Transfer, TransferItem } from './transfer.js';
+import { ms } from '../units.js';
+import { nodeStep, transferMetrics, type TimedStep } from './steps.js';
+import { localImageDirs, type Transfer, type TransferItem } from './transfer.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
 
@@ -60,6 +60,8 @@ export function transferredBytes(stats: string): number {
 export const rsyncTransfer: Transfer = {
   name: 'rsync',
 
+  imageDirs: localImageDirs,
+
   async prepare(ctx) {
     const { source, destination, signal } = ctx;
     const timeoutMs = ms(ctx.plan.timeouts.commandS);
@@ -72,25 +74,15 @@ export const rsyncTransfer: Transfer = {
   },
 
   async move(ctx, items) {
-    const steps = [];
-    let firstStart = Infinity;
-    let lastEnd = 0;
+    const steps: TimedStep[] = [];
     for (const batch of batchesOf(items)) {
       const arrived = items.filter((i) => batch.sources.includes(i.from) || batch.sources.includes(`${i.from}/`)).map((i) => i.to);
-      const result = await ctx.progress.track(
-        `transfer ${batch.label}`,
-        () => ctx.source.run(rsyncArgv(ctx, batch), { timed: true, step: `transfer ${batch.label}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal }),
-        async () => (await Promise.all(arrived.map((dir) => directoryBytes(ctx.destination, dir)))).reduce((a, b) => a + b, 0),
+      const { step, result } = await nodeStep(ctx, ctx.source, batch.label, rsyncArgv(ctx, batch), async () =>
+        (await Promise.all(arrived.map((dir) => directoryBytes(ctx.destination, dir)))).reduce((a, b) => a + b, 0),
       );
-      const timing = result.nodeTiming!;
-      firstStart = Math.min(firstStart, timing.startedAtMs);
-      lastEnd = Math.max(lastEnd, timing.startedAtMs + timing.durationMs);
-      steps.push({ name: `rsync ${batch.label}`, durationMs: timing.durationMs, bytes: transferredBytes(result.stdout) });
-      ctx.phases.fromNode(`transfer.${batch.label}`, result);
+      steps.push({ ...step, name: `rsync ${batch.label}`, bytes: transferredBytes(result.stdout) });
     }
-    const bytes = steps.reduce((sum, s) => sum + s.bytes, 0);
-    const durationMs = lastEnd - firstStart;
-    return { method: 'rsync', bytes, durationMs, throughputMBps: throughputMBps(bytes, durationMs), steps };
+    return transferMetrics('rsync', steps.reduce((sum, s) => sum + (s.bytes ?? 0), 0), steps);
   },
 
   async cleanup(ctx) {

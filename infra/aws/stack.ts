@@ -97,10 +97,8 @@ export class CriuLabStack extends TerraformStack {
       securityGroupId: this.securityGroups.bastion.id,
       keyName: keyPair.keyName,
     });
-    const cloudPackages = [
-      ...(props.efs.enabled ? ['nfs-common'] : []),
-      ...(props.s3.enabled || hasImageVolumes ? ['awscli'] : []),
-    ];
+    // awscli (S3, EBS) comes with scripts/setup-host.sh, which lab hosts need too; NFS only clouds do.
+    const cloudPackages = props.efs.enabled ? ['nfs-common'] : [];
     this.nodeGroups = props.zones.map(
       (zone) =>
         new NodeGroup(this, `nodes-${zone.letter}`, {

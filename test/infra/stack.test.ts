@@ -210,7 +210,7 @@ describe('the AWS stack', () => {
       expect(bare.resources(type)).toHaveLength(0);
     }
     const userData = bare.resources('aws_instance').map((i) => String(i.user_data)).join('\n');
-    expect(userData).not.toMatch(/nfs-common|awscli|mount-efs|mount-ebs/);
+    expect(userData).not.toMatch(/nfs-common|step=cloud-packages|mount-efs|mount-ebs/);
   });
 
   it('sends S3 traffic through a gateway endpoint and everything else through one NAT gateway', () => {

@@ -1,0 +1,200 @@
+// `lab up --storage`: the lab's stand-ins for the AWS stack's transfer targets, so the s3, efs
+// and ebs transfers run unchanged against the lab. A storage node (its own netns on the lab
+// bridge, so traffic to it crosses a shapeable link) runs sshd and an S3-compatible server;
+// every node mounts the storage node's /srv/efs at /mnt/efs over sshfs (this kernel has FUSE,
+// no NFS client); a loop device with ext4 is the "EBS volume", mounted in n1's namespace.
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from './errors.js';
+import { run } from './exec.js';
+import { knownHostsLine } from './keys.js';
+import type { LabLayout, NodeLayout } from './layout.js';
+import { createNodeNetwork, deleteLink, deleteNetns, listLinks, listNetns, ownerTag } from './network.js';
+import { killNodeProcesses, prepareNodeFiles, startNode, waitUntilNodeAnswers, type LabKey } from './node.js';
+import { checkSshdConfig } from './sshd.js';
+
+export const EFS_MOUNT = '/mnt/efs';
+export const EBS_MOUNT = '/mnt/ebs';
+export const S3_PORT = 9000;
+/** Sparse: only what the images fill takes disk space. */
+const VOLUME_SIZE = '4G';
+const VOLUME_LABEL = 'criu-lab-images';
+const START_TIMEOUT_MS = 20_000;
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const STAND_IN = fileURLToPath(new URL('./s3-stand-in.ts', import.meta.url));
+
+/** What `lab up --storage` made: recorded in lab.json and written to servers.yaml's `transfer:`. */
+export interface LabStorage {
+  readonly ip: string;
+  readonly s3: { readonly endpointUrl: string; readonly bucket: string; readonly profile: string };
+  readonly efsMount: string;
+  readonly ebs: { readonly device: string; readonly mount: string };
+}
+
+/** The storage node: a node layout at <subnet>.2, outside the n1..nN slots, its files under the state dir's nodes/. */
+export function storageNodeLayout(layout: LabLayout): NodeLayout {
+  const dir = join(layout.stateDir, 'nodes', 'storage');
+  return Object.freeze({
+    index: 0,
+    name: 'storage',
+    ip: `${layout.subnet}.2`,
+    netns: `${layout.name}-st`,
+    veth: `v${layout.name}-st`,
+    dir,
+    srvDir: join(dir, 'srv'),
+    tmpDir: join(dir, 'tmp'),
+    rootDir: join(dir, 'root'),
+    sshdConfigPath: join(dir, 'sshd_config'),
+    hostKeyPath: join(dir, 'ssh_host_ed25519_key'),
+    logPath: join(dir, 'node.log'),
+  });
+}
+
+const volumeFile = (storage: NodeLayout) => join(storage.dir, 'ebs-volume.img');
+const storageKnownHosts = (storage: NodeLayout) => join(storage.dir, 'known_hosts');
+const profileName = (layout: LabLayout) => `criu-lab-${layout.name}`;
+
+/** The running lab nodes, by their `unshare` PID (which sits in the node's mount and network namespaces). */
+export interface RunningNode {
+  readonly node: NodeLayout;
+  readonly hostPid: number;
+}
+
+/** Starts the storage node, the S3 stand-in, the sshfs mounts and the loop volume; removes leftovers of an earlier one first. */
+export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[], labKey: LabKey): Promise<LabStorage> {
+  await storageDown(layout);
+  const storage = storageNodeLayout(layout);
+  await createNodeNetwork(layout, storage);
+  const hostKey = await prepareNodeFiles(storage, labKey);
+  await writeFile(storageKnownHosts(storage), `${knownHostsLine(storage.ip, hostKey)}\n`, { mode: 0o600 });
+  await checkSshdConfig(storage);
+  await mkdir(join(storage.srvDir, 'efs'), { recursive: true });
+  await mkdir(join(storage.srvDir, 's3'), { recursive: true });
+  const hostPid = await startNode(storage);
+  await waitUntilNodeAnswers(storage, hostPid, START_TIMEOUT_MS);
+
+  const s3 = await startS3StandIn(layout, storage);
+  const credentials = `[${s3.profile}]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`;
+  for (const { node } of nodes) {
+    await mkdir(join(node.rootDir, '.aws'), { recursive: true, mode: 0o700 });
+    await writeFile(join(node.rootDir, '.aws', 'credentials'), credentials, { mode: 0o600 });
+  }
+
+  await mkdir(EFS_MOUNT, { recursive: true });
+  for (const running of nodes) await mountEfs(layout, storage, running);
+
+  const device = await createVolume(storage);
+  await mkdir(EBS_MOUNT, { recursive: true });
+  const first = nodes[0];
+  if (first) await inNode(first, ['mount', device, EBS_MOUNT], `mount the lab volume in ${first.node.name}`);
+  return {
+    ip: storage.ip,
+    s3: { endpointUrl: s3.endpointUrl, bucket: s3.bucket, profile: s3.profile },
+    efsMount: EFS_MOUNT,
+    ebs: { device, mount: EBS_MOUNT },
+  };
+}
+
+/** Removes the storage node (its processes, netns, veth) and detaches the lab's loop volume; returns what it removed. Harmless when there is none. */
+export async function storageDown(layout: LabLayout): Promise<string[]> {
+  const storage = storageNodeLayout(layout);
+  const removed: string[] = [];
+  if ((await listNetns()).includes(storage.netns) && (await isOurs(layout, storage.netns))) {
+    const killed = await killNodeProcesses([storage.netns], []);
+    await deleteNetns(storage.netns);
+    removed.push(`netns ${storage.netns} (storage node, ${killed} processes)`);
+  }
+  const veth = (await listLinks()).find((link) => link.name === storage.veth);
+  if (veth?.alias === ownerTag(layout.name)) {
+    await deleteLink(storage.veth);
+    removed.push(`veth ${storage.veth}`);
+  }
+  const file = volumeFile(storage);
+  if (existsSync(file)) {
+    const { stdout } = await run(['losetup', '--noheadings', '--output', 'NAME', '--associated', file], { check: false });
+    for (const device of stdout.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      // A device still mounted in a live namespace is detached by the kernel once unmounted (autoclear).
+      await run(['losetup', '--detach', device], { check: false });
+      removed.push(`loop device ${device}`);
+    }
+    await rm(file, { force: true });
+  }
+  return removed;
+}
+
+async function isOurs(layout: LabLayout, netns: string): Promise<boolean> {
+  return (await listLinks(netns)).find((link) => link.name === 'lo')?.alias === ownerTag(layout.name);
+}
+
+/** Runs a command inside a lab node's mount and network namespaces (from the host, so it also works behind a bastion). */
+async function inNode(running: RunningNode, argv: readonly string[], what: string): Promise<void> {
+  await run(['nsenter', `--target=${running.hostPid}`, '--mount', '--net', '--', ...argv], {
+    hint: `could not ${what}; see the error above, then \`criu-lab lab down\` and retry`,
+    timeoutMs: START_TIMEOUT_MS,
+  });
+}
+
+async function mountEfs(layout: LabLayout, storage: NodeLayout, running: RunningNode): Promise<void> {
+  const options = [
+    `IdentityFile=${layout.sshKeyPath}`,
+    `UserKnownHostsFile=${storageKnownHosts(storage)}`,
+    'StrictHostKeyChecking=yes',
+    'BatchMode=yes',
+    'Ciphers=aes128-gcm@openssh.com',
+    // Two nodes share the directory: no cached listings, so the destination sees what the source just wrote.
+    'dir_cache=no',
+    'max_conns=4',
+  ].join(',');
+  await inNode(running, ['sshfs', '-o', options, `root@${storage.ip}:/srv/efs`, EFS_MOUNT], `mount the shared directory at ${EFS_MOUNT} in ${running.node.name}`);
+}
+
+async function createVolume(storage: NodeLayout): Promise<string> {
+  const file = volumeFile(storage);
+  await run(['truncate', '--size', VOLUME_SIZE, file]);
+  const { stdout } = await run(['losetup', '--find', '--show', file]);
+  const device = stdout.trim();
+  await run(['mkfs.ext4', '-q', '-L', VOLUME_LABEL, device]);
+  return device;
+}
+
+/** s3rver inside the storage node's netns, with credentials made up for this lab. */
+async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
+  const accessKeyId = `CRIULAB${randomBytes(8).toString('hex').toUpperCase()}`;
+  const secretAccessKey = randomBytes(30).toString('base64url');
+  const bucket = `criu-lab-${layout.name}`;
+  const log = openSync(join(storage.dir, 's3.log'), 'a');
+  try {
+    const argv = ['netns', 'exec', storage.netns, process.execPath, '--import', 'tsx', STAND_IN, '--address', storage.ip, '--port', String(S3_PORT), '--directory', join(storage.srvDir, 's3'), '--bucket', bucket];
+    const child = spawn('ip', argv, {
+      cwd: PROJECT_ROOT,
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey },
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  await waitForPort(storage.ip, S3_PORT, join(storage.dir, 's3.log'));
+  return { endpointUrl: `http://${storage.ip}:${S3_PORT}`, bucket, profile: profileName(layout), accessKeyId, secretAccessKey };
+}
+
+async function waitForPort(host: string, port: number, logPath: string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port });
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new LabError(`the lab's S3 stand-in did not listen on ${host}:${port} within ${START_TIMEOUT_MS / 1000} s`, { hint: `see ${logPath}` });
+}

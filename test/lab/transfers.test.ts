@@ -1,0 +1,150 @@
+// The s3, efs and ebs transfers on a real lab with its storage node (`lab up --storage`, lab
+// name t7): the memory workload migrates and verifies with each, each writes its transfer block,
+// and a wrong bucket, an unmounted EFS path or a missing volume fails before the freeze, naming
+// the setting, with nothing left behind. Small sizes: the machine is shared.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import type { RunMetrics } from '../../experiments/metrics.js';
+import { runMigration } from '../../experiments/pipeline.js';
+import { createProgress } from '../../experiments/progress.js';
+import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
+import { netnsPids } from '../../infra/local/network.js';
+
+const execFileAsync = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+const LAB = 't7';
+let work: string;
+let servers: string;
+let info: LabInfo;
+
+const stateDir = () => info.stateDir;
+const storageDir = () => join(stateDir(), 'nodes', 'storage', 'srv');
+
+/** Files (not directories) under a host path, recursively; s3rver's own bookkeeping excluded. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('._S3rver') && !entry.parentPath.includes('._S3rver'))
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** What a run may leave: run dirs on either node, objects in the bucket, files on the shared directory or the volume. */
+async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of ['n1', 'n2'])
+    for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(stateDir(), 'nodes', node, sub)));
+  found.push(...filesUnder(join(storageDir(), 's3')), ...filesUnder(join(storageDir(), 'efs')));
+  // The volume is mounted in whichever node has it now; look from inside each node's mount namespace.
+  for (const node of info.nodes) {
+    const { stdout } = await execFileAsync('nsenter', [`--target=${node.hostPid}`, '--mount', '--', 'sh', '-c', 'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true']);
+    found.push(...stdout.split('\n').filter((entry) => entry && entry !== 'lost+found').map((entry) => `${node.name}:/mnt/ebs/${entry}`));
+  }
+  return found;
+}
+
+async function runProcesses(): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of info.nodes)
+    for (const pid of await netnsPids(node.netns)) {
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+      if (/memory_\d{8}|criu |\/usr\/bin\/aws /.test(cmdline)) found.push(`${node.name}: ${cmdline}`);
+    }
+  return found;
+}
+
+function migrate(method: string, extra: ConfigOverride[] = []) {
+  const { plan } = loadPlan({
+    projectRoot: root,
+    serversFile: servers,
+    overrides: [
+      { path: 'transfer.method', value: method, flag: '--transfer' },
+      { path: 'workload.mb_size', value: 32, flag: '--mb-size' },
+      { path: 'workload.interval', value: 0.2, flag: '--interval' },
+      { path: 'workload.max_memory', value: 128, flag: '--max-memory' },
+      { path: 'experiment.results_dir', value: join(work, 'results', method), flag: '--results-dir' },
+      ...extra,
+    ],
+  });
+  return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'criu-lab-t7-'));
+  servers = join(work, 'servers.yaml');
+  ({ info } = await labUp({ name: LAB, nodes: 2, serversPath: servers, storage: true }));
+}, 90_000);
+
+afterAll(async () => {
+  await labDown({ name: LAB, serversPath: servers });
+}, 60_000);
+
+describe.each([
+  ['s3', ['upload images', 'upload workdir', 'download images', 'download workdir']],
+  ['efs', ['stage', 'flush', 'unstage']],
+  ['ebs', ['stage', 'flush', 'unmount', 'mount', 'unstage']],
+])('a full migration with --transfer %s', (method, stepNames) => {
+  let metrics: RunMetrics;
+
+  beforeAll(async () => {
+    ({ metrics } = await migrate(method));
+  }, 120_000);
+
+  it('restores the memory workload with its checksum intact', () => {
+    expect(metrics.outcome).toBe('ok');
+    expect(metrics.verify?.ok).toBe(true);
+    expect(metrics.dump!.criuStats['pages_written']).toBeGreaterThan(0);
+  });
+
+  it('writes a transfer block with bytes, duration, throughput and each sub-step', () => {
+    const transfer = metrics.transfer!;
+    expect(transfer.method).toBe(method);
+    expect(transfer.bytes).toBeGreaterThan(128 * 1024 * 1024);
+    expect(transfer.durationMs).toBeGreaterThan(0);
+    expect(transfer.throughputMBps).toBeGreaterThan(0);
+    expect(transfer.steps.map((s) => s.name)).toEqual(stepNames);
+    for (const step of transfer.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);
+    expect(metrics.phases.filter((p) => p.name.startsWith('transfer.')).map((p) => p.name)).toEqual(expect.arrayContaining(stepNames.map((s) => `transfer.${s}`)));
+  });
+
+  it('leaves no process, run directory, object or image behind', async () => {
+    expect(await runProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe.each([
+  ['s3', 'transfer.s3_bucket', 'no-such-bucket', /^transfer\.s3_bucket: bucket 'no-such-bucket' is not reachable from n1 at http:\/\/.+: .*Not Found/],
+  ['efs', 'transfer.efs_mount', '/mnt/criu-lab-unmounted', /^transfer\.efs_mount: nothing is mounted at \/mnt\/criu-lab-unmounted on n1 and n2; mount the shared file system there/],
+  ['ebs', 'transfer.ebs.volume', '/dev/criu-lab-missing', /^transfer\.ebs\.volume: \/dev\/criu-lab-missing is not a block device on n1/],
+])('--transfer %s with a wrong %s', (method, path, value, message) => {
+  let error: Error & { metrics?: RunMetrics };
+
+  beforeAll(async () => {
+    error = await migrate(method, [{ path, value, flag: path }]).then(
+      () => new Error('the run succeeded'),
+      (caught: unknown) => caught as Error,
+    );
+  }, 120_000);
+
+  it('fails with an error that names the setting', () => {
+    expect(error.message).toMatch(message);
+    expect(error.metrics?.outcome).toBe('failed');
+  });
+
+  it('fails before the freeze: the workload was never dumped', () => {
+    const phases = error.metrics!.phases.map((p) => p.name);
+    expect(phases).not.toContain('dump');
+    expect(error.metrics!.dump).toBeUndefined();
+  });
+
+  it('leaves nothing behind', async () => {
+    expect(await runProcesses()).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+});
