@@ -39,10 +39,20 @@ export function removeArgv(paths: RunPaths): string[] {
   return ['rm', '-rf', '--one-file-system', paths.workDir, paths.sourceImageDir, paths.destImageDir, paths.sourceControlDir];
 }
 
-/** Kills every process of the run on a node, waits until they are gone, and removes the run's directories. */
-export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths): Promise<void> {
+/** Kills every process of the run on a node and waits until they are gone (a rollback does this to the destination). */
+export async function killRunProcesses(node: RemoteNode, runId: string): Promise<void> {
   const pattern = runProcessPattern(runId);
   await node.run(killArgv(runId), { check: false, timeoutMs: 20_000 });
   await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], { check: false, timeoutMs: 20_000 });
+}
+
+/**
+ * Kills every process of the run on a node, waits until they are gone, and removes the run's
+ * directories. With the workload's PID, its whole session goes too: the payload starts under
+ * setsid and CRIU restores the session, so children whose argv lacks the run id are caught.
+ */
+export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths, workloadPid?: number): Promise<void> {
+  if (workloadPid !== undefined) await node.run(['pkill', '-KILL', '-s', String(workloadPid)], { check: false, timeoutMs: 20_000 });
+  await killRunProcesses(node, runId);
   await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup' });
 }

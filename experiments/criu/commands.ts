@@ -2,12 +2,21 @@
 
 export const CRIU = 'criu';
 
+/** x86-64 and arm64 lab/cloud nodes: CRIU's page counters are in 4 KiB pages. */
+export const PAGE_BYTES = 4096;
+
 export interface DumpOptions {
   readonly pid: number | string;
   readonly imageDir: string;
   readonly logFile: string;
   readonly leaveStopped: boolean;
   readonly extraFlags: readonly string[];
+  /** The previous images of a pre-dump chain, relative to imageDir (`../2`): pages unchanged since then are not written again. */
+  readonly parentDir?: string;
+  /** Stream pages to a `criu page-server` there instead of writing pages-*.img. */
+  readonly pageServer?: { readonly address: string; readonly port: number };
+  /** Keep the pages in memory and serve them from this port to a `criu lazy-pages` daemon. */
+  readonly lazyPagesPort?: number;
 }
 
 /** `criu dump`: a shell job is not involved (payloads start under setsid), so no --shell-job. */
@@ -16,6 +25,30 @@ export function dumpArgv(options: DumpOptions): string[] {
     CRIU, 'dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
     '--log-file', options.logFile, '-v4',
     ...(options.leaveStopped ? ['--leave-stopped'] : []),
+    // A dump on top of pre-dumps needs soft-dirty tracking to know which pages the parent already holds.
+    ...(options.parentDir !== undefined ? ['--track-mem', '--prev-images-dir', options.parentDir] : []),
+    ...(options.pageServer ? ['--page-server', '--address', options.pageServer.address, '--port', String(options.pageServer.port)] : []),
+    // No --address: the source listens on every address, since the plan's address may be a NAT'd one.
+    ...(options.lazyPagesPort !== undefined ? ['--lazy-pages', '--port', String(options.lazyPagesPort)] : []),
+    ...options.extraFlags,
+  ];
+}
+
+export interface PreDumpOptions {
+  readonly pid: number | string;
+  readonly imageDir: string;
+  readonly logFile: string;
+  /** The pre-dump before this one, relative to imageDir; none for the first. */
+  readonly parentDir?: string;
+  readonly extraFlags: readonly string[];
+}
+
+/** `criu pre-dump --track-mem`: copies the pages dirtied since the parent and lets the process run on. */
+export function preDumpArgv(options: PreDumpOptions): string[] {
+  return [
+    CRIU, 'pre-dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
+    '--log-file', options.logFile, '-v4', '--track-mem',
+    ...(options.parentDir !== undefined ? ['--prev-images-dir', options.parentDir] : []),
     ...options.extraFlags,
   ];
 }
@@ -24,11 +57,49 @@ export interface RestoreOptions {
   readonly imageDir: string;
   readonly logFile: string;
   readonly extraFlags: readonly string[];
+  /** Leave anonymous memory to a `criu lazy-pages` daemon that fills it on demand. */
+  readonly lazyPages?: boolean;
 }
 
 /** `criu restore --restore-detached`: CRIU returns once the tree runs, reparented to the node's init. */
 export function restoreArgv(options: RestoreOptions): string[] {
-  return [CRIU, 'restore', '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4', '--restore-detached', ...options.extraFlags];
+  return [
+    CRIU, 'restore', '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4', '--restore-detached',
+    ...(options.lazyPages ? ['--lazy-pages'] : []),
+    ...options.extraFlags,
+  ];
+}
+
+/** `criu page-server --daemon`: returns once it listens; it writes what a dump streams into imageDir and exits when the dump disconnects. */
+export function pageServerArgv(options: { readonly imageDir: string; readonly logFile: string; readonly port: number }): string[] {
+  return [CRIU, 'page-server', '--images-dir', options.imageDir, '--port', String(options.port), '--daemon', '--log-file', options.logFile, '-v4'];
+}
+
+/**
+ * `criu lazy-pages` in the foreground: it waits for the restore on its socket (lazy-pages.socket
+ * in imageDir), fetches every page from the source's dump, and exits when the last one arrived.
+ */
+export function lazyPagesArgv(options: { readonly imageDir: string; readonly logFile: string; readonly address: string; readonly port: number }): string[] {
+  return [
+    CRIU, 'lazy-pages', '--page-server', '--address', options.address, '--port', String(options.port),
+    '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4',
+  ];
+}
+
+/** The unix socket the lazy-pages daemon opens in its images dir when it is ready for the restore. */
+export const LAZY_PAGES_SOCKET = 'lazy-pages.socket';
+
+export const featureCheckArgv = (feature: string): string[] => [CRIU, 'check', '--feature', feature];
+export const cpuinfoDumpArgv = (dir: string): string[] => [CRIU, 'cpuinfo', 'dump', '--images-dir', dir];
+export const cpuinfoCheckArgv = (dir: string): string[] => [CRIU, 'cpuinfo', 'check', '--images-dir', dir];
+
+/** Where a CRIU call writes its log: --log-file, relative to its --images-dir. */
+export function criuLogPath(argv: readonly string[]): string | undefined {
+  const value = (option: string) => (argv.includes(option) ? argv[argv.indexOf(option) + 1] : undefined);
+  const log = value('--log-file');
+  const dir = value('--images-dir');
+  if (argv[0] !== CRIU || log === undefined) return undefined;
+  return log.startsWith('/') || dir === undefined ? log : `${dir}/${log}`;
 }
 
 /** Parses `criu --version` output ("Version: 4.2.1"). */

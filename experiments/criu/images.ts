@@ -13,3 +13,8 @@ export async function directoryBytes(node: RemoteNode, dir: string): Promise<num
   const result = await node.run(['du', '-sb', dir], { check: false });
   return Number(result.stdout.split('\t')[0]) || 0;
 }
+
+/** A CRIU log's text; '' when it is not there (yet). */
+export async function readLog(node: RemoteNode, path: string): Promise<string> {
+  return node.readFile(path).then((file) => file.toString('utf8'), () => '');
+}

@@ -1,15 +1,88 @@
 // full: one `criu dump` on the source (left stopped, so a failed restore can resume it),
-// the images moved by the transfer, one `criu restore` on the destination.
-import { dumpArgv, restoreArgv } from '../criu/commands.js';
+// the images moved by the transfer, one `criu restore` on the destination. The final step of
+// predump is the same dump → move → restore, into a directory of its own.
+import { dumpArgv, restoreArgv, type DumpOptions } from '../criu/commands.js';
 import { directoryBytes, readCriuStats } from '../criu/images.js';
-import { ms, type RunContext } from '../run-context.js';
-import { migrationItems, type Strategy } from './strategy.js';
+import type { PlannedCommand, RunContext } from '../run-context.js';
+import type { Transfer } from '../transfers/transfer.js';
+import { checkBeforeFreeze, makeDirs, migrationResult, timedStep, withImagesAt } from './steps.js';
+import { migrationItems, type MigrationResult, type Strategy, type StrategyLog } from './strategy.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'paths' | 'workload'>;
 
-const dumpCommand = (c: Ctx, pid: number | string) =>
-  dumpArgv({ pid, imageDir: c.paths.sourceImageDir, logFile: 'dump.log', leaveStopped: true, extraFlags: c.workload.criuFlags.dump });
-const restoreCommand = (c: Ctx) => restoreArgv({ imageDir: c.paths.destImageDir, logFile: 'restore.log', extraFlags: c.workload.criuFlags.restore });
+/** Where the final dump writes and the restore reads. */
+export interface FinalImages {
+  readonly source: string;
+  readonly destination: string;
+  /** The last pre-dump, relative to `source` (`../3`); none without pre-dumps. */
+  readonly parent?: string;
+}
+
+export interface FinalStep {
+  readonly images: FinalImages;
+  readonly pageServer?: DumpOptions['pageServer'];
+  /** On the destination after the move and before the restore (a pre-dump chain relinks its parents). */
+  readonly beforeRestore?: () => Promise<void>;
+  /** The first CRIU action of the migration when it came before this dump (the first pre-dump). */
+  readonly firstActionAtMs?: number;
+}
+
+/** The run's own image directories: full, pageserver and lazy dump straight into them. */
+export const runImages = (c: Pick<RunContext, 'paths'>): FinalImages => ({ source: c.paths.sourceImageDir, destination: c.paths.destImageDir });
+
+export const finalDumpArgv = (c: Ctx, pid: number | string, step: Pick<FinalStep, 'images' | 'pageServer'>, lazyPagesPort?: number): string[] =>
+  dumpArgv({
+    pid, imageDir: step.images.source, logFile: 'dump.log', leaveStopped: true, extraFlags: c.workload.criuFlags.dump,
+    ...(step.images.parent !== undefined ? { parentDir: step.images.parent } : {}),
+    ...(step.pageServer ? { pageServer: step.pageServer } : {}),
+    ...(lazyPagesPort !== undefined ? { lazyPagesPort } : {}),
+  });
+
+export const finalRestoreArgv = (c: Ctx, images: FinalImages, lazyPages = false): string[] =>
+  restoreArgv({ imageDir: images.destination, logFile: 'restore.log', lazyPages, extraFlags: c.workload.criuFlags.restore });
+
+export const finalItems = (c: Pick<RunContext, 'paths'>, images: FinalImages) => withImagesAt(migrationItems(c), images.source, images.destination);
+
+/**
+ * dump → move → restore. Statistics and sizes are read afterwards on the destination, where the
+ * move put the whole image (ebs takes it away from the source), so reading them adds nothing to the downtime.
+ */
+export async function dumpMoveRestore(ctx: RunContext, transfer: Transfer, pid: number, step: FinalStep): Promise<MigrationResult> {
+  const { images } = step;
+  await makeDirs(ctx, 'source', [images.source]);
+  const dump = await timedStep(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, step), ctx.plan.timeouts.dumpS);
+  const moved = await transfer.move(ctx, finalItems(ctx, images));
+  await step.beforeRestore?.();
+  const restore = await timedStep(ctx, 'destination', 'restore', finalRestoreArgv(ctx, images), ctx.plan.timeouts.restoreS);
+  const [dumpStats, restoreStats, imageBytes] = await Promise.all([
+    readCriuStats(ctx.destination, images.destination, 'dump'),
+    readCriuStats(ctx.destination, images.destination, 'restore'),
+    directoryBytes(ctx.destination, images.destination),
+  ]);
+  return migrationResult({
+    dump: dump.nodeTiming, dumpStats, imageBytes, transfer: moved, restore: restore.nodeTiming, restoreStats,
+    firstActionAtMs: step.firstActionAtMs ?? dump.nodeTiming.startedAtMs,
+  });
+}
+
+/** The commands of dumpMoveRestore, for --dry-run. */
+export function describeFinalStep(ctx: Parameters<Strategy['describe']>[0], transfer: Transfer, step: Pick<FinalStep, 'images' | 'pageServer'>, beforeRestore: readonly PlannedCommand[] = []): PlannedCommand[] {
+  return [
+    { on: 'source', argv: ['mkdir', '-p', step.images.source] },
+    { on: 'source', argv: finalDumpArgv(ctx, '<pid>', step) },
+    ...transfer.describe(ctx, finalItems(ctx, step.images)).move,
+    ...beforeRestore,
+    { on: 'destination', argv: finalRestoreArgv(ctx, step.images) },
+  ];
+}
+
+/** The logs of a final step: the dump's on the source, the restore's on the destination. */
+export function finalStepLogs(images: FinalImages): StrategyLog[] {
+  return [
+    { on: 'source', path: `${images.source}/dump.log`, name: 'criu-dump.log' },
+    { on: 'destination', path: `${images.destination}/restore.log`, name: 'criu-restore.log' },
+  ];
+}
 
 export const fullStrategy: Strategy = {
   name: 'full',
@@ -17,29 +90,11 @@ export const fullStrategy: Strategy = {
   preflight: async () => [],
 
   async migrate(ctx, transfer, pid) {
-    const { source, destination, paths, plan, signal } = ctx;
-    await source.run(['mkdir', '-p', paths.sourceImageDir], { step: 'dump', timeoutMs: ms(plan.timeouts.commandS), signal });
-    const dump = await ctx.progress.track('dump', () => source.run(dumpCommand(ctx, pid), { timed: true, step: 'dump', timeoutMs: ms(plan.timeouts.dumpS), signal }));
-    ctx.phases.fromNode('dump', dump);
-    const moved = await transfer.move(ctx, migrationItems(ctx));
-    const restore = await ctx.progress.track('restore', () => destination.run(restoreCommand(ctx), { timed: true, step: 'restore', timeoutMs: ms(plan.timeouts.restoreS), signal }));
-    ctx.phases.fromNode('restore', restore);
-    const dumpTiming = dump.nodeTiming!;
-    const restoreTiming = restore.nodeTiming!;
-    // Statistics and sizes are read after the restore, so reading them adds nothing to the downtime.
-    return {
-      dump: { durationMs: dumpTiming.durationMs, startedAtMs: dumpTiming.startedAtMs, criuStats: await readCriuStats(source, paths.sourceImageDir, 'dump'), imageBytes: await directoryBytes(source, paths.sourceImageDir) },
-      transfer: moved,
-      restore: { durationMs: restoreTiming.durationMs, endedAtMs: restoreTiming.startedAtMs + restoreTiming.durationMs, criuStats: await readCriuStats(destination, paths.destImageDir, 'restore') },
-      downtimeMs: restoreTiming.startedAtMs + restoreTiming.durationMs - dumpTiming.startedAtMs,
-      migrationMs: restoreTiming.startedAtMs + restoreTiming.durationMs - dumpTiming.startedAtMs,
-    };
+    await checkBeforeFreeze(ctx, pid, ['source', 'destination']);
+    return dumpMoveRestore(ctx, transfer, pid, { images: runImages(ctx) });
   },
 
-  describe: (ctx, transfer) => [
-    { on: 'source', argv: ['mkdir', '-p', ctx.paths.sourceImageDir] },
-    { on: 'source', argv: dumpCommand(ctx, '<pid>') },
-    ...transfer.describe(ctx, migrationItems(ctx)).move,
-    { on: 'destination', argv: restoreCommand(ctx) },
-  ],
+  logs: async (ctx) => finalStepLogs(runImages(ctx)),
+
+  describe: (ctx, transfer) => describeFinalStep(ctx, transfer, { images: runImages(ctx) }),
 };

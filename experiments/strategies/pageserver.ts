@@ -1,0 +1,40 @@
+// pageserver: a `criu page-server` on the destination receives the pages while the source dumps
+// them (no page touches the source's disk); the remaining image files follow through the
+// transfer, then restore. The page stream's time is CRIU's own memwrite_time.
+import { pageServerArgv } from '../criu/commands.js';
+import { portFreeRow } from '../criu/checks.js';
+import { ms, type RunContext } from '../run-context.js';
+import { describeFinalStep, dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
+import { checkBeforeFreeze, makeDirs, pageStreamOf } from './steps.js';
+import type { Strategy } from './strategy.js';
+
+const serverArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>) =>
+  pageServerArgv({ imageDir: ctx.paths.destImageDir, logFile: 'page-server.log', port: ctx.plan.checkpoint.strategy.pageServerPort });
+
+const streamedStep = (ctx: Pick<RunContext, 'plan' | 'paths'>): FinalStep => ({
+  images: runImages(ctx),
+  pageServer: { address: ctx.plan.nodes.destination.ip, port: ctx.plan.checkpoint.strategy.pageServerPort },
+});
+
+export const pageserverStrategy: Strategy = {
+  name: 'pageserver',
+
+  preflight: async (ctx) => [await portFreeRow(ctx.destination, ctx, ctx.plan.checkpoint.strategy.pageServerPort, `the page server receives ${ctx.source.name}'s pages there`)],
+
+  async migrate(ctx, transfer, pid) {
+    await checkBeforeFreeze(ctx, pid, ['destination']);
+    await makeDirs(ctx, 'destination', [ctx.paths.destImageDir]);
+    // --daemon returns once the server listens; it exits by itself when the dump disconnects.
+    await ctx.progress.track('page server', () => ctx.destination.run(serverArgv(ctx), { step: 'page server', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }));
+    const result = await dumpMoveRestore(ctx, transfer, pid, streamedStep(ctx));
+    return { ...result, pageStream: pageStreamOf(result.dump.criuStats) };
+  },
+
+  logs: async (ctx) => [...finalStepLogs(runImages(ctx)), { on: 'destination', path: `${ctx.paths.destImageDir}/page-server.log`, name: 'criu-page-server.log' }],
+
+  describe: (ctx, transfer) => [
+    { on: 'destination', argv: ['mkdir', '-p', ctx.paths.destImageDir] },
+    { on: 'destination', argv: serverArgv(ctx) },
+    ...describeFinalStep(ctx, transfer, streamedStep(ctx)),
+  ],
+};
