@@ -1,6 +1,27 @@
-// Workloads by name. Adding one is a folder under workloads/ and one line here.
+// Workloads by name. Adding one is a folder under workloads/ and one line here, or, for a
+// payload without TypeScript, one YAML file in config/workloads/custom/ (see custom/custom.ts).
+import { fileURLToPath } from 'node:url';
 import { Registry } from '../experiments/registry.js';
 import type { Workload } from './workload.js';
+import { loadCustomWorkloads } from './custom/custom.js';
+import { dataprocWorkload } from './dataproc/dataproc.js';
+import { matmulWorkload } from './matmul/matmul.js';
 import { memoryWorkload } from './memory/memory.js';
+import { mlTrainingWorkload } from './ml_training/ml-training.js';
+import { redisWorkload } from './redis/redis.js';
+import { videoWorkload } from './video/video.js';
 
-export const workloads = new Registry<Workload<Record<string, unknown>>>('workload').register(memoryWorkload);
+export const workloads = new Registry<Workload<Record<string, unknown>>>('workload')
+  .register(memoryWorkload)
+  .register(matmulWorkload)
+  .register(redisWorkload)
+  .register(mlTrainingWorkload)
+  .register(videoWorkload)
+  .register(dataprocWorkload);
+
+export const CUSTOM_WORKLOADS_DIR = fileURLToPath(new URL('../config/workloads/custom/', import.meta.url));
+
+/** The YAML-registered workloads; a file that cannot be used is reported here and skipped. */
+export const customWorkloads = loadCustomWorkloads(CUSTOM_WORKLOADS_DIR, workloads.all());
+for (const workload of customWorkloads.workloads) workloads.register(workload);
+for (const problem of customWorkloads.problems) process.stderr.write(`warning: skipped custom workload ${problem}\n`);

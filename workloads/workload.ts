@@ -1,6 +1,8 @@
 // The Workload seam: what the controller needs to know about a payload to start it on a
 // node, checkpoint it, move it and prove afterwards that it goes on correctly.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import type { RemoteNode } from '../experiments/remote/node.js';
 
 /** One workload parameter: its YAML key under `workload:`, its CLI flag and its schema with the seed's default. */
 export interface WorkloadParam {
@@ -8,6 +10,8 @@ export interface WorkloadParam {
   readonly flag: string;
   readonly description: string;
   readonly schema: z.ZodType;
+  /** A boolean switch: the bare flag means true. */
+  readonly isSwitch?: boolean;
 }
 
 /** What a payload writes to its status file (open-write-close, atomically renamed). */
@@ -30,6 +34,8 @@ export interface VerifyEvidence<P> {
   readonly params: P;
   /** The status file as the process was frozen (read after the dump). */
   readonly frozen: WorkloadStatus;
+  /** The first status read on the destination right after restore, before any progress was required. */
+  readonly restored: WorkloadStatus | undefined;
   /** A status written by the restored process on the destination. */
   readonly resumed: WorkloadStatus;
   /** The final report after `checkpoint_flag` was removed. */
@@ -47,6 +53,26 @@ export interface StartContext<P> {
   readonly workDir: string;
 }
 
+/** Something a payload needs on a node, named so preflight can say what to install. */
+export interface Requirement {
+  readonly kind: 'python-module' | 'binary';
+  /** The module (`numpy`) or executable (`redis-server`) looked for. */
+  readonly name: string;
+  /** The Debian package that provides it (`python3-numpy`). */
+  readonly debianPackage: string;
+}
+
+/**
+ * How the controller observes a payload that writes no status file (a script written for the
+ * seed's framework): from outside, through /proc and the size of its output.
+ */
+export interface StatusObserver {
+  /** The status as seen on a node; undefined while the process is not there yet. */
+  status(node: RemoteNode, workDir: string): Promise<WorkloadStatus | undefined>;
+  /** Whether `current` shows the restored process going on, given the frozen status and the first one read after restore. */
+  progressed(frozen: WorkloadStatus, restored: WorkloadStatus | undefined, current: WorkloadStatus): boolean;
+}
+
 export interface Workload<P = Record<string, unknown>> {
   readonly name: string;
   readonly description: string;
@@ -57,6 +83,12 @@ export interface Workload<P = Record<string, unknown>> {
   startArgv(context: StartContext<P>): string[];
   /** CRIU flags this workload needs (redis: --tcp-established). */
   readonly criuFlags: { readonly dump: readonly string[]; readonly restore: readonly string[] };
+  /** What the payload needs on both nodes; preflight fails naming the missing package. */
+  readonly requires: readonly Requirement[];
+  /** Paths on the source node, outside the work dir, that must move with the images (besides the files the tree holds open, found at dump time). */
+  moveFiles?(context: StartContext<P>): string[];
+  /** Set for payloads without criu-lab's status and final files; they are then observed from outside. */
+  readonly observer?: StatusObserver;
   /** When the process is worth migrating (e.g. memory grown to its target); default: as soon as ready. */
   readyToMigrate?(status: WorkloadStatus, params: P): boolean;
   verify(evidence: VerifyEvidence<P>): VerifyResult;
@@ -70,6 +102,32 @@ export function paramsSchema(workload: Workload): z.ZodObject {
 /** Accepts numbers and numeric strings (flags arrive as strings); anything else fails the schema. */
 export function numeric<T extends z.ZodNumber>(schema: T) {
   return z.preprocess((value) => (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value), schema);
+}
+
+/** The default of a parameter as its schema supplies it (undefined when it has none). */
+export function paramDefault(param: WorkloadParam): unknown {
+  const parsed = param.schema.safeParse(undefined);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export const pythonModule = (name: string, debianPackage: string): Requirement => ({ kind: 'python-module', name, debianPackage });
+export const binary = (name: string, debianPackage: string): Requirement => ({ kind: 'binary', name, debianPackage });
+
+/** sha256 over hex digests in order: the chained checksum payloads report for a list of immutable units (blocks, segments, chunks). */
+export function chainChecksum(digests: readonly string[], count = digests.length): string {
+  const hash = createHash('sha256');
+  for (const digest of digests.slice(0, count)) hash.update(digest);
+  return hash.digest('hex');
+}
+
+/** A list of strings from a payload's report, [] when absent or malformed. */
+export function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
+/** Accepts booleans and "true"/"false" (a bare CLI flag arrives as true, a valued one as a string). */
+export function flagBoolean() {
+  return z.preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean());
 }
 
 export function check(name: string, ok: boolean, detail: string): VerifyResult['checks'][number] {

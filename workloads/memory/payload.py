@@ -20,6 +20,7 @@ import time
 
 MIB = 1024 * 1024
 TICK_S = 0.1
+PAGE_BYTES = 4096
 
 
 def write_atomic(name, payload):
@@ -41,12 +42,20 @@ def chain_checksum(digests):
     return h.hexdigest()
 
 
+def touch_pages(blocks):
+    """Reads one byte of every page (a strided copy), so each page is faulted in once; returns (pages, ms)."""
+    started = time.perf_counter()
+    pages = sum(len(memoryview(b)[::PAGE_BYTES].tobytes()) for b in blocks)
+    return pages, (time.perf_counter() - started) * 1000
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--working-dir", required=True)
     parser.add_argument("--mb-size", type=int, default=256)
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--max-memory", type=int, default=8192)
+    parser.add_argument("--check-lazy-loading", action="store_true", help="on flag removal, first touch every page and time it")
     args = parser.parse_args()
     os.chdir(args.working_dir)
 
@@ -81,11 +90,14 @@ def main():
 
     while True:
         if not os.path.exists("checkpoint_flag"):
+            touched = touch_pages(blocks) if args.check_lazy_loading else None
             # Re-read the data from memory: this is what proves the restored pages are intact.
             recomputed = [hashlib.sha256(b).hexdigest() for b in blocks]
             final = status("final", counter)
             final["block_digests"] = recomputed
             final["checksum"] = chain_checksum(recomputed)
+            if touched:
+                final["pages_touched"], final["touch_ms"] = touched
             write_atomic("workload_final.json", final)
             log(f"checkpoint_flag removed: restore complete, counter={counter}, exiting")
             sys.exit(0)

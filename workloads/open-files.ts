@@ -1,0 +1,51 @@
+// Files the restored tree needs at their old paths that no moved directory carries: what it holds
+// open outside the work dir (found in /proc at dump time) and what the workload names itself.
+// CRIU reopens every file by path, so without them restore fails with "Unable to open fd".
+import type { RunContext } from '../experiments/run-context.js';
+import { throughputMBps } from '../experiments/metrics.js';
+import { nodeStep } from '../experiments/transfers/steps.js';
+import type { Transfer } from '../experiments/transfers/transfer.js';
+import { filesToMove, openRegularFiles, processTree } from './proc.js';
+
+/** Where the files are gathered on the source and land on the destination; under the run's control dir, so cleanup removes it on both nodes. */
+export const stagingDir = (paths: RunContext['paths']): string => `${paths.sourceControlDir}/open-files`;
+
+/** The paths to move: looked up while the dump leaves the tree stopped, so they are exactly what it had open. */
+export async function filesOutsideMovedDirs(ctx: RunContext, pid: number): Promise<string[]> {
+  const { paths } = ctx;
+  const tree = await processTree(ctx.source, pid);
+  const open = await openRegularFiles(ctx.source, tree.map((p) => p.pid));
+  const named = ctx.workload.moveFiles?.({ params: ctx.plan.workload.params, workDir: paths.workDir }) ?? [];
+  return [...new Set([...filesToMove(open, [paths.workDir, paths.sourceImageDir, paths.sourceControlDir]), ...named])];
+}
+
+// Copied file by file to their absolute paths below the staging dir and back, so no directory
+// on the destination (/tmp, say) takes the source's mode or owner.
+const STAGE_SCRIPT = 'stage=$1; shift; for f; do mkdir -p "$stage$(dirname "$f")" && cp -a -- "$f" "$stage$f" || exit 1; done';
+const PLACE_SCRIPT = 'stage=$1; shift; for f; do mkdir -p "$(dirname "$f")" && cp -a -- "$stage$f" "$f" || exit 1; done';
+
+/**
+ * The transfer, moving one more directory when the tree holds files outside the moved ones:
+ * they are staged on the source, travel with the images, and are placed before restore.
+ * Wrapping the transfer keeps this out of every strategy: each calls move() after its dump.
+ */
+export function withOpenFiles(transfer: Transfer, pid: number): Transfer {
+  const wrapped = Object.create(transfer) as Transfer;
+  wrapped.move = async (ctx, items) => {
+    const files = await filesOutsideMovedDirs(ctx, pid);
+    if (files.length === 0) return transfer.move(ctx, items);
+    ctx.progress.note(`  open outside the work dir, moved along: ${files.join(', ')}`);
+    const stage = stagingDir(ctx.paths);
+    const staged = await nodeStep(ctx, ctx.source, 'stage open files', ['sh', '-c', STAGE_SCRIPT, 'sh', stage, ...files]);
+    const moved = await transfer.move(ctx, [...items, { label: 'open-files', from: stage, to: stage }]);
+    const placed = await nodeStep(ctx, ctx.destination, 'place open files', ['sh', '-c', PLACE_SCRIPT, 'sh', stage, ...files]);
+    const durationMs = staged.step.durationMs + moved.durationMs + placed.step.durationMs;
+    return {
+      ...moved,
+      durationMs,
+      throughputMBps: throughputMBps(moved.bytes, durationMs),
+      steps: [{ name: staged.step.name, durationMs: staged.step.durationMs }, ...moved.steps, { name: placed.step.name, durationMs: placed.step.durationMs }],
+    };
+  };
+  return wrapped;
+}
