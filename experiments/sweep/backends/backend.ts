@@ -1,0 +1,23 @@
+// The Backend seam of a sweep: the infrastructure its runs use, which it can bring up, tear
+// down (for `fresh: per-cell | per-run`) and put in the state a run's plan asks for.
+import type { Plan } from '../../config/plan.js';
+import type { BackendName, SweepSpec } from '../spec.js';
+
+export interface SweepBackend {
+  readonly name: BackendName;
+  /** The servers.yaml every run loads. */
+  readonly serversPath: string;
+  /** Brings the nodes up; harmless when they are up already. */
+  up(): Promise<void>;
+  /** Removes everything up made. */
+  down(): Promise<void>;
+  /** Puts the links in the state the run's plan names (the lab's bandwidth profile) before the run starts. */
+  prepareRun(plan: Plan): Promise<void>;
+  /** What `up` leaves behind when the sweep ends with `fresh: never`, for the closing message. */
+  describe(): string;
+}
+
+export interface BackendFactory {
+  readonly name: BackendName;
+  create(spec: SweepSpec): SweepBackend;
+}

@@ -1,0 +1,70 @@
+// `criu-lab sweep <file>`: runs (or resumes) a sweep and says what it skipped, redid and left.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { cellsOf, runsOf } from './expand.js';
+import { withInterrupts } from './interrupts.js';
+import { createSweepProgress } from './progress.js';
+import { runSweep } from './runner.js';
+import { loadSweepSpec, type SweepSpec } from './spec.js';
+import { SWEEP_FILE, type SweepState } from './state.js';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface SweepFlags {
+  readonly resultsDir?: string;
+  readonly servers?: string;
+  readonly retryFailed?: boolean;
+  readonly dryRun?: boolean;
+}
+
+function describePlan(spec: SweepSpec): string[] {
+  const path = join(spec.dir, SWEEP_FILE);
+  const known = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as SweepState) : undefined;
+  const statusOf = (key: string) => known?.runs.find((r) => r.key === key)?.status ?? 'pending';
+  const lines = [`sweep ${spec.name}: backend ${spec.infra.backend}, fresh ${spec.fresh}, ${spec.repetitions} repetition(s), results in ${spec.dir}`];
+  if (spec.deadline) {
+    const d = spec.deadline;
+    lines.push(`deadline search on ${d.sizePath} in [${d.low}, ${d.high}] by ${d.resolution}, deadlines ${d.deadlinesS.join(' s, ')} s, for each cell:`);
+    for (const cell of cellsOf(spec)) lines.push(`  ${cell.key.padEnd(32)} ${cell.label}`);
+    return lines;
+  }
+  for (const run of runsOf(spec)) lines.push(`  ${statusOf(run.key).padEnd(8)} ${run.key.padEnd(36)} ${run.settings.map((s) => `${s.path}=${String(s.value)}`).join(' ')}`);
+  return lines;
+}
+
+export function registerSweepCommands(program: Command): Command {
+  return program
+    .command('sweep')
+    .description('run a sweep of migrations (config/sweeps/<name>.yaml); rerunning the same command resumes it')
+    .argument('<file>', 'the sweep file')
+    .option('--results-dir <dir>', 'where the sweep folder goes (default: results_dir of the file, results/sweeps)')
+    .option('--servers <file>', 'servers.yaml for infra.backend none')
+    .option('--retry-failed', 'run again the runs an earlier session recorded as failed')
+    .option('--dry-run', 'list the runs and their status; run nothing')
+    .action(async (file: string, flags: SweepFlags) => {
+      const spec = loadSweepSpec(file, { resultsDir: flags.resultsDir, servers: flags.servers });
+      if (flags.dryRun) {
+        process.stdout.write(`${describePlan(spec).join('\n')}\n`);
+        return;
+      }
+      const stop = (name: string) => process.stderr.write(`\n${name}: stopping the sweep after cleaning up the current run; rerun the same command to resume\n`);
+      await withInterrupts(stop, async (signal) => {
+        const outcome = await runSweep(spec, { projectRoot: PROJECT_ROOT, signal, progress: createSweepProgress(spec.dir), retryFailed: flags.retryFailed });
+        const runs = outcome.state.runs;
+        const count = (status: string) => runs.filter((r) => r.status === status).length;
+        const lines = [
+          '',
+          `sweep ${spec.name} ${outcome.interrupted ? 'INTERRUPTED' : 'done'}: ${count('ok')} ok, ${count('failed')} failed, ${count('pending')} pending of ${runs.length}; this session ran ${outcome.ranNow}, skipped ${outcome.skipped} finished${outcome.redone.length > 0 ? `, redid ${outcome.redone.join(', ')}` : ''}`,
+          ...runs.filter((r) => r.status === 'failed').map((r) => `  failed ${r.key}: ${r.error?.split('\n')[0] ?? ''}`),
+          ...outcome.state.curves.map((c) => `  ${c.cellLabel}: largest ${spec.deadline?.sizePath ?? 'size'} meeting ${c.deadlineS} s = ${c.maxSize ?? `none (below ${spec.deadline?.low})`}${c.bound === 'above-high' ? ' (or more: the top of the range met it)' : ''}`),
+          `sweep.json: ${join(outcome.dir, SWEEP_FILE)}`,
+          `report: criu-lab report ${outcome.dir}`,
+          ...(outcome.leftUp ? [outcome.leftUp] : []),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+        process.exitCode = outcome.interrupted ? 130 : count('failed') > 0 ? 1 : 0;
+      });
+    });
+}

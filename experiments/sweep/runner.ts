@@ -1,0 +1,306 @@
+// Runs a sweep: every planned run not finished yet, on infra as fresh as the spec asks, each
+// an ordinary migration with its own results dir; records each in sweep.json and appends its
+// samples to the sweep's samples.jsonl. A failed run is recorded and the sweep goes on; an
+// interrupted one is left pending, so rerunning the same command redoes it.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { cleanNode } from '../cleanup.js';
+import { loadPlan } from '../config/load.js';
+import type { Plan } from '../config/plan.js';
+import { AbortedError, renderError } from '../errors.js';
+import { samplesOf, type RunMetrics } from '../metrics.js';
+import { runMigration } from '../pipeline.js';
+import { runPaths } from '../run-context.js';
+import { bisectLargestMeeting, maxProbes, type ProbeResult } from './bisect.js';
+import type { SweepBackend } from './backends/backend.js';
+import { sweepBackends } from './backends/registry.js';
+import { connectPlanNode } from '../remote/connect.js';
+import { cellsOf, runKey, runsOf, type Cell, type PlannedRun } from './expand.js';
+import { measureRawLink } from './link.js';
+import type { SweepProgress } from './progress.js';
+import type { Setting, SweepSpec } from './spec.js';
+import { SweepStore, type RunRecord, type SweepState } from './state.js';
+
+export interface SweepOptions {
+  readonly projectRoot: string;
+  readonly signal: AbortSignal;
+  readonly progress: SweepProgress;
+  /** Run again the runs that failed in an earlier session. @default false: a failed run is a result */
+  readonly retryFailed?: boolean;
+}
+
+export interface SweepOutcome {
+  readonly state: SweepState;
+  readonly dir: string;
+  /** Runs finished in earlier sessions and not run again. */
+  readonly skipped: number;
+  /** Runs cut off in an earlier session and run again in this one. */
+  readonly redone: readonly string[];
+  readonly ranNow: number;
+  readonly interrupted: boolean;
+  /** What `fresh: never` left running. */
+  readonly leftUp: string | undefined;
+}
+
+const finished = (r: RunRecord) => r.status === 'ok' || r.status === 'failed';
+
+/** The run id a cut-off attempt left: the one folder under the run's results dir. */
+function cutOffRunDir(store: SweepStore, key: string): string | undefined {
+  const dir = store.runsDir(key);
+  if (!existsSync(dir)) return undefined;
+  const attempts = readdirSync(dir).sort();
+  return attempts.length > 0 ? join(dir, attempts[attempts.length - 1]!) : undefined;
+}
+
+class SweepSession {
+  private up = false;
+  /** A fresh sweep starts by removing whatever an earlier, killed session left up. */
+  private leftovers: boolean;
+  private ranNow = 0;
+  readonly redone: string[] = [];
+
+  constructor(
+    private readonly spec: SweepSpec,
+    private readonly store: SweepStore,
+    private readonly backend: SweepBackend,
+    private readonly options: SweepOptions,
+    private readonly total: () => { total: number; bound: boolean },
+  ) {
+    this.leftovers = spec.fresh !== 'never';
+  }
+
+  get runsThisSession(): number {
+    return this.ranNow;
+  }
+
+  private async ensureUp(): Promise<void> {
+    if (this.up) return;
+    await this.options.progress.track(`${this.backend.name} up`, () => this.backend.up());
+    this.up = true;
+  }
+
+  private async ensureDown(): Promise<void> {
+    if (!this.up && !this.leftovers) return;
+    this.up = false;
+    this.leftovers = false;
+    await this.options.progress.track(`${this.backend.name} down (fresh: ${this.spec.fresh})`, () => this.backend.down());
+  }
+
+  /** Runs `work` for one cell; with `fresh: per-cell` the infra is new for it and gone after it. */
+  async inCell<T>(work: () => Promise<T>): Promise<T> {
+    if (this.spec.fresh !== 'per-cell') return work();
+    await this.ensureDown();
+    try {
+      return await work();
+    } finally {
+      await this.ensureDown();
+    }
+  }
+
+  /** Leaves the infra as the policy says once the sweep stops: only `never` keeps it. */
+  async finish(): Promise<string | undefined> {
+    if (this.spec.fresh === 'never') return this.up ? this.backend.describe() : undefined;
+    await this.ensureDown();
+    return undefined;
+  }
+
+  private loadRunPlan(planned: PlannedRun): Plan {
+    const overrides = [...planned.settings, { path: 'experiment.results_dir', value: this.store.runsDir(planned.key) }].map((s: Setting) => ({
+      path: s.path,
+      value: s.value,
+      flag: `sweep ${this.spec.name} (${s.path})`,
+    }));
+    return loadPlan({ projectRoot: this.options.projectRoot, configFile: this.spec.experiment, serversFile: this.backend.serversPath, overrides }).plan;
+  }
+
+  private async measureLinkOnce(plan: Plan): Promise<void> {
+    if (!this.spec.measureLink) return;
+    const { profile } = plan.experiment;
+    const [source, destination] = [plan.nodes.source.name, plan.nodes.destination.name];
+    if (this.store.state.links.some((l) => l.profile === profile && l.source === source && l.destination === destination)) return;
+    try {
+      const mbitPerS = await this.options.progress.track(`raw link ${source} → ${destination} (iperf3)`, () => measureRawLink(plan, this.options.signal));
+      this.store.state.links.push({ profile, source, destination, mbitPerS, measuredAt: new Date().toISOString() });
+      this.options.progress.note(`  raw link ${source} → ${destination}${profile ? ` (profile ${profile})` : ''}: ${mbitPerS.toFixed(0)} Mbit/s`);
+      await this.store.save();
+    } catch (error) {
+      if (this.options.signal.aborted) throw new AbortedError();
+      this.options.progress.note(`  warning: the raw link was not measured: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  /** Kills what a cut-off attempt left on the nodes (a frozen process, images) before the run is redone. */
+  private async cleanCutOff(plan: Plan, record: RunRecord): Promise<void> {
+    const dir = record.cutOff?.at(-1)?.resultsDir;
+    if (!dir || this.spec.fresh !== 'never') return;
+    const runId = dir.split('/').at(-1)!.replace(/_(failed|exception)$/, '');
+    const paths = runPaths(plan, runId);
+    for (const role of ['source', 'destination'] as const) {
+      const node = await connectPlanNode(plan, role).catch(() => undefined);
+      if (!node) continue;
+      await cleanNode(node, runId, paths).catch(() => undefined);
+      await node.close();
+    }
+  }
+
+  /** Runs one planned run unless it is finished already; returns its record. */
+  async execute(planned: PlannedRun): Promise<RunRecord> {
+    const record = this.store.plan(planned);
+    if (record.status === 'ok' || (record.status === 'failed' && !this.options.retryFailed)) return record;
+    if (this.options.signal.aborted) throw new AbortedError();
+    if (this.spec.fresh === 'per-run') await this.ensureDown();
+    try {
+      return await this.attempt(planned, record);
+    } finally {
+      if (this.spec.fresh === 'per-run') await this.ensureDown();
+    }
+  }
+
+  private async attempt(planned: PlannedRun, record: RunRecord): Promise<RunRecord> {
+    const { store, options } = this;
+    const started = Date.now();
+    const { total, bound } = this.total();
+    const done = store.state.runs.filter(finished);
+    const progress = options.progress.startRun(
+      { index: done.length + 1, total, totalIsBound: bound, key: record.key, label: record.cellLabel, repetition: record.repetition, repetitions: this.spec.repetitions },
+      done.map((r) => r.durationMs ?? 0).filter((d) => d > 0),
+      total - done.length,
+    );
+    let plan: Plan;
+    try {
+      await this.ensureUp();
+      plan = this.loadRunPlan(planned);
+      await this.cleanCutOff(plan, record);
+      await this.backend.prepareRun(plan);
+      await this.measureLinkOnce(plan);
+    } catch (error) {
+      if (options.signal.aborted || error instanceof AbortedError) throw error;
+      return this.settle(record, started, { error });
+    }
+    record.status = 'running';
+    record.attempts += 1;
+    record.startedAt = new Date(started).toISOString();
+    await store.save();
+    this.ranNow += 1;
+    let metrics: RunMetrics | undefined;
+    let resultsDir: string | undefined;
+    let error: unknown;
+    try {
+      ({ metrics, resultsDir } = await runMigration(plan, { signal: options.signal, progress }));
+    } catch (caught) {
+      error = caught;
+      ({ metrics, resultsDir } = caught as { metrics?: RunMetrics; resultsDir?: string });
+    }
+    if (options.signal.aborted) {
+      // Cut off: not a result. Left pending, so the next session redoes it.
+      record.status = 'pending';
+      (record.cutOff ??= []).push({ at: new Date().toISOString(), ...(resultsDir ? { resultsDir } : {}) });
+      await store.save();
+      throw new AbortedError();
+    }
+    return this.settle(record, started, { error, metrics, resultsDir });
+  }
+
+  private async settle(record: RunRecord, startedMs: number, result: { error?: unknown; metrics?: RunMetrics; resultsDir?: string }): Promise<RunRecord> {
+    const { metrics, resultsDir, error } = result;
+    const ok = error === undefined && metrics?.outcome === 'ok';
+    record.status = ok ? 'ok' : 'failed';
+    record.finishedAt = new Date().toISOString();
+    record.durationMs = Date.now() - startedMs;
+    if (resultsDir) record.resultsDir = resultsDir;
+    if (ok) delete record.error;
+    else record.error = error === undefined ? (metrics?.error ?? `outcome ${metrics?.outcome ?? 'unknown'}`) : renderError(error).text.split('\n').slice(0, 6).join('\n');
+    if (metrics)
+      record.summary = {
+        ...(metrics.migrationMs !== undefined ? { migrationMs: metrics.migrationMs } : {}),
+        ...(metrics.downtimeMs !== undefined ? { downtimeMs: metrics.downtimeMs } : {}),
+        ...(metrics.transfer ? { transferMBps: metrics.transfer.throughputMBps } : {}),
+        ...(metrics.dump ? { imageBytes: metrics.dump.imageBytes } : {}),
+      };
+    if (metrics) {
+      const tag = { sweep: this.spec.name, sweep_run: record.key, sweep_cell: record.cellKey, repetition: record.repetition };
+      await this.store.appendSamples(samplesOf(metrics).map((s) => ({ ...s, metadata: { ...s.metadata, ...tag } })));
+    }
+    await this.store.save();
+    this.options.progress.note(ok ? `  run ${record.key}: ok` : `  run ${record.key}: FAILED (recorded; the sweep goes on): ${record.error?.split('\n')[0]}`);
+    return record;
+  }
+}
+
+/** What one size of a bisection gives: every repetition run, met when all met the deadline. */
+async function probeSize(session: SweepSession, spec: SweepSpec, cell: Cell, size: number, deadlineS: number): Promise<ProbeResult> {
+  const sizeSetting = { path: spec.deadline!.sizePath, value: size };
+  const records: RunRecord[] = [];
+  for (let repetition = 1; repetition <= spec.repetitions; repetition++) {
+    const planned: PlannedRun = { key: runKey(cell, repetition, sizeSetting), cell: { ...cell, label: `${cell.label} ${sizeSetting.path.split('.').at(-1)}=${size}`.trim() }, repetition, settings: [...spec.settings, ...cell.varying, sizeSetting] };
+    records.push(await session.execute(planned));
+  }
+  const times = records.map((r) => (r.status === 'ok' ? r.summary?.migrationMs : undefined));
+  const met = times.every((t) => t !== undefined && t <= deadlineS * 1000);
+  return { met, worstMigrationMs: times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[])) };
+}
+
+export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<SweepOutcome> {
+  const planned = spec.deadline ? [] : runsOf(spec);
+  const store = await SweepStore.open(spec, planned);
+  const state = store.state;
+  const skipped = state.runs.filter((r) => finished(r) && !(options.retryFailed && r.status === 'failed')).length;
+  const cutOff = state.runs.filter((r) => r.status === 'running');
+  for (const record of cutOff) {
+    // Killed without a chance to record it (SIGKILL, a crash): redo it.
+    record.status = 'pending';
+    const left = cutOffRunDir(store, record.key);
+    (record.cutOff ??= []).push({ at: state.updatedAt, ...(left ? { resultsDir: left } : {}) });
+  }
+  const redone = state.runs.filter((r) => r.status === 'pending' && (r.cutOff?.length ?? 0) > 0).map((r) => r.key);
+  state.sessions.push({ startedAt: new Date().toISOString(), skipped, redone });
+  state.status = 'running';
+  await store.pruneSamples();
+  await store.save();
+  if (skipped > 0 || redone.length > 0) options.progress.note(`sweep ${spec.name}: resuming; ${skipped} finished run${skipped === 1 ? '' : 's'} skipped${redone.length > 0 ? `, redoing ${redone.join(', ')} (cut off)` : ''}`);
+
+  const cells = cellsOf(spec);
+  const total = () =>
+    spec.deadline
+      ? { total: Math.max(state.runs.length, cells.length * spec.deadline.deadlinesS.length * maxProbes(spec.deadline) * spec.repetitions), bound: true }
+      : { total: state.runs.length, bound: false };
+  const backend = sweepBackends.get(spec.infra.backend).create(spec);
+  const session = new SweepSession(spec, store, backend, options, total);
+  let interrupted = false;
+  let leftUp: string | undefined;
+  try {
+    for (const cell of cells) {
+      if (spec.deadline) {
+        const search = spec.deadline;
+        await session.inCell(async () => {
+          for (const deadlineS of search.deadlinesS) {
+            const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
+            state.curves = [...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)), { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result }];
+            await store.save();
+          }
+        });
+      } else {
+        const todo = runsOf(spec).filter((r) => r.cell.key === cell.key);
+        const pending = todo.filter((r) => {
+          const record = store.find(r.key)!;
+          return !finished(record) || (options.retryFailed && record.status === 'failed');
+        });
+        if (pending.length === 0) continue;
+        await session.inCell(async () => {
+          for (const run of pending) await session.execute(run);
+        });
+      }
+    }
+    state.status = 'done';
+  } catch (error) {
+    if (!(error instanceof AbortedError) && !options.signal.aborted) throw error;
+    interrupted = true;
+    state.status = 'interrupted';
+  } finally {
+    leftUp = await session.finish().catch((error: Error) => `teardown failed: ${error.message}`);
+    await store.save();
+    const count = (status: string) => state.runs.filter((r) => r.status === status).length;
+    options.progress.finish(interrupted ? 'interrupted' : 'done', { ok: count('ok'), failed: count('failed'), pending: count('pending') });
+  }
+  return { state, dir: spec.dir, skipped, redone, ranNow: session.runsThisSession, interrupted, leftUp };
+}

@@ -1,0 +1,105 @@
+// `criu-lab watch`: start the workload, wait for a spot notice on the source node, migrate,
+// and say how much of the notice was left.
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { loadPlan, type ConfigOverride } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { formatSummary } from '../metrics.js';
+import { createProgress } from '../progress.js';
+import { workloads } from '../../workloads/registry.js';
+import { withInterrupts } from '../sweep/interrupts.js';
+import { IMDS_URL, NOTICE_FILE, POLL_INTERVAL_S } from './notice.js';
+import { watchAndMigrate } from './watcher.js';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface WatchFlags {
+  readonly config?: string;
+  readonly servers?: string;
+  readonly set: string[];
+  readonly simulateAfter?: string;
+  readonly pollInterval: string;
+  readonly imdsUrl: string;
+  readonly noticeFile: string;
+  readonly json?: boolean;
+  readonly [flag: string]: unknown;
+}
+
+const NAMED: readonly { readonly flag: string; readonly attribute: string; readonly path: string }[] = [
+  { flag: '--strategy', attribute: 'strategy', path: 'checkpoint.strategy.mode' },
+  { flag: '--transfer', attribute: 'transfer', path: 'transfer.method' },
+  { flag: '--placement', attribute: 'placement', path: 'experiment.placement' },
+  { flag: '--results-dir', attribute: 'resultsDir', path: 'experiment.results_dir' },
+];
+
+const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function positiveSeconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${flag} must be a positive number of seconds`, [`${flag}: got ${JSON.stringify(value)}`]);
+  return seconds;
+}
+
+function overridesFrom(flags: WatchFlags): ConfigOverride[] {
+  const overrides: ConfigOverride[] = [];
+  for (const n of NAMED) if (flags[n.attribute] !== undefined) overrides.push({ path: n.path, value: flags[n.attribute], flag: n.flag });
+  for (const workload of workloads.all())
+    for (const param of workload.params) {
+      const value = flags[camel(param.flag)];
+      if (value !== undefined && !overrides.some((o) => o.flag === param.flag)) overrides.push({ path: `workload.${param.key}`, value, flag: param.flag });
+    }
+  for (const assignment of flags.set) {
+    const match = /^([a-z_][a-z0-9_.]*)=(.*)$/.exec(assignment);
+    if (!match) throw new UsageError('--set takes path=value', [`--set ${assignment}: write it as a dotted config path, =, a value (--set workload.mb_size=64)`]);
+    overrides.push({ path: match[1]!, value: match[2], flag: `--set ${match[1]}` });
+  }
+  return overrides;
+}
+
+export function registerWatchCommand(program: Command): Command {
+  const watch = program
+    .command('watch')
+    .description('start the workload, poll the source node for a spot interruption notice (IMDSv2 spot/instance-action), migrate when it comes, and report the margin against 120 s')
+    .option('-c, --config <file>', 'experiment YAML, as for run')
+    .option('--servers <file>', 'servers.yaml (default config/servers.yaml)')
+    .option('--set <path=value>', 'any config setting, repeatable (--set workload.mb_size=64)', (value: string, all: string[]) => [...all, value], [])
+    .option('--simulate-after <s>', 'the lab has no IMDS: drop a notice (terminate, now + 120 s) in the notice file on the source this long after the watch starts')
+    .option('--poll-interval <s>', 'seconds between probes', String(POLL_INTERVAL_S))
+    .option('--imds-url <url>', 'the instance metadata service', IMDS_URL)
+    .option('--notice-file <path>', 'a notice file on the source node, read before IMDS (what --simulate-after writes)', NOTICE_FILE)
+    .option('--json', 'print metrics and the watch record as JSON on stdout');
+  for (const n of NAMED) watch.addOption(new Option(`${n.flag} <value>`, `as for run (config: ${n.path})`));
+  const seen = new Set<string>();
+  for (const workload of workloads.all())
+    for (const param of workload.params)
+      if (!seen.has(param.flag)) {
+        seen.add(param.flag);
+        watch.addOption(new Option(`${param.flag} <value>`, `${workload.name}: ${param.description}`));
+      }
+  return watch.addHelpText('after', '\nA real notice on AWS: an AWS FIS experiment with the action aws:ec2:send-spot-instance-interruptions (see README, "Spot notices").\n').action(async (flags: WatchFlags) => {
+    const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
+    const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
+    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
+    await withInterrupts(stop, async (signal) => {
+      const { metrics, resultsDir, record } = await watchAndMigrate(plan, {
+        signal,
+        progress: createProgress(process.stderr),
+        pollIntervalS,
+        simulateAfterS,
+        imdsUrl: flags.imdsUrl,
+        noticeFile: flags.noticeFile,
+      });
+      const seconds = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
+      if (flags.json) process.stdout.write(`${JSON.stringify({ resultsDir, watch: record, ...metrics }, null, 2)}\n`);
+      else
+        process.stdout.write(
+          `\n${formatSummary(metrics)}\nSpot notice: ${record.notice.action} at ${record.notice.time} (seen ${record.noticeSeenAt} via ${record.via})\n` +
+            `Notice → migration done: ${seconds(record.noticeToDoneMs)}; margin before the termination time: ${seconds(record.marginMs)} of ${record.deadlineS} s, ${record.met ? 'met' : 'MISSED'}\nResults: ${resultsDir}\n`,
+        );
+      process.exitCode = metrics.outcome === 'ok' && record.met ? 0 : 1;
+    });
+  });
+}

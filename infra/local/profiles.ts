@@ -1,0 +1,105 @@
+// Bandwidth profiles (config/profiles.yaml): a named rate applied with tc tbf to every node
+// link of a lab, both ways (host end of the veth = into the node, the node's eth0 = out of it).
+// The kernel's qdiscs are the record of what is applied; nothing else remembers it.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { LabError } from './errors.js';
+import { run } from './exec.js';
+
+export const PROFILES_FILE = fileURLToPath(new URL('../../config/profiles.yaml', import.meta.url));
+
+export interface BandwidthProfile {
+  readonly name: string;
+  readonly rateMbit: number;
+  /** The AWS figure the rate stands for, before scaling. */
+  readonly awsGbit: number;
+  readonly basis: string;
+}
+
+/** The links of one node: its veth's host end and its network namespace (whose eth0 is the other end). */
+export interface NodeLink {
+  readonly netns: string;
+  readonly veth: string;
+}
+
+const fileSchema = z.object({
+  scale: z.number().positive(),
+  profiles: z.record(
+    z.string().regex(/^[a-z0-9-]+$/),
+    z.object({ rate_mbit: z.number().positive().max(100_000), aws_gbit: z.number().positive(), basis: z.string().min(1) }),
+  ),
+});
+
+let cache: ReadonlyMap<string, BandwidthProfile> | undefined;
+
+/** Every profile in config/profiles.yaml, by name; an invalid file is our bug, reported as such. */
+export function bandwidthProfiles(file: string = PROFILES_FILE): ReadonlyMap<string, BandwidthProfile> {
+  if (file === PROFILES_FILE && cache) return cache;
+  const parsed = fileSchema.parse(parse(readFileSync(file, 'utf8')));
+  const profiles = new Map(
+    Object.entries(parsed.profiles).map(([name, p]) => [name, Object.freeze({ name, rateMbit: p.rate_mbit, awsGbit: p.aws_gbit, basis: p.basis })]),
+  );
+  if (file === PROFILES_FILE) cache = profiles;
+  return profiles;
+}
+
+export function profileNames(): string[] {
+  return [...bandwidthProfiles().keys()];
+}
+
+export function bandwidthProfile(name: string): BandwidthProfile {
+  const profile = bandwidthProfiles().get(name);
+  if (!profile) {
+    throw new LabError(`unknown bandwidth profile '${name}'`, { kind: 'usage', hint: `choose one of: ${profileNames().join(', ')} (config/profiles.yaml)` });
+  }
+  return profile;
+}
+
+/**
+ * The token bucket must hold at least one GSO super-packet (64 KiB on a veth) or tbf drops
+ * it; beyond that, 4 ms of traffic keeps the rate smooth at the kernel's timer granularity.
+ */
+export function tbfArgs(rateMbit: number): string[] {
+  const burstBytes = Math.max(131_072, Math.round((rateMbit * 1e6) / 8 / 250));
+  return ['tbf', 'rate', `${rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms'];
+}
+
+function shapeCommands(link: NodeLink, rateMbit: number | undefined): string[][] {
+  const hostSide = ['tc', 'qdisc'];
+  const nodeSide = ['ip', 'netns', 'exec', link.netns, 'tc', 'qdisc'];
+  if (rateMbit === undefined) return [[...hostSide, 'del', 'dev', link.veth, 'root'], [...nodeSide, 'del', 'dev', 'eth0', 'root']];
+  return [
+    [...hostSide, 'replace', 'dev', link.veth, 'root', ...tbfArgs(rateMbit)],
+    [...nodeSide, 'replace', 'dev', 'eth0', 'root', ...tbfArgs(rateMbit)],
+  ];
+}
+
+/** Shapes every link to the profile's rate; `undefined` removes the shaping (back to the raw veth). */
+export async function applyProfile(links: readonly NodeLink[], profile: BandwidthProfile | undefined): Promise<void> {
+  for (const link of links) {
+    for (const argv of shapeCommands(link, profile?.rateMbit)) {
+      // Deleting a qdisc that is not there fails harmlessly; replacing must succeed.
+      await run(argv, { check: profile !== undefined, hint: 'the kernel needs CONFIG_NET_SCH_TBF; check `tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms`' });
+    }
+  }
+}
+
+const qdiscSchema = z.array(z.object({ kind: z.string(), root: z.boolean().optional(), options: z.object({ rate: z.number().optional() }).optional() }));
+
+/** The tbf rate on the host end of a node's veth, in Mbit/s; undefined when the link is unshaped. */
+export async function appliedRateMbit(link: NodeLink): Promise<number | undefined> {
+  const { stdout } = await run(['tc', '-j', 'qdisc', 'show', 'dev', link.veth]);
+  const root = qdiscSchema.parse(stdout.trim() === '' ? [] : JSON.parse(stdout)).find((q) => q.root && q.kind === 'tbf');
+  // tc reports the rate in bytes per second.
+  return root?.options?.rate === undefined ? undefined : (root.options.rate * 8) / 1e6;
+}
+
+/** Which profile the lab's links carry: its name, `custom` for a rate no profile has, undefined when unshaped. */
+export async function appliedProfile(links: readonly NodeLink[]): Promise<string | undefined> {
+  const rates = await Promise.all(links.map((link) => appliedRateMbit(link)));
+  const first = rates[0];
+  if (first === undefined || rates.some((r) => r !== first)) return rates.every((r) => r === undefined) ? undefined : 'custom';
+  return [...bandwidthProfiles().values()].find((p) => Math.abs(p.rateMbit - first) < 0.5)?.name ?? 'custom';
+}

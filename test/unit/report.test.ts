@@ -1,0 +1,84 @@
+// The report's figures from a sweep dir: grouping, mean and 95 % CI, the CSV, phase groups.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { PHASE_GROUPS, buildCharts, phaseSeconds } from '../../experiments/report/charts.js';
+import { loadReportInput, type ReportInput } from '../../experiments/report/load.js';
+import { summarize, tQuantile975 } from '../../experiments/report/stats.js';
+import { summaryCsv, summaryRows } from '../../experiments/report/summary.js';
+import { writeFixtureSweep } from '../report/fixture.js';
+
+let input: ReportInput;
+
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'criu-lab-report-unit-'));
+  writeFixtureSweep(dir);
+  input = loadReportInput(dir);
+});
+
+describe('summary statistics', () => {
+  it('gives the mean and a Student-t 95 % interval over the repetitions', () => {
+    const s = summarize([2, 4, 6])!;
+    expect(s.mean).toBe(4);
+    expect(s.min).toBe(2);
+    expect(s.max).toBe(6);
+    // sd 2, n 3: t(2) = 4.303, half-width 4.303 × 2 / √3
+    expect(s.ci95).toBeCloseTo((4.303 * 2) / Math.sqrt(3), 6);
+    expect(summarize([5])!.ci95).toBeUndefined();
+    expect(summarize([])).toBeUndefined();
+    expect(tQuantile975(100)).toBe(1.96);
+  });
+});
+
+describe('the summary table of a sweep', () => {
+  it('groups the runs by cell and counts only the runs that ended ok', () => {
+    const rows = summaryRows(input);
+    expect(rows).toHaveLength(8);
+    const failedCell = rows.find((r) => r.label === 'cipher=chacha20-poly1305@openssh.com · max_memory=256 · placement=cross-az')!;
+    expect([failedCell.ok, failedCell.runs]).toEqual([2, 3]);
+    const sameAz = rows.find((r) => r.label === 'cipher=aes128-gcm@openssh.com · max_memory=128 · placement=same-az')!;
+    expect(sameAz.migrationS!.n).toBe(3);
+    expect(sameAz.migrationS!.mean).toBeCloseTo(0.328 + 2.2 + 0.15, 6);
+    expect(sameAz.rawLinkMbit).toBe(478);
+    expect(sameAz.placement).toBe('same-az');
+  });
+
+  it('writes the same table as CSV, one line per group with mean, CI, min and max', () => {
+    const csv = summaryCsv(summaryRows(input)).trim().split('\n');
+    expect(csv).toHaveLength(9);
+    const header = csv[0]!.split(',');
+    expect(header.slice(0, 5)).toEqual(['group', 'transfer.rsync.cipher', 'workload.max_memory', 'experiment.placement', 'experiment.profile']);
+    expect(header).toEqual(expect.arrayContaining(['migration_s_mean', 'migration_s_ci95', 'migration_s_min', 'migration_s_max', 'raw_link_mbit_s', 'met_30s', 'met_120s']));
+    const first = csv[1]!.split(',');
+    expect(Number(first[header.indexOf('migration_s_min')])).toBeCloseTo(2.478, 3);
+    expect(Number(first[header.indexOf('migration_s_max')])).toBeCloseTo(2.878, 3);
+  });
+});
+
+describe('the charts', () => {
+  it('puts each phase in its stack: pre-dumps, dump, transfer, restore, lazy tail', () => {
+    expect(PHASE_GROUPS.map((g) => g.name)).toEqual(['pre-dumps', 'dump', 'transfer', 'restore', 'lazy tail']);
+    const m = input.runs[0]!.metrics!;
+    expect(phaseSeconds(m)).toEqual({ 'pre-dumps': 0, dump: 0.328, transfer: 2, restore: 0.15, 'lazy tail': 0 });
+    const round = { startedAt: m.startedAt, criuStats: {}, shippedBytes: 1, iteration: 1, durationMs: 400, shipMs: 100 };
+    const predump = { planned: 1, iterations: [round], totalMs: 400, averageMs: 400, stopReason: 'iterations' as const, stopDetail: '' };
+    expect(phaseSeconds({ ...m, predump })['pre-dumps']).toBe(0.5);
+    // A page server streams during the dump: that part is transfer, not dump.
+    const pageStream = { durationMs: 300, pages: 1, bytes: 4096, throughputMBps: 1 };
+    expect(phaseSeconds({ ...m, pageStream })).toMatchObject({ dump: 0.028, transfer: 2.3 });
+    const lazy = { imagesDumpedMs: 100, restoreReadyMs: 900, allPagesArrivedMs: 2900, sourceReleasedMs: 3000, pagesTransferred: 1, pagesTotal: 1 };
+    expect(phaseSeconds({ ...m, lazy })).toMatchObject({ dump: 0.1, 'lazy tail': 2 });
+  });
+
+  it('draws same-AZ beside cross-AZ for every other combination, with whiskers from the CI', () => {
+    const charts = buildCharts(input, summaryRows(input));
+    expect(charts.map((c) => c.id)).toEqual(['phases', 'downtime', 'migration', 'throughput', 'placement-transfer', 'placement-migration']);
+    const transfer = charts.find((c) => c.id === 'placement-transfer')!.config as { data: { labels: string[]; datasets: { label: string; data: number[]; errorBars: ([number, number] | null)[] }[] } };
+    expect(transfer.data.labels).toHaveLength(4);
+    expect(transfer.data.datasets.map((d) => d.label)).toEqual(['same-az', 'cross-az']);
+    const [same, cross] = transfer.data.datasets;
+    for (let i = 0; i < 4; i++) expect(cross!.data[i]!).toBeGreaterThan(same!.data[i]!);
+    expect(same!.errorBars[0]![0]).toBeLessThan(same!.data[0]!);
+  });
+});
