@@ -6,11 +6,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, type ConfigOverride } from './config/load.js';
 import { renderError, UsageError } from './errors.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
-import { describeRun, runMigration } from './pipeline.js';
+import { describeRun, preflightNodes, runMigration } from './pipeline.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
 import { registerLabCommands } from '../infra/local/cli.js';
 import { registerInfraCommands } from '../infra/aws/cli.js';
+import { registerWorkloadCommands } from '../workloads/cli.js';
+import { registerSweepCommands } from './sweep/cli.js';
+import { registerReportCommand } from './report/cli.js';
+import { registerWatchCommand } from './watch/cli.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,21 +33,23 @@ const PLAN_FLAGS: readonly (FlagMapping & { readonly value: string; readonly des
   { flag: '--transfer', value: '<method>', description: 'transfer method (config: transfer.method)', paths: ['transfer.method'] },
   { flag: '--source-ip', value: '<ip>', description: 'source node address (config: nodes.source.ip)', paths: ['nodes.source.ip'] },
   { flag: '--dest-ip', value: '<ip>', description: 'destination node address (config: nodes.destination.ip)', paths: ['nodes.destination.ip'] },
-  { flag: '--predump-iterations', value: '<n>', description: 'pre-dump rounds (config: checkpoint.strategy.predump_iterations)', paths: ['checkpoint.strategy.predump_iterations'] },
+  { flag: '--predump-iterations', value: '<n|auto>', description: "pre-dump rounds, or 'auto': stop when converged, diverging or the deadline is at risk (config: checkpoint.strategy.predump_iterations)", paths: ['checkpoint.strategy.predump_iterations'] },
   { flag: '--predump-interval', value: '<s>', description: 'seconds between pre-dumps (config: checkpoint.strategy.predump_interval)', paths: ['checkpoint.strategy.predump_interval'] },
+  { flag: '--deadline', value: '<s|aws|gcp>', description: 'the notice --predump-iterations auto plans for; seconds also add a verdict (config: checkpoint.strategy.deadline)', paths: ['checkpoint.strategy.deadline'] },
   { flag: '--placement', value: '<same-az|cross-az>', description: 'pick the node pair from all_nodes in servers.yaml: both in one zone, or across two (config: experiment.placement)', paths: ['experiment.placement'] },
   { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
   { flag: '--migrate-after', value: '<s>', description: 'migrate this many seconds after the workload is ready instead of when it says it is warm (config: experiment.migrate_after)', paths: ['experiment.migrate_after'] },
 ].map((f) => ({ ...f, attribute: camel(f.flag) }));
 
 /** Workload flags from every registered workload (--mb-size, --interval, ...), deduplicated by name. */
-function workloadFlags(): (FlagMapping & { readonly description: string })[] {
-  const byFlag = new Map<string, FlagMapping & { description: string }>();
+function workloadFlags(): (FlagMapping & { readonly description: string; readonly value: string })[] {
+  const byFlag = new Map<string, FlagMapping & { description: string; value: string }>();
   for (const workload of workloads.all())
     for (const param of workload.params) {
       const known = byFlag.get(param.flag);
       const description = `${known ? `${known.description}; ` : ''}${workload.name}: ${param.description}`;
-      byFlag.set(param.flag, { flag: param.flag, attribute: camel(param.flag), paths: [`workload.${param.key}`], description });
+      // A switch may stand alone (--check-lazy-loading means true).
+      byFlag.set(param.flag, { flag: param.flag, attribute: camel(param.flag), paths: [`workload.${param.key}`], description, value: param.isSwitch ? '[value]' : '<value>' });
     }
   return [...byFlag.values()];
 }
@@ -54,6 +60,9 @@ Examples:
   criu-lab run                                      # migrate the memory workload with config/default.yaml
   criu-lab run --workload memory --mb-size 64 --max-memory 1024 --strategy full --transfer rsync
   criu-lab run -c config/experiments/baseline.yaml --dry-run
+  criu-lab preflight --strategy lazy                # what a lazy-pages run needs, checked on both nodes
+  criu-lab run --strategy pageserver                # pages streamed to the destination during the dump
+  criu-lab run --strategy predump --predump-iterations auto --deadline gcp
   criu-lab run --workload memory --mb-size 128 --max-memory 512 --interval 0.5 --json > metrics.json
   criu-lab lab down
 `;
@@ -64,6 +73,7 @@ interface RunFlags {
   readonly dryRun?: boolean;
   readonly json?: boolean;
   readonly lazyPages?: boolean;
+  readonly keepImages?: boolean;
   readonly [attribute: string]: unknown;
 }
 
@@ -74,6 +84,7 @@ function overridesFrom(flags: RunFlags): ConfigOverride[] {
     if (value !== undefined) for (const path of mapping.paths) overrides.push({ path, value, flag: mapping.flag });
   }
   if (flags.lazyPages) overrides.push({ path: 'checkpoint.strategy.lazy_pages', value: true, flag: '--lazy-pages' });
+  if (flags.keepImages) overrides.push({ path: 'transfer.keep_images', value: true, flag: '--keep-images' });
   return overrides;
 }
 
@@ -118,6 +129,26 @@ async function runCommand(flags: RunFlags): Promise<number> {
   }
 }
 
+/** `criu-lab preflight`: the table of every check a run would make first; exit 0 when all pass, 2 otherwise. */
+async function preflightCommand(flags: RunFlags): Promise<number> {
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const { report, table } = await preflightNodes(plan, new AbortController().signal);
+  process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : table}\n`);
+  return report.ok ? 0 : 2;
+}
+
+/** The options that shape a plan, shared by `run` and `preflight`. */
+function withPlanOptions(command: Command): Command {
+  command
+    .option('-c, --config <file>', 'experiment YAML, merged over config/default.yaml and servers.yaml')
+    .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
+    .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)');
+  for (const f of PLAN_FLAGS) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  return command;
+}
+
 function printOutcome(metrics: RunMetrics, resultsDir: string, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify({ resultsDir, ...metrics }, null, 2)}\n`);
   else process.stdout.write(`\n${formatSummary(metrics)}\nResults: ${resultsDir}\n`);
@@ -128,22 +159,28 @@ export function buildProgram(): Command {
     .description('Live-migrate processes with CRIU between two machines and time every phase, to test spot-instance deadlines (AWS 120 s, GCP 30 s).')
     .showHelpAfterError('(run with --help for usage)');
 
-  const run = program
-    .command('run')
+  const run = withPlanOptions(program.command('run'))
     .description('migrate one workload from the source node to the destination node, verify it, and write results/')
-    .option('-c, --config <file>', 'experiment YAML, merged over config/default.yaml and servers.yaml')
-    .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
-    .option('--lazy-pages', 'restore with lazy pages (config: checkpoint.strategy.lazy_pages)')
+    .option('--keep-images', 'leave the run\'s images in the S3 bucket after the run (config: transfer.keep_images)')
     .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
     .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)');
-  for (const f of PLAN_FLAGS) run.addOption(new Option(`${f.flag} ${f.value}`, f.description));
-  for (const f of workloadFlags()) run.addOption(new Option(`${f.flag} <value>`, f.description));
   run.addHelpText('after', EXAMPLES).action(async (flags: RunFlags) => {
     process.exitCode = await runCommand(flags);
   });
 
+  withPlanOptions(program.command('preflight'))
+    .description('check both nodes for the planned strategy and workload (what every run checks first): a table per node, a fix for each failing row; exit 0 when all pass, 2 otherwise')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: RunFlags) => {
+      process.exitCode = await preflightCommand(flags);
+    });
+
   registerLabCommands(program);
   registerInfraCommands(program);
+  registerSweepCommands(program);
+  registerReportCommand(program);
+  registerWatchCommand(program);
+  registerWorkloadCommands(program);
   return program;
 }
 

@@ -1,31 +1,33 @@
 // One migration, as a fixed table of stages: connect, preflight, deploy, start, warm up,
-// capture, migrate (the strategy), verify; logs are collected and both nodes cleaned in a
-// finally, also on failure and Ctrl-C.
-import { readFileSync } from 'node:fs';
+// capture, migrate (the strategy), verify, and a rollback to the source if restore or verify
+// fails; logs are collected and both nodes cleaned in a finally, also on failure and Ctrl-C.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CleanupStack, cleanNode, killArgv, removeArgv } from './cleanup.js';
 import type { Plan } from './config/plan.js';
 import { AbortedError, ExternalError, UsageError } from './errors.js';
-import { deadlineVerdicts, type RunMetrics } from './metrics.js';
-import { preflight, preflightCommands } from './preflight.js';
-import type { Progress } from './progress.js';
-import { KnownHosts } from './remote/known-hosts.js';
+import { deadlineVerdicts, type RollbackMetrics, type RunMetrics } from './metrics.js';
+import { formatPreflight, inspectNodes, preflight, preflightCommands, type PreflightReport } from './preflight.js';
+import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from './remote/node.js';
-import { SshNode } from './remote/ssh.js';
+import { connectPlanNode } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
 import { PhaseLog, ms, runPaths, type RunContext } from './run-context.js';
 import { strategies } from './strategies/registry.js';
-import type { MigrationResult } from './strategies/strategy.js';
+import type { MigrationResult, Strategy } from './strategies/strategy.js';
+import { rollBack } from './rollback.js';
 import { transfers } from './transfers/registry.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployPayload, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence } from './workload-control.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence } from './workload-control.js';
 import { workloads } from '../workloads/registry.js';
+import { withOpenFiles } from '../workloads/open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from './remote/quote.js';
 
 export interface RunOptions {
   readonly signal: AbortSignal;
   readonly progress: Progress;
+  /** Awaited once the workload is warm, right before the migration starts: `watch` waits here for the spot notice. */
+  readonly beforeMigration?: () => Promise<void>;
 }
 
 export interface RunOutcome {
@@ -35,32 +37,17 @@ export interface RunOutcome {
 
 const workloadOf = (plan: Plan): Workload<Record<string, unknown>> => workloads.get(plan.workload.type);
 
-async function connect(plan: Plan, role: 'source' | 'destination'): Promise<SshNode> {
-  const { nodes } = plan;
-  const address = nodes[role];
-  return SshNode.connect({
-    name: address.name,
-    ip: address.ip,
-    port: nodes.sshPort,
-    user: nodes.sshUser,
-    privateKey: readFileSync(nodes.sshKey),
-    knownHosts: nodes.knownHosts ? KnownHosts.load(nodes.knownHosts) : undefined,
-    bastion: nodes.bastion ? { name: nodes.bastion.name, ip: nodes.bastion.ip, port: nodes.bastion.sshPort, user: nodes.bastion.sshUser } : undefined,
-    connectTimeoutMs: ms(plan.timeouts.connectS),
-  });
-}
-
 /** Copies a file from a node into the results, if it exists; collecting never fails a run. */
 async function collect(node: RemoteNode, remotePath: string, localPath: string): Promise<void> {
   await node.download(remotePath, localPath).catch(() => undefined);
 }
 
-async function collectLogs(ctx: RunContext, results: ResultsDir): Promise<void> {
+async function collectLogs(ctx: RunContext, strategy: Strategy, results: ResultsDir): Promise<void> {
   const { source, destination, paths } = ctx;
+  const criuLogs = await strategy.logs(ctx).catch(() => []);
   await Promise.all([
-    collect(source, `${paths.sourceImageDir}/dump.log`, join(results.source, 'criu-dump.log')),
+    ...criuLogs.map((log) => collect(ctx[log.on], log.path, join(log.on === 'source' ? results.source : results.dest, log.name))),
     collect(source, `${paths.workDir}/${OUTPUT_FILE}`, join(results.source, 'payload.out')),
-    collect(destination, `${paths.destImageDir}/restore.log`, join(results.dest, 'criu-restore.log')),
     collect(destination, `${paths.workDir}/${LOG_FILE}`, join(results.dest, 'workload_stdout_post_restore.log')),
     collect(destination, `${paths.workDir}/${STATUS_FILE}`, join(results.dest, 'workload_status_post_restore.json')),
     collect(destination, `${paths.workDir}/${FINAL_FILE}`, join(results.dest, FINAL_FILE)),
@@ -71,7 +58,7 @@ async function collectLogs(ctx: RunContext, results: ResultsDir): Promise<void> 
 /** The seed's pre-dump record: process state, status and output as the source saw them. */
 async function capturePreDump(ctx: RunContext, pid: number, results: ResultsDir): Promise<void> {
   const { source, paths } = ctx;
-  const ps = await source.run(['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '-p', String(pid)], { check: false });
+  const ps = await source.run(psTreeArgv(pid), { check: false });
   await writeFile(join(results.source, 'workload_status_pre_dump.txt'), ps.stdout);
   await collect(source, `${paths.workDir}/${STATUS_FILE}`, join(results.source, 'workload_status_pre_dump.json'));
   await collect(source, `${paths.workDir}/${LOG_FILE}`, join(results.source, 'workload_stdout_pre_dump.log'));
@@ -101,28 +88,36 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   let migration: MigrationResult | undefined;
   let evidence: RestoredEvidence | undefined;
   let frozen: WorkloadStatus | undefined;
+  let rollback: RollbackMetrics | undefined;
+  let rollBackSource: (() => Promise<RollbackMetrics>) | undefined;
+  let workloadPid: number | undefined;
   try {
     const connected = Date.now();
-    const [source, destination] = await progress.track('connect', () => Promise.all([connect(plan, 'source'), connect(plan, 'destination')]));
+    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source'), connectPlanNode(plan, 'destination')]));
     cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
     phases.fromController('connect', connected, Date.now() - connected);
     const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
 
     versions = await progress.track('preflight', () => preflight(ctx, strategy));
     cleanup.defer('clean nodes', async () => {
-      await Promise.all([cleanNode(source, runId, paths), cleanNode(destination, runId, paths)]);
+      await Promise.all([cleanNode(source, runId, paths, workloadPid), cleanNode(destination, runId, paths, workloadPid)]);
     });
-    cleanup.defer('collect logs', () => collectLogs(ctx, results));
+    cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
 
     await progress.track('deploy workload', () => deployPayload(ctx));
     const pid = await progress.track('start workload', () => startPayload(ctx));
+    workloadPid = pid;
     progress.note(`  workload pid ${pid} on ${source.name}`);
     await progress.track('warm up', () => waitForMigrationPoint(ctx));
+    await options.beforeMigration?.();
     await capturePreDump(ctx, pid, results);
     await progress.track(`${transfer.name} prepare`, () => transfer.prepare(ctx));
 
-    migration = await strategy.migrate(ctx, transfer, pid);
+    // From the first CRIU action on, a failed migration resumes the source before anything is cleaned.
+    rollBackSource = () => rollBack(ctx, pid);
+    // The transfer also moves what the frozen tree holds open outside the work dir (found in /proc).
+    migration = await strategy.migrate(ctx, withOpenFiles(transfer, pid), pid);
     // The source process is stopped (left by the dump), so its last status is what was frozen.
     frozen = await readStatus(source, ctx);
     if (!frozen) throw new ExternalError(`no ${STATUS_FILE} in the frozen work dir on ${source.name}`, { node: source.name, step: 'verify' });
@@ -130,14 +125,17 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     evidence = await progress.track('verify', () => verifyRestored(ctx, pid, frozen!));
     phases.fromController('verify', verifyStarted, Date.now() - verifyStarted);
     await writeFile(join(results.dest, 'workload_status_post_restore.txt'), evidence.processInfo);
+    if (!evidence.verify.ok) rollback = await rollBackSource();
   } catch (caught) {
     error = caught;
+    // Ctrl-C means stop now: the cleanup ends the workload anyway.
+    if (rollBackSource && !(caught instanceof AbortedError)) rollback = await rollBackSource();
   } finally {
     await progress.track('collect + clean up', () => cleanup.run()).catch(() => undefined);
   }
 
   const outcome = outcomeOf(error, evidence);
-  const errorText = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+  const errorText = error instanceof UsageError ? [error.message, ...error.problems].join('\n  - ') : error instanceof Error ? error.message : error === undefined ? undefined : String(error);
   const metrics: RunMetrics = {
     experiment: plan.experiment.name,
     runId,
@@ -145,6 +143,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     workloadParams: plan.workload.params,
     strategy: strategy.name,
     ...(plan.experiment.placement ? { placement: plan.experiment.placement } : {}),
+    ...(plan.experiment.profile ? { profile: plan.experiment.profile } : {}),
     source: plan.nodes.source,
     destination: plan.nodes.destination,
     startedAt: new Date(startedAtMs).toISOString(),
@@ -156,9 +155,13 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
           restore: { durationMs: migration.restore.durationMs, criuStats: migration.restore.criuStats },
           downtimeMs: migration.downtimeMs,
           migrationMs: migration.migrationMs,
-          deadlines: deadlineVerdicts(migration.migrationMs),
+          deadlines: deadlineVerdicts(migration.migrationMs, plan.checkpoint.strategy.deadline.name === 'custom' ? plan.checkpoint.strategy.deadline.seconds : undefined),
+          ...(migration.predump ? { predump: migration.predump } : {}),
+          ...(migration.pageStream ? { pageStream: migration.pageStream } : {}),
+          ...(migration.lazy ? { lazy: migration.lazy } : {}),
         }
       : {}),
+    ...(rollback ? { rollback } : {}),
     totalDurationMs: Date.now() - startedAtMs,
     ...(evidence ? { verify: evidence.verify } : {}),
     versions,
@@ -169,6 +172,19 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   const resultsDir = await finishResults(results, metrics, plan.experiment.saveMetrics);
   if (error !== undefined) throw Object.assign(error as object, { resultsDir, metrics });
   return { metrics, resultsDir };
+}
+
+/** `criu-lab preflight`: every check a run makes first, on both nodes, without starting anything. */
+export async function preflightNodes(plan: Plan, signal: AbortSignal): Promise<{ report: PreflightReport; table: string }> {
+  const [source, destination] = await Promise.all([connectPlanNode(plan, 'source'), connectPlanNode(plan, 'destination')]);
+  try {
+    const runId = 'preflight';
+    const ctx: RunContext = { plan, runId, source, destination, paths: runPaths(plan, runId), workload: workloadOf(plan), phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal };
+    const report = await inspectNodes(ctx, strategies.get(plan.checkpoint.strategy.mode));
+    return { report, table: formatPreflight(report, ctx) };
+  } finally {
+    await Promise.all([source.close(), destination.close()]);
+  }
 }
 
 /** What a run would do, command by command, without connecting to anything (--dry-run). */

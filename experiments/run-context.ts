@@ -4,6 +4,7 @@ import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
 import type { CommandResult, RemoteNode } from './remote/node.js';
 import type { Workload } from '../workloads/workload.js';
+import { transfers } from './transfers/registry.js';
 
 /** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it. */
 export interface RunPaths {
@@ -16,10 +17,12 @@ export interface RunPaths {
 }
 
 export function runPaths(plan: Plan, runId: string): RunPaths {
+  // The transfer decides where images live (node-local, a shared mount, a volume); see transfers/transfer.ts.
+  const images = transfers.get(plan.transfer.method).imageDirs(plan, runId);
   return {
     workDir: `${plan.checkpoint.workingDir}/${runId}`,
-    sourceImageDir: `${plan.checkpoint.checkpointDir}/${runId}`,
-    destImageDir: `${plan.transfer.destDir}/${runId}`,
+    sourceImageDir: images.source,
+    destImageDir: images.destination,
     sourceControlDir: `${plan.checkpoint.checkpointDir}/${runId}.ctl`,
   };
 }
@@ -63,8 +66,7 @@ export interface PlannedCommand {
   readonly argv: readonly string[];
 }
 
-/** Milliseconds for a timeout given in seconds in the plan. */
-export const ms = (seconds: number): number => Math.round(seconds * 1000);
+export { ms } from './units.js';
 
 /** The first integer in a command's stdout (du -sb, wc -c, ...). */
 export function firstNumber(result: CommandResult): number {

@@ -52,7 +52,12 @@ async function readJson<T>(node: RemoteNode, path: string): Promise<T | undefine
   }
 }
 
-export const readStatus = (node: RemoteNode, ctx: Ctx) => readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
+/** The payload's status file, or what its observer sees from outside for a payload that writes none. */
+export const readStatus = (node: RemoteNode, ctx: Ctx): Promise<WorkloadStatus | undefined> =>
+  ctx.workload.observer ? ctx.workload.observer.status(node, ctx.paths.workDir) : readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
+
+/** `ps` of the workload's root and its children (redis-server, ffmpeg), for the results. */
+export const psTreeArgv = (pid: number): string[] => ['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '--pid', String(pid), '--ppid', String(pid)];
 
 async function isRunning(node: RemoteNode, ctx: Ctx): Promise<boolean> {
   return (await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], { check: false })).exitCode === 0;
@@ -124,19 +129,22 @@ export interface RestoredEvidence {
 export async function verifyRestored(ctx: RunContext, pid: number, frozen: WorkloadStatus): Promise<RestoredEvidence> {
   const { destination, paths, plan, signal, workload } = ctx;
   const timeoutMs = ms(plan.timeouts.verifyS);
-  const ps = await destination.run(['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '-p', String(pid)], { check: false });
+  const ps = await destination.run(psTreeArgv(pid), { check: false });
   const alive = ps.exitCode === 0;
+  const restored = await readStatus(destination, ctx);
+  const progressed = (status: WorkloadStatus) => (workload.observer ? workload.observer.progressed(frozen, restored, status) : status.counter > frozen.counter);
   const resumed = await poll(
     async () => {
       const status = await readStatus(destination, ctx);
-      return status && status.counter > frozen.counter ? status : undefined;
+      return status && progressed(status) ? status : undefined;
     },
     timeoutMs,
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s`, 'verify'),
   );
   await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal });
-  const final = await poll(
+  // A payload observed from outside writes no final report: what was seen last stands for it.
+  const final: WorkloadFinal = workload.observer ? resumed : await poll(
     () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
     timeoutMs,
     signal,
@@ -148,11 +156,11 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload did not exit after its final report`, 'verify'),
   );
-  const own = workload.verify({ params: plan.workload.params, frozen, resumed, final });
+  const own = workload.verify({ params: plan.workload.params, frozen, restored, resumed, final });
   const checks = [
     check('alive on destination', alive, `pid ${pid} ${alive ? 'running' : 'not found'} in ${destination.name}'s PID namespace after restore`),
     ...own.checks,
-    check('exits after checkpoint_flag removal', exited, 'final report written, process gone'),
+    check('exits after checkpoint_flag removal', exited, workload.observer ? 'process gone' : 'final report written, process gone'),
   ];
   return { resumed, final, verify: { ok: checks.every((c) => c.ok), checks }, processInfo: ps.stdout };
 }

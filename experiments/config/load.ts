@@ -269,6 +269,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       resultsDir: resolve(cwd, raw.experiment.results_dir),
       migrateAfterS: raw.experiment.migrate_after,
       placement: pair?.placement,
+      profile: raw.experiment.profile,
     },
     nodes: {
       sshUser: nodes.ssh_user,
@@ -290,6 +291,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
         predumpIntervalS: checkpoint.strategy.predump_interval,
         lazyPages: checkpoint.strategy.lazy_pages,
         pageServerPort: checkpoint.strategy.page_server_port,
+        deadline: checkpoint.strategy.deadline,
       },
     },
     transfer: {
@@ -300,7 +302,17 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       efsMount: transfer.efs_mount,
       ebsMount: transfer.ebs_mount,
       rsync: { cipher: transfer.rsync.cipher, compress: transfer.rsync.compress },
+      keepImages: transfer.keep_images,
+      s3: {
+        endpointUrl: transfer.s3.endpoint_url,
+        profile: transfer.s3.profile,
+        region: transfer.s3.region,
+        partSizeMb: transfer.s3.part_size_mb,
+        maxConcurrency: transfer.s3.max_concurrency,
+      },
+      ebs: { volume: transfer.ebs.volume, waitS: transfer.ebs.wait_s },
     },
+    aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes } : undefined,
     workload: { type: workloadType, params },
     timeouts: {
       connectS: timeouts.connect_s,
@@ -315,7 +327,8 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
   };
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a value and everything it holds: a Plan (or a sweep spec) cannot change once built. */
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);

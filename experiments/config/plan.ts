@@ -30,6 +30,8 @@ export interface Plan {
     readonly migrateAfterS: number | undefined;
     /** same-az or cross-az when the pair's zones are known (all_nodes), else undefined. */
     readonly placement: 'same-az' | 'cross-az' | undefined;
+    /** The lab bandwidth profile (config/profiles.yaml) on the links during the run; undefined = unshaped, or real AWS links. */
+    readonly profile: string | undefined;
   };
   readonly nodes: {
     readonly sshUser: string;
@@ -44,11 +46,16 @@ export interface Plan {
     readonly workingDir: string;
     readonly checkpointDir: string;
     readonly strategy: {
+      /** The strategy to run; `full` with lazy_pages arrives here as `lazy` (see config/schema.ts). */
       readonly mode: string;
-      readonly predumpIterations: number;
+      /** A fixed number of pre-dump rounds, or 'auto': the adaptive rule decides (strategies/precopy-policy.ts). */
+      readonly predumpIterations: number | 'auto';
       readonly predumpIntervalS: number;
+      /** The final dump serves memory lazily (mode lazy, or predump followed by a lazy dump). */
       readonly lazyPages: boolean;
       readonly pageServerPort: number;
+      /** The notice adaptive pre-copy plans for, and the extra verdict a number of seconds adds. */
+      readonly deadline: { readonly name: 'aws' | 'gcp' | 'custom'; readonly seconds: number };
     };
   };
   readonly transfer: {
@@ -59,7 +66,26 @@ export interface Plan {
     readonly efsMount: string;
     readonly ebsMount: string;
     readonly rsync: { readonly cipher: string; readonly compress: boolean };
+    /** Leave the run's images in the bucket or on the shared storage after the run (--keep-images). */
+    readonly keepImages: boolean;
+    readonly s3: {
+      /** An S3-compatible endpoint (the lab's stand-in); undefined = AWS's own. */
+      readonly endpointUrl: string | undefined;
+      /** The AWS CLI profile the nodes use; undefined = their default credentials (the instance role on AWS). */
+      readonly profile: string | undefined;
+      readonly region: string | undefined;
+      readonly partSizeMb: number;
+      readonly maxConcurrency: number;
+    };
+    readonly ebs: {
+      /** An EC2 volume id (vol-…), or a block device path for a local volume (the lab's loop device); undefined = the source node's volume from servers.yaml. */
+      readonly volume: string | undefined;
+      /** How long one volume state change (detach, attach, snapshot) may take. */
+      readonly waitS: number;
+    };
   };
+  /** The AWS stack the nodes belong to (servers.yaml from `criu-lab infra deploy`); undefined on the lab. */
+  readonly aws: { readonly region: string; readonly stack: string; readonly ebsVolumes: Readonly<Record<string, string>> } | undefined;
   readonly workload: {
     readonly type: string;
     readonly params: Readonly<Record<string, unknown>>;

@@ -4,6 +4,8 @@ import { numeric } from '../../workloads/workload.js';
 import { strategies } from '../strategies/registry.js';
 import { transfers } from '../transfers/registry.js';
 import { workloads } from '../../workloads/registry.js';
+import { DEADLINES_S } from '../metrics.js';
+import { profileNames } from '../../infra/local/profiles.js';
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const host = z.string().refine((v) => z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success || HOST.test(v), {
@@ -16,6 +18,8 @@ const oneOf = (names: () => string[], what: string) =>
   z.string().refine((v) => names().includes(v), { error: (issue) => `unknown ${what} '${String(issue.input)}'; choose one of: ${names().join(', ')}` });
 
 const address = z.object({ ip: host, name: z.string().min(1).optional() });
+/** An optional setting where an empty string (an unset `${VAR:-}`) means unset. */
+const optionalText = (schema: z.ZodType<string>) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 /** Where the two nodes of a migration sit: one availability zone, or two. */
 export const PLACEMENTS = ['same-az', 'cross-az'] as const;
@@ -30,6 +34,8 @@ export const configSchema = z.object({
       results_dir: z.string().min(1).default('results'),
       migrate_after: numeric(z.number().nonnegative().max(86_400)).optional(),
       placement: z.enum(PLACEMENTS, { error: `must be one of: ${PLACEMENTS.join(', ')}` }).optional(),
+      /** A lab bandwidth profile (config/profiles.yaml) the links carry during the run; applied by `lab up --profile` or a sweep. */
+      profile: oneOf(() => profileNames(), 'bandwidth profile').optional(),
     })
     .prefault({}),
   nodes: z.object({
@@ -49,11 +55,28 @@ export const configSchema = z.object({
       strategy: z
         .object({
           mode: oneOf(() => strategies.names(), 'checkpoint strategy').default('full'),
-          predump_iterations: numeric(z.number().int().min(0).max(100)).default(8),
-          predump_interval: seconds(10),
+          predump_iterations: z
+            .union([z.literal('auto'), numeric(z.number().int().min(0).max(100))], { error: "must be a whole number of pre-dumps (0 to 100) or 'auto'" })
+            .default(8),
+          // 0 = the next pre-dump right after the previous one has shipped.
+          predump_interval: numeric(z.number().nonnegative().max(86_400)).default(10),
           lazy_pages: z.boolean().default(false),
           page_server_port: port.default(27000),
+          deadline: z
+            .union([z.enum(['aws', 'gcp']), numeric(z.number().positive().max(86_400))], { error: 'must be a provider (aws, gcp) or a number of seconds' })
+            .default('aws')
+            .transform((d) => (typeof d === 'number' ? { name: 'custom' as const, seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
         })
+        .superRefine((strategy, ctx) => {
+          if (strategy.mode === 'pageserver' && strategy.lazy_pages)
+            ctx.addIssue({ code: 'custom', path: ['lazy_pages'], message: 'cannot be combined with mode pageserver (lazy pages stream memory from the source after the restore instead); use mode lazy, or mode predump with lazy_pages' });
+        })
+        // How mode and lazy_pages combine: lazy_pages turns the final dump of full (the seed's
+        // --lazy-pages) into the lazy strategy and that of predump into a lazy one after the
+        // pre-dumps (the seed's lazy_pages.yaml); mode lazy implies lazy_pages.
+        .transform((strategy) =>
+          strategy.mode === 'full' && strategy.lazy_pages ? { ...strategy, mode: 'lazy' } : strategy.mode === 'lazy' ? { ...strategy, lazy_pages: true } : strategy,
+        )
         .prefault({}),
     })
     .prefault({}),
@@ -61,13 +84,34 @@ export const configSchema = z.object({
     .object({
       method: oneOf(() => transfers.names(), 'transfer method').default('rsync'),
       dest_dir: absolutePath.default('/srv/criu-lab/img'),
-      s3_bucket: z.string().optional(),
-      s3_prefix: z.string().default('criu-checkpoints'),
+      s3_bucket: optionalText(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+      s3_prefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'must be an S3 key prefix of letters, digits and . _ - /').default('criu-checkpoints'),
       efs_mount: absolutePath.default('/mnt/efs'),
       ebs_mount: absolutePath.default('/mnt/ebs'),
       rsync: z.object({ cipher: z.string().regex(/^[a-z0-9@.-]+$/).default('aes128-gcm@openssh.com'), compress: z.boolean().default(false) }).prefault({}),
+      keep_images: z.boolean().default(false),
+      s3: z
+        .object({
+          endpoint_url: optionalText(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+          profile: optionalText(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be an AWS CLI profile name')),
+          region: optionalText(z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-west-2')),
+          part_size_mb: numeric(z.number().int().min(5).max(5120)).default(16),
+          max_concurrency: numeric(z.number().int().min(1).max(64)).default(10),
+        })
+        .prefault({}),
+      ebs: z
+        .object({
+          volume: optionalText(z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)')),
+          wait_s: seconds(300),
+        })
+        .prefault({}),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((transfer, ctx) => {
+      if (transfer.method === 's3' && !transfer.s3_bucket)
+        ctx.addIssue({ code: 'custom', path: ['s3_bucket'], message: 'is required for transfer.method s3; set transfer.s3_bucket or export AWS_S3_BUCKET' });
+    }),
+  aws: z.object({ region: z.string().min(1), stack: z.string().min(1), ebs_volumes: z.record(z.string(), z.string()).default({}) }).optional(),
   workload: z.looseObject({ type: oneOf(() => workloads.names(), 'workload').optional() }).prefault({}),
   timeouts: z
     .object({

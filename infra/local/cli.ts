@@ -13,6 +13,8 @@ const FLAGS: Record<keyof LabOptionsInput, string> = {
   serversPath: '--servers',
   stateDir: 'stateDir',
   bastion: '--bastion',
+  profile: '--profile',
+  storage: '--storage',
 };
 
 interface LabFlags {
@@ -22,6 +24,8 @@ interface LabFlags {
   readonly servers?: string;
   readonly json?: boolean;
   readonly bastion?: boolean;
+  readonly profile?: string;
+  readonly storage?: boolean;
 }
 
 export function registerLabCommands(program: Command): Command {
@@ -39,6 +43,8 @@ export function registerLabCommands(program: Command): Command {
     .option(...serversFlag)
     .option('--subnet <a.b.c>', 'first three octets of the lab /24 (default: derived from the name)')
     .option('--bastion', 'make n1 a bastion: the other nodes are reachable over SSH only through it (needs --nodes 3 or more)')
+    .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 stand-in, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
+    .option('--profile <name>', 'shape every node link to a bandwidth profile of config/profiles.yaml with tc tbf (same-az, cross-az)')
     .action((flags: LabFlags) =>
       runLabCommand(async () => {
         const result = await labUp({
@@ -47,6 +53,8 @@ export function registerLabCommands(program: Command): Command {
           subnet: flags.subnet,
           serversPath: flags.servers,
           bastion: flags.bastion === true,
+          profile: flags.profile,
+          storage: flags.storage === true,
         });
         console.log(describeUp(result).join('\n'));
       }),
@@ -118,6 +126,8 @@ function describeUp(result: LabUpResult): string[] {
     headline,
     ...info.nodes.map((node) => `  ${node.name}  ${node.ip}  netns ${node.netns}`),
     `servers.yaml: ${info.serversPath}`,
+    ...(info.storage ? [`storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
+    ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),
     ...(first
       ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} root@${first.ip} hostname`]
       : []),

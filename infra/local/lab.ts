@@ -29,8 +29,10 @@ import {
 } from './node.js';
 import { MAX_NODES, resolveLabOptions, type LabOptions, type LabOptionsInput } from './options.js';
 import { requirePidSpace, requireRoot, requireTools } from './prerequisites.js';
+import { applyProfile, bandwidthProfile, type BandwidthProfile } from './profiles.js';
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
+import { storageDown, storageUp } from './storage.js';
 import { readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
 
 export { LabError } from './errors.js';
@@ -49,6 +51,8 @@ export interface LabUpResult {
   /** What recovery removed, e.g. `netns lab-n1`. */
   readonly cleaned: readonly string[];
   readonly durationMs: number;
+  /** The bandwidth profile now on every node link, when `profile` was asked for. */
+  readonly profile?: BandwidthProfile;
 }
 
 export interface LabNodeStatus {
@@ -99,7 +103,8 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   requirePidSpace(options.nodes, nodePidBase);
   const layout = labLayout(options);
   const recorded = await readLabInfo(layout.stateFile);
-  if (recorded !== undefined && (await isRunningHealthy(options, recorded))) {
+  // A lab asked for with --storage that runs without it is recreated with it.
+  if (recorded !== undefined && (!options.storage || recorded.storage !== undefined) && (await isRunningHealthy(options, recorded))) {
     if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet || (recorded.bastion !== undefined) !== options.bastion) {
       throw new LabError(
         `lab '${options.name}' is already up with ${recorded.nodes.length} nodes on ${recorded.subnet}.0/24${recorded.bastion ? ' behind a bastion' : ''}, not ${options.nodes} on ${options.subnet}.0/24${options.bastion ? ' behind a bastion' : ''}`,
@@ -111,7 +116,8 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
     const info: LabInfo = { ...recorded, serversPath: options.serversPath };
     await writeLabInfo(layout.stateFile, info);
     await writeServersYaml(info.serversPath, info);
-    return { outcome: 'already-up', info, cleaned: [], durationMs: performance.now() - started };
+    const profile = await shapeLinks(layout, options.profile);
+    return { outcome: 'already-up', info, cleaned: [], durationMs: performance.now() - started, ...(profile ? { profile } : {}) };
   }
 
   const slots = labLayout({ ...options, nodes: MAX_NODES });
@@ -134,18 +140,28 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const cleaned = (await removeLab(slots, inventory.owned, recorded)).removed;
   let info: LabInfo;
   try {
-    info = await createLab(layout);
+    info = await createLab(layout, options.storage);
   } catch (error) {
     // No half-made lab stays behind: the error already carries the failing node's log tail.
     await removeLab(slots, takeInventory(slots, await snapshotNetwork()).owned, await readLabInfo(layout.stateFile));
     throw error;
   }
+  const profile = await shapeLinks(layout, options.profile);
   return {
     outcome: cleaned.length > 0 ? 'recovered' : 'created',
     info,
     cleaned,
     durationMs: performance.now() - started,
+    ...(profile ? { profile } : {}),
   };
+}
+
+/** Applies the named profile to every node link; without a name the links stay as they are. */
+async function shapeLinks(layout: LabLayout, name: string | undefined): Promise<BandwidthProfile | undefined> {
+  if (name === undefined) return undefined;
+  const profile = bandwidthProfile(name);
+  await applyProfile(layout.nodes, profile);
+  return profile;
 }
 
 /** Inspects the lab named in `input`; from lab.json when there is one, else from the netns under its names. */
@@ -185,7 +201,7 @@ export async function labDown(
   };
 }
 
-async function createLab(layout: LabLayout): Promise<LabInfo> {
+async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabInfo> {
   // sshd's privilege-separation directory; /run is shared by all nodes.
   await mkdir('/run/sshd', { recursive: true });
   await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
@@ -229,8 +245,11 @@ async function createLab(layout: LabLayout): Promise<LabInfo> {
   // Closed only once every sshd has answered the host's probe.
   const [, ...behindBastion] = layout.nodes;
   if (layout.bastion) for (const node of behindBastion) await refuseSshFromHost(layout, node);
-  await writeServersYaml(layout.serversPath, info);
-  return info;
+  const storage = withStorage ? await storageUp(layout, running, labKey) : undefined;
+  const finished: LabInfo = storage ? { ...info, storage } : info;
+  await writeLabInfo(layout.stateFile, finished);
+  await writeServersYaml(layout.serversPath, finished);
+  return finished;
 }
 
 /**
@@ -252,6 +271,7 @@ async function removeLab(
     await deleteNetns(name);
     removed.push(`netns ${name}`);
   }
+  removed.push(...(await storageDown(slots)));
   const present = new Set((await listLinks()).map((link) => link.name));
   for (const resource of owned.filter((r) => r.kind !== 'netns')) {
     if (present.has(resource.name)) await deleteLink(resource.name);

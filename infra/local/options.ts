@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LabError, type OptionProblem } from './errors.js';
+import { profileNames } from './profiles.js';
 
 export const MIN_NODES = 2;
 export const MAX_NODES = 8;
@@ -21,6 +22,10 @@ export interface LabOptionsInput {
   readonly stateDir?: string;
   /** Where `lab up` writes servers.yaml, relative to the working directory. @default 'config/servers.yaml' */
   readonly serversPath?: string;
+  /** A bandwidth profile from config/profiles.yaml, applied with tc tbf to every node link. @default none: links unshaped on a new lab, left as they are on a running one */
+  readonly profile?: string;
+  /** Also a storage node serving the s3, efs and ebs transfers' targets (S3 stand-in, shared directory, loop volume). @default false */
+  readonly storage?: boolean;
 }
 
 export interface LabOptions {
@@ -32,6 +37,8 @@ export interface LabOptions {
   readonly stateDir: string;
   /** Absolute. */
   readonly serversPath: string;
+  readonly profile: string | undefined;
+  readonly storage: boolean;
 }
 
 const HIDDEN_IN_NODES = ['/tmp', '/srv', '/root'];
@@ -69,6 +76,11 @@ const optionsSchema = z.object({
     .optional(),
   serversPath: z.string({ error: 'must be a path' }).min(1, { error: 'must be a path' }).optional(),
   bastion: z.boolean({ error: 'must be true or false' }).optional(),
+  storage: z.boolean({ error: 'must be true or false' }).optional(),
+  profile: z
+    .string({ error: 'must be a profile name' })
+    .refine((name) => profileNames().includes(name), { error: () => `must be one of: ${profileNames().join(', ')} (config/profiles.yaml)` })
+    .optional(),
 });
 
 /** Validates raw options and fills in the defaults; throws a usage LabError listing every bad field. */
@@ -104,6 +116,8 @@ export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = pro
     subnet: parsed.data.subnet ?? defaultSubnet(name),
     stateDir: resolve(cwd, parsed.data.stateDir ?? `/var/lib/criu-lab/${name}`),
     serversPath: resolve(cwd, parsed.data.serversPath ?? 'config/servers.yaml'),
+    profile: parsed.data.profile,
+    storage: parsed.data.storage ?? false,
   });
 }
 

@@ -2,6 +2,7 @@
 // where servers.yaml went. A missing or unreadable file means "no record", never a crash.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
+import type { LabStorage } from './storage.js';
 
 export interface LabNodeInfo {
   readonly name: string;
@@ -26,6 +27,8 @@ export interface LabInfo {
   readonly createdAt: string;
   /** The node that is the only way in (`lab up --bastion`), if any. */
   readonly bastion?: string;
+  /** The transfer targets of `lab up --storage`, if asked for. */
+  readonly storage?: LabStorage;
   readonly nodes: readonly LabNodeInfo[];
 }
 
@@ -40,6 +43,14 @@ const labInfoSchema = z.object({
   serversPath: z.string(),
   createdAt: z.string(),
   bastion: z.string().optional(),
+  storage: z
+    .object({
+      ip: z.string(),
+      s3: z.object({ endpointUrl: z.string(), bucket: z.string(), profile: z.string() }),
+      efsMount: z.string(),
+      ebs: z.object({ device: z.string(), mount: z.string() }),
+    })
+    .optional(),
   nodes: z.array(
     z.object({
       name: z.string(),

@@ -135,7 +135,7 @@ describe('configuration errors', () => {
     const bad = file('three.yaml', 'checkpoint: { strategy: { mode: fastest } }\ntransfer: { method: pigeon }\nworkload: { mb_size: -5 }\n');
     const problems = problemsOf({ configFile: bad });
     expect(problems).toHaveLength(3);
-    expect(problems[0]).toMatch(/^checkpoint\.strategy\.mode: unknown checkpoint strategy 'fastest'; choose one of: full \(from three\.yaml\)/);
+    expect(problems[0]).toMatch(/^checkpoint\.strategy\.mode: unknown checkpoint strategy 'fastest'; choose one of: full, predump, pageserver, lazy \(from three\.yaml\)/);
     expect(problems[1]).toMatch(/^transfer\.method: unknown transfer method 'pigeon'.*\(from three\.yaml\)/);
     expect(problems[2]).toMatch(/^workload\.mb_size: .*-5.*\(from three\.yaml\)/);
   });
@@ -186,7 +186,7 @@ describe('configuration errors', () => {
 
   it('rejects an unknown workload', () => {
     expect(problemsOf({ overrides: [{ path: 'workload.type', value: 'bitcoin', flag: '--workload' }] })).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^workload\.type: unknown workload 'bitcoin'; choose one of: memory \(from --workload\)/)]),
+      expect.arrayContaining([expect.stringMatching(/^workload\.type: unknown workload 'bitcoin'; choose one of: memory, .*dataproc.* \(from --workload\)/)]),
     );
   });
 
