@@ -182,7 +182,7 @@ function placementComparison(input: ReportInput): ChartSpec[] {
   });
   return [
     figure('placement-transfer', 'Same-AZ vs cross-AZ: transfer time', 'seconds', (m) => (m.transfer || m.pageStream ? ((m.transfer?.durationMs ?? 0) + (m.pageStream?.durationMs ?? 0)) / 1000 : undefined), 'Mean time moving data node to node (transfer plus any page stream) per placement; whiskers: 95 % CI over the repetitions.'),
-    figure('placement-migration', 'Same-AZ vs cross-AZ: migration time', 'seconds', (m) => (m.migrationMs === undefined ? undefined : m.migrationMs / 1000), 'Mean migration time (first CRIU action to running on the destination), 95 % CI.'),
+    figure('placement-migration', 'Same-AZ vs cross-AZ: migration time', 'seconds', (m) => (m.migrationMs === undefined ? undefined : m.migrationMs / 1000), 'Mean migration time (first CRIU action until the source is no longer needed: running on the destination, lazy tail included), 95 % CI.'),
   ];
 }
 
