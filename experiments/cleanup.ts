@@ -42,8 +42,8 @@ export function removeArgv(paths: RunPaths): string[] {
 /** Kills every process of the run on a node and waits until they are gone (a rollback does this to the destination). */
 export async function killRunProcesses(node: RemoteNode, runId: string): Promise<void> {
   const pattern = runProcessPattern(runId);
-  await node.run(killArgv(runId), { check: false, timeoutMs: 20_000 });
-  await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], { check: false, timeoutMs: 20_000 });
+  await node.run(killArgv(runId), { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
+  await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
 }
 
 /**
@@ -52,7 +52,7 @@ export async function killRunProcesses(node: RemoteNode, runId: string): Promise
  * setsid and CRIU restores the session, so children whose argv lacks the run id are caught.
  */
 export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths, workloadPid?: number): Promise<void> {
-  if (workloadPid !== undefined) await node.run(['pkill', '-KILL', '-s', String(workloadPid)], { check: false, timeoutMs: 20_000 });
+  if (workloadPid !== undefined) await node.run(['pkill', '-KILL', '-s', String(workloadPid)], { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
   await killRunProcesses(node, runId);
-  await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup' });
+  await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup', idempotent: true });
 }

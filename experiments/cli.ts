@@ -7,6 +7,7 @@ import { loadPlan, type ConfigOverride } from './config/load.js';
 import { renderError, UsageError } from './errors.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
 import { describeRun, preflightNodes, runMigration } from './pipeline.js';
+import { cleanLeftovers } from './leftovers.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
 import { registerLabCommands } from '../infra/local/cli.js';
@@ -70,6 +71,7 @@ Examples:
 interface RunFlags {
   readonly config?: string;
   readonly servers?: string;
+  readonly strict?: boolean;
   readonly dryRun?: boolean;
   readonly json?: boolean;
   readonly lazyPages?: boolean;
@@ -89,7 +91,7 @@ function overridesFrom(flags: RunFlags): ConfigOverride[] {
 }
 
 async function runCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags) });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
     const { runId, steps } = describeRun(plan);
@@ -105,7 +107,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const onSignal = (name: string) => {
     interrupts += 1;
     if (interrupts > 1) {
-      process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab lab status\` to check the nodes\n`);
+      process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab cleanup <results dir>\` to remove what the run left on the nodes\n`);
       process.exit(130);
     }
     process.stderr.write(`\n${name}: stopping the run and cleaning up both nodes (press Ctrl-C again to force)\n`);
@@ -131,7 +133,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
 
 /** `criu-lab preflight`: the table of every check a run would make first; exit 0 when all pass, 2 otherwise. */
 async function preflightCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags) });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   const { report, table } = await preflightNodes(plan, new AbortController().signal);
   process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : table}\n`);
@@ -143,6 +145,7 @@ function withPlanOptions(command: Command): Command {
   command
     .option('-c, --config <file>', 'experiment YAML, merged over config/default.yaml and servers.yaml')
     .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
+    .option('--strict', 'refuse keys no criu-lab setting reads instead of warning about them (config: experiment.strict)')
     .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)');
   for (const f of PLAN_FLAGS) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
   for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
@@ -173,6 +176,16 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (flags: RunFlags) => {
       process.exitCode = await preflightCommand(flags);
+    });
+
+  program
+    .command('cleanup <results-dir>')
+    .description('reconnect to the nodes a run recorded in <results-dir>/leftovers.json and remove what it left (processes, directories, transfer key), collecting missing logs first; harmless to repeat; exit 1 if a node cannot be cleaned')
+    .action(async (resultsDir: string) => {
+      const report = await cleanLeftovers(resolve(resultsDir), (message) => process.stderr.write(`${message}\n`));
+      for (const failure of report.failures) process.stderr.write(`error: cannot clean ${failure}\n`);
+      process.stdout.write(`${report.resultsDir}\n`);
+      process.exitCode = report.failures.length === 0 ? 0 : 1;
     });
 
   registerLabCommands(program);

@@ -3,7 +3,8 @@
 // fails; logs are collected and both nodes cleaned in a finally, also on failure and Ctrl-C.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack, cleanNode, killArgv, removeArgv } from './cleanup.js';
+import { CleanupStack, cleanNode, killArgv, removeArgv, runProcessPattern } from './cleanup.js';
+import { LeftoversLog } from './leftovers.js';
 import type { Plan } from './config/plan.js';
 import { AbortedError, ExternalError, UsageError } from './errors.js';
 import { deadlineVerdicts, type RollbackMetrics, type RunMetrics } from './metrics.js';
@@ -42,10 +43,21 @@ async function collect(node: RemoteNode, remotePath: string, localPath: string):
   await node.download(remotePath, localPath).catch(() => undefined);
 }
 
+/** What of the run is on a node as the run ends (its processes, its directories): evidence from both nodes, also when no log was written there. */
+async function collectNodeState(ctx: RunContext, node: RemoteNode, localPath: string): Promise<void> {
+  const { paths, runId } = ctx;
+  const state = await node
+    .run(['sh', '-c', 'echo "# processes of the run"; pgrep -a -f "$1" | grep -v "^$$ "; echo "# its directories"; ls -la "$2" "$3" "$4" 2>&1', 'sh', runProcessPattern(runId), paths.workDir, paths.sourceImageDir, paths.destImageDir], { check: false, idempotent: true, step: 'collect logs' })
+    .catch((error: unknown) => ({ stdout: `unreachable: ${(error as Error).message}\n` }));
+  await writeFile(localPath, state.stdout);
+}
+
 async function collectLogs(ctx: RunContext, strategy: Strategy, results: ResultsDir): Promise<void> {
   const { source, destination, paths } = ctx;
   const criuLogs = await strategy.logs(ctx).catch(() => []);
   await Promise.all([
+    collectNodeState(ctx, source, join(results.source, 'node-state.txt')),
+    collectNodeState(ctx, destination, join(results.dest, 'node-state.txt')),
     ...criuLogs.map((log) => collect(ctx[log.on], log.path, join(log.on === 'source' ? results.source : results.dest, log.name))),
     collect(source, `${paths.workDir}/${OUTPUT_FILE}`, join(results.source, 'payload.out')),
     collect(destination, `${paths.workDir}/${LOG_FILE}`, join(results.dest, 'workload_stdout_post_restore.log')),
@@ -81,6 +93,8 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   const paths = runPaths(plan, runId);
   const phases = new PhaseLog();
   const cleanup = new CleanupStack();
+  // Written before anything happens on a node, so a controller killed at any point leaves a record for `criu-lab cleanup`.
+  const leftovers = await LeftoversLog.create(results.path, { runId, connection: { nodes: plan.nodes, timeouts: plan.timeouts }, paths, transfer: transfer.name });
   progress.note(`run ${runId}: ${workload.name} ${plan.nodes.source.name} → ${plan.nodes.destination.name}, strategy ${strategy.name}, transfer ${transfer.name}`);
 
   let error: unknown;
@@ -93,14 +107,19 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   let workloadPid: number | undefined;
   try {
     const connected = Date.now();
-    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source'), connectPlanNode(plan, 'destination')]));
+    const onReconnect = (message: string) => progress.note(`  ${message}`);
+    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source', onReconnect), connectPlanNode(plan, 'destination', onReconnect)]));
     cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
     phases.fromController('connect', connected, Date.now() - connected);
     const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
 
     versions = await progress.track('preflight', () => preflight(ctx, strategy));
+    await leftovers.update({ touched: ['source', 'destination'] });
     cleanup.defer('clean nodes', async () => {
-      await Promise.all([cleanNode(source, runId, paths, workloadPid), cleanNode(destination, runId, paths, workloadPid)]);
+      await Promise.all([
+        cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source')),
+        cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination')),
+      ]);
     });
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
@@ -108,6 +127,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     await progress.track('deploy workload', () => deployPayload(ctx));
     const pid = await progress.track('start workload', () => startPayload(ctx));
     workloadPid = pid;
+    await leftovers.update({ workloadPid: pid });
     progress.note(`  workload pid ${pid} on ${source.name}`);
     await progress.track('warm up', () => waitForMigrationPoint(ctx));
     await options.beforeMigration?.();
@@ -115,7 +135,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     await progress.track(`${transfer.name} prepare`, () => transfer.prepare(ctx));
 
     // From the first CRIU action on, a failed migration resumes the source before anything is cleaned.
-    rollBackSource = () => rollBack(ctx, pid);
+    rollBackSource = () => rollBack(signal.aborted ? { ...ctx, signal: new AbortController().signal } : ctx, pid);
     // The transfer also moves what the frozen tree holds open outside the work dir (found in /proc).
     migration = await strategy.migrate(ctx, withOpenFiles(transfer, pid), pid);
     // The source process is stopped (left by the dump), so its last status is what was frozen.
@@ -128,14 +148,17 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     if (!evidence.verify.ok) rollback = await rollBackSource();
   } catch (caught) {
     error = caught;
-    // Ctrl-C means stop now: the cleanup ends the workload anyway.
-    if (rollBackSource && !(caught instanceof AbortedError)) rollback = await rollBackSource();
+    // Also on Ctrl-C or SIGTERM: the source is resumed (under a signal of its own, the run's is spent) before the cleanup, so the workload is never left frozen.
+    if (rollBackSource) rollback = await rollBackSource();
   } finally {
     await progress.track('collect + clean up', () => cleanup.run()).catch(() => undefined);
   }
 
   const outcome = outcomeOf(error, evidence);
-  const errorText = error instanceof UsageError ? [error.message, ...error.problems].join('\n  - ') : error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+  const errorText =
+    error instanceof UsageError ? [error.message, ...error.problems].join('\n  - ')
+    : error instanceof ExternalError && error.details.logTail ? `${error.message}\nlog tail:\n${error.details.logTail}`
+    : error instanceof Error ? error.message : error === undefined ? undefined : String(error);
   const metrics: RunMetrics = {
     experiment: plan.experiment.name,
     runId,

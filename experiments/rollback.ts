@@ -18,7 +18,8 @@ export const stopCriuArgv = (runId: string): string[] => ['sh', '-c', STOP_CRIU_
 
 async function resume(ctx: RunContext, pid: number, started: number): Promise<RollbackMetrics> {
   const { source, destination, plan, signal } = ctx;
-  const options = { timeoutMs: ms(plan.timeouts.commandS), signal, step: 'rollback' };
+  // Stopping, SIGCONT and probes may all be repeated: a dropped connection retries them.
+  const options = { timeoutMs: ms(plan.timeouts.commandS), signal, step: 'rollback', idempotent: true };
   // Read while the process is still stopped: its last status is the frozen state.
   const atFreeze = await readStatus(source, ctx);
   await killRunProcesses(destination, ctx.runId);

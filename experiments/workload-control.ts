@@ -60,7 +60,7 @@ export const readStatus = (node: RemoteNode, ctx: Ctx): Promise<WorkloadStatus |
 export const psTreeArgv = (pid: number): string[] => ['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '--pid', String(pid), '--ppid', String(pid)];
 
 async function isRunning(node: RemoteNode, ctx: Ctx): Promise<boolean> {
-  return (await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], { check: false })).exitCode === 0;
+  return (await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], { check: false, idempotent: true, step: 'workload check', timeoutMs: ms(ctx.plan.timeouts.commandS) })).exitCode === 0;
 }
 
 async function payloadError(node: RemoteNode, ctx: Ctx, message: string, step: string): Promise<ExternalError> {
@@ -72,7 +72,7 @@ async function payloadError(node: RemoteNode, ctx: Ctx, message: string, step: s
 /** Uploads the payload into a fresh work dir and creates checkpoint_flag. */
 export async function deployPayload(ctx: RunContext): Promise<void> {
   const { source, paths, signal } = ctx;
-  await source.run(['mkdir', '-p', paths.workDir], { step: 'deploy', timeoutMs: ms(ctx.plan.timeouts.commandS), signal });
+  await source.run(['mkdir', '-p', paths.workDir], { step: 'deploy', timeoutMs: ms(ctx.plan.timeouts.commandS), signal, idempotent: true });
   for (const file of ctx.workload.payloadFiles) await source.upload(file, `${paths.workDir}/${basename(file)}`, 0o755);
   await source.writeFile(`${paths.workDir}/${FLAG_FILE}`, '');
 }
@@ -129,7 +129,7 @@ export interface RestoredEvidence {
 export async function verifyRestored(ctx: RunContext, pid: number, frozen: WorkloadStatus): Promise<RestoredEvidence> {
   const { destination, paths, plan, signal, workload } = ctx;
   const timeoutMs = ms(plan.timeouts.verifyS);
-  const ps = await destination.run(psTreeArgv(pid), { check: false });
+  const ps = await destination.run(psTreeArgv(pid), { check: false, idempotent: true, step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal });
   const alive = ps.exitCode === 0;
   const restored = await readStatus(destination, ctx);
   const progressed = (status: WorkloadStatus) => (workload.observer ? workload.observer.progressed(frozen, restored, status) : status.counter > frozen.counter);
@@ -142,7 +142,7 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s`, 'verify'),
   );
-  await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal });
+  await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal, idempotent: true });
   // A payload observed from outside writes no final report: what was seen last stands for it.
   const final: WorkloadFinal = workload.observer ? resumed : await poll(
     () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
@@ -151,7 +151,7 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
     () => payloadError(destination, ctx, `the restored ${workload.name} workload did not write ${FINAL_FILE} after checkpoint_flag was removed`, 'verify'),
   );
   const exited = await poll(
-    async () => ((await destination.run(['kill', '-0', String(pid)], { check: false })).exitCode !== 0 ? true : undefined),
+    async () => ((await destination.run(['kill', '-0', String(pid)], { check: false, idempotent: true, step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal })).exitCode !== 0 ? true : undefined),
     timeoutMs,
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload did not exit after its final report`, 'verify'),

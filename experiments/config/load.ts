@@ -10,6 +10,7 @@ import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import type { Plan } from './plan.js';
 import { configSchema, type Placement, type RawConfig } from './schema.js';
+import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
 
 type Tree = Record<string, unknown>;
 
@@ -31,6 +32,8 @@ export interface LoadOptions {
   readonly overrides?: readonly ConfigOverride[];
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Refuse keys no schema reads instead of warning about them (--strict, or experiment.strict). @default false */
+  readonly strict?: boolean;
 }
 
 export interface LoadedPlan {
@@ -55,17 +58,27 @@ export function substitute(value: unknown, env: NodeJS.ProcessEnv): unknown {
   return value;
 }
 
+/**
+ * Sets an own property, also for keys like `__proto__` a YAML file may hold: plain assignment
+ * would reach Object.prototype through them and change every object in the process.
+ */
+function setOwn(tree: Tree, key: string, value: unknown): void {
+  Object.defineProperty(tree, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+const ownChild = (tree: Tree, key: string): unknown => (Object.hasOwn(tree, key) ? tree[key] : undefined);
+
 /** Deep-merges `upper` into `base`, recording which source set each leaf. */
 function mergeInto(base: Tree, upper: Tree, source: string, origins: Map<string, string>, prefix = ''): void {
   for (const [key, value] of Object.entries(upper)) {
     const path = prefix ? `${prefix}.${key}` : key;
-    const current = base[key];
+    const current = ownChild(base, key);
     if (isTree(value) && isTree(current)) {
       mergeInto(current, value, source, origins, path);
       continue;
     }
     for (const known of [...origins.keys()]) if (known.startsWith(`${path}.`)) origins.delete(known);
-    base[key] = isTree(value) ? structuredClone(value) : value;
+    setOwn(base, key, isTree(value) ? structuredClone(value) : value);
     origins.set(path, source);
   }
 }
@@ -74,14 +87,14 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = tree;
   for (const key of keys.slice(0, -1)) {
-    if (!isTree(node[key])) node[key] = {};
+    if (!isTree(ownChild(node, key))) setOwn(node, key, {});
     node = node[key] as Tree;
   }
-  node[keys[keys.length - 1]!] = value;
+  setOwn(node, keys[keys.length - 1]!, value);
 }
 
 function getPath(tree: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((node, key) => (isTree(node) ? node[key] : undefined), tree);
+  return path.split('.').reduce<unknown>((node, key) => (isTree(node) ? ownChild(node, key) : undefined), tree);
 }
 
 function originOf(path: string, origins: Map<string, string>): string | undefined {
@@ -102,7 +115,14 @@ function readLayer(path: string, label: string, problems: string[], required: bo
     for (const error of doc.errors) problems.push(`${label}: invalid YAML: ${error.message.split('\n')[0]}`);
     return undefined;
   }
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    // toJS resolves aliases, which can still fail: an alias before its anchor, or too many of them (a YAML bomb).
+    data = doc.toJS() ?? {};
+  } catch (error) {
+    problems.push(`${label}: invalid YAML: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
   if (!isTree(data)) {
     problems.push(`${label}: must be a YAML mapping (key: value) at the top level`);
     return undefined;
@@ -123,6 +143,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'custom' || input === undefined) return issue.message;
   return `${issue.message.replace(/^Invalid input: /, '')}, got ${JSON.stringify(input)}`;
 }
+
+const CONFIG_KEYS = knownKeysOf(configSchema) as KeyTree;
 
 const FLAG_HINTS: Record<string, string> = {
   'nodes.source.ip': 'run `criu-lab lab up` (it writes config/servers.yaml), pass --source-ip, or export SOURCE_NODE_IP',
@@ -192,6 +214,21 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   };
   findUnresolved(merged, '');
 
+  const workload = workloads.has(workloadType) ? workloads.get(workloadType) : undefined;
+  const strict = options.strict === true || getPath(merged, 'experiment.strict') === true;
+  // `workload:` takes the chosen workload's own parameters besides its type.
+  const workloadKeys = workload ? Object.fromEntries(['type', ...workload.params.map((p) => p.key)].map((key) => [key, 'leaf' as const])) : 'any';
+  const ignoredKeys: string[] = [];
+  for (const { path, suggestion } of findUnknownKeys(merged, { ...CONFIG_KEYS, workload: workloadKeys })) {
+    const meant = suggestion ? `; did you mean ${suggestion}?` : '';
+    if (strict) problems.push(`${path}: unknown key${meant}${where(path)}; fix: rename or remove it, or run without --strict to ignore it`);
+    else ignoredKeys.push(`${path}: unknown key, ignored${meant}${where(path)}`);
+  }
+  warnings.push(...ignoredKeys);
+
+  if (getPath(merged, 'nodes.known_hosts') === undefined)
+    warnings.push('nodes.known_hosts: not set, so the nodes\' host keys are not checked (whatever answers at their addresses is trusted); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`, or set nodes.known_hosts to an OpenSSH known_hosts file');
+
   const parsed = configSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -202,7 +239,6 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     }
   }
 
-  const workload = workloads.has(workloadType) ? workloads.get(workloadType) : undefined;
   let params: Record<string, unknown> = {};
   if (workload) {
     const { type: _type, ...rawParams } = (merged['workload'] as Tree) ?? {};
@@ -228,6 +264,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   if (pair && 'problem' in pair) problems.push(pair.problem);
 
   if (problems.length > 0 || !parsed.success) {
+    // A misspelt key is often why a required one is missing: the hint goes with the errors.
+    problems.push(...ignoredKeys);
     throw new UsageError(`the configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
   }
   const sources = [defaults, workloadLayer, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);

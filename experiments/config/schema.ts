@@ -31,6 +31,8 @@ export const configSchema = z.object({
       name: z.string().min(1).default('default-experiment'),
       workload_type: z.string().optional(),
       save_metrics: z.boolean().default(true),
+      /** Unknown keys are errors instead of warnings (also --strict). */
+      strict: z.boolean().default(false),
       results_dir: z.string().min(1).default('results'),
       migrate_after: numeric(z.number().nonnegative().max(86_400)).optional(),
       placement: z.enum(PLACEMENTS, { error: `must be one of: ${PLACEMENTS.join(', ')}` }).optional(),
@@ -111,7 +113,18 @@ export const configSchema = z.object({
       if (transfer.method === 's3' && !transfer.s3_bucket)
         ctx.addIssue({ code: 'custom', path: ['s3_bucket'], message: 'is required for transfer.method s3; set transfer.s3_bucket or export AWS_S3_BUCKET' });
     }),
-  aws: z.object({ region: z.string().min(1), stack: z.string().min(1), ebs_volumes: z.record(z.string(), z.string()).default({}) }).optional(),
+  aws: z
+    .object({
+      region: z.string().min(1),
+      stack: z.string().min(1),
+      ebs_volumes: z.record(z.string(), z.string()).default({}),
+      // Written by the deploy for the record (transfer.s3_bucket and the EFS mount carry what a run uses).
+      bucket: z.string().optional(),
+      efs_id: z.string().optional(),
+    })
+    .optional(),
+  /** Which lab wrote servers.yaml (`lab status` and `lab down` read it); a run does not. */
+  lab: z.record(z.string(), z.unknown()).optional(),
   workload: z.looseObject({ type: oneOf(() => workloads.names(), 'workload').optional() }).prefault({}),
   timeouts: z
     .object({

@@ -10,7 +10,7 @@ export async function readCriuStats(node: RemoteNode, imageDir: string, kind: 'd
 
 /** Bytes under a directory on a node (du -sb). */
 export async function directoryBytes(node: RemoteNode, dir: string): Promise<number> {
-  const result = await node.run(['du', '-sb', dir], { check: false });
+  const result = await node.run(['du', '-sb', dir], { check: false, idempotent: true, step: 'du' });
   return Number(result.stdout.split('\t')[0]) || 0;
 }
 

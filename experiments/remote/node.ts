@@ -25,6 +25,12 @@ export interface RunOptions {
   readonly detachStdio?: boolean | string;
   /** Names the step in errors ("dump", "transfer", ...). */
   readonly step?: string;
+  /**
+   * Running it twice does no harm (a read, `mkdir -p`, `rm -rf`, `pkill`): on a dropped
+   * connection it is retried on a new one, with backoff. Default false: a dropped connection
+   * during a dump, a transfer or a start is an error, since the first attempt may have done part of it.
+   */
+  readonly idempotent?: boolean;
   readonly signal?: AbortSignal;
 }
 

@@ -1,5 +1,7 @@
 // The Node seam over ssh2: argv commands quoted by quoteArgv, SFTP for files, an optional
-// jump host (the bastion) through forwardOut, and pinned host keys.
+// jump host (the bastion) through forwardOut, and pinned host keys. Every call has a timeout;
+// a dropped connection is re-made with backoff, and only idempotent steps are retried on it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { AbortedError, ExternalError } from '../errors.js';
 import type { CommandResult, RemoteNode, RunOptions } from './node.js';
@@ -19,6 +21,37 @@ export interface SshTarget extends SshEndpoint {
   /** Reach the node through this host (ssh -J). */
   readonly bastion?: SshEndpoint;
   readonly connectTimeoutMs?: number;
+  /** For a command or file operation that names no timeout of its own. @default 60 s */
+  readonly defaultTimeoutMs?: number;
+  /** Reconnects tried after a dropped connection, 0.5 s, 1 s, 2 s, … apart. @default 4 */
+  readonly reconnectAttempts?: number;
+  /** Told about each dropped connection and reconnect (the run shows it as progress). */
+  readonly onReconnect?: (message: string) => void;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const RECONNECT_BASE_MS = 500;
+/** How long a channel that closed without an exit status waits for the connection's own close. */
+const LOSS_GRACE_MS = 1_000;
+
+/** The connection under a command or file operation went away (internal: turned into an ExternalError by `attempt`). */
+class ConnectionLost extends Error {}
+
+interface Link {
+  readonly client: Client;
+  readonly jump: Client | undefined;
+  readonly hostKey: string;
+}
+
+/** The address did not answer at all (refused, no route, timed out before the handshake): a wrong address, not a broken node. */
+export class UnreachableNodeError extends ExternalError {
+  constructor(
+    readonly endpoint: SshEndpoint,
+    readonly reason: string,
+  ) {
+    super(`cannot reach ${endpoint.name} at ${endpoint.ip}:${endpoint.port}: ${reason}`, { node: endpoint.name, step: 'connect' });
+    this.name = 'UnreachableNodeError';
+  }
 }
 
 const OUTPUT_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -44,7 +77,10 @@ function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts:
     let hostKey = '';
     let rejectedKey = '';
     client.on('ready', () => resolve({ client, hostKey }));
-    client.on('error', (error) => {
+    // A server that drops the connection during the handshake emits no error; without this the connect would wait for readyTimeout.
+    client.on('close', () => reject(new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): the connection closed during the handshake`, { node: endpoint.name, step: 'connect' })));
+    client.on('error', (error: Error & { level?: string }) => {
+      if (!rejectedKey && (error.level === 'client-socket' || error.level === 'client-timeout')) return reject(new UnreachableNodeError(endpoint, error.message));
       const reason = rejectedKey
         ? `host key ${rejectedKey.slice(0, 40)}… is not the one pinned for ${endpoint.ip}; if the node was recreated, run \`criu-lab lab up\` (or redeploy) to record its new key`
         : error.message;
@@ -64,13 +100,39 @@ function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts:
 
 export class SshNode implements RemoteNode {
   private sftpSession: Promise<SFTPWrapper> | undefined;
+  private client!: Client;
+  private jump: Client | undefined;
+  /** Resolves when the current connection closes. */
+  private closed!: Promise<void>;
+  private lost = false;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
+  readonly hostKey: string;
+  /** One line per dropped connection and reconnect, for the results. */
+  readonly reconnects: string[] = [];
 
   private constructor(
     private readonly target: SshTarget,
-    private readonly client: Client,
-    private readonly jump: Client | undefined,
-    readonly hostKey: string,
-  ) {}
+    link: Link,
+  ) {
+    this.hostKey = link.hostKey;
+    this.adopt(link);
+  }
+
+  private adopt(link: Link): void {
+    this.client = link.client;
+    this.jump = link.jump;
+    this.lost = false;
+    this.sftpSession = undefined;
+    // Every operation in flight listens for the connection's close (collecting logs runs a dozen at once).
+    link.client.setMaxListeners(64);
+    this.closed = new Promise((resolve) =>
+      link.client.once('close', () => {
+        if (this.client === link.client) this.lost = true;
+        resolve();
+      }),
+    );
+  }
 
   get name(): string {
     return this.target.name;
@@ -80,10 +142,14 @@ export class SshNode implements RemoteNode {
   }
 
   static async connect(target: SshTarget): Promise<SshNode> {
+    return new SshNode(target, await SshNode.open(target));
+  }
+
+  private static async open(target: SshTarget): Promise<Link> {
     const common = { privateKey: target.privateKey, readyTimeout: target.connectTimeoutMs ?? 15_000, keepaliveInterval: 10_000 };
     if (!target.bastion) {
       const { client, hostKey } = await connectClient({ ...common, host: target.ip, port: target.port, username: target.user }, target, target.knownHosts);
-      return new SshNode(target, client, undefined, hostKey);
+      return { client, jump: undefined, hostKey };
     }
     const bastion = target.bastion;
     const jump = await connectClient({ ...common, host: bastion.ip, port: bastion.port, username: bastion.user }, bastion, target.knownHosts);
@@ -94,15 +160,79 @@ export class SshNode implements RemoteNode {
         ),
       );
       const { client, hostKey } = await connectClient({ ...common, sock, username: target.user }, target, target.knownHosts);
-      return new SshNode(target, client, jump.client, hostKey);
+      return { client, jump: jump.client, hostKey };
     } catch (error) {
       jump.client.end();
       throw error;
     }
   }
 
+  /** A new connection in place of a dropped one; concurrent callers share it. It must present the same host key. */
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= (async () => {
+      const attempts = this.target.reconnectAttempts ?? 4;
+      let lastError: unknown;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        await sleep(RECONNECT_BASE_MS * 2 ** attempt);
+        try {
+          const link = await SshNode.open(this.target);
+          if (link.hostKey !== this.hostKey) {
+            link.client.end();
+            link.jump?.end();
+            throw new ExternalError(`${this.name} answered a reconnect with another host key than at connect`, { node: this.name, step: 'reconnect' });
+          }
+          this.jump?.end();
+          this.adopt(link);
+          this.note(`reconnected to ${this.name} (attempt ${attempt + 1})`);
+          return;
+        } catch (error) {
+          lastError = error;
+        }
+      }
+      throw new ExternalError(`the connection to ${this.name} dropped and ${attempts} reconnects failed: ${(lastError as Error).message}`, { node: this.name, step: 'reconnect' });
+    })().finally(() => {
+      this.reconnecting = undefined;
+    });
+    return this.reconnecting;
+  }
+
+  private note(message: string): void {
+    this.reconnects.push(message);
+    this.target.onReconnect?.(message);
+  }
+
+  /** True when a failure without a status came from the connection going away (its close may trail the channel's by a moment). */
+  private async droppedUnder(client: Client): Promise<boolean> {
+    if (this.closing) return false;
+    if (this.client === client && !this.lost) await Promise.race([this.closed, sleep(LOSS_GRACE_MS)]);
+    return this.lost || this.client !== client;
+  }
+
+  /**
+   * Runs one remote operation on a live connection (re-made first if it dropped earlier); when the
+   * connection drops under it, an idempotent operation is retried on a new one, any other fails.
+   */
+  private async attempt<T>(what: { step: string; command?: string; idempotent: boolean }, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      if (this.lost && !this.closing) await this.reconnect();
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof ConnectionLost)) throw error;
+        this.note(`the connection to ${this.name} dropped during ${what.step}${what.idempotent ? '; retrying it on a new connection' : ''}`);
+        if (!what.idempotent)
+          throw new ExternalError(`the connection to ${this.name} dropped during ${what.step}; not retried, since ${what.step} is not idempotent (part of it may have run)`, { node: this.name, step: what.step, command: what.command });
+      }
+    }
+  }
+
   run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const { check = true, timed = false, detachStdio = false, timeoutMs, signal, step } = options;
+    const step = options.step ?? argv[0] ?? 'command';
+    return this.attempt({ step, command: quoteArgv(argv), idempotent: options.idempotent === true }, () => this.runOnce(argv, options));
+  }
+
+  private runOnce(argv: readonly string[], options: RunOptions): Promise<CommandResult> {
+    const { check = true, timed = false, detachStdio = false, timeoutMs = this.target.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS, signal, step } = options;
     let command = quoteArgv(argv);
     if (detachStdio) command += ` </dev/null >>${quoteArg(detachStdio === true ? '/dev/null' : detachStdio)} 2>&1`;
     if (timed) {
@@ -112,8 +242,10 @@ export class SshNode implements RemoteNode {
     const started = performance.now();
     return new Promise<CommandResult>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError());
-      this.client.exec(command, (error, stream) => {
-        if (error) return reject(new ExternalError(`cannot run a command on ${this.name}: ${error.message}`, { node: this.name, step, command: quoteArgv(argv) }));
+      if (this.lost) return reject(new ConnectionLost());
+      const client = this.client;
+      const onExec = (error: Error | undefined, stream: ClientChannel): void => {
+        if (error) return reject(this.lost || this.client !== client ? new ConnectionLost() : new ExternalError(`cannot run a command on ${this.name}: ${error.message}`, { node: this.name, step, command: quoteArgv(argv) }));
         const stdout = new OutputTail();
         const stderr = new OutputTail();
         let settled = false;
@@ -123,27 +255,31 @@ export class SshNode implements RemoteNode {
           cleanupListeners();
           try {
             stream.signal('KILL');
+            stream.close();
           } catch {
-            /* the server may not support signals; closing the channel is enough for us */
+            /* the server may not support signals, or the connection is gone; either way the channel is done for us */
           }
-          stream.close();
           reject(reason);
         };
-        const timer = timeoutMs
-          ? setTimeout(() => stop(new ExternalError(`${step ?? argv[0]} on ${this.name} did not finish within ${Math.round(timeoutMs / 1000)} s`, { node: this.name, step, command: quoteArgv(argv), logTail: stderr.toString().slice(-2000) })), timeoutMs)
-          : undefined;
+        // A connection that drops under a command does not always close its channels.
+        const onDropped = (): void => stop(new ConnectionLost());
+        client.once('close', onDropped);
+        const timer = setTimeout(() => stop(new ExternalError(`${step ?? argv[0]} on ${this.name} did not finish within ${Math.round(timeoutMs / 1000)} s`, { node: this.name, step, command: quoteArgv(argv), logTail: stderr.toString().slice(-2000) })), timeoutMs);
         const onAbort = (): void => stop(new AbortedError());
         signal?.addEventListener('abort', onAbort, { once: true });
         const cleanupListeners = (): void => {
-          if (timer) clearTimeout(timer);
+          clearTimeout(timer);
+          client.off('close', onDropped);
           signal?.removeEventListener('abort', onAbort);
         };
         stream.on('data', (chunk: Buffer) => stdout.push(chunk));
         stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        stream.on('close', (code: number | null) => {
+        stream.on('close', (code: number | null | undefined) => {
           if (settled) return;
           settled = true;
           cleanupListeners();
+          // No exit status at all: the channel went with the connection, not with the command.
+          if (code === undefined) return reject(new ConnectionLost());
           let err = stderr.toString();
           let nodeTiming: CommandResult['nodeTiming'];
           if (timed) {
@@ -160,13 +296,20 @@ export class SshNode implements RemoteNode {
             reject(new ExternalError(`${step ?? argv[0]} failed on ${this.name} (exit ${code})`, { node: this.name, step, command: quoteArgv(argv), exitCode: code, logTail: tail(err || result.stdout, 15) }));
           } else resolve(result);
         });
-      });
+      };
+      try {
+        client.exec(command, onExec);
+      } catch {
+        // ssh2 throws "Not connected" when the socket is gone before its close event.
+        reject(new ConnectionLost());
+      }
     });
   }
 
   private sftp(): Promise<SFTPWrapper> {
+    const client = this.client;
     this.sftpSession ??= new Promise((resolve, reject) =>
-      this.client.sftp((error, sftp) => (error ? reject(new ExternalError(`SFTP unavailable on ${this.name}: ${error.message}`, { node: this.name })) : resolve(sftp))),
+      client.sftp((error, sftp) => (error ? reject(new ExternalError(`SFTP unavailable on ${this.name}: ${error.message}`, { node: this.name })) : resolve(sftp))),
     );
     return this.sftpSession;
   }
@@ -175,35 +318,56 @@ export class SshNode implements RemoteNode {
     return new ExternalError(`cannot ${what} ${path} on ${this.name}: ${error.message}`, { node: this.name, step: what });
   }
 
-  async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    const sftp = await this.sftp();
-    await new Promise<void>((resolve, reject) =>
-      sftp.writeFile(remotePath, content, { mode }, (error) => (error ? reject(this.fileError('write', remotePath, error)) : resolve())),
-    );
+  /** One SFTP operation, with the default timeout; whole-file reads and writes are idempotent, so a dropped connection retries them. */
+  private fileOperation<T>(what: string, remotePath: string, operation: (sftp: SFTPWrapper, done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+    const timeoutMs = this.target.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    return this.attempt({ step: `${what} ${remotePath}`, idempotent: true }, async () => {
+      const client = this.client;
+      // An SFTP status (no such file, permission denied) carries a numeric code; a dropped channel does not.
+      const failed = async (error: Error): Promise<Error> =>
+        typeof (error as { code?: unknown }).code !== 'number' && (await this.droppedUnder(client)) ? new ConnectionLost() : this.fileError(what, remotePath, error);
+      const sftp = await this.sftp().catch(async (error: Error) => {
+        this.sftpSession = undefined;
+        throw await failed(error);
+      });
+      return new Promise<T>((resolve, reject) => {
+        const onDropped = (): void => {
+          clearTimeout(timer);
+          reject(new ConnectionLost());
+        };
+        const timer = setTimeout(() => {
+          client.off('close', onDropped);
+          reject(new ExternalError(`cannot ${what} ${remotePath} on ${this.name}: no answer within ${Math.round(timeoutMs / 1000)} s`, { node: this.name, step: what }));
+        }, timeoutMs);
+        client.once('close', onDropped);
+        operation(sftp, (error, value) => {
+          clearTimeout(timer);
+          client.off('close', onDropped);
+          if (error) failed(error).then(reject, reject);
+          else resolve(value as T);
+        });
+      });
+    });
   }
 
-  async readFile(remotePath: string): Promise<Buffer> {
-    const sftp = await this.sftp();
-    return new Promise<Buffer>((resolve, reject) =>
-      sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => (error ? reject(this.fileError('read', remotePath, error)) : resolve(data))),
-    );
+  async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    await this.fileOperation<void>('write', remotePath, (sftp, done) => sftp.writeFile(remotePath, content, { mode }, done));
+  }
+
+  readFile(remotePath: string): Promise<Buffer> {
+    return this.fileOperation<Buffer>('read', remotePath, (sftp, done) => sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => done(error, data)));
   }
 
   async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
-    const sftp = await this.sftp();
-    await new Promise<void>((resolve, reject) =>
-      sftp.fastPut(localPath, remotePath, { mode }, (error) => (error ? reject(this.fileError('upload', remotePath, error)) : resolve())),
-    );
+    await this.fileOperation<void>('upload', remotePath, (sftp, done) => sftp.fastPut(localPath, remotePath, { mode }, done));
   }
 
   async download(remotePath: string, localPath: string): Promise<void> {
-    const sftp = await this.sftp();
-    await new Promise<void>((resolve, reject) =>
-      sftp.fastGet(remotePath, localPath, (error) => (error ? reject(this.fileError('download', remotePath, error)) : resolve())),
-    );
+    await this.fileOperation<void>('download', remotePath, (sftp, done) => sftp.fastGet(remotePath, localPath, done));
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.client.end();
     this.jump?.end();
   }

@@ -5,7 +5,7 @@ import { pageServerArgv } from '../criu/commands.js';
 import { portFreeRow } from '../criu/checks.js';
 import { ms, type RunContext } from '../run-context.js';
 import { describeFinalStep, dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
-import { checkBeforeFreeze, makeDirs, pageStreamOf } from './steps.js';
+import { checkBeforeFreeze, makeDirs, pageStreamOf, withCriuLog } from './steps.js';
 import type { Strategy } from './strategy.js';
 
 const serverArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>) =>
@@ -25,7 +25,12 @@ export const pageserverStrategy: Strategy = {
     await checkBeforeFreeze(ctx, pid, ['destination']);
     await makeDirs(ctx, 'destination', [ctx.paths.destImageDir]);
     // --daemon returns once the server listens; it exits by itself when the dump disconnects.
-    await ctx.progress.track('page server', () => ctx.destination.run(serverArgv(ctx), { step: 'page server', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }));
+    const argv = serverArgv(ctx);
+    await ctx.progress.track('page server', () =>
+      ctx.destination.run(argv, { step: 'page server', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }).catch(async (error: unknown) => {
+        throw await withCriuLog(ctx, 'destination', argv, error);
+      }),
+    );
     const result = await dumpMoveRestore(ctx, transfer, pid, streamedStep(ctx));
     return { ...result, pageStream: pageStreamOf(result.dump.criuStats) };
   },

@@ -117,7 +117,7 @@ export const predumpStrategy: Strategy = {
   },
 
   async logs(ctx) {
-    const listing = await ctx.source.run(['ls', '-1', ctx.paths.sourceImageDir], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS) });
+    const listing = await ctx.source.run(['ls', '-1', ctx.paths.sourceImageDir], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS), idempotent: true });
     const rounds = listing.stdout.split('\n').filter((entry) => /^\d+$/.test(entry)).map(Number).sort((a, b) => a - b);
     const final = finalImages(ctx, rounds.length);
     const preDumps: StrategyLog[] = rounds.map((n) => ({ on: 'source', path: `${roundDir(ctx.paths.sourceImageDir, n)}/pre-dump.log`, name: `criu-pre-dump-${n}.log` }));

@@ -31,12 +31,15 @@ export function timingOf(result: CommandResult): TimedResult {
   return result as TimedResult;
 }
 
-/** A failed CRIU call says little on stderr (it logs to its file): the error carries the log's tail. */
-async function withCriuLog(ctx: RunContext, role: Role, argv: readonly string[], error: unknown): Promise<unknown> {
+/**
+ * A failed or timed-out CRIU call says little on stderr (it logs to its file): the error carries
+ * the tail of its log, read on the node, in place of whatever stderr held.
+ */
+export async function withCriuLog(ctx: RunContext, role: Role, argv: readonly string[], error: unknown): Promise<unknown> {
   const logPath = criuLogPath(argv);
-  if (!(error instanceof ExternalError) || logPath === undefined || error.details.logTail) return error;
+  if (!(error instanceof ExternalError) || logPath === undefined) return error;
   const log = await readLog(ctx[role], logPath);
-  return log ? new ExternalError(`${error.message}; see ${logPath}`, { ...error.details, logTail: tail(log, 15) }) : error;
+  return log ? new ExternalError(`${error.message}; see ${logPath} on ${ctx[role].name}`, { ...error.details, logTail: tail(log, 15) }) : error;
 }
 
 /** Runs a CRIU call on a node, timed there, shown as progress and recorded as the phase `name`. */
@@ -51,7 +54,7 @@ export async function timedStep(ctx: RunContext, role: Role, name: string, argv:
 }
 
 export async function makeDirs(ctx: RunContext, role: Role, dirs: readonly string[]): Promise<void> {
-  await ctx[role].run(['mkdir', '-p', ...dirs], { step: 'mkdir', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
+  await ctx[role].run(['mkdir', '-p', ...dirs], { step: 'mkdir', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal, idempotent: true });
 }
 
 /**
@@ -118,8 +121,10 @@ function sessionRssBytes(listing: string): number {
  */
 export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: readonly Role[]): Promise<void> {
   const { source, destination, paths, plan, signal } = ctx;
-  const options = { check: false, timeoutMs: ms(plan.timeouts.commandS), signal, step: 'pre-freeze check' };
+  const options = { check: false, timeoutMs: ms(plan.timeouts.commandS), signal, step: 'pre-freeze check', idempotent: true };
   const [rss, taken] = await Promise.all([source.run(['ps', '-o', 'rss=', '-s', String(pid)], options), destination.run(['kill', '-0', String(pid)], options)]);
+  // ps exits 1 when no process is left in the workload's session.
+  if (rss.exitCode === 1) throw new ExternalError(`the ${ctx.workload.name} workload (pid ${pid}) is gone on ${source.name} before the dump; there is nothing to migrate (its output is in source/payload.out)`, { node: source.name, step: 'pre-freeze check' });
   const needBytes = sessionRssBytes(rss.stdout);
   const problems: string[] = [];
   for (const role of imagesOn) {

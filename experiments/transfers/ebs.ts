@@ -138,7 +138,7 @@ export const ebsTransfer: Transfer = {
   async cleanup(ctx) {
     const stage = stageDir(ctx.plan.transfer.ebsMount, ctx.runId);
     const timeoutMs = ms(ctx.plan.timeouts.commandS);
-    await Promise.all([ctx.source, ctx.destination].map((node) => node.run(['rm', '-rf', stage], { check: false, timeoutMs })));
+    await Promise.all([ctx.source, ctx.destination].map((node) => node.run(['rm', '-rf', stage], { check: false, timeoutMs, idempotent: true })));
     const mover = movers.get(ctx.runId);
     movers.delete(ctx.runId);
     await mover?.cleanup(nodeVolumeHost(ctx));

@@ -34,7 +34,7 @@ export const efsTransfer: Transfer = {
   move: (ctx, items) => moveThroughStorage(ctx, ctx.plan.transfer.efsMount, items),
 
   async cleanup(ctx) {
-    await ctx.source.run(['rm', '-rf', stageDir(ctx.plan.transfer.efsMount, ctx.runId)], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS) });
+    await ctx.source.run(['rm', '-rf', stageDir(ctx.plan.transfer.efsMount, ctx.runId)], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS), idempotent: true });
   },
 
   describe(ctx, items) {

@@ -11,7 +11,10 @@ type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
 
 const keyPath = (c: Ctx) => `${c.paths.sourceControlDir}/transfer_key`;
 const knownHostsPath = (c: Ctx) => `${c.paths.sourceControlDir}/known_hosts`;
-const keyComment = (c: Ctx) => `criu-lab-${c.runId}`;
+const keyComment = (c: Pick<Ctx, 'runId'>) => `criu-lab-${c.runId}`;
+
+/** Removes only this run's key line from the destination's authorized_keys (its comment carries the run id); harmless to repeat. */
+export const removeRunKeyArgv = (runId: string): string[] => ['sh', '-c', 'f="$HOME/.ssh/authorized_keys"; [ ! -f "$f" ] || sed -i "/ $1\\$/d" "$f"', 'sh', keyComment({ runId })];
 
 const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', keyComment(c), '-f', keyPath(c)];
 
@@ -65,7 +68,7 @@ export const rsyncTransfer: Transfer = {
   async prepare(ctx) {
     const { source, destination, signal } = ctx;
     const timeoutMs = ms(ctx.plan.timeouts.commandS);
-    await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal });
+    await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal, idempotent: true });
     await source.run(keygenArgv(ctx), { step: 'rsync key', timeoutMs, signal });
     const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
     if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
@@ -86,11 +89,7 @@ export const rsyncTransfer: Transfer = {
   },
 
   async cleanup(ctx) {
-    // Only this run's key line goes; the comment carries the run id.
-    await ctx.destination.run(['sh', '-c', 'f="$HOME/.ssh/authorized_keys"; [ ! -f "$f" ] || sed -i "/ $1\\$/d" "$f"', 'sh', keyComment(ctx)], {
-      check: false,
-      timeoutMs: ms(ctx.plan.timeouts.commandS),
-    });
+    await ctx.destination.run(removeRunKeyArgv(ctx.runId), { check: false, idempotent: true, step: 'rsync cleanup', timeoutMs: ms(ctx.plan.timeouts.commandS) });
   },
 
   describe(ctx, items) {

@@ -1,0 +1,142 @@
+// What a run has put on its nodes, written to <results>/leftovers.json as the effects happen, so
+// `criu-lab cleanup <results dir>` can reconnect and remove them when the controller died first.
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { cleanNode } from './cleanup.js';
+import { UsageError } from './errors.js';
+import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
+import type { RemoteNode } from './remote/node.js';
+import type { RunPaths } from './run-context.js';
+import { removeRunKeyArgv } from './transfers/rsync.js';
+import { ms } from './units.js';
+import { OUTPUT_FILE } from './workload-control.js';
+
+export const LEFTOVERS_FILE = 'leftovers.json';
+
+type Role = 'source' | 'destination';
+const ROLES: readonly Role[] = ['source', 'destination'];
+
+export interface LeftoversRecord {
+  readonly runId: string;
+  /** How to reach the nodes again: addresses, key, pinned host keys, bastion, timeouts. */
+  readonly connection: ConnectionPlan;
+  readonly paths: RunPaths;
+  readonly transfer: string;
+  /** The workload's PID (it leads its own session) once it has started. */
+  readonly workloadPid?: number;
+  /** Nodes the run may have changed (from the deploy on), and those cleaned since. */
+  readonly touched: readonly Role[];
+  readonly cleaned: readonly Role[];
+}
+
+/** The run's side: the record, rewritten (by rename, so never torn) on every change, one write at a time. */
+export class LeftoversLog {
+  private record: LeftoversRecord;
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly path: string,
+    record: LeftoversRecord,
+  ) {
+    this.record = record;
+  }
+
+  static async create(resultsDir: string, record: Omit<LeftoversRecord, 'touched' | 'cleaned'>): Promise<LeftoversLog> {
+    const log = new LeftoversLog(join(resultsDir, LEFTOVERS_FILE), { ...record, touched: [], cleaned: [] });
+    await log.update({});
+    return log;
+  }
+
+  update(change: Partial<Pick<LeftoversRecord, 'workloadPid' | 'touched'>>): Promise<void> {
+    this.record = { ...this.record, ...change };
+    return this.flush();
+  }
+
+  markCleaned(role: Role): Promise<void> {
+    this.record = { ...this.record, cleaned: [...new Set([...this.record.cleaned, role])] };
+    return this.flush();
+  }
+
+  private flush(): Promise<void> {
+    const text = `${JSON.stringify(this.record, null, 2)}\n`;
+    this.writing = this.writing.then(async () => {
+      await writeFile(`${this.path}.tmp`, text);
+      await rename(`${this.path}.tmp`, this.path);
+    });
+    return this.writing;
+  }
+}
+
+export async function readLeftovers(resultsDir: string): Promise<LeftoversRecord> {
+  const path = join(resultsDir, LEFTOVERS_FILE);
+  if (!existsSync(path)) throw new UsageError(`${resultsDir} has no ${LEFTOVERS_FILE}; pass the results directory of a run (results/<workload>_<timestamp>…)`);
+  return JSON.parse(await readFile(path, 'utf8')) as LeftoversRecord;
+}
+
+/** The logs a run collects, fetched only when the run did not get to it. */
+function logsOf(record: LeftoversRecord, role: Role): { remote: string; local: string }[] {
+  const { paths } = record;
+  return role === 'source'
+    ? [
+        { remote: `${paths.sourceImageDir}/dump.log`, local: 'source/criu-dump.log' },
+        { remote: `${paths.workDir}/${OUTPUT_FILE}`, local: 'source/payload.out' },
+      ]
+    : [
+        { remote: `${paths.destImageDir}/restore.log`, local: 'dest/criu-restore.log' },
+        { remote: `${paths.destImageDir}/page-server.log`, local: 'dest/criu-page-server.log' },
+        { remote: `${paths.workDir}/${OUTPUT_FILE}`, local: 'dest/payload.out' },
+      ];
+}
+
+async function cleanRole(resultsDir: string, record: LeftoversRecord, role: Role, node: RemoteNode): Promise<void> {
+  for (const log of logsOf(record, role))
+    if (!existsSync(join(resultsDir, log.local))) await node.download(log.remote, join(resultsDir, log.local)).catch(() => undefined);
+  await cleanNode(node, record.runId, record.paths, record.workloadPid);
+  if (role === 'destination' && record.transfer === 'rsync')
+    await node.run(removeRunKeyArgv(record.runId), { check: false, idempotent: true, step: 'cleanup', timeoutMs: ms(record.connection.timeouts.commandS) });
+}
+
+export interface CleanupReport {
+  /** The results directory, marked `_failed` if the run never wrote its metrics. */
+  readonly resultsDir: string;
+  readonly cleaned: readonly string[];
+  readonly failures: readonly string[];
+}
+
+/**
+ * `criu-lab cleanup`: for each node the run touched and did not clean, collect the logs still
+ * missing, end the run's processes (the workload's whole session, CRIU, rsync), remove its
+ * directories and its transfer key. Idempotent: a node already clean is left alone.
+ */
+export async function cleanLeftovers(resultsDir: string, note: (message: string) => void): Promise<CleanupReport> {
+  let record = await readLeftovers(resultsDir);
+  const cleaned: string[] = [];
+  const failures: string[] = [];
+  const pending = ROLES.filter((role) => record.touched.includes(role) && !record.cleaned.includes(role));
+  if (pending.length === 0) note(`${record.runId}: nothing left on the nodes`);
+  for (const role of pending) {
+    const name = record.connection.nodes[role].name;
+    try {
+      const node = await connectPlanNode(record.connection, role);
+      try {
+        await cleanRole(resultsDir, record, role, node);
+      } finally {
+        await node.close();
+      }
+      record = { ...record, cleaned: [...record.cleaned, role] };
+      await writeFile(join(resultsDir, LEFTOVERS_FILE), `${JSON.stringify(record, null, 2)}\n`);
+      cleaned.push(name);
+      note(`${record.runId}: ${name} (${role}) cleaned: processes ended, ${record.paths.workDir} and the image directories removed`);
+    } catch (error) {
+      failures.push(`${name} (${role}): ${(error as Error).message}`);
+    }
+  }
+  let finalDir = resultsDir;
+  if (failures.length === 0 && !existsSync(join(resultsDir, 'metrics.json')) && !/_(failed|exception)$/.test(basename(resultsDir))) {
+    finalDir = `${resultsDir.replace(/\/+$/, '')}_failed`;
+    await rename(resultsDir, finalDir);
+    note(`the run never finished: marked ${finalDir}`);
+  }
+  return { resultsDir: finalDir, cleaned, failures };
+}
