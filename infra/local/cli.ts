@@ -15,6 +15,7 @@ const FLAGS: Record<keyof LabOptionsInput, string> = {
   bastion: '--bastion',
   profile: '--profile',
   storage: '--storage',
+  backend: '--backend',
 };
 
 interface LabFlags {
@@ -26,6 +27,7 @@ interface LabFlags {
   readonly bastion?: boolean;
   readonly profile?: string;
   readonly storage?: boolean;
+  readonly backend?: string;
 }
 
 export function registerLabCommands(program: Command): Command {
@@ -45,6 +47,7 @@ export function registerLabCommands(program: Command): Command {
     .option('--bastion', 'make n1 a bastion: the other nodes are reachable over SSH only through it (needs --nodes 3 or more)')
     .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 stand-in, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
     .option('--profile <name>', 'shape every node link to a bandwidth profile of config/profiles.yaml with tc tbf (same-az, cross-az)')
+    .option('--backend <name>', 'namespaces (nodes share this kernel) or vm (qemu guests with Debian\'s kernel, for pre-dump) (default: namespaces)')
     .action((flags: LabFlags) =>
       runLabCommand(async () => {
         const result = await labUp({
@@ -55,6 +58,7 @@ export function registerLabCommands(program: Command): Command {
           bastion: flags.bastion === true,
           profile: flags.profile,
           storage: flags.storage === true,
+          backend: flags.backend,
         });
         console.log(describeUp(result).join('\n'));
       }),
@@ -124,7 +128,13 @@ function describeUp(result: LabUpResult): string[] {
   const first = info.nodes[0];
   return [
     headline,
-    ...info.nodes.map((node) => `  ${node.name}  ${node.ip}  netns ${node.netns}`),
+    ...info.nodes.map((node) => `  ${node.name}  ${node.ip}  ${info.backend === 'vm' ? `qemu pid ${node.hostPid}` : `netns ${node.netns}`}`),
+    ...(result.vm
+      ? [
+          `image: ${result.vm.imageDir} (${result.vm.imageBuilt ? `built in ${seconds(result.vm.imageMs)}` : 'cached'})`,
+          ...(result.vm.bootMs > 0 ? [`boot: every guest answered SSH ${seconds(result.vm.bootMs)} after qemu started`] : []),
+        ]
+      : []),
     `servers.yaml: ${info.serversPath}`,
     ...(info.storage ? [`storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
     ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),
@@ -143,9 +153,10 @@ function describeStatus(status: LabStatus): string[] {
       status.healthy ? 'healthy' : 'NOT healthy'
     }`,
     ...status.nodes.map((node) => {
-      const netns = node.netnsExists ? `${node.pids.length} processes` : 'netns missing';
+      const guest = node.pids.length > 0 ? `qemu pid ${node.pids[0]}` : 'qemu not running';
+      const netns = node.netns === '' ? guest : node.netnsExists ? `${node.pids.length} processes` : 'netns missing';
       const ssh = node.sshBanner !== undefined ? 'ssh ok' : 'ssh unreachable';
-      return `  ${node.name}  ${node.ip}  ${node.netns}: ${netns}, ${ssh}`;
+      return `  ${node.name}  ${node.ip}  ${node.netns === '' ? '' : `${node.netns}: `}${netns}, ${ssh}`;
     }),
   ];
 }

@@ -34,6 +34,8 @@ import { removeServersYaml, writeServersYaml, type ServersRemoval } from './serv
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
 import { readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { killLabGuests } from './vm/guest.js';
+import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
 export { LabError } from './errors.js';
 export type { LabOptionsInput } from './options.js';
@@ -53,6 +55,8 @@ export interface LabUpResult {
   readonly durationMs: number;
   /** The bandwidth profile now on every node link, when `profile` was asked for. */
   readonly profile?: BandwidthProfile;
+  /** Image and boot times of `--backend vm`. */
+  readonly vm?: VmLabTimes;
 }
 
 export interface LabNodeStatus {
@@ -98,6 +102,11 @@ export interface LabDownResult {
 export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
+  if (options.backend === 'vm') {
+    const up = await vmLabUp(options, () => labDown(input));
+    const profile = await shapeLinks(labLayout(options), options.profile);
+    return { ...up, ...(profile ? { profile } : {}) };
+  }
   requireRoot();
   requireTools();
   requirePidSpace(options.nodes, nodePidBase);
@@ -169,6 +178,11 @@ export async function labStatus(input: Pick<LabOptionsInput, 'name' | 'stateDir'
   const options = resolveLabOptions(input);
   requireRoot();
   const recorded = await readLabInfo(labLayout(options).stateFile);
+  if (recorded?.backend === 'vm') {
+    const layout = recordedLayout(options, recorded);
+    const guests = await vmLabStatus(layout, recorded);
+    return { name: layout.name, subnet: layout.subnet, bridge: layout.bridge, bridgeExists: existsSync(`/sys/class/net/${layout.bridge}`), recorded: true, ...guests };
+  }
   if (recorded !== undefined) return inspectLab(recordedLayout(options, recorded), recorded);
   const slots = labLayout({ ...options, nodes: MAX_NODES });
   const present = new Set(await listNetns());
@@ -267,6 +281,8 @@ async function removeLab(
   const netns = owned.filter((r) => r.kind === 'netns').map((r) => r.name);
   const killed = await killNodeProcesses(netns, await recordedNodePids(slots, recorded));
   if (killed > 0) removed.push(`${killed} node processes`);
+  const guests = await killLabGuests(slots);
+  if (guests > 0) removed.push(`${guests} qemu guests`);
   for (const name of netns) {
     await deleteNetns(name);
     removed.push(`netns ${name}`);

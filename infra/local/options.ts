@@ -26,6 +26,8 @@ export interface LabOptionsInput {
   readonly profile?: string;
   /** Also a storage node serving the s3, efs and ebs transfers' targets (S3 stand-in, shared directory, loop volume). @default false */
   readonly storage?: boolean;
+  /** How nodes are made: `namespaces` (on this host's kernel) or `vm` (qemu guests with Debian's kernel, see infra/local/vm). @default 'namespaces' */
+  readonly backend?: string;
 }
 
 export interface LabOptions {
@@ -39,7 +41,11 @@ export interface LabOptions {
   readonly serversPath: string;
   readonly profile: string | undefined;
   readonly storage: boolean;
+  readonly backend: LabBackend;
 }
+
+export const LAB_BACKENDS = ['namespaces', 'vm'] as const;
+export type LabBackend = (typeof LAB_BACKENDS)[number];
 
 const HIDDEN_IN_NODES = ['/tmp', '/srv', '/root'];
 const NODES_RULE = `must be a whole number from ${MIN_NODES} to ${MAX_NODES}`;
@@ -77,6 +83,7 @@ const optionsSchema = z.object({
   serversPath: z.string({ error: 'must be a path' }).min(1, { error: 'must be a path' }).optional(),
   bastion: z.boolean({ error: 'must be true or false' }).optional(),
   storage: z.boolean({ error: 'must be true or false' }).optional(),
+  backend: z.enum(LAB_BACKENDS, { error: `must be one of: ${LAB_BACKENDS.join(', ')}` }).optional(),
   profile: z
     .string({ error: 'must be a profile name' })
     .refine((name) => profileNames().includes(name), { error: () => `must be one of: ${profileNames().join(', ')} (config/profiles.yaml)` })
@@ -118,6 +125,7 @@ export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = pro
     serversPath: resolve(cwd, parsed.data.serversPath ?? 'config/servers.yaml'),
     profile: parsed.data.profile,
     storage: parsed.data.storage ?? false,
+    backend: parsed.data.backend ?? 'namespaces',
   });
 }
 

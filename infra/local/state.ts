@@ -9,14 +9,14 @@ export interface LabNodeInfo {
   readonly ip: string;
   readonly netns: string;
   readonly veth: string;
-  /** Host PID of the node's `unshare` process (parent of its PID 1, tini). */
+  /** Host PID of the node's `unshare` process (parent of its PID 1, tini); on the VM backend, its qemu. */
   readonly hostPid: number;
   readonly dir: string;
 }
 
 export interface LabInfo {
   readonly name: string;
-  readonly backend: 'namespaces';
+  readonly backend: 'namespaces' | 'vm';
   readonly subnet: string;
   readonly bridge: string;
   readonly stateDir: string;
@@ -29,12 +29,14 @@ export interface LabInfo {
   readonly bastion?: string;
   /** The transfer targets of `lab up --storage`, if asked for. */
   readonly storage?: LabStorage;
+  /** The guests' image and size (`lab up --backend vm`). */
+  readonly vm?: { readonly imageDir: string; readonly recipeHash: string; readonly memoryMiB: number; readonly cpus: number };
   readonly nodes: readonly LabNodeInfo[];
 }
 
 const labInfoSchema = z.object({
   name: z.string(),
-  backend: z.literal('namespaces'),
+  backend: z.enum(['namespaces', 'vm']),
   subnet: z.string(),
   bridge: z.string(),
   stateDir: z.string(),
@@ -51,6 +53,7 @@ const labInfoSchema = z.object({
       ebs: z.object({ device: z.string(), mount: z.string() }),
     })
     .optional(),
+  vm: z.object({ imageDir: z.string(), recipeHash: z.string(), memoryMiB: z.number(), cpus: z.number() }).optional(),
   nodes: z.array(
     z.object({
       name: z.string(),

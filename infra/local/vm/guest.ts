@@ -1,0 +1,171 @@
+// One VM lab node: a qemu guest (software emulation, TCG) booting the cached image through a
+// per-node copy-on-write overlay, a small config disk carrying its identity (hostname, address,
+// host key, keys, sshd_config), and a tap device on the lab bridge.
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from '../errors.js';
+import { run } from '../exec.js';
+import type { LabLayout, NodeLayout } from '../layout.js';
+import { ownerTag } from '../network.js';
+import { isRunning } from '../node.js';
+import { readSshBanner, renderSshdConfig, SSH_PORT } from '../sshd.js';
+import type { VmImage } from './image.js';
+
+/** Enough for a 256 MiB workload, its pre-dump images in the page cache and CRIU, on a shared 24 GiB host. */
+export const GUEST_MEMORY_MIB = 1536;
+export const GUEST_CPUS = 2;
+const QEMU = '/usr/bin/qemu-system-x86_64';
+/** Where the guest's sshd finds the host key the config disk brings. */
+const GUEST_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
+
+export interface GuestFiles {
+  readonly overlayPath: string;
+  readonly configDir: string;
+  readonly configDiskPath: string;
+  readonly pidPath: string;
+  readonly consolePath: string;
+}
+
+export function guestFiles(node: NodeLayout): GuestFiles {
+  return Object.freeze({
+    overlayPath: join(node.dir, 'disk.qcow2'),
+    configDir: join(node.dir, 'config'),
+    configDiskPath: join(node.dir, 'config.img'),
+    pidPath: join(node.dir, 'qemu.pid'),
+    consolePath: node.logPath,
+  });
+}
+
+export interface GuestIdentity {
+  readonly labPublicKey: string;
+  /** Every node's pinned host key, for node-to-node ssh and rsync. */
+  readonly knownHosts: string;
+}
+
+/** The node's tap device under the name and owner tag a veth would have, so inventory and `lab down` treat it alike. */
+export async function createTap(layout: LabLayout, node: NodeLayout): Promise<void> {
+  await run(['ip', 'tuntap', 'add', 'dev', node.veth, 'mode', 'tap']);
+  await run(['ip', 'link', 'set', node.veth, 'alias', ownerTag(layout.name)]);
+  await run(['ip', 'link', 'set', node.veth, 'master', layout.bridge, 'up']);
+}
+
+/** The overlay on the shared image and the config disk (ext4 made from a directory, no mount needed). */
+export async function prepareGuestDisks(node: NodeLayout, image: VmImage, identity: GuestIdentity): Promise<void> {
+  const files = guestFiles(node);
+  await rm(files.configDir, { recursive: true, force: true });
+  await mkdir(files.configDir, { recursive: true, mode: 0o700 });
+  const hostKey = await readFile(node.hostKeyPath, 'utf8');
+  const config: Record<string, string> = {
+    hostname: `${node.name}\n`,
+    address: `${node.ip}/24\n`,
+    ssh_host_ed25519_key: hostKey,
+    'ssh_host_ed25519_key.pub': await readFile(`${node.hostKeyPath}.pub`, 'utf8'),
+    authorized_keys: `${identity.labPublicKey}\n`,
+    known_hosts: identity.knownHosts,
+    sshd_config: renderSshdConfig({ ...node, hostKeyPath: GUEST_HOST_KEY }),
+  };
+  for (const [name, text] of Object.entries(config)) await writeFile(join(files.configDir, name), text, { mode: 0o600 });
+  await rm(files.configDiskPath, { force: true });
+  await run(['mke2fs', '-q', '-t', 'ext4', '-L', 'criu-lab-cfg', '-d', files.configDir, files.configDiskPath, '4M']);
+  await rm(files.overlayPath, { force: true });
+  await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootfsPath, files.overlayPath]);
+}
+
+/** A locally administered MAC derived from the node's address, stable across boots. */
+function guestMac(node: NodeLayout): string {
+  const octets = node.ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
+  return `52:54:${octets.join(':')}`;
+}
+
+export function qemuArgv(node: NodeLayout, image: VmImage): string[] {
+  const files = guestFiles(node);
+  return [
+    QEMU,
+    '-name', `criu-lab-${node.netns}`,
+    '-machine', 'q35,accel=tcg',
+    // TCG's `max` model: the same CPU features on every guest, so CRIU's cpuinfo check passes on restore.
+    '-cpu', 'max',
+    '-smp', String(GUEST_CPUS),
+    '-m', String(GUEST_MEMORY_MIB),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-kernel', image.kernelPath,
+    '-initrd', image.initrdPath,
+    // THP only on request (Ubuntu's cloud default): with Debian's `always`, khugepaged collapsing an
+    // idle heap marks 512 pages soft-dirty per huge page, so an idle process never looks converged.
+    '-append', 'root=/dev/vda rw console=ttyS0 init=/sbin/criu-lab-init panic=-1 quiet transparent_hugepage=madvise',
+    '-drive', `file=${files.overlayPath},if=virtio,format=qcow2,cache=unsafe`,
+    '-drive', `file=${files.configDiskPath},if=virtio,format=raw,readonly=on`,
+    '-netdev', `tap,id=lab,ifname=${node.veth},script=no,downscript=no`,
+    '-device', `virtio-net-pci,netdev=lab,mac=${guestMac(node)}`,
+    '-serial', `file:${files.consolePath}`,
+    '-pidfile', files.pidPath,
+    '-daemonize',
+  ];
+}
+
+/** Starts the guest in the background; returns qemu's PID. */
+export async function startGuest(node: NodeLayout, image: VmImage): Promise<number> {
+  await run(qemuArgv(node, image), { hint: `check the tap ${node.veth} and the image files in ${image.dir}` });
+  const pid = Number((await readFile(guestFiles(node).pidPath, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new LabError(`qemu for ${node.name} wrote no PID`, { hint: `look at ${guestFiles(node).consolePath}` });
+  return pid;
+}
+
+async function consoleTail(node: NodeLayout, lines = 15): Promise<string> {
+  try {
+    return (await readFile(guestFiles(node).consolePath, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no console log)';
+  }
+}
+
+/** Waits for the guest's sshd banner; fails with the serial console's tail when qemu exits or time runs out. */
+export async function waitUntilGuestAnswers(node: NodeLayout, qemuPid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await readSshBanner(node.ip, 1_000)) !== undefined) return;
+    const running = await isRunning(qemuPid);
+    if (!running || Date.now() > deadline) {
+      const why = running ? `did not answer SSH on ${node.ip}:${SSH_PORT} within ${timeoutMs / 1000} s` : 'qemu exited while booting';
+      throw new LabError(`guest ${node.name} (${node.ip}) ${why}; its console ends with:\n${await consoleTail(node)}`, {
+        hint: 'fix the cause shown on the console, then run `criu-lab lab up --backend vm` again (the failed lab was removed)',
+      });
+    }
+    await sleep(500);
+  }
+}
+
+/** PIDs of the qemu processes running a guest of this lab (their drives live under its node dirs). */
+export async function labGuestPids(slots: LabLayout): Promise<number[]> {
+  const nodesDir = `${join(slots.stateDir, 'nodes')}/`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      if (argv[0] === QEMU && argv.some((arg) => arg.includes(nodesDir))) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+/** SIGKILLs the lab's guests (their disks are scratch) and waits until they are gone; returns how many there were. */
+export async function killLabGuests(slots: LabLayout, timeoutMs = 10_000): Promise<number> {
+  const pids = await labGuestPids(slots);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while ((await labGuestPids(slots)).length > 0) {
+    if (Date.now() > deadline) throw new LabError(`qemu processes of lab '${slots.name}' survive SIGKILL`, { hint: `look at them with \`ps -fp ${pids.join(',')}\`` });
+    await sleep(50);
+  }
+  return pids.length;
+}
