@@ -6,14 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
 import { run } from './exec.js';
-import { knownHostsLine } from './keys.js';
+import { ensureKeyPair, knownHostsLine } from './keys.js';
 import type { LabLayout, NodeLayout } from './layout.js';
 import { createNodeNetwork, deleteLink, deleteNetns, listLinks, listNetns, ownerTag } from './network.js';
 import { killNodeProcesses, prepareNodeFiles, startNode, waitUntilNodeAnswers, type LabKey } from './node.js';
@@ -58,6 +58,8 @@ export function storageNodeLayout(layout: LabLayout): NodeLayout {
 
 const volumeFile = (storage: NodeLayout) => join(storage.dir, 'ebs-volume.img');
 const storageKnownHosts = (storage: NodeLayout) => join(storage.dir, 'known_hosts');
+/** The key nodes mount the shared directory with: it opens the storage node only, never the nodes. */
+const storageClientKey = (storage: NodeLayout) => join(storage.dir, 'client_ed25519');
 const profileName = (layout: LabLayout) => `criu-lab-${layout.name}`;
 
 /** The running lab nodes, by their `unshare` PID (which sits in the node's mount and network namespaces). */
@@ -72,6 +74,8 @@ export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[]
   const storage = storageNodeLayout(layout);
   await createNodeNetwork(layout, storage);
   const hostKey = await prepareNodeFiles(storage, labKey);
+  const clientKey = await ensureKeyPair(storageClientKey(storage), `criu-lab ${layout.name} storage client`);
+  await appendFile(join(storage.rootDir, '.ssh', 'authorized_keys'), `${clientKey}\n`);
   await writeFile(storageKnownHosts(storage), `${knownHostsLine(storage.ip, hostKey)}\n`, { mode: 0o600 });
   await checkSshdConfig(storage);
   await mkdir(join(storage.srvDir, 'efs'), { recursive: true });
@@ -142,7 +146,7 @@ async function inNode(running: RunningNode, argv: readonly string[], what: strin
 
 async function mountEfs(layout: LabLayout, storage: NodeLayout, running: RunningNode): Promise<void> {
   const options = [
-    `IdentityFile=${layout.sshKeyPath}`,
+    `IdentityFile=${storageClientKey(storage)}`,
     `UserKnownHostsFile=${storageKnownHosts(storage)}`,
     'StrictHostKeyChecking=yes',
     'BatchMode=yes',

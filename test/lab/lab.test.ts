@@ -145,6 +145,14 @@ describe('local lab', () => {
     }
   });
 
+  it("hides the controller's lab key from inside every node", async () => {
+    for (const node of info.nodes) {
+      const { stdout, exitCode } = await sshRun(info, node.ip, `wc -c < ${info.sshKeyPath}`);
+      expect([exitCode, stdout.trim()]).toEqual([0, '0']);
+    }
+    expect(readFileSync(info.sshKeyPath, 'utf8')).toContain('PRIVATE KEY');
+  });
+
   it('keeps /srv and /tmp private to each node', async () => {
     const [n1, n2] = info.nodes;
     await sshRun(info, n1!.ip, 'echo from-n1 > /srv/marker && echo from-n1 > /tmp/marker');
