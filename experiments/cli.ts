@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, type ConfigOverride } from './config/load.js';
 import { renderError, UsageError } from './errors.js';
+import { withInterrupts } from './interrupts.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
 import { describeRun, preflightNodes, runMigration } from './pipeline.js';
 import { cleanLeftovers } from './leftovers.js';
@@ -102,32 +103,17 @@ async function runCommand(flags: RunFlags): Promise<number> {
     }
     return 0;
   }
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (name: string) => {
-    interrupts += 1;
-    if (interrupts > 1) {
-      process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab cleanup <results dir>\` to remove what the run left on the nodes\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\n${name}: stopping the run and cleaning up both nodes (press Ctrl-C again to force)\n`);
-    controller.abort();
-  };
-  const onInt = () => onSignal('SIGINT');
-  const onTerm = () => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const onFirst = (name: string) => process.stderr.write(`\n${name}: stopping the run and cleaning up both nodes (press Ctrl-C again to force)\n`);
+  const onSecond = (name: string) =>
+    process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab cleanup <results dir>\` to remove what the run left on the nodes\n`);
   try {
-    const { metrics, resultsDir } = await runMigration(plan, { signal: controller.signal, progress: createProgress(process.stderr) });
+    const { metrics, resultsDir } = await withInterrupts(onFirst, (signal) => runMigration(plan, { signal, progress: createProgress(process.stderr) }), onSecond);
     printOutcome(metrics, resultsDir, flags.json === true);
     return metrics.outcome === 'ok' ? 0 : 1;
   } catch (error) {
     const withResults = error as { metrics?: RunMetrics; resultsDir?: string };
     if (withResults.metrics && withResults.resultsDir) printOutcome(withResults.metrics, withResults.resultsDir, flags.json === true);
     throw error;
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
   }
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { cellsOf, runsOf } from './expand.js';
-import { withInterrupts } from './interrupts.js';
+import { withInterrupts } from '../interrupts.js';
 import { createSweepProgress } from './progress.js';
 import { runSweep } from './runner.js';
 import { loadSweepSpec, type SweepSpec } from './spec.js';

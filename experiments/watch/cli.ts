@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { formatSummary } from '../metrics.js';
 import { createProgress } from '../progress.js';
 import { workloads } from '../../workloads/registry.js';
-import { withInterrupts } from '../sweep/interrupts.js';
+import { withInterrupts } from '../interrupts.js';
 import { IMDS_URL, NOTICE_FILE, POLL_INTERVAL_S } from './notice.js';
 import { watchAndMigrate } from './watcher.js';
 

@@ -65,6 +65,19 @@ export function labLayout(options: LabOptions): LabLayout {
   });
 }
 
+/** The files of a node (lab node or storage node), all under its own directory. */
+export function nodeFiles(dir: string) {
+  return {
+    dir,
+    srvDir: join(dir, 'srv'),
+    tmpDir: join(dir, 'tmp'),
+    rootDir: join(dir, 'root'),
+    sshdConfigPath: join(dir, 'sshd_config'),
+    hostKeyPath: join(dir, 'ssh_host_ed25519_key'),
+    logPath: join(dir, 'node.log'),
+  };
+}
+
 function nodeLayout(options: LabOptions, index: number): NodeLayout {
   const name = `n${index}`;
   const dir = join(options.stateDir, 'nodes', name);
@@ -74,12 +87,6 @@ function nodeLayout(options: LabOptions, index: number): NodeLayout {
     ip: `${options.subnet}.${NODE_ADDRESS_OFFSET + index}`,
     netns: `${options.name}-${name}`,
     veth: `v${options.name}-${name}`,
-    dir,
-    srvDir: join(dir, 'srv'),
-    tmpDir: join(dir, 'tmp'),
-    rootDir: join(dir, 'root'),
-    sshdConfigPath: join(dir, 'sshd_config'),
-    hostKeyPath: join(dir, 'ssh_host_ed25519_key'),
-    logPath: join(dir, 'node.log'),
+    ...nodeFiles(dir),
   });
 }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
 import { run } from './exec.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
-import type { LabLayout, NodeLayout } from './layout.js';
+import { nodeFiles, type LabLayout, type NodeLayout } from './layout.js';
 import { createNodeNetwork, deleteLink, deleteNetns, listLinks, listNetns, ownerTag } from './network.js';
 import { killNodeProcesses, prepareNodeFiles, startNode, waitUntilNodeAnswers, type LabKey } from './node.js';
 import { checkSshdConfig } from './sshd.js';
@@ -46,13 +46,7 @@ export function storageNodeLayout(layout: LabLayout): NodeLayout {
     ip: `${layout.subnet}.2`,
     netns: `${layout.name}-st`,
     veth: `v${layout.name}-st`,
-    dir,
-    srvDir: join(dir, 'srv'),
-    tmpDir: join(dir, 'tmp'),
-    rootDir: join(dir, 'root'),
-    sshdConfigPath: join(dir, 'sshd_config'),
-    hostKeyPath: join(dir, 'ssh_host_ed25519_key'),
-    logPath: join(dir, 'node.log'),
+    ...nodeFiles(dir),
   });
 }
 

@@ -1,10 +1,17 @@
-// Ctrl-C and SIGTERM for a long command (a sweep, a watch): the first aborts the work, which
-// cleans up; the second exits at once.
+// Ctrl-C and SIGTERM for a long command (a run, a sweep, a watch): the first aborts the work,
+// which cleans up; the second exits at once.
 
-export async function withInterrupts<T>(onFirst: (signalName: string) => void, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withInterrupts<T>(
+  onFirst: (signalName: string) => void,
+  work: (signal: AbortSignal) => Promise<T>,
+  onSecond?: (signalName: string) => void,
+): Promise<T> {
   const controller = new AbortController();
   const handler = (signalName: string) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      onSecond?.(signalName);
+      process.exit(130);
+    }
     onFirst(signalName);
     controller.abort();
   };
