@@ -1,12 +1,14 @@
 // SSH key pairs made with ssh-keygen: the lab's client key and one host key per node,
 // and the OpenSSH known_hosts lines that pin those host keys to node addresses.
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
 import { run } from './exec.js';
 
 /** Makes an ed25519 pair at `privateKeyPath` (+ `.pub`) unless a complete pair is there; returns the public key line. */
 export async function ensureKeyPair(privateKeyPath: string, comment: string): Promise<string> {
   const publicKeyPath = `${privateKeyPath}.pub`;
+  await mkdir(dirname(privateKeyPath), { recursive: true, mode: 0o700 });
   if (!(existsSync(privateKeyPath) && existsSync(publicKeyPath))) {
     await rm(privateKeyPath, { force: true });
     await rm(publicKeyPath, { force: true });

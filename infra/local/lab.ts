@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { LabError } from './errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
-import { labLayout, type LabLayout } from './layout.js';
+import { labKeyDir, labLayout, type LabLayout } from './layout.js';
 import {
   createBridge,
   createNodeNetwork,
@@ -292,6 +292,11 @@ async function removeLab(
   for (const resource of owned.filter((r) => r.kind !== 'netns')) {
     if (present.has(resource.name)) await deleteLink(resource.name);
     removed.push(`${resource.kind} ${resource.name}`);
+  }
+  const keyDir = labKeyDir(slots.name);
+  if (existsSync(keyDir)) {
+    await rm(keyDir, { recursive: true, force: true });
+    removed.push(`lab key ${keyDir}`);
   }
   if (existsSync(slots.stateDir)) {
     const strayFiles = await foreignStateFiles(slots.stateDir);

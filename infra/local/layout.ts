@@ -34,7 +34,7 @@ export interface LabLayout {
   readonly bridgeAddress: string;
   readonly stateDir: string;
   readonly stateFile: string;
-  /** The lab key pair: authorised on every node and used node to node. */
+  /** The lab key pair, authorised on every node: under the host's /root, which every node covers with its own (keyDir). */
   readonly sshKeyPath: string;
   /** Controller-side pinned host keys, one line per node IP. */
   readonly knownHostsPath: string;
@@ -43,6 +43,14 @@ export interface LabLayout {
   /** n1 is a bastion and the only way in. */
   readonly bastion: boolean;
 }
+
+/**
+ * Where a lab's private key lives: under the host's /root, never under the state dir. Lab nodes
+ * share the host's root filesystem but each mounts a /root of its own, so no node of any lab
+ * can read any lab's key (a key in the state dir was readable from the nodes of other labs).
+ */
+export const LAB_KEYS_ROOT = '/root/.criu-lab/keys';
+export const labKeyDir = (name: string): string => join(LAB_KEYS_ROOT, name);
 
 /** Node names at 10+i leave .2–.10 free and keep the fourth octet readable as the node number. */
 const NODE_ADDRESS_OFFSET = 10;
@@ -57,7 +65,7 @@ export function labLayout(options: LabOptions): LabLayout {
     bridgeAddress: `${options.subnet}.1`,
     stateDir: options.stateDir,
     stateFile: join(options.stateDir, 'lab.json'),
-    sshKeyPath: join(options.stateDir, 'id_ed25519'),
+    sshKeyPath: join(labKeyDir(options.name), 'id_ed25519'),
     knownHostsPath: join(options.stateDir, 'known_hosts'),
     serversPath: options.serversPath,
     nodes,

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { closeSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
 import { ensureKeyPair } from './keys.js';
@@ -53,10 +53,8 @@ export function nodeInitScript(node: NodeLayout): string {
     ['sh', '-c', 'echo "$1" > /proc/sys/kernel/ns_last_pid', 'sh', String(nodePidBase(node.index))],
     ['mount', '--bind', node.srvDir, '/srv'],
     ['mount', '--bind', node.tmpDir, '/tmp'],
+    // Also covers the host's /root, where every lab's private key lives (layout.ts, labKeyDir).
     ['mount', '--bind', node.rootDir, '/root'],
-    // Nodes share the host's root filesystem; the controller's lab key (<stateDir>/id_ed25519, two
-    // levels above the node's dir) must not be readable from inside one.
-    ['mount', '--bind', '/dev/null', join(dirname(dirname(node.dir)), 'id_ed25519')],
     ['hostname', node.name],
   ].map(shellCommand);
   const init = shellCommand(['tini', '-s', '--', '/usr/sbin/sshd', '-D', '-e', '-f', node.sshdConfigPath]);

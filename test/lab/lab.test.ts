@@ -107,7 +107,7 @@ describe('local lab', () => {
     expect(parse(text)).toEqual({
       nodes: {
         ssh_user: 'root',
-        ssh_key: `/var/lib/criu-lab/${NAME}/id_ed25519`,
+        ssh_key: `/root/.criu-lab/keys/${NAME}/id_ed25519`,
         known_hosts: `/var/lib/criu-lab/${NAME}/known_hosts`,
         source: ref(1),
         destination: ref(2),
@@ -145,12 +145,14 @@ describe('local lab', () => {
     }
   });
 
-  it("hides the controller's lab key from inside every node", async () => {
-    for (const node of info.nodes) {
-      const { stdout, exitCode } = await sshRun(info, node.ip, `wc -c < ${info.sshKeyPath}`);
-      expect([exitCode, stdout.trim()]).toEqual([0, '0']);
-    }
+  it("hides every lab's private key from inside every node", async () => {
+    // All labs keep their keys under the host's /root/.criu-lab/keys; each node has a /root of its own.
+    expect(info.sshKeyPath).toBe(`/root/.criu-lab/keys/${NAME}/id_ed25519`);
     expect(readFileSync(info.sshKeyPath, 'utf8')).toContain('PRIVATE KEY');
+    for (const node of info.nodes) {
+      const { exitCode } = await sshRun(info, node.ip, `test -e ${info.sshKeyPath} || test -e /root/.criu-lab || test -e /var/lib/criu-lab/${NAME}/id_ed25519`);
+      expect(exitCode).toBe(1);
+    }
   });
 
   it('keeps /srv and /tmp private to each node', async () => {
@@ -214,6 +216,7 @@ describe('local lab', () => {
     expect(labNames(await hostLinkNames())).toEqual([]);
     expect((await run('ps', ['-eo', 'args'])).stdout).not.toContain(`/var/lib/criu-lab/${NAME}/`);
     expect(existsSync(`/var/lib/criu-lab/${NAME}`)).toBe(false);
+    expect(existsSync(`/root/.criu-lab/keys/${NAME}`)).toBe(false);
     expect(existsSync(serversPath)).toBe(false);
 
     const second = await labDown({ name: NAME, serversPath });
