@@ -1,41 +1,35 @@
-// The lab's S3 stand-in: s3rver on the storage node's address, answering only this lab's
-// made-up credentials (s3rver's public default key is revoked) and holding the lab's bucket.
+// The lab's S3 stand-in: an S3-compatible server (./s3/) on the storage node's address, holding
+// the lab's one bucket and answering only the credentials made up for this lab.
 // storage.ts starts it inside the storage node's netns: `node --import tsx s3-stand-in.ts ...`.
-import { createRequire } from 'node:module';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-
-interface S3rverServer {
-  run(): Promise<unknown>;
-  close(): Promise<void>;
-}
-interface S3rverAccount {
-  createKeyPair(accessKeyId: string, secretAccessKey: string): void;
-  revokeAccessKey(accessKeyId: string): void;
-}
-
-const require = createRequire(import.meta.url);
-const S3rver = require('s3rver') as new (options: Record<string, unknown>) => S3rverServer;
-const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: S3rverAccount };
+import { createS3Server } from './s3/server.js';
 
 const { values } = parseArgs({
   options: { address: { type: 'string' }, port: { type: 'string' }, directory: { type: 'string' }, bucket: { type: 'string' } },
 });
 const accessKeyId = process.env['S3_ACCESS_KEY_ID'];
 const secretAccessKey = process.env['S3_SECRET_ACCESS_KEY'];
-if (!values.address || !values.port || !values.directory || !values.bucket || !accessKeyId || !secretAccessKey) {
+const port = Number(values.port);
+if (!values.address || !Number.isInteger(port) || port < 0 || port > 65535 || !values.directory || !values.bucket || !accessKeyId || !secretAccessKey) {
   process.stderr.write('usage: S3_ACCESS_KEY_ID=… S3_SECRET_ACCESS_KEY=… s3-stand-in --address IP --port N --directory DIR --bucket NAME\n');
   process.exit(2);
 }
 
-DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
-DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
-const server = new S3rver({
-  address: values.address,
-  port: Number(values.port),
+const server = await createS3Server({
   directory: values.directory,
-  silent: true,
-  configureBuckets: [{ name: values.bucket, configs: [] }],
+  bucket: values.bucket,
+  credentials: { accessKeyId, secretAccessKey },
+  log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
 });
-await server.run();
-process.stdout.write(`s3 stand-in on http://${values.address}:${values.port}, bucket ${values.bucket}\n`);
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void server.close().finally(() => process.exit(0)));
+server.listen(port, values.address);
+await once(server, 'listening');
+// --port 0 picks a free port: the line names the one bound.
+process.stdout.write(`s3 stand-in on http://${values.address}:${(server.address() as AddressInfo).port}, bucket ${values.bucket}\n`);
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+  });
+}

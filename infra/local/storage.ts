@@ -161,7 +161,7 @@ async function createVolume(storage: NodeLayout): Promise<string> {
   return device;
 }
 
-/** s3rver inside the storage node's netns, with credentials made up for this lab. */
+/** The S3 stand-in (s3-stand-in.ts) inside the storage node's netns, with credentials made up for this lab. */
 async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
   const accessKeyId = `CRIULAB${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = randomBytes(30).toString('base64url');

@@ -26,11 +26,11 @@ let info: LabInfo;
 const stateDir = () => info.stateDir;
 const storageDir = () => join(stateDir(), 'nodes', 'storage', 'srv');
 
-/** Files (not directories) under a host path, recursively; s3rver's own bookkeeping excluded. */
+/** Files (not directories) under a host path, recursively: the S3 stand-in keeps nothing but objects, parts of open uploads and bodies arriving. */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && !entry.name.startsWith('._S3rver') && !entry.parentPath.includes('._S3rver'))
+    .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name));
 }
 

@@ -45,7 +45,7 @@ describe('AWS credentials', () => {
   });
 
   it('are named in no file-writing code path, except the made-up keys of the lab S3 stand-in', () => {
-    // storage.ts writes keys it generated for the lab's own s3rver onto lab nodes: not AWS credentials.
+    // storage.ts writes keys it generated for the lab's own S3 stand-in onto lab nodes: not AWS credentials.
     const allowed = new Set(['infra/local/storage.ts']);
     const offenders = sources()
       .map((path) => ({ path: relative(root, path), text: readFileSync(path, 'utf8') }))
