@@ -5,6 +5,7 @@
 # usage: bench/bare-migration.sh [MB_SIZE] [MAX_MEMORY_MB]    (needs a lab: criu-lab lab up)
 # STRATEGY=pageserver: the pages go to a `criu page-server` on the destination during the dump
 # (as `criu-lab run --strategy pageserver --transfer rsync`); rsync then moves the rest.
+# KEEP_LOGS=<dir>: copy CRIU's logs and statistics there before cleaning up.
 # INTERVAL=<s>: the payload's --interval (default 0.5). A last line `BENCH_JSON {...}` is for bench/run.ts.
 set -euo pipefail
 MB_SIZE=${1:-64}
@@ -25,6 +26,11 @@ SSH=(ssh -i "$KEY" -o UserKnownHostsFile="$KNOWN" -o StrictHostKeyChecking=yes -
 eval "$(ssh-agent -s)" >/dev/null
 ssh-add -q "$KEY"
 cleanup() {
+  if [ -n "${KEEP_LOGS:-}" ]; then
+    mkdir -p "$KEEP_LOGS"
+    scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" root@"$SRC":"$IMG/dump.log" root@"$SRC":"$IMG/stats-dump" "$KEEP_LOGS/" 2>/dev/null || true
+    scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" root@"$DST":"$IMG/restore.log" root@"$DST":"$IMG/stats-restore" "$KEEP_LOGS/" 2>/dev/null || true
+  fi
   for n in "$SRC" "$DST"; do "${SSH[@]}" root@"$n" "pkill -KILL -f '[b]are_${RUN#bare_}'; rm -rf $WORK $IMG" || true; done
   ssh-agent -k >/dev/null
 }

@@ -1,12 +1,15 @@
 // `npm run bench`: one session on a lab of its own (bn) measuring criu-lab against the plain-shell
-// reference (bench/bare-migration.sh), transfer efficiency against raw iperf3, downtime per
-// strategy and the controller's peak RSS across sizes. Writes bench/results.md, bench/plot.png and
-// bench/out/raw.json. Knobs: BENCH_REPS (A/B pairs, default 5), BENCH_LAZY_REPS (3),
-// BENCH_SIZES (MiB, default 1024,2048,4096).
+// reference (bench/bare-migration.sh), transfer efficiency against raw iperf3 (on the unshaped
+// link and on the same-az profile), downtime per strategy and the controller's peak RSS across
+// sizes. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
+// Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
+// BENCH_SHAPED_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeCriuStats } from '../experiments/criu/stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, 'bench');
@@ -15,21 +18,30 @@ const LAB = 'bn';
 const SERVERS = '/tmp/bn-servers.yaml';
 const RESULTS_DIR = '/tmp/bn-results';
 const LOG = join(OUT, 'bench.log');
-const REPS = Number(process.env['BENCH_REPS'] ?? 5);
+const REPS = Number(process.env['BENCH_REPS'] ?? 6);
 const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
-const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096').split(',').map(Number);
+const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
+const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').map(Number);
+const SHAPED_PROFILE = 'same-az';
 const MB_SIZE = 128;
 const INTERVAL = '0.2';
+const GiB = 1024 ** 3;
 
 type Strategy = 'full' | 'pageserver' | 'lazy';
+type Link = 'unshaped' | typeof SHAPED_PROFILE;
 interface Phases { dumpMs: number; transferMs: number; restoreMs: number; downtimeMs: number }
 interface RunRecord extends Phases {
   kind: 'criu-lab' | 'bare';
   strategy: Strategy;
   maxMemory: number;
+  link: Link;
+  /** criu-lab's own downtime: freeze start (CRIU's statistics) → restored process runs. downtimeMs is the shell's definition for both. */
+  freezeDowntimeMs?: number;
+  /** CRIU's memwrite_time: writing the pages (to the image files, or down the page-server socket). */
+  memwriteMs?: number;
+  pagesWritten?: number;
   /** MB/s of the node-to-node move that carries the pages (rsync, or the page stream). */
   throughputMBps?: number;
-  pageStreamMs?: number;
   rssKiB?: number;
   bytes?: number;
   outcome?: string;
@@ -39,13 +51,14 @@ interface Raw {
   date: string;
   machine: Record<string, string>;
   commands: string[];
-  iperf: { at: string; gbps: number }[];
+  iperf: { at: string; link: Link; gbps: number }[];
   runs: RunRecord[];
   cut: string[];
 }
 
 const raw: Raw = { date: new Date().toISOString(), machine: {}, commands: [], iperf: [], runs: [], cut: [] };
 let current: ReturnType<typeof spawn> | undefined;
+let link: Link = 'unshaped';
 
 function log(line: string): void {
   const text = `[${new Date().toISOString()}] ${line}`;
@@ -53,8 +66,10 @@ function log(line: string): void {
   appendFileSync(LOG, text + '\n');
 }
 
+const shown = (argv: string[]) => argv.map((a) => (/^[\w./:=,@-]+$/.test(a) ? a : `'${a}'`)).join(' ');
+
 function sh(argv: string[], opts: { env?: NodeJS.ProcessEnv; record?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (opts.record !== false) raw.commands.push(argv.map((a) => (/^[\w./:=,@-]+$/.test(a) ? a : `'${a}'`)).join(' '));
+  if (opts.record !== false) raw.commands.push(shown(argv));
   return new Promise((done, fail) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     current = child;
@@ -88,6 +103,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The same start for every run: dirty pages written back, clean caches dropped, free memory
+ * compacted, then a pause (for the guest's free page reporting to hand freed memory back to the
+ * hypervisor, we think). Without it a dump's page writes took 0.2 s to 2.4 s for the same 1 GiB,
+ * faster when the run before had just freed memory (see results.md, "Method").
+ */
+const SETTLE_S = Number(process.env['BENCH_SETTLE_S'] ?? 15);
+const PREPARE = 'sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory';
+async function prepare(): Promise<void> {
+  spawnSync('sh', ['-c', PREPARE]);
+  await sleep(SETTLE_S * 1000);
+}
+
 function ipOf(role: 'source' | 'destination'): string {
   const m = new RegExp(`^  ${role}: \\{ ip: ([0-9.]+)`, 'm').exec(readFileSync(SERVERS, 'utf8'));
   if (!m?.[1]) throw new Error(`no ${role} ip in ${SERVERS}`);
@@ -102,43 +130,74 @@ async function iperf(src: string, dst: string): Promise<void> {
   server.kill();
   const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
   const gbps = j.end.sum_received.bits_per_second / 1e9;
-  raw.iperf.push({ at: new Date().toISOString(), gbps });
-  log(`iperf3 n1→n2: ${gbps.toFixed(2)} Gbit/s`);
+  raw.iperf.push({ at: new Date().toISOString(), link, gbps });
+  log(`iperf3 n1→n2 (${link}): ${gbps.toFixed(2)} Gbit/s`);
+}
+
+interface Metrics {
+  phases: { name: string; startedAt: string; durationMs: number }[];
+  dump?: { durationMs: number; imageBytes: number; criuStats: Record<string, number> };
+  transfer?: { durationMs: number; throughputMBps: number };
+  restore?: { durationMs: number };
+  pageStream?: { throughputMBps: number };
+  downtimeMs?: number;
+  lazy?: unknown;
+  outcome?: unknown;
+}
+
+/** From the start of the dump command to the end of the restore command, both read on the nodes: what the shell script calls downtime. */
+function commandDowntimeMs(m: Metrics): number {
+  const dump = m.phases.find((p) => p.name === 'dump');
+  const restore = m.phases.find((p) => p.name === 'restore');
+  return dump && restore ? Date.parse(restore.startedAt) + restore.durationMs - Date.parse(dump.startedAt) : NaN;
 }
 
 async function criuLab(strategy: Strategy, maxMemory: number): Promise<RunRecord | undefined> {
+  await prepare();
   const r = await sh(['/usr/bin/time', '-v', 'node', 'bin/criu-lab.js', 'run', '--servers', SERVERS, '--results-dir', RESULTS_DIR, '--workload', 'memory',
     '--mb-size', String(MB_SIZE), '--max-memory', String(maxMemory), '--interval', INTERVAL, '--strategy', strategy, '--transfer', 'rsync', '--json']);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const start = r.stdout.indexOf('{');
   if (r.code !== 0 || start < 0) {
     log(`criu-lab ${strategy} ${maxMemory} MiB failed (exit ${r.code})`);
+    raw.cut.push(`criu-lab ${strategy} ${maxMemory} MiB on the ${link} link failed (exit ${r.code}); see bench/out/bench.log.`);
     return undefined;
   }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const m = JSON.parse(r.stdout.slice(start)) as any;
+  const m = JSON.parse(r.stdout.slice(start)) as Metrics;
+  const stats = m.dump?.criuStats ?? {};
   const rec: RunRecord = {
-    kind: 'criu-lab', strategy, maxMemory,
-    dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN, downtimeMs: m.downtimeMs ?? NaN,
+    kind: 'criu-lab', strategy, maxMemory, link,
+    dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN,
+    downtimeMs: commandDowntimeMs(m), freezeDowntimeMs: m.downtimeMs ?? NaN,
+    memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
     throughputMBps: strategy === 'pageserver' ? m.pageStream?.throughputMBps : m.transfer?.throughputMBps,
-    pageStreamMs: m.pageStream?.durationMs, rssKiB: rss?.[1] ? Number(rss[1]) : undefined, bytes: m.dump?.imageBytes, outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
+    rssKiB: rss?.[1] ? Number(rss[1]) : undefined, bytes: m.dump?.imageBytes, outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
     lazy: m.lazy,
   };
-  log(`criu-lab ${strategy} ${maxMemory}: dump ${rec.dumpMs} transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`);
+  log(`criu-lab ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`);
   return rec;
 }
 
 async function bare(strategy: 'full' | 'pageserver', maxMemory: number): Promise<RunRecord | undefined> {
-  const r = await sh(['bash', 'bench/bare-migration.sh', String(MB_SIZE), String(maxMemory)], { env: { SERVERS, STRATEGY: strategy, INTERVAL } });
-  raw.commands[raw.commands.length - 1] = `SERVERS=${SERVERS} STRATEGY=${strategy} INTERVAL=${INTERVAL} ${raw.commands[raw.commands.length - 1]}`;
+  await prepare();
+  const logs = join(OUT, 'bare-logs');
+  rmSync(logs, { recursive: true, force: true });
+  const env = { SERVERS, STRATEGY: strategy, INTERVAL, KEEP_LOGS: logs };
+  const r = await sh(['bash', 'bench/bare-migration.sh', String(MB_SIZE), String(maxMemory)], { env });
+  raw.commands[raw.commands.length - 1] = `SERVERS=${SERVERS} STRATEGY=${strategy} INTERVAL=${INTERVAL} KEEP_LOGS=bench/out/bare-logs ${raw.commands[raw.commands.length - 1]}`;
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) {
     log(`bare ${strategy} ${maxMemory} failed (exit ${r.code}): ${r.stdout.slice(-300)}`);
     return undefined;
   }
   const j = JSON.parse(line.slice('BENCH_JSON '.length)) as Phases & { bytes: number };
-  const rec: RunRecord = { kind: 'bare', strategy, maxMemory, ...j };
-  log(`bare ${strategy} ${maxMemory}: dump ${rec.dumpMs} transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
+  const statsFile = join(logs, 'stats-dump');
+  const stats = existsSync(statsFile) ? (decodeCriuStats(readFileSync(statsFile)).dump ?? {}) : {};
+  const rec: RunRecord = {
+    kind: 'bare', strategy, maxMemory, link, ...j,
+    memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
+  };
+  log(`bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
   return rec;
 }
 
@@ -148,13 +207,15 @@ const median = (xs: number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
-const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024) => raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory);
+const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024, onLink: Link = 'unshaped') =>
+  raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink);
 const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const s = (ms: number) => f(ms / 1000, 2);
 const push = (r: RunRecord | undefined) => {
   if (r) raw.runs.push(r);
   writeFileSync(join(OUT, 'raw.json'), JSON.stringify(raw, null, 2));
 };
+const iperfMBps = (onLink: Link) => (median(raw.iperf.filter((i) => (i.link ?? 'unshaped') === onLink).map((i) => i.gbps)) * 1e9) / 8 / 1e6;
 
 function machine(): void {
   const out = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout.trim();
@@ -163,84 +224,90 @@ function machine(): void {
 
 function report(): string {
   const phases: (keyof Phases)[] = ['dumpMs', 'transferMs', 'restoreMs', 'downtimeMs'];
-  const iperfGbps = median(raw.iperf.map((i) => i.gbps));
-  const iperfMBps = (iperfGbps * 1e9) / 8 / 1e6;
   const L: string[] = [];
   L.push('# criu-lab benchmarks', '', `Date: ${raw.date} (session start, UTC). Generated by \`npm run bench\` (bench/run.ts).`, '');
   L.push('## Machine', '', '```', `nproc: ${raw.machine['nproc']}`, `uname -r: ${raw.machine['kernel']}`, `criu --version: ${raw.machine['criu']}`, `node: ${raw.machine['node']}`, 'free -g:', raw.machine['free'] ?? '', '```', '');
-  L.push(`Lab: \`criu-lab lab up --name ${LAB}\` (2 namespace nodes n1 → n2 on one bridge). Workload: memory, --mb-size ${MB_SIZE} --interval ${INTERVAL}. Transfer: rsync. A = criu-lab, B = bench/bare-migration.sh (same CRIU commands in a plain shell), alternated A B A B.`, '');
-  const cut = [...raw.cut];
-  if (!SIZES.includes(8192)) cut.push('8 GiB scale point not run (time budget; 8 GiB source + 8 GiB destination + 8 GiB images would also crowd the 24 GiB machine).');
-  if (SIZES.some((x) => x !== 1024)) cut.push(`Scale points other than 1 GiB: 1 run each (the 1 GiB point has the ${REPS} full+rsync runs of the overhead section).`);
-  cut.push(`lazy: ${LAZY_REPS} runs, criu-lab only (no shell reference for lazy).`);
-  raw.cut = cut;
-  if (raw.cut.length) L.push('## What was cut', '', ...raw.cut.map((c) => `- ${c}`), '');
+  L.push('## Method', '',
+    `- Lab: \`criu-lab lab up --name ${LAB}\` (2 namespace nodes n1 → n2 on one bridge, images on the host's ext4). Workload: memory, --mb-size ${MB_SIZE} --interval ${INTERVAL}. Transfer: rsync.`,
+    `- A = criu-lab, B = bench/bare-migration.sh (the same CRIU and rsync commands in a plain shell, timed with \`date\` on the node), in the order A B B A A B … so neither always goes first.`,
+    `- Before every run: \`${PREPARE}\`, then ${SETTLE_S} s idle. Without it, one and the same \`criu dump\` of 1 GiB wrote its pages in anything from 0.2 s to 2.4 s, whichever tool ran it, faster when the run before had just freed memory. A likely cause (not proven): this machine is a Firecracker guest whose virtio-balloon reports free pages to the host and which runs DAMON pageout, so memory freed a while ago is no longer backed and costs a host fault per page when touched again. Settling gives every run the same start.`,
+    '- Phase times are measured on the nodes. "downtime" in the overhead table is the same for both: start of the `criu dump` command → end of the `criu restore` command. criu-lab\'s own downtime (what it reports: freeze start from CRIU\'s statistics → restored) is in section 3.',
+    '');
+  if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
 
-  L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB; goal ≤ 1.05)', '');
+  L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB, unshaped link; goal ≤ 1.05)', '');
   L.push('| strategy | phase | criu-lab median s | bare median s | ratio | n (A/B) |', '| --- | --- | --- | --- | --- | --- |');
   for (const st of ['full', 'pageserver'] as const) {
     const A = pick('criu-lab', st);
     const B = pick('bare', st);
-    for (const p of phases) {
-      const a = median(A.map((r) => r[p]));
-      const b = median(B.map((r) => r[p]));
-      const label = p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', '');
+    const row = (label: string, get: (r: RunRecord) => number | undefined) => {
+      const a = median(A.map((r) => get(r) ?? NaN));
+      const b = median(B.map((r) => get(r) ?? NaN));
       L.push(`| ${st} | ${label} | ${s(a)} | ${s(b)} | ${f(a / b, 3)} | ${A.length}/${B.length} |`);
-    }
-    const ps = median(A.map((r) => r.pageStreamMs ?? NaN));
-    if (st === 'pageserver') L.push(`| pageserver | page stream (CRIU memwrite_time, inside dump) | ${s(ps)} | (inside dump) | n/a | ${A.length}/- |`);
+    };
+    for (const p of phases) row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
+    row('CRIU memwrite_time (inside dump)', (r) => r.memwriteMs);
   }
-  L.push('', 'Phase times are node-measured (`date` around each command on the node). The shell script\'s downtime starts at its `criu dump` command; criu-lab\'s at the start of the freeze from CRIU\'s statistics, so criu-lab\'s downtime is, if anything, slightly generous to itself by the pre-freeze part of the dump command.', '');
-
-  L.push('## 2. Transfer efficiency (1 GiB; raw iperf3 n1 → n2 in the same session)', '');
-  L.push(`iperf3 (TCP, 5 s, n1 → n2): ${raw.iperf.map((i) => `${i.gbps.toFixed(2)} Gbit/s`).join(', ')} → median ${f(iperfGbps)} Gbit/s = ${f(iperfMBps, 0)} MB/s.`, '');
-  L.push('| transfer | median throughput MB/s | ÷ iperf3 | goal |', '| --- | --- | --- | --- |');
-  const rsyncT = median(pick('criu-lab', 'full').map((r) => r.throughputMBps ?? NaN));
-  const psT = median(pick('criu-lab', 'pageserver').map((r) => r.throughputMBps ?? NaN));
-  L.push(`| rsync (full, criu-lab metrics.transfer) | ${f(rsyncT, 0)} | ${f(rsyncT / iperfMBps, 3)} | ≥ 0.5 |`);
-  L.push(`| page server (criu-lab metrics.pageStream: pages_written × 4 KiB ÷ memwrite_time) | ${f(psT, 0)} | ${f(psT / iperfMBps, 3)} | ≥ 0.7 |`);
   L.push('');
 
-  L.push('## 3. Downtime, 1 GiB (criu-lab; goal for lazy ≤ 1.5 s)', '');
+  L.push('## 2. Transfer efficiency (1 GiB): throughput ÷ raw iperf3 n1 → n2 in the same session', '');
+  L.push('Page server: pages_written × 4 KiB ÷ CRIU\'s memwrite_time. rsync: bytes moved ÷ the rsync command\'s time (criu-lab metrics.transfer).', '');
+  L.push('| link | iperf3 MB/s | transfer | median MB/s | ÷ iperf3 | runs | goal |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const onLink of ['unshaped', SHAPED_PROFILE] as const) {
+    const raw3 = iperfMBps(onLink);
+    const row = (label: string, st: 'full' | 'pageserver', goal: string) => {
+      const runs = pick('criu-lab', st, 1024, onLink);
+      if (!runs.length) return;
+      const t = median(runs.map((r) => r.throughputMBps ?? NaN));
+      L.push(`| ${onLink} | ${f(raw3, 0)} | ${label} | ${f(t, 0)} | ${f(t / raw3, 3)} | ${runs.length} | ${goal} |`);
+    };
+    row('rsync (full)', 'full', '≥ 0.5');
+    row('page server', 'pageserver', '≥ 0.7');
+  }
+  L.push('', `iperf3 runs: ${raw.iperf.map((i) => `${i.link} ${i.gbps.toFixed(2)} Gbit/s`).join(', ')}.`, '');
+
+  L.push('## 3. Downtime, 1 GiB, unshaped link (criu-lab: freeze start → restored process runs; goal for lazy ≤ 1.5 s)', '');
   L.push('| strategy | median downtime s | runs (s) |', '| --- | --- | --- |');
   for (const st of ['full', 'pageserver', 'lazy'] as const) {
     const A = pick('criu-lab', st);
-    L.push(`| ${st} | ${s(median(A.map((r) => r.downtimeMs)))} | ${A.map((r) => s(r.downtimeMs)).join(', ')} |`);
+    L.push(`| ${st} | ${s(median(A.map((r) => r.freezeDowntimeMs ?? NaN)))} | ${A.map((r) => s(r.freezeDowntimeMs ?? NaN)).join(', ')} |`);
   }
   L.push('');
 
-  L.push('## 4. Scale: controller peak RSS (full + rsync, criu-lab, `/usr/bin/time -v` Maximum resident set size)', '');
-  L.push('| heap MiB | runs | median peak RSS MiB | median dump s | median transfer s | median restore s | median downtime s |', '| --- | --- | --- | --- | --- | --- | --- |');
-  for (const size of SIZES) {
-    const A = pick('criu-lab', 'full', size);
-    if (!A.length) continue;
-    L.push(`| ${size} | ${A.length} | ${f(median(A.map((r) => (r.rssKiB ?? NaN) / 1024)), 1)} | ${s(median(A.map((r) => r.dumpMs)))} | ${s(median(A.map((r) => r.transferMs)))} | ${s(median(A.map((r) => r.restoreMs)))} | ${s(median(A.map((r) => r.downtimeMs)))} |`);
+  L.push('## 4. Scale: controller peak RSS (`/usr/bin/time -v` Maximum resident set size of `criu-lab run`)', '');
+  L.push('| strategy | heap MiB | runs | median peak RSS MiB | median dump s | median transfer s | median restore s | median downtime s |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const st of ['full', 'lazy'] as const) {
+    for (const size of SIZES) {
+      const A = pick('criu-lab', st, size);
+      if (!A.length) continue;
+      L.push(`| ${st} | ${size} | ${A.length} | ${f(median(A.map((r) => (r.rssKiB ?? NaN) / 1024)), 1)} | ${s(median(A.map((r) => r.dumpMs)))} | ${s(median(A.map((r) => r.transferMs)))} | ${s(median(A.map((r) => r.restoreMs)))} | ${s(median(A.map((r) => r.freezeDowntimeMs ?? NaN)))} |`);
+    }
   }
   L.push('', '![benchmark plot](plot.png)', '');
-  L.push('## Every run', '', '| # | kind | strategy | MiB | dump ms | transfer ms | restore ms | downtime ms | MB/s | RSS KiB |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
-  L.push('', '## Commands (in order, as run)', '', '```', 'node bin/criu-lab.js lab up --name bn --servers /tmp/bn-servers.yaml', ...[...new Set(raw.commands)], 'node bin/criu-lab.js lab down --name bn', '```', '');
+  L.push('## Every run', '', '| # | kind | strategy | link | MiB | dump ms | memwrite ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MB/s | RSS KiB |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
+  L.push('', '## Commands (in order, first occurrence of each)', '', '```', `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`, `${PREPARE}   # before every run`, ...[...new Set(raw.commands)], `node bin/criu-lab.js lab down --name ${LAB}`, '```', '');
   return L.join('\n');
 }
 
 function plot(): void {
   const phases: (keyof Phases)[] = ['dumpMs', 'transferMs', 'restoreMs', 'downtimeMs'];
   const ds = (kind: RunRecord['kind'], st: Strategy) => phases.map((p) => median(pick(kind, st).map((r) => r[p])) / 1000);
-  const rss = SIZES.map((size) => median(pick('criu-lab', 'full', size).map((r) => (r.rssKiB ?? NaN) / 1024)));
+  const series = (st: Strategy) => SIZES.map((size) => median(pick('criu-lab', st, size).map((r) => (r.rssKiB ?? NaN) / 1024)));
   const chart = readFileSync(join(ROOT, 'node_modules/chart.js/dist/chart.umd.js'), 'utf8');
   const cfg1 = {
     type: 'bar',
     data: { labels: ['dump', 'transfer', 'restore', 'downtime'], datasets: [
       { label: 'criu-lab full', data: ds('criu-lab', 'full') }, { label: 'bare full', data: ds('bare', 'full') },
       { label: 'criu-lab pageserver', data: ds('criu-lab', 'pageserver') }, { label: 'bare pageserver', data: ds('bare', 'pageserver') },
-      { label: 'criu-lab lazy', data: ds('criu-lab', 'lazy') },
     ] },
-    options: { animation: false, plugins: { title: { display: true, text: '1 GiB: median phase time (s)' } } },
+    options: { animation: false, plugins: { title: { display: true, text: '1 GiB, unshaped: median phase time (s), dump command start → restore end' } } },
   };
   const cfg2 = {
     type: 'line',
-    data: { labels: SIZES.map(String), datasets: [{ label: 'controller peak RSS (MiB)', data: rss }] },
-    options: { animation: false, scales: { y: { beginAtZero: true } }, plugins: { title: { display: true, text: 'full+rsync: controller peak RSS vs heap MiB' } } },
+    data: { labels: SIZES.map(String), datasets: [{ label: 'full + rsync', data: series('full') }, { label: 'lazy', data: series('lazy') }] },
+    options: { animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'controller peak RSS (MiB)' } }, x: { title: { display: true, text: 'heap MiB' } } },
+      plugins: { title: { display: true, text: 'controller peak RSS vs heap size' } } },
   };
   const html = `<!doctype html><html><body style="margin:0;background:#fff"><div style="display:flex"><div style="width:700px;height:450px"><canvas id="a"></canvas></div><div style="width:500px;height:450px"><canvas id="b"></canvas></div></div>
 <script>${chart}</script><script>new Chart(document.getElementById('a'),${JSON.stringify(cfg1)});new Chart(document.getElementById('b'),${JSON.stringify(cfg2)});</script></body></html>`;
@@ -248,6 +315,18 @@ function plot(): void {
   writeFileSync(htmlPath, html);
   const r = spawnSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${join(BENCH, 'plot.png')}`, '--window-size=1200,460', `file://${htmlPath}`], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) log(`chromium failed: ${r.stderr.slice(-300)}`);
+}
+
+/**
+ * Both strategies hold two copies of the heap in anonymous memory at once (the stopped source and
+ * the restored process); full's image files are page cache, which can spill to disk.
+ */
+function fits(strategy: Strategy, maxMemory: number): boolean {
+  const needed = 2 * maxMemory * 1024 ** 2 + 2 * GiB;
+  spawnSync('sh', ['-c', PREPARE]);
+  if (freemem() >= needed) return true;
+  raw.cut.push(`${strategy} ${maxMemory} MiB not run: ${(needed / GiB).toFixed(1)} GiB of free memory needed for two copies of the heap, ${(freemem() / GiB).toFixed(1)} GiB free.`);
+  return false;
 }
 
 async function main(): Promise<void> {
@@ -268,12 +347,32 @@ async function main(): Promise<void> {
     await iperf(src, dst);
     for (const st of ['full', 'pageserver'] as const) {
       for (let i = 0; i < REPS; i++) {
-        push(await criuLab(st, 1024));
-        push(await bare(st, 1024));
+        // A B B A A B …: each tool goes first half the time.
+        if (i % 2 === 0) {
+          push(await criuLab(st, 1024));
+          push(await bare(st, 1024));
+        } else {
+          push(await bare(st, 1024));
+          push(await criuLab(st, 1024));
+        }
       }
     }
     for (let i = 0; i < LAZY_REPS; i++) push(await criuLab('lazy', 1024));
-    for (const size of SIZES.filter((x) => x !== 1024)) push(await criuLab('full', size));
+    for (const size of SIZES.filter((x) => x !== 1024)) {
+      if (fits('full', size)) push(await criuLab('full', size));
+      if (fits('lazy', size)) push(await criuLab('lazy', size));
+    }
+    await iperf(src, dst);
+
+    // The same-az profile: every node link shaped with tc tbf to AWS's figure ÷ 20 (config/profiles.yaml).
+    const shaped = await sh(['node', 'bin/criu-lab.js', 'lab', 'up', '--name', LAB, '--servers', SERVERS, '--profile', SHAPED_PROFILE]);
+    if (shaped.code !== 0) throw new Error(`shaping the lab failed: ${shaped.stderr}`);
+    link = SHAPED_PROFILE;
+    await iperf(src, dst);
+    for (let i = 0; i < SHAPED_REPS; i++) {
+      push(await criuLab('full', 1024));
+      push(await criuLab('pageserver', 1024));
+    }
     await iperf(src, dst);
     push(undefined);
   } finally {
