@@ -236,14 +236,16 @@ function report(): string {
   if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
 
   L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB, unshaped link; goal ≤ 1.05)', '');
-  L.push('| strategy | phase | criu-lab median s | bare median s | ratio | n (A/B) |', '| --- | --- | --- | --- | --- | --- |');
+  L.push('| strategy | phase | criu-lab median s | bare median s | ratio of medians | median of pair ratios | n (A/B) |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const st of ['full', 'pageserver'] as const) {
     const A = pick('criu-lab', st);
     const B = pick('bare', st);
     const row = (label: string, get: (r: RunRecord) => number | undefined) => {
       const a = median(A.map((r) => get(r) ?? NaN));
       const b = median(B.map((r) => get(r) ?? NaN));
-      L.push(`| ${st} | ${label} | ${s(a)} | ${s(b)} | ${f(a / b, 3)} | ${A.length}/${B.length} |`);
+      // The i-th A and i-th B ran next to each other (A B, then B A): their ratio cancels slow drifts of the machine.
+      const pairs = median(A.slice(0, B.length).map((r, i) => (get(r) ?? NaN) / (get(B[i]!) ?? NaN)));
+      L.push(`| ${st} | ${label} | ${s(a)} | ${s(b)} | ${f(a / b, 3)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
     };
     for (const p of phases) row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
     row('CRIU memwrite_time (inside dump)', (r) => r.memwriteMs);
