@@ -33,7 +33,7 @@ import { applyProfile, bandwidthProfile, type BandwidthProfile } from './profile
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
-import { readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
@@ -240,19 +240,7 @@ async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabIn
     hostPid,
     dir: node.dir,
   }));
-  const info: LabInfo = {
-    name: layout.name,
-    backend: 'namespaces',
-    subnet: layout.subnet,
-    bridge: layout.bridge,
-    stateDir: layout.stateDir,
-    sshKeyPath: layout.sshKeyPath,
-    knownHostsPath: layout.knownHostsPath,
-    serversPath: layout.serversPath,
-    createdAt: new Date().toISOString(),
-    ...(layout.bastion ? { bastion: layout.nodes[0]!.name } : {}),
-    nodes,
-  };
+  const info = newLabInfo(layout, 'namespaces', nodes, layout.bastion ? { bastion: layout.nodes[0]!.name } : {});
   // Recorded before the wait, so a `lab up` killed while waiting leaves the PIDs behind for cleanup.
   await writeLabInfo(layout.stateFile, info);
   await Promise.all(running.map(({ node, hostPid }) => waitUntilNodeAnswers(node, hostPid, SSH_START_TIMEOUT_MS)));

@@ -2,6 +2,7 @@
 // where servers.yaml went. A missing or unreadable file means "no record", never a crash.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
+import type { LabLayout } from './layout.js';
 import type { LabStorage } from './storage.js';
 
 export interface LabNodeInfo {
@@ -32,6 +33,28 @@ export interface LabInfo {
   /** The guests' image and size (`lab up --backend vm`). */
   readonly vm?: { readonly imageDir: string; readonly recipeHash: string; readonly memoryMiB: number; readonly cpus: number };
   readonly nodes: readonly LabNodeInfo[];
+}
+
+/** The record of a lab just made: what its layout says, its nodes, and what only one backend has (bastion, vm). */
+export function newLabInfo(
+  layout: LabLayout,
+  backend: LabInfo['backend'],
+  nodes: readonly LabNodeInfo[],
+  extra: Pick<LabInfo, 'bastion' | 'vm'> = {},
+): LabInfo {
+  return {
+    name: layout.name,
+    backend,
+    subnet: layout.subnet,
+    bridge: layout.bridge,
+    stateDir: layout.stateDir,
+    sshKeyPath: layout.sshKeyPath,
+    knownHostsPath: layout.knownHostsPath,
+    serversPath: layout.serversPath,
+    createdAt: new Date().toISOString(),
+    ...extra,
+    nodes,
+  };
 }
 
 const labInfoSchema = z.object({

@@ -15,7 +15,7 @@ import { MAX_NODES, type LabOptions } from '../options.js';
 import { requireRoot, requireTools } from '../prerequisites.js';
 import { writeServersYaml } from '../servers.js';
 import { readSshBanner } from '../sshd.js';
-import { readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from '../state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from '../state.js';
 import { createTap, GUEST_CPUS, GUEST_MEMORY_MIB, prepareGuestDisks, startGuest, waitUntilGuestAnswers } from './guest.js';
 import { ensureVmImage, type VmImage } from './image.js';
 
@@ -128,19 +128,7 @@ async function createVmLab(layout: LabLayout, image: VmImage): Promise<{ info: L
     hostPid: qemuPid,
     dir: node.dir,
   }));
-  const info: LabInfo = {
-    name: layout.name,
-    backend: 'vm',
-    subnet: layout.subnet,
-    bridge: layout.bridge,
-    stateDir: layout.stateDir,
-    sshKeyPath: layout.sshKeyPath,
-    knownHostsPath: layout.knownHostsPath,
-    serversPath: layout.serversPath,
-    createdAt: new Date().toISOString(),
-    vm: { imageDir: image.dir, recipeHash: image.recipeHash, memoryMiB: GUEST_MEMORY_MIB, cpus: GUEST_CPUS },
-    nodes,
-  };
+  const info = newLabInfo(layout, 'vm', nodes, { vm: { imageDir: image.dir, recipeHash: image.recipeHash, memoryMiB: GUEST_MEMORY_MIB, cpus: GUEST_CPUS } });
   // Recorded before the wait, so a `lab up` killed while booting leaves its PIDs for cleanup.
   await writeLabInfo(layout.stateFile, info);
   await Promise.all(running.map(({ node, qemuPid }) => waitUntilGuestAnswers(node, qemuPid, BOOT_TIMEOUT_MS)));
