@@ -21,6 +21,7 @@ import { connectPlanNode } from '../../experiments/remote/connect.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import { rsyncTransfer } from '../../experiments/transfers/rsync.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
+import { runCli } from '../support/cli.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
 
@@ -134,12 +135,7 @@ async function expectCleanFailure(failure: Failure, rollback: 'ok' | 'failed' = 
   expect(await leftBehind()).toEqual([]);
 }
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [join(root, 'bin/criu-lab.js'), ...args], { cwd: root }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-}
+const cli = (...args: string[]) => runCli(args);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'criu-lab-f1-'));

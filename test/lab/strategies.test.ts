@@ -3,13 +3,11 @@
 // before anything starts; a restore that fails on a corrupted image rolls back to the source,
 // which goes on; and `criu-lab preflight` passes full, pageserver and lazy. Small sizes: the
 // machine is shared.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
@@ -18,10 +16,10 @@ import { createProgress, type Progress } from '../../experiments/progress.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import { rsyncTransfer } from '../../experiments/transfers/rsync.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
+import { runCli } from '../support/cli.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
 
-const execFileAsync = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 const LAB = 's6';
 const SMALL = { mb_size: 32, interval: 0.2, max_memory: 128 };
@@ -56,12 +54,7 @@ async function migrate(overrides: readonly ConfigOverride[], progress: Progress 
   return runMigration(planFor(overrides), { signal: new AbortController().signal, progress });
 }
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [join(root, 'bin/criu-lab.js'), ...args, '--servers', servers], { cwd: root }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-  );
-}
+const cli = (...args: string[]) => runCli([...args, '--servers', servers]);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'criu-lab-s6-'));
