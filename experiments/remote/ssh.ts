@@ -76,7 +76,12 @@ function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts:
     const client = new Client();
     let hostKey = '';
     let rejectedKey = '';
-    client.on('ready', () => resolve({ client, hostKey }));
+    client.on('ready', () => {
+      // Without TCP_NODELAY every command after the first waits ~40 ms (Nagle's algorithm meets the
+      // server's delayed ACK): 45 ms instead of 3 ms per command on the lab, in the downtime too.
+      client.setNoDelay(true);
+      resolve({ client, hostKey });
+    });
     // A server that drops the connection during the handshake emits no error; without this the connect would wait for readyTimeout.
     client.on('close', () => reject(new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): the connection closed during the handshake`, { node: endpoint.name, step: 'connect' })));
     client.on('error', (error: Error & { level?: string }) => {
