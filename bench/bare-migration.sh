@@ -31,7 +31,11 @@ cleanup() {
     scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" root@"$SRC":"$IMG/dump.log" root@"$SRC":"$IMG/stats-dump" "$KEEP_LOGS/" 2>/dev/null || true
     scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" root@"$DST":"$IMG/restore.log" root@"$DST":"$IMG/stats-restore" "$KEEP_LOGS/" 2>/dev/null || true
   fi
-  for n in "$SRC" "$DST"; do "${SSH[@]}" root@"$n" "pkill -KILL -f '[b]are_${RUN#bare_}'; rm -rf $WORK $IMG" || true; done
+  # Two commands: a command line holding the run's paths would match the pattern and kill itself before rm.
+  for n in "$SRC" "$DST"; do
+    "${SSH[@]}" root@"$n" "pkill -KILL -f '[b]are_${RUN#bare_}'" || true
+    "${SSH[@]}" root@"$n" "rm -rf $WORK $IMG" || true
+  done
   ssh-agent -k >/dev/null
 }
 trap cleanup EXIT
