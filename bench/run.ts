@@ -3,7 +3,8 @@
 // link and on the same-az profile), downtime per strategy and the controller's peak RSS across
 // sizes. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
-// BENCH_SHAPED_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192).
+// BENCH_SHAPED_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192), BENCH_SETTLE_S (15),
+// BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -22,6 +23,7 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 6);
 const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
 const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
 const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').map(Number);
+const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'overhead,iperf,lazy,scale,shaped').split(','));
 const SHAPED_PROFILE = 'same-az';
 const MB_SIZE = 128;
 const INTERVAL = '0.2';
@@ -40,6 +42,9 @@ interface RunRecord extends Phases {
   /** CRIU's memwrite_time: writing the pages (to the image files, or down the page-server socket). */
   memwriteMs?: number;
   pagesWritten?: number;
+  /** The dump's page-write batches (see pageBatches): their median ms, and how many took < FAST_BATCH_MS. */
+  batchMedianMs?: number;
+  fastBatches?: number;
   /** MB/s of the node-to-node move that carries the pages (rsync, or the page stream). */
   throughputMBps?: number;
   rssKiB?: number;
@@ -134,7 +139,23 @@ async function iperf(src: string, dst: string): Promise<void> {
   log(`iperf3 n1→n2 (${link}): ${gbps.toFixed(2)} Gbit/s`);
 }
 
+/**
+ * CRIU drains a big heap in batches of about 6,800 pages (27 MB); `-v4` logs "Clean up page pipe"
+ * after each. The ms between them show the memory the run met: on this host a batch takes ~8 ms
+ * into page cache already backed by the hypervisor, ~40 ms or ~72 ms otherwise (two host states that
+ * switch on their own, even within one dump). Same CRIU, same argv: these regimes, not the tool that
+ * started the dump, set its length (results.md, "Reading").
+ */
+const FAST_BATCH_MS = 20;
+function pageBatches(dumpLog: string): Pick<RunRecord, 'batchMedianMs' | 'fastBatches'> {
+  if (!existsSync(dumpLog)) return {};
+  const ends = [...readFileSync(dumpLog, 'utf8').matchAll(/^\((\d+\.\d+)\) page-pipe: Clean up page pipe$/gm)].map((m) => Number(m[1]) * 1000);
+  const batches = ends.slice(1).map((t, i) => t - ends[i]!);
+  return { batchMedianMs: median(batches), fastBatches: batches.filter((ms) => ms < FAST_BATCH_MS).length };
+}
+
 interface Metrics {
+  resultsDir: string;
   phases: { name: string; startedAt: string; durationMs: number }[];
   dump?: { durationMs: number; imageBytes: number; criuStats: Record<string, number> };
   transfer?: { durationMs: number; throughputMBps: number };
@@ -170,11 +191,12 @@ async function criuLab(strategy: Strategy, maxMemory: number): Promise<RunRecord
     dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN,
     downtimeMs: commandDowntimeMs(m), freezeDowntimeMs: m.downtimeMs ?? NaN,
     memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
+    ...pageBatches(join(m.resultsDir, 'source', 'criu-dump.log')),
     throughputMBps: strategy === 'pageserver' ? m.pageStream?.throughputMBps : m.transfer?.throughputMBps,
     rssKiB: rss?.[1] ? Number(rss[1]) : undefined, bytes: m.dump?.imageBytes, outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
     lazy: m.lazy,
   };
-  log(`criu-lab ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`);
+  log(`criu-lab ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`);
   return rec;
 }
 
@@ -196,8 +218,9 @@ async function bare(strategy: 'full' | 'pageserver', maxMemory: number): Promise
   const rec: RunRecord = {
     kind: 'bare', strategy, maxMemory, link, ...j,
     memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
+    ...pageBatches(join(logs, 'dump.log')),
   };
-  log(`bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
+  log(`bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
   return rec;
 }
 
@@ -240,15 +263,19 @@ function report(): string {
   for (const st of ['full', 'pageserver'] as const) {
     const A = pick('criu-lab', st);
     const B = pick('bare', st);
-    const row = (label: string, get: (r: RunRecord) => number | undefined) => {
+    const row = (label: string, get: (r: RunRecord) => number | undefined, show: (ms: number) => string = s) => {
       const a = median(A.map((r) => get(r) ?? NaN));
       const b = median(B.map((r) => get(r) ?? NaN));
       // The i-th A and i-th B ran next to each other (A B, then B A): their ratio cancels slow drifts of the machine.
       const pairs = median(A.slice(0, B.length).map((r, i) => (get(r) ?? NaN) / (get(B[i]!) ?? NaN)));
-      L.push(`| ${st} | ${label} | ${s(a)} | ${s(b)} | ${f(a / b, 3)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
+      L.push(`| ${st} | ${label} | ${show(a)} | ${show(b)} | ${f(a / b, 3)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
     };
     for (const p of phases) row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
     row('CRIU memwrite_time (inside dump)', (r) => r.memwriteMs);
+    // The tool's own share of the downtime: the time between its commands (SSH round trips, lookups).
+    row('between the commands (downtime − dump − transfer − restore)', (r) => r.downtimeMs - r.dumpMs - r.transferMs - r.restoreMs);
+    row('dump without page writes (dump − memwrite)', (r) => (r.memwriteMs === undefined ? undefined : r.dumpMs - r.memwriteMs));
+    row('page-write batch of ~27 MB, median (ms)', (r) => r.batchMedianMs, (ms) => f(ms, 0));
   }
   L.push('');
 
@@ -286,8 +313,8 @@ function report(): string {
     }
   }
   L.push('', '![benchmark plot](plot.png)', '');
-  L.push('## Every run', '', '| # | kind | strategy | link | MiB | dump ms | memwrite ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MB/s | RSS KiB |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
+  L.push('## Every run', '', `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MB/s | RSS KiB |`, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
   L.push('', '## Commands (in order, first occurrence of each)', '', '```', `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`, `${PREPARE}   # before every run`, ...[...new Set(raw.commands)], `node bin/criu-lab.js lab down --name ${LAB}`, '```', '');
   return L.join('\n');
 }
@@ -331,6 +358,19 @@ function fits(strategy: Strategy, maxMemory: number): boolean {
   return false;
 }
 
+/** The same-az profile: every node link shaped with tc tbf to AWS's figure ÷ 20 (config/profiles.yaml). */
+async function shapedSection(src: string, dst: string): Promise<void> {
+  const shaped = await sh(['node', 'bin/criu-lab.js', 'lab', 'up', '--name', LAB, '--servers', SERVERS, '--profile', SHAPED_PROFILE]);
+  if (shaped.code !== 0) throw new Error(`shaping the lab failed: ${shaped.stderr}`);
+  link = SHAPED_PROFILE;
+  await iperf(src, dst);
+  for (let i = 0; i < SHAPED_REPS; i++) {
+    push(await criuLab('full', 1024));
+    push(await criuLab('pageserver', 1024));
+  }
+  await iperf(src, dst);
+}
+
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   if (process.argv.includes('--report-only')) {
@@ -346,8 +386,8 @@ async function main(): Promise<void> {
   try {
     const src = ipOf('source');
     const dst = ipOf('destination');
-    await iperf(src, dst);
-    for (const st of ['full', 'pageserver'] as const) {
+    if (SECTIONS.has('iperf')) await iperf(src, dst);
+    for (const st of SECTIONS.has('overhead') ? (['full', 'pageserver'] as const) : []) {
       for (let i = 0; i < REPS; i++) {
         // A B B A A B …: each tool goes first half the time.
         if (i % 2 === 0) {
@@ -359,23 +399,13 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (let i = 0; i < LAZY_REPS; i++) push(await criuLab('lazy', 1024));
-    for (const size of SIZES.filter((x) => x !== 1024)) {
+    for (let i = 0; SECTIONS.has('lazy') && i < LAZY_REPS; i++) push(await criuLab('lazy', 1024));
+    for (const size of SECTIONS.has('scale') ? SIZES.filter((x) => x !== 1024) : []) {
       if (fits('full', size)) push(await criuLab('full', size));
       if (fits('lazy', size)) push(await criuLab('lazy', size));
     }
-    await iperf(src, dst);
-
-    // The same-az profile: every node link shaped with tc tbf to AWS's figure ÷ 20 (config/profiles.yaml).
-    const shaped = await sh(['node', 'bin/criu-lab.js', 'lab', 'up', '--name', LAB, '--servers', SERVERS, '--profile', SHAPED_PROFILE]);
-    if (shaped.code !== 0) throw new Error(`shaping the lab failed: ${shaped.stderr}`);
-    link = SHAPED_PROFILE;
-    await iperf(src, dst);
-    for (let i = 0; i < SHAPED_REPS; i++) {
-      push(await criuLab('full', 1024));
-      push(await criuLab('pageserver', 1024));
-    }
-    await iperf(src, dst);
+    if (SECTIONS.has('iperf')) await iperf(src, dst);
+    if (SECTIONS.has('shaped')) await shapedSection(src, dst);
     push(undefined);
   } finally {
     plot();
