@@ -232,6 +232,20 @@ const median = (xs: number[]): number => {
 };
 const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024, onLink: Link = 'unshaped') =>
   raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink);
+/** 95 % interval of median(a) ÷ median(b) from 4,000 resamples of each (seeded, so a report regenerates the same). */
+function ratioInterval(a: number[], b: number[]): [number, number] {
+  let seed = 1;
+  // mulberry32: a small seeded generator with 32-bit integer arithmetic.
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const resample = (xs: number[]) => median(xs.map(() => xs[Math.floor(random() * xs.length)]!));
+  const ratios = Array.from({ length: 4000 }, () => resample(a) / resample(b)).sort((x, y) => x - y);
+  return [ratios[100]!, ratios[3899]!];
+}
 const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const s = (ms: number) => f(ms / 1000, 2);
 const push = (r: RunRecord | undefined) => {
@@ -254,12 +268,13 @@ function report(): string {
     `- Lab: \`criu-lab lab up --name ${LAB}\` (2 namespace nodes n1 → n2 on one bridge, images on the host's ext4). Workload: memory, --mb-size ${MB_SIZE} --interval ${INTERVAL}. Transfer: rsync.`,
     `- A = criu-lab, B = bench/bare-migration.sh (the same CRIU and rsync commands in a plain shell, timed with \`date\` on the node), in the order A B B A A B … so neither always goes first.`,
     `- Before every run: \`${PREPARE}\`, then ${SETTLE_S} s idle. Without it, one and the same \`criu dump\` of 1 GiB wrote its pages in anything from 0.2 s to 2.4 s, whichever tool ran it, faster when the run before had just freed memory. A likely cause (not proven): this machine is a Firecracker guest whose virtio-balloon reports free pages to the host and which runs DAMON pageout, so memory freed a while ago is no longer backed and costs a host fault per page when touched again. Settling gives every run the same start.`,
+    `- The dump's page writes: CRIU's \`-v4\` log marks each batch of ~27 MB it writes; the tables give each run's median ms per batch. On this host it sits at levels the tool cannot move (~8 ms into page cache the hypervisor still backs, else ~30, ~40, ~72 or ~90 ms), which change on their own between runs and even within one dump, for criu-lab and the shell alike; they, not the tool, set the dump's length. Hence the 95 % interval next to each ratio (4,000 bootstrap resamples of each side).`,
     '- Phase times are measured on the nodes. "downtime" in the overhead table is the same for both: start of the `criu dump` command → end of the `criu restore` command. criu-lab\'s own downtime (what it reports: freeze start from CRIU\'s statistics → restored) is in section 3.',
     '');
   if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
 
   L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB, unshaped link; goal ≤ 1.05)', '');
-  L.push('| strategy | phase | criu-lab median s | bare median s | ratio of medians | median of pair ratios | n (A/B) |', '| --- | --- | --- | --- | --- | --- | --- |');
+  L.push('| strategy | phase | criu-lab median s | bare median s | ratio of medians | its 95 % interval (bootstrap) | median of pair ratios | n (A/B) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const st of ['full', 'pageserver'] as const) {
     const A = pick('criu-lab', st);
     const B = pick('bare', st);
@@ -268,7 +283,8 @@ function report(): string {
       const b = median(B.map((r) => get(r) ?? NaN));
       // The i-th A and i-th B ran next to each other (A B, then B A): their ratio cancels slow drifts of the machine.
       const pairs = median(A.slice(0, B.length).map((r, i) => (get(r) ?? NaN) / (get(B[i]!) ?? NaN)));
-      L.push(`| ${st} | ${label} | ${show(a)} | ${show(b)} | ${f(a / b, 3)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
+      const [low, high] = ratioInterval(A.map((r) => get(r) ?? NaN).filter(Number.isFinite), B.map((r) => get(r) ?? NaN).filter(Number.isFinite));
+      L.push(`| ${st} | ${label} | ${show(a)} | ${show(b)} | ${f(a / b, 3)} | ${f(low, 2)}–${f(high, 2)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
     };
     for (const p of phases) row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
     row('CRIU memwrite_time (inside dump)', (r) => r.memwriteMs);
