@@ -81,11 +81,15 @@ export async function deployPayload(ctx: RunContext): Promise<void> {
 export async function startPayload(ctx: RunContext): Promise<number> {
   const { source, paths, signal } = ctx;
   await source.run(startArgv(ctx), { step: 'start workload', detachStdio: `${paths.workDir}/${OUTPUT_FILE}`, timeoutMs: ms(ctx.plan.timeouts.commandS), signal });
+  // Right after setsid returns the payload may be inside execve, when pgrep sees no command line:
+  // only two misses in a row, a poll apart, mean it exited.
+  let missed = 0;
   return poll(
     async () => {
       const ready = /^ready:(\d+)/.exec((await readText(source, `${paths.workDir}/${READY_FILE}`)) ?? '');
       if (ready) return Number(ready[1]);
-      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${ctx.workload.name} workload exited before it was ready`, 'start workload');
+      missed = (await isRunning(source, ctx)) ? 0 : missed + 1;
+      if (missed >= 2) throw await payloadError(source, ctx, `the ${ctx.workload.name} workload exited before it was ready`, 'start workload');
       return undefined;
     },
     ms(ctx.plan.timeouts.readyS),
