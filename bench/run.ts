@@ -142,9 +142,9 @@ async function iperf(src: string, dst: string): Promise<void> {
 /**
  * CRIU drains a big heap in batches of about 6,800 pages (27 MB); `-v4` logs "Clean up page pipe"
  * after each. The ms between them show the memory the run met: on this host a batch takes ~8 ms
- * into page cache already backed by the hypervisor, ~40 ms or ~72 ms otherwise (two host states that
- * switch on their own, even within one dump). Same CRIU, same argv: these regimes, not the tool that
- * started the dump, set its length (results.md, "Reading").
+ * into page cache already backed by the hypervisor, ~40 ms or ~72 ms otherwise (levels that also
+ * switch within one dump). Same CRIU, same argv: the level sets the dump's length; which tool's
+ * runs land on which level is in results.md, "Reading".
  */
 const FAST_BATCH_MS = 20;
 function pageBatches(dumpLog: string): Pick<RunRecord, 'batchMedianMs' | 'fastBatches'> {
@@ -152,6 +152,15 @@ function pageBatches(dumpLog: string): Pick<RunRecord, 'batchMedianMs' | 'fastBa
   const ends = [...readFileSync(dumpLog, 'utf8').matchAll(/^\((\d+\.\d+)\) page-pipe: Clean up page pipe$/gm)].map((m) => Number(m[1]) * 1000);
   const batches = ends.slice(1).map((t, i) => t - ends[i]!);
   return { batchMedianMs: median(batches), fastBatches: batches.filter((ms) => ms < FAST_BATCH_MS).length };
+}
+
+/** What a dump's own statistics and log say of its page writing, read the same way for both tools. */
+function pageWriting(stats: Record<string, number>, dumpLog: string): Pick<RunRecord, 'memwriteMs' | 'pagesWritten' | 'batchMedianMs' | 'fastBatches'> {
+  return {
+    memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined,
+    pagesWritten: stats['pages_written'],
+    ...pageBatches(dumpLog),
+  };
 }
 
 interface Metrics {
@@ -190,8 +199,7 @@ async function criuLab(strategy: Strategy, maxMemory: number): Promise<RunRecord
     kind: 'criu-lab', strategy, maxMemory, link,
     dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN,
     downtimeMs: commandDowntimeMs(m), freezeDowntimeMs: m.downtimeMs ?? NaN,
-    memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
-    ...pageBatches(join(m.resultsDir, 'source', 'criu-dump.log')),
+    ...pageWriting(stats, join(m.resultsDir, 'source', 'criu-dump.log')),
     throughputMBps: strategy === 'pageserver' ? m.pageStream?.throughputMBps : m.transfer?.throughputMBps,
     rssKiB: rss?.[1] ? Number(rss[1]) : undefined, bytes: m.dump?.imageBytes, outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
     lazy: m.lazy,
@@ -217,8 +225,7 @@ async function bare(strategy: 'full' | 'pageserver', maxMemory: number): Promise
   const stats = existsSync(statsFile) ? (decodeCriuStats(readFileSync(statsFile)).dump ?? {}) : {};
   const rec: RunRecord = {
     kind: 'bare', strategy, maxMemory, link, ...j,
-    memwriteMs: stats['memwrite_time'] !== undefined ? stats['memwrite_time'] / 1000 : undefined, pagesWritten: stats['pages_written'],
-    ...pageBatches(join(logs, 'dump.log')),
+    ...pageWriting(stats, join(logs, 'dump.log')),
   };
   log(`bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
   return rec;
@@ -268,7 +275,7 @@ function report(): string {
     `- Lab: \`criu-lab lab up --name ${LAB}\` (2 namespace nodes n1 → n2 on one bridge, images on the host's ext4). Workload: memory, --mb-size ${MB_SIZE} --interval ${INTERVAL}. Transfer: rsync.`,
     `- A = criu-lab, B = bench/bare-migration.sh (the same CRIU and rsync commands in a plain shell, timed with \`date\` on the node), in the order A B B A A B … so neither always goes first.`,
     `- Before every run: \`${PREPARE}\`, then ${SETTLE_S} s idle. Without it, one and the same \`criu dump\` of 1 GiB wrote its pages in anything from 0.2 s to 2.4 s, whichever tool ran it, faster when the run before had just freed memory. A likely cause (not proven): this machine is a Firecracker guest whose virtio-balloon reports free pages to the host and which runs DAMON pageout, so memory freed a while ago is no longer backed and costs a host fault per page when touched again. Settling gives every run the same start.`,
-    `- The dump's page writes: CRIU's \`-v4\` log marks each batch of ~27 MB it writes; the tables give each run's median ms per batch. On this host it sits at levels the tool cannot move (~8 ms into page cache the hypervisor still backs, else ~30, ~40, ~72 or ~90 ms), which change on their own between runs and even within one dump, for criu-lab and the shell alike; they, not the tool, set the dump's length. Hence the 95 % interval next to each ratio (4,000 bootstrap resamples of each side).`,
+    `- The dump's page writes: CRIU's \`-v4\` log marks each batch of ~27 MB it writes; the tables give each run's median ms per batch. On this host it sits at levels the host sets (~8 ms into page cache the hypervisor still backs, else ~30, ~40, ~72 or ~90 ms), which occur for criu-lab and the shell alike and change between runs and even within one dump; the level, not the argv, sets the dump's length. How often each tool's runs land on the slow level is in the "Every run" table. The 95 % interval next to each ratio comes from 4,000 bootstrap resamples of each side.`,
     '- Phase times are measured on the nodes. "downtime" in the overhead table is the same for both: start of the `criu dump` command → end of the `criu restore` command. criu-lab\'s own downtime (what it reports: freeze start from CRIU\'s statistics → restored) is in section 3.',
     '');
   if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
