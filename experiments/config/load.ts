@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
-import type { Plan } from './plan.js';
+import type { InertKey, MigrationTrigger, Plan } from './plan.js';
 import { configSchema, type Placement, type RawConfig } from './schema.js';
 import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
 
@@ -262,6 +262,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
 
   const pair = parsed.success ? choosePair(parsed.data, where('experiment.placement')) : undefined;
   if (pair && 'problem' in pair) problems.push(pair.problem);
+  const trigger = parsed.success ? triggerOf(parsed.data, where('experiment.trigger')) : undefined;
+  if (trigger && 'problem' in trigger) problems.push(trigger.problem);
 
   if (problems.length > 0 || !parsed.success) {
     // A misspelt key is often why a required one is missing: the hint goes with the errors.
@@ -270,7 +272,37 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   }
   const sources = [defaults, workloadLayer, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);
   const chosen = pair && !('problem' in pair) ? pair : undefined;
-  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen)), warnings };
+  const resolved = { resolvedConfig: structuredClone(merged), inertKeys: [], trigger: trigger && !('problem' in trigger) ? trigger : { kind: 'warm' as const } };
+  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen, resolved)), warnings };
+}
+
+/**
+ * When the migration starts: experiment.trigger when set, else the first of migrate_after,
+ * target_memory_mb and wait_before_dump that is set (the original's wait_before_dump only
+ * delays full dumps: its pre-dumps start right after ready), else when the workload is warm.
+ */
+function triggerOf(raw: RawConfig, origin: string): MigrationTrigger | { problem: string } {
+  const { migrate_after: after } = raw.experiment;
+  const { wait_before_dump: waitS, target_memory_mb: targetMb, mode } = raw.checkpoint.strategy;
+  const waited = after ?? (waitS !== undefined && mode !== 'predump' ? waitS : undefined);
+  switch (raw.experiment.trigger) {
+    case 'warm':
+    case 'ready':
+      return { kind: raw.experiment.trigger };
+    case 'wait': {
+      const seconds = after ?? waitS;
+      if (seconds === undefined) return { problem: `experiment.trigger: wait needs the seconds in experiment.migrate_after or checkpoint.strategy.wait_before_dump${origin}; fix: set one (--migrate-after, --wait-before-dump)` };
+      return { kind: 'wait', seconds };
+    }
+    case 'rss':
+      if (targetMb === undefined) return { problem: `experiment.trigger: rss needs checkpoint.strategy.target_memory_mb${origin}; fix: set it (--target-memory-mb)` };
+      return { kind: 'rss', targetMb };
+    case undefined:
+      if (after !== undefined) return { kind: 'wait', seconds: after };
+      if (targetMb !== undefined) return { kind: 'rss', targetMb };
+      if (waitS !== undefined) return waited === undefined ? { kind: 'ready' } : { kind: 'wait', seconds: waited };
+      return { kind: 'warm' };
+  }
 }
 
 interface Pair {
@@ -298,14 +330,27 @@ function choosePair(raw: RawConfig, origin: string): Pair | { problem: string } 
   return from && to ? { source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' }, destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' }, placement: from === to ? 'same-az' : 'cross-az' } : undefined;
 }
 
-function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined): Plan {
+interface Resolved {
+  readonly resolvedConfig: Tree;
+  readonly inertKeys: readonly InertKey[];
+  readonly trigger: MigrationTrigger;
+}
+
+function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined, resolved: Resolved): Plan {
   const { nodes, checkpoint, transfer, timeouts } = raw;
   return {
     experiment: {
       name: raw.experiment.name,
+      description: raw.experiment.description,
       saveMetrics: raw.experiment.save_metrics,
       resultsDir: resolve(cwd, raw.experiment.results_dir),
-      migrateAfterS: raw.experiment.migrate_after,
+      metricsFile: raw.experiment.metrics_file === undefined ? undefined : expandHome(raw.experiment.metrics_file, cwd),
+      trigger: resolved.trigger,
+      logLevel: raw.logging.level,
+      cleanup: raw.experiment.cleanup,
+      successCriteria: { processRunning: raw.migration.success_criteria.process_running, dataIntegrity: raw.migration.success_criteria.data_integrity_check },
+      inertKeys: resolved.inertKeys,
+      resolvedConfig: resolved.resolvedConfig,
       placement: pair?.placement,
       profile: raw.experiment.profile,
     },
@@ -323,10 +368,14 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
     checkpoint: {
       workingDir: checkpoint.dirs.working_dir,
       checkpointDir: checkpoint.dirs.checkpoint_dir,
+      scriptsDir: raw.paths.scripts_dir,
+      dataDir: raw.paths.data_dir,
       strategy: {
         mode: checkpoint.strategy.mode,
         predumpIterations: checkpoint.strategy.predump_iterations,
         predumpIntervalS: checkpoint.strategy.predump_interval,
+        predumpIntervalFrom: checkpoint.strategy.predump_interval_from,
+        syncAfterPredump: checkpoint.strategy.sync_after_predump,
         lazyPages: checkpoint.strategy.lazy_pages,
         pageServerPort: checkpoint.strategy.page_server_port,
         deadline: checkpoint.strategy.deadline,
@@ -351,7 +400,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       ebs: { volume: transfer.ebs.volume, waitS: transfer.ebs.wait_s },
     },
     aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes } : undefined,
-    workload: { type: workloadType, params },
+    workload: { type: workloadType, params, readyFile: raw.workload.readiness.file_path },
     timeouts: {
       connectS: timeouts.connect_s,
       commandS: timeouts.command_s,
