@@ -29,6 +29,16 @@ export type Placement = (typeof PLACEMENTS)[number];
 /** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
 export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
 
+/** The keys of `workload:` every workload has. */
+export const workloadKeysSchema = z.object({
+  type: oneOf(() => workloads.names(), 'workload').optional(),
+  /** A preset of the workload's file (`presets:` in config/workloads/<type>.yaml), between that file and the -c file. */
+  preset: z.string().min(1).optional(),
+  readiness: z
+    .object({ file_path: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name in the working dir (letters, digits, . _ -)').default('checkpoint_ready') })
+    .prefault({}),
+});
+
 export const configSchema = z.object({
   experiment: z
     .object({
@@ -141,14 +151,8 @@ export const configSchema = z.object({
     .optional(),
   /** Which lab wrote servers.yaml (`lab status` and `lab down` read it); a run does not. */
   lab: z.record(z.string(), z.unknown()).optional(),
-  workload: z
-    .looseObject({
-      type: oneOf(() => workloads.names(), 'workload').optional(),
-      readiness: z
-        .object({ file_path: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name in the working dir (letters, digits, . _ -)').default('checkpoint_ready') })
-        .prefault({}),
-    })
-    .prefault({}),
+  // Besides these, `workload:` takes the chosen workload's own parameters (checked against its schema).
+  workload: workloadKeysSchema.loose().prefault({}),
   /** Where payloads and their data go on the nodes; unset = the run's working dir. */
   paths: z.object({ scripts_dir: absolutePath.optional(), data_dir: absolutePath.optional() }).prefault({}),
   migration: z
