@@ -1,5 +1,6 @@
-// Loads a Plan: default.yaml < workloads/<type>.yaml < servers.yaml < experiment file < flags,
-// with ${VAR} substitution, and reports every problem at once with its dotted path and origin.
+// Loads a Plan: default.yaml < workloads/<type>.yaml < its preset < servers.yaml < experiment file < flags,
+// with ${VAR} / $VAR substitution and the original framework's key names (original.ts), and reports
+// every problem at once with its dotted path and origin.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';

@@ -164,7 +164,9 @@ export const configSchema = z.object({
   logging: z
     .object({
       // The original writes DEBUG/INFO/WARNING/ERROR; any case is accepted.
-      level: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LOG_LEVELS, { error: `must be one of: ${LOG_LEVELS.join(', ')} (any case)` })).default('info'),
+      level: z
+        .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LOG_LEVELS, { error: `must be one of: ${LOG_LEVELS.join(', ')} (any case)` }))
+        .default('info'),
     })
     .prefault({}),
   timeouts: z

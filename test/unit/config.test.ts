@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, substitute, type LoadOptions } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { problemsFrom } from '../support/problems.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 /** A copy of the shipped config/ without a servers.yaml, so a developer's lab does not leak in. */
@@ -29,15 +29,7 @@ function load(options: Partial<LoadOptions> = {}) {
 }
 
 /** The problems a load reports, or [] when it succeeds. */
-function problemsOf(options: Partial<LoadOptions>): string[] {
-  try {
-    load(options);
-    return [];
-  } catch (error) {
-    expect(error).toBeInstanceOf(UsageError);
-    return [...(error as UsageError).problems];
-  }
-}
+const problemsOf = (options: Partial<LoadOptions>) => problemsFrom(() => load(options));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'criu-lab-config-'));

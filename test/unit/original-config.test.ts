@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { loadPlan, substitute, type LoadOptions } from '../../experiments/config/load.js';
 import { ORIGINAL_ALIASES } from '../../experiments/config/original.js';
 import type { Plan } from '../../experiments/config/plan.js';
-import { UsageError } from '../../experiments/errors.js';
+import { problemsFrom } from '../support/problems.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const ORIGINAL = join(repoRoot, 'test/fixtures/original');
@@ -38,15 +38,7 @@ function load(options: Partial<LoadOptions> = {}) {
 /** The plan of a -c file holding `yaml`. */
 const planOf = (yaml: string, options: Partial<LoadOptions> = {}): Plan => load({ configFile: file(yaml), ...options }).plan;
 
-function problemsOf(options: Partial<LoadOptions>): string[] {
-  try {
-    load(options);
-    return [];
-  } catch (error) {
-    expect(error).toBeInstanceOf(UsageError);
-    return [...(error as UsageError).problems];
-  }
-}
+const problemsOf = (options: Partial<LoadOptions>) => problemsFrom(() => load(options));
 
 /** Every leaf key of a YAML file, dotted. */
 function leafPaths(tree: unknown, prefix = ''): string[] {
