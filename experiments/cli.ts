@@ -28,20 +28,45 @@ interface FlagMapping {
 
 const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-/** Plan flags: the seed's run_experiment.py flags, each a config key. */
-const PLAN_FLAGS: readonly (FlagMapping & { readonly value: string; readonly description: string })[] = [
-  { flag: '--workload', value: '<name>', description: 'workload type (config: workload.type)', paths: ['workload.type', 'experiment.workload_type'] },
+interface PlanFlag extends FlagMapping {
+  readonly value: string;
+  readonly description: string;
+  /** The one-letter form the original framework also takes (-w). */
+  readonly short?: string;
+  /** Flags of another flag that cannot go with this one (attributes). */
+  readonly conflicts?: readonly string[];
+}
+
+const planFlag = (f: Omit<PlanFlag, 'attribute'>): PlanFlag => ({ ...f, attribute: camel(f.flag) });
+
+/** Plan flags: the seed's run_experiment.py flags, each a config key; aliases keep the original framework's names working. */
+const PLAN_FLAGS: readonly PlanFlag[] = [
+  { flag: '--workload', short: '-w', value: '<name>', description: 'workload type (config: workload.type)', paths: ['workload.type', 'experiment.workload_type'] },
+  { flag: '--preset', value: '<name>', description: "a preset of the workload's file, e.g. small, medium, large, xlarge, lazy_test for memory (config: workload.preset)", paths: ['workload.preset'] },
   { flag: '--strategy', value: '<name>', description: 'checkpoint strategy (config: checkpoint.strategy.mode)', paths: ['checkpoint.strategy.mode'] },
   { flag: '--transfer', value: '<method>', description: 'transfer method (config: transfer.method)', paths: ['transfer.method'] },
+  { flag: '--transfer-method', value: '<method>', description: 'the original\'s name for --transfer (config: transfer.method)', paths: ['transfer.method'] },
   { flag: '--source-ip', value: '<ip>', description: 'source node address (config: nodes.source.ip)', paths: ['nodes.source.ip'] },
   { flag: '--dest-ip', value: '<ip>', description: 'destination node address (config: nodes.destination.ip)', paths: ['nodes.destination.ip'] },
+  { flag: '--ssh-user', value: '<user>', description: 'the user SSH logs in as on the nodes (config: nodes.ssh_user)', paths: ['nodes.ssh_user'] },
   { flag: '--predump-iterations', value: '<n|auto>', description: "pre-dump rounds, or 'auto': stop when converged, diverging or the deadline is at risk (config: checkpoint.strategy.predump_iterations)", paths: ['checkpoint.strategy.predump_iterations'] },
   { flag: '--predump-interval', value: '<s>', description: 'seconds between pre-dumps (config: checkpoint.strategy.predump_interval)', paths: ['checkpoint.strategy.predump_interval'] },
   { flag: '--deadline', value: '<s|aws|gcp>', description: 'the notice --predump-iterations auto plans for; seconds also add a verdict (config: checkpoint.strategy.deadline)', paths: ['checkpoint.strategy.deadline'] },
   { flag: '--placement', value: '<same-az|cross-az>', description: 'pick the node pair from all_nodes in servers.yaml: both in one zone, or across two (config: experiment.placement)', paths: ['experiment.placement'] },
   { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
+  { flag: '--logs-dir', value: '<dir>', description: 'the original\'s name for --results-dir; logs are always collected there (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
+  { flag: '--log-level', value: '<level>', description: 'verbosity: debug, info, warning or error, any case (config: logging.level)', paths: ['logging.level'] },
+  { flag: '--trigger', value: '<warm|ready|wait|rss>', description: 'when the migration starts: when the workload is warm, right after ready, after a wait, or at a target RSS (config: experiment.trigger)', paths: ['experiment.trigger'] },
   { flag: '--migrate-after', value: '<s>', description: 'migrate this many seconds after the workload is ready instead of when it says it is warm (config: experiment.migrate_after)', paths: ['experiment.migrate_after'] },
-].map((f) => ({ ...f, attribute: camel(f.flag) }));
+  { flag: '--wait-before-dump', value: '<s>', description: 'the original\'s trigger: seconds after ready before a full dump (config: checkpoint.strategy.wait_before_dump)', paths: ['checkpoint.strategy.wait_before_dump'], conflicts: ['targetMemoryMb'] },
+  { flag: '--target-memory-mb', value: '<mb>', description: 'the original\'s trigger: migrate when the workload\'s RSS reaches this many MiB (config: checkpoint.strategy.target_memory_mb)', paths: ['checkpoint.strategy.target_memory_mb'], conflicts: ['waitBeforeDump'] },
+].map(planFlag);
+
+/** Flags only a run takes (a preflight writes no results). */
+const RUN_FLAGS: readonly PlanFlag[] = [
+  { flag: '--name', short: '-n', value: '<name>', description: 'experiment name, recorded with the results (config: experiment.name)', paths: ['experiment.name'] },
+  { flag: '--output', short: '-o', value: '<file>', description: 'also write the metrics in the original framework\'s format to this file (config: experiment.metrics_file)', paths: ['experiment.metrics_file'] },
+].map(planFlag);
 
 /** Workload flags from every registered workload (--mb-size, --interval, ...), deduplicated by name. */
 function workloadFlags(): (FlagMapping & { readonly description: string; readonly value: string })[] {
@@ -82,24 +107,39 @@ interface RunFlags {
 
 function overridesFrom(flags: RunFlags): ConfigOverride[] {
   const overrides: ConfigOverride[] = [];
-  for (const mapping of [...PLAN_FLAGS, ...workloadFlags()]) {
+  for (const mapping of [...PLAN_FLAGS, ...RUN_FLAGS, ...workloadFlags()]) {
     const value = flags[mapping.attribute];
     if (value !== undefined) for (const path of mapping.paths) overrides.push({ path, value, flag: mapping.flag });
   }
   if (flags.lazyPages) overrides.push({ path: 'checkpoint.strategy.lazy_pages', value: true, flag: '--lazy-pages' });
   if (flags.keepImages) overrides.push({ path: 'transfer.keep_images', value: true, flag: '--keep-images' });
+  // As in the original, naming a metrics file means writing it.
+  if (flags['output'] !== undefined) overrides.push({ path: 'experiment.save_metrics', value: true, flag: '--output' });
+  if (flags['cleanup'] === false) overrides.push({ path: 'experiment.cleanup', value: false, flag: '--no-cleanup' });
+  if (flags['collectLogs']) overrides.push({ path: 'experiment.collect_logs', value: true, flag: '--collect-logs' });
   return overrides;
 }
 
+const optionOf = (f: PlanFlag) => {
+  const option = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag} ${f.value}`, f.description);
+  return f.conflicts ? option.conflicts([...f.conflicts]) : option;
+};
+
 async function runCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags) });
+  const { plan, warnings, wouldRefuse } = loadPlan({
+    projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags), purpose: flags.dryRun ? 'dry-run' : 'run',
+  });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
     const { runId, steps } = describeRun(plan);
-    if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps }, null, 2)}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps, wouldRefuse }, null, 2)}\n`);
     else {
       process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue (nothing was touched):\n`);
       for (const s of steps) process.stdout.write(`  [${s.node}] ${s.step.padEnd(16)} ${s.command}\n`);
+      if (plan.experiment.inertKeys.length > 0) process.stdout.write('\nAccepted from the original framework, with no effect here:\n');
+      for (const { path, reason } of plan.experiment.inertKeys) process.stdout.write(`  ${path}: ${reason}\n`);
+      if (wouldRefuse.length > 0) process.stdout.write('\nA real run would refuse this plan until these are fixed:\n');
+      for (const problem of wouldRefuse) process.stdout.write(`  ${problem}\n`);
     }
     return 0;
   }
@@ -133,7 +173,7 @@ function withPlanOptions(command: Command): Command {
     .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
     .option('--strict', 'refuse keys no criu-lab setting reads instead of warning about them (config: experiment.strict)')
     .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)');
-  for (const f of PLAN_FLAGS) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  for (const f of PLAN_FLAGS) command.addOption(optionOf(f));
   for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
   return command;
 }
@@ -151,8 +191,11 @@ export function buildProgram(): Command {
   const run = withPlanOptions(program.command('run'))
     .description('migrate one workload from the source node to the destination node, verify it, and write results/')
     .option('--keep-images', 'leave the run\'s images in the S3 bucket after the run (config: transfer.keep_images)')
+    .option('--no-cleanup', 'leave the restored process and the run\'s dirs on the nodes (config: experiment.cleanup)')
+    .option('--collect-logs', 'accepted for the original framework: criu-lab always collects both nodes\' logs (config: experiment.collect_logs)')
     .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
     .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)');
+  for (const f of RUN_FLAGS) run.addOption(optionOf(f));
   run.addHelpText('after', EXAMPLES).action(async (flags: RunFlags) => {
     process.exitCode = await runCommand(flags);
   });

@@ -101,7 +101,9 @@ export async function startPayload(ctx: RunContext): Promise<number> {
 /** Waits for the moment to migrate: --migrate-after seconds, or until the workload says it is worth migrating. */
 export async function waitForMigrationPoint(ctx: RunContext): Promise<WorkloadStatus> {
   const { source, plan, signal, workload } = ctx;
-  const after = plan.experiment.migrateAfterS;
+  // ready is a wait of 0 s; rss still waits for warm until the runtime side measures the RSS.
+  const { trigger } = plan.experiment;
+  const after = trigger.kind === 'wait' ? trigger.seconds : trigger.kind === 'ready' ? 0 : undefined;
   if (after !== undefined) await sleep(ms(after), undefined, { signal }).catch(() => { throw new AbortedError(); });
   const ready = workload.readyToMigrate;
   return poll(

@@ -89,6 +89,8 @@ export interface Workload<P = Record<string, unknown>> {
   moveFiles?(context: StartContext<P>): string[];
   /** Set for payloads without criu-lab's status and final files; they are then observed from outside. */
   readonly observer?: StatusObserver;
+  /** Checks across parameters that each parameter's schema cannot make (the original's validate_config); each problem names its key under `workload:`. */
+  validate?(params: P): readonly { readonly key: string; readonly message: string; readonly fix: string }[];
   /** When the process is worth migrating (e.g. memory grown to its target); default: as soon as ready. */
   readyToMigrate?(status: WorkloadStatus, params: P): boolean;
   verify(evidence: VerifyEvidence<P>): VerifyResult;

@@ -1,15 +1,19 @@
-// Loads a Plan: default.yaml < workloads/<type>.yaml < servers.yaml < experiment file < flags,
-// with ${VAR} substitution, and reports every problem at once with its dotted path and origin.
+// Loads a Plan: default.yaml < workloads/<type>.yaml < its preset < servers.yaml < experiment file < flags,
+// with ${VAR} / $VAR substitution and the original framework's key names (original.ts), and reports
+// every problem at once with its dotted path and origin.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
-import type { Plan } from './plan.js';
-import { configSchema, type Placement, type RawConfig } from './schema.js';
+import type { InertKey, MigrationTrigger, Plan } from './plan.js';
+import { configSchema, workloadKeysSchema, type Placement, type RawConfig } from './schema.js';
+import { INERT_KEYS, inertRootOf, ORIGINAL_ALIASES, type Alias } from './original.js';
+import { PAGE_SERVER_PORTS } from '../../infra/aws/props.js';
 import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
 
 type Tree = Record<string, unknown>;
@@ -34,11 +38,15 @@ export interface LoadOptions {
   readonly cwd?: string;
   /** Refuse keys no schema reads instead of warning about them (--strict, or experiment.strict). @default false */
   readonly strict?: boolean;
+  /** 'dry-run': what only a real run needs (key files, ports open between AWS nodes) lands in `wouldRefuse` instead of refusing. @default 'run' */
+  readonly purpose?: 'run' | 'dry-run';
 }
 
 export interface LoadedPlan {
   readonly plan: Plan;
   readonly warnings: readonly string[];
+  /** What a real run would refuse; only a dry run gets a plan with any (see LoadOptions.purpose). */
+  readonly wouldRefuse: readonly string[];
 }
 
 interface Layer {
@@ -48,11 +56,13 @@ interface Layer {
 
 const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+// ${VAR}, ${VAR:-default}, or $VAR as the original framework also reads it.
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 
-/** Replaces ${VAR} and ${VAR:-default} in every string; an unset variable is left in place to be reported if it survives the merge. */
+/** Replaces ${VAR}, ${VAR:-default} and $VAR in every string; an unset variable is left in place to be reported if it survives the merge. */
 export function substitute(value: unknown, env: NodeJS.ProcessEnv): unknown {
-  if (typeof value === 'string') return value.replace(VAR, (whole, name: string, fallback?: string) => env[name] ?? fallback ?? whole);
+  if (typeof value === 'string')
+    return value.replace(VAR, (whole, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => env[(braced ?? bare)!] ?? fallback ?? whole);
   if (Array.isArray(value)) return value.map((v) => substitute(v, env));
   if (isTree(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env)]));
   return value;
@@ -93,6 +103,11 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   setOwn(node, keys[keys.length - 1]!, value);
 }
 
+function deletePath(tree: Tree, path: string): void {
+  const parent = getPath(tree, path.split('.').slice(0, -1).join('.'));
+  if (isTree(parent)) delete parent[path.split('.').at(-1)!];
+}
+
 function getPath(tree: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((node, key) => (isTree(node) ? ownChild(node, key) : undefined), tree);
 }
@@ -103,6 +118,10 @@ function originOf(path: string, origins: Map<string, string>): string | undefine
     if (origin) return origin;
   }
   return undefined;
+}
+
+function substituted(layer: Layer | undefined, env: NodeJS.ProcessEnv): Layer | undefined {
+  return layer && { source: layer.source, data: substitute(layer.data, env) as Tree };
 }
 
 function readLayer(path: string, label: string, problems: string[], required: boolean): Layer | undefined {
@@ -130,11 +149,13 @@ function readLayer(path: string, label: string, problems: string[], required: bo
   return { source: label, data };
 }
 
-function workloadTypeOf(layer: Tree): string | undefined {
-  const fromWorkload = getPath(layer, 'workload.type');
-  const fromExperiment = getPath(layer, 'experiment.workload_type');
-  const type = fromWorkload ?? fromExperiment;
-  return typeof type === 'string' ? type : undefined;
+/** The workload type a file names, and the key that names it. */
+function workloadTypeOf(layer: Tree): { type: string; key: string } | undefined {
+  for (const key of ['workload.type', 'experiment.workload_type']) {
+    const type = getPath(layer, key);
+    if (type !== undefined) return typeof type === 'string' ? { type, key } : undefined;
+  }
+  return undefined;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -145,6 +166,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 const CONFIG_KEYS = knownKeysOf(configSchema) as KeyTree;
+const WORKLOAD_KEYS = knownKeysOf(workloadKeysSchema) as KeyTree;
 
 const FLAG_HINTS: Record<string, string> = {
   'nodes.source.ip': 'run `criu-lab lab up` (it writes config/servers.yaml), pass --source-ip, or export SOURCE_NODE_IP',
@@ -167,45 +189,57 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   };
   const problems: string[] = [];
   const warnings: string[] = [];
+  const wouldRefuse: string[] = [];
+  // What only a real run needs (key files on this machine, ports the nodes' firewall opens): a dry run is told, not refused.
+  const refuse = options.purpose === 'dry-run' ? wouldRefuse : problems;
+  const read = (path: string, required: boolean) => substituted(readLayer(path, display(path), problems, required), env);
 
-  const defaults = readLayer(join(root, 'config/default.yaml'), display(join(root, 'config/default.yaml')), problems, true);
+  const defaults = read(join(root, 'config/default.yaml'), true);
   const serversPath = options.serversFile ? resolve(cwd, options.serversFile) : join(root, 'config/servers.yaml');
-  const servers = readLayer(serversPath, display(serversPath), problems, options.serversFile !== undefined);
-  const experimentPath = options.configFile ? resolve(cwd, options.configFile) : undefined;
-  const experiment = experimentPath ? readLayer(experimentPath, display(experimentPath), problems, true) : undefined;
+  const servers = read(serversPath, options.serversFile !== undefined);
+  const experiment = options.configFile ? read(resolve(cwd, options.configFile), true) : undefined;
   const flags: Layer = { source: 'command line', data: {} };
   const flagOrigins = new Map<string, string>();
   for (const override of options.overrides ?? []) {
     setPath(flags.data, override.path, override.value);
     flagOrigins.set(override.path, override.flag);
   }
+  const originIn = (layer: Layer, key: string, path: string) => (layer === flags ? (flagOrigins.get(key) ?? layer.source) : key === path ? layer.source : `${layer.source}, key ${key}`);
 
   // The workload type decides which workload defaults file joins the stack: the highest layer that names one wins.
-  const layersLowToHigh = [defaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
-  const workloadType = [...layersLowToHigh].reverse().map((l) => workloadTypeOf(l.data)).find((t) => t !== undefined) ?? 'memory';
+  const named = highest([defaults, servers, experiment, flags], workloadTypeOf);
+  const workloadType = named?.value.type ?? 'memory';
   const workloadFile = join(root, 'config/workloads', `${workloadType}.yaml`);
-  const workloadLayer = /^[a-z0-9_]+$/.test(workloadType) ? readLayer(workloadFile, display(workloadFile), problems, false) : undefined;
+  const workloadLayer = /^[a-z0-9_]+$/.test(workloadType) ? read(workloadFile, false) : undefined;
+  const preset = presetLayer(workloadType, [defaults, workloadLayer, servers, experiment, flags], display(workloadFile), originIn, problems);
 
   const merged: Tree = {};
   const origins = new Map<string, string>();
-  for (const layer of [defaults, workloadLayer, servers, experiment].filter((l): l is Layer => l !== undefined)) {
-    mergeInto(merged, substitute(layer.data, env) as Tree, layer.source, origins);
+  for (const layer of [defaults, workloadLayer, preset, servers, experiment].filter((l): l is Layer => l !== undefined)) {
+    const renamed = applyAliases(layer, problems);
+    mergeInto(merged, layer.data, layer.source, origins);
+    for (const { from, to } of renamed) if (origins.get(to) === layer.source) origins.set(to, originIn(layer, from, to));
   }
   mergeInto(merged, flags.data, flags.source, origins);
   for (const [path, flag] of flagOrigins) origins.set(path, flag);
   setPath(merged, 'workload.type', workloadType);
   setPath(merged, 'experiment.workload_type', workloadType);
+  if (named) for (const path of ['workload.type', 'experiment.workload_type']) origins.set(path, originIn(named.layer, named.value.key, path));
 
   const where = (path: string) => {
     const origin = originOf(path, origins);
     return origin ? ` (from ${origin})` : '';
   };
+  // A preset sits below the -c file: a key both set is the file's, which is easy to miss (a flag's is meant).
+  for (const key of Object.keys(isTree(preset?.data['workload']) ? preset.data['workload'] : {}))
+    if (originOf(`workload.${key}`, origins) !== preset?.source && !flagOrigins.has(`workload.${key}`))
+      warnings.push(`workload.${key}: set over ${preset?.source}${where(`workload.${key}`)}; fix: remove it there to take the preset's`);
   const hint = (path: string) => (FLAG_HINTS[path] ? `; fix: ${FLAG_HINTS[path]}` : '');
 
   const unresolved = new Set<string>();
   const findUnresolved = (value: unknown, path: string): void => {
     if (typeof value === 'string') {
-      const names = [...value.matchAll(VAR)].map((m) => m[1]);
+      const names = [...value.matchAll(VAR)].map((m) => m[1] ?? m[3]);
       if (names.length > 0) {
         unresolved.add(path);
         problems.push(`${path}: environment variable ${names.join(', ')} is not set${where(path)}${hint(path)}`);
@@ -216,15 +250,17 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
 
   const workload = workloads.has(workloadType) ? workloads.get(workloadType) : undefined;
   const strict = options.strict === true || getPath(merged, 'experiment.strict') === true;
-  // `workload:` takes the chosen workload's own parameters besides its type.
-  const workloadKeys = workload ? Object.fromEntries(['type', ...workload.params.map((p) => p.key)].map((key) => [key, 'leaf' as const])) : 'any';
+  // `workload:` takes the chosen workload's own parameters besides the keys every workload has.
+  const workloadKeys = workload ? { ...WORKLOAD_KEYS, ...Object.fromEntries(workload.params.map((p) => [p.key, 'leaf' as const])) } : 'any';
   const ignoredKeys: string[] = [];
   for (const { path, suggestion } of findUnknownKeys(merged, { ...CONFIG_KEYS, workload: workloadKeys })) {
+    if (inertRootOf(path)) continue;
     const meant = suggestion ? `; did you mean ${suggestion}?` : '';
     if (strict) problems.push(`${path}: unknown key${meant}${where(path)}; fix: rename or remove it, or run without --strict to ignore it`);
     else ignoredKeys.push(`${path}: unknown key, ignored${meant}${where(path)}`);
   }
   warnings.push(...ignoredKeys);
+  const inertKeys = Object.entries(INERT_KEYS).filter(([path]) => getPath(merged, path) !== undefined).map(([path, reason]) => ({ path, reason }));
 
   if (getPath(merged, 'nodes.known_hosts') === undefined)
     warnings.push('nodes.known_hosts: not set, so the nodes\' host keys are not checked (whatever answers at their addresses is trusted); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`, or set nodes.known_hosts to an OpenSSH known_hosts file');
@@ -243,8 +279,11 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   if (workload) {
     const { type: _type, ...rawParams } = (merged['workload'] as Tree) ?? {};
     const result = paramsSchema(workload).safeParse(rawParams, { reportInput: true });
-    if (result.success) params = result.data;
-    else
+    if (result.success) {
+      params = result.data;
+      // The workload's checks across its parameters (the original's validate_config).
+      for (const { key, message, fix } of workload.validate?.(params) ?? []) problems.push(`workload.${key}: ${message}${where(`workload.${key}`)}; fix: ${fix}`);
+    } else
       for (const issue of result.error.issues) {
         const path = ['workload', ...issue.path].join('.');
         problems.push(`${path}: ${describeIssue(issue)}${where(path)}`);
@@ -257,20 +296,121 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     problems.push(`nodes.destination.ip: is the same address as nodes.source.ip (${sourceIp})${where('nodes.destination.ip')}; a migration needs two nodes`);
   for (const [path, fix] of [['nodes.ssh_key', hint('nodes.ssh_key')], ['nodes.known_hosts', '']] as const) {
     const file = getPath(merged, path);
-    if (typeof file === 'string' && !unresolved.has(path) && !existsSync(expandHome(file, cwd))) problems.push(`${path}: no such file ${expandHome(file, cwd)}${where(path)}${fix}`);
+    if (typeof file === 'string' && !unresolved.has(path) && !existsSync(expandHome(file, cwd))) refuse.push(`${path}: no such file ${expandHome(file, cwd)}${where(path)}${fix}`);
+  }
+  const port = parsed.success ? parsed.data.checkpoint.strategy.page_server_port : undefined;
+  if (parsed.success && parsed.data.aws && port !== undefined && (port < PAGE_SERVER_PORTS.fromPort || port > PAGE_SERVER_PORTS.toPort)) {
+    const range = `${PAGE_SERVER_PORTS.fromPort}-${PAGE_SERVER_PORTS.toPort}`;
+    refuse.push(`checkpoint.strategy.page_server_port: ${port} is closed between AWS nodes (their security groups open ${range})${where('checkpoint.strategy.page_server_port')}; fix: set it to a port in ${range}`);
   }
 
   const pair = parsed.success ? choosePair(parsed.data, where('experiment.placement')) : undefined;
   if (pair && 'problem' in pair) problems.push(pair.problem);
+  const trigger = parsed.success ? triggerOf(parsed.data, where('experiment.trigger')) : undefined;
+  if (trigger && 'problem' in trigger) problems.push(trigger.problem);
 
   if (problems.length > 0 || !parsed.success) {
     // A misspelt key is often why a required one is missing: the hint goes with the errors.
     problems.push(...ignoredKeys);
     throw new UsageError(`the configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
   }
-  const sources = [defaults, workloadLayer, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);
+  const sources = [defaults, workloadLayer, preset, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);
   const chosen = pair && !('problem' in pair) ? pair : undefined;
-  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen)), warnings };
+  const resolved = { resolvedConfig: structuredClone(merged), inertKeys, trigger: trigger && !('problem' in trigger) ? trigger : { kind: 'warm' as const } };
+  return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen, resolved)), warnings, wouldRefuse };
+}
+
+/** The value `pick` finds in the highest layer that has one, with that layer. */
+function highest<T>(layers: readonly (Layer | undefined)[], pick: (data: Tree) => T | undefined): { layer: Layer; value: T } | undefined {
+  for (const layer of [...layers].reverse()) {
+    const value = layer ? pick(layer.data) : undefined;
+    if (layer && value !== undefined) return { layer, value };
+  }
+  return undefined;
+}
+
+/**
+ * The preset workload.preset names, as a layer just above the workload file: from the
+ * `presets:` of any file (a higher file's preset of the same name wins). Every layer's
+ * `presets:` is taken out here: only the chosen one joins the merge.
+ */
+function presetLayer(
+  type: string,
+  layers: readonly (Layer | undefined)[],
+  workloadFile: string,
+  originIn: (layer: Layer, key: string, path: string) => string,
+  problems: string[],
+): Layer | undefined {
+  const presets = new Map<string, { values: unknown; source: string }>();
+  for (const layer of layers) {
+    if (!layer || !Object.hasOwn(layer.data, 'presets')) continue;
+    const defined = layer.data['presets'];
+    delete layer.data['presets'];
+    if (!isTree(defined)) problems.push(`presets: must be a mapping of preset names to workload settings (from ${layer.source})`);
+    else for (const [name, values] of Object.entries(defined)) presets.set(name, { values, source: layer.source });
+  }
+  const chosen = highest(layers, (data) => getPath(data, 'workload.preset'));
+  if (!chosen) return undefined;
+  const name = String(chosen.value);
+  const origin = originIn(chosen.layer, 'workload.preset', 'workload.preset');
+  const preset = presets.get(name);
+  if (!preset) {
+    const known = [...presets.keys()];
+    problems.push(`workload.preset: no preset '${name}' for the ${type} workload (from ${origin}); ${known.length > 0 ? `choose one of: ${known.join(', ')}` : `no file defines presets; add \`presets:\` to ${workloadFile}`}`);
+    return undefined;
+  }
+  if (!isTree(preset.values)) {
+    problems.push(`presets.${name}: must be a mapping of workload settings (from ${preset.source})`);
+    return undefined;
+  }
+  return { source: `preset ${name} of ${preset.source}`, data: { workload: structuredClone(preset.values) } };
+}
+
+/** Moves the original's key names in one file onto criu-lab's (see original.ts); both names set differently in one file is a problem. */
+function applyAliases(layer: Layer, problems: string[]): Alias[] {
+  const renamed: Alias[] = [];
+  for (const alias of ORIGINAL_ALIASES) {
+    const value = getPath(layer.data, alias.from);
+    if (value === undefined) continue;
+    deletePath(layer.data, alias.from);
+    const own = getPath(layer.data, alias.to);
+    if (own !== undefined && !isDeepStrictEqual(own, value))
+      problems.push(`${alias.from}: ${JSON.stringify(value)} disagrees with ${alias.to}: ${JSON.stringify(own)} in ${layer.source}; both set the same thing; fix: keep one`);
+    else {
+      setPath(layer.data, alias.to, value);
+      renamed.push(alias);
+    }
+  }
+  return renamed;
+}
+
+/**
+ * When the migration starts: experiment.trigger when set, else the first of migrate_after,
+ * target_memory_mb and wait_before_dump that is set (the original's wait_before_dump only
+ * delays full dumps: its pre-dumps start right after ready), else when the workload is warm.
+ */
+function triggerOf(raw: RawConfig, origin: string): MigrationTrigger | { problem: string } {
+  const { migrate_after: after } = raw.experiment;
+  const { wait_before_dump: waitS, target_memory_mb: targetMb, mode } = raw.checkpoint.strategy;
+  const waited = after ?? (waitS !== undefined && mode !== 'predump' ? waitS : undefined);
+  switch (raw.experiment.trigger) {
+    case 'warm':
+    case 'ready':
+      return { kind: raw.experiment.trigger };
+    case 'wait': {
+      const seconds = after ?? waitS;
+      if (seconds === undefined) return { problem: `experiment.trigger: wait needs the seconds in experiment.migrate_after or checkpoint.strategy.wait_before_dump${origin}; fix: set one (--migrate-after, --wait-before-dump)` };
+      return { kind: 'wait', seconds };
+    }
+    case 'rss':
+      if (targetMb === undefined) return { problem: `experiment.trigger: rss needs checkpoint.strategy.target_memory_mb${origin}; fix: set it (--target-memory-mb)` };
+      return { kind: 'rss', targetMb };
+    case undefined:
+      if (after !== undefined) return { kind: 'wait', seconds: after };
+      if (targetMb !== undefined) return { kind: 'rss', targetMb };
+      if (waitS !== undefined) return waited === undefined ? { kind: 'ready' } : { kind: 'wait', seconds: waited };
+      return { kind: 'warm' };
+  }
 }
 
 interface Pair {
@@ -298,14 +438,27 @@ function choosePair(raw: RawConfig, origin: string): Pair | { problem: string } 
   return from && to ? { source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' }, destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' }, placement: from === to ? 'same-az' : 'cross-az' } : undefined;
 }
 
-function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined): Plan {
+interface Resolved {
+  readonly resolvedConfig: Tree;
+  readonly inertKeys: readonly InertKey[];
+  readonly trigger: MigrationTrigger;
+}
+
+function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined, resolved: Resolved): Plan {
   const { nodes, checkpoint, transfer, timeouts } = raw;
   return {
     experiment: {
       name: raw.experiment.name,
+      description: raw.experiment.description,
       saveMetrics: raw.experiment.save_metrics,
       resultsDir: resolve(cwd, raw.experiment.results_dir),
-      migrateAfterS: raw.experiment.migrate_after,
+      metricsFile: raw.experiment.metrics_file === undefined ? undefined : expandHome(raw.experiment.metrics_file, cwd),
+      trigger: resolved.trigger,
+      logLevel: raw.logging.level,
+      cleanup: raw.experiment.cleanup,
+      successCriteria: { processRunning: raw.migration.success_criteria.process_running, dataIntegrity: raw.migration.success_criteria.data_integrity_check },
+      inertKeys: resolved.inertKeys,
+      resolvedConfig: resolved.resolvedConfig,
       placement: pair?.placement,
       profile: raw.experiment.profile,
     },
@@ -323,10 +476,14 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
     checkpoint: {
       workingDir: checkpoint.dirs.working_dir,
       checkpointDir: checkpoint.dirs.checkpoint_dir,
+      scriptsDir: raw.paths.scripts_dir,
+      dataDir: raw.paths.data_dir,
       strategy: {
         mode: checkpoint.strategy.mode,
         predumpIterations: checkpoint.strategy.predump_iterations,
         predumpIntervalS: checkpoint.strategy.predump_interval,
+        predumpIntervalFrom: checkpoint.strategy.predump_interval_from,
+        syncAfterPredump: checkpoint.strategy.sync_after_predump,
         lazyPages: checkpoint.strategy.lazy_pages,
         pageServerPort: checkpoint.strategy.page_server_port,
         deadline: checkpoint.strategy.deadline,
@@ -351,7 +508,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       ebs: { volume: transfer.ebs.volume, waitS: transfer.ebs.wait_s },
     },
     aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes } : undefined,
-    workload: { type: workloadType, params },
+    workload: { type: workloadType, params, readyFile: raw.workload.readiness.file_path },
     timeouts: {
       connectS: timeouts.connect_s,
       commandS: timeouts.command_s,

@@ -21,13 +21,42 @@ export interface Timeouts {
   readonly verifyS: number;
 }
 
+/** When the migration starts, counted from the workload's ready signal. */
+export type MigrationTrigger =
+  | { readonly kind: 'warm' } // criu-lab's default: when the workload says it is worth migrating (Workload.readyToMigrate)
+  | { readonly kind: 'ready' } // right after the ready signal (the original's start for pre-dumps)
+  | { readonly kind: 'wait'; readonly seconds: number } // seconds after ready (experiment.migrate_after, or the original's wait_before_dump)
+  | { readonly kind: 'rss'; readonly targetMb: number }; // when the process tree's RSS reaches targetMb MiB (the original's target_memory_mb)
+
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A key of the original framework's files that is accepted here with no effect, and why. */
+export interface InertKey {
+  readonly path: string;
+  readonly reason: string;
+}
+
 export interface Plan {
   readonly experiment: {
+    /** experiment.name (--name/-n). The original names its results dir `<name>_<timestamp>` after it. */
     readonly name: string;
+    readonly description: string | undefined;
     readonly saveMetrics: boolean;
     readonly resultsDir: string;
-    /** Seconds the workload runs after it is ready before the migration starts; undefined = when the workload says it is ready to migrate. */
-    readonly migrateAfterS: number | undefined;
+    /** Absolute path where the original's metrics format is written too (experiment.metrics_file, --output/-o); undefined = not written. */
+    readonly metricsFile: string | undefined;
+    readonly trigger: MigrationTrigger;
+    /** criu-lab's verbosity (logging.level, --log-level). */
+    readonly logLevel: LogLevel;
+    /** false (--no-cleanup): the restored process and the run's dirs stay on the nodes. */
+    readonly cleanup: boolean;
+    /** Which checks decide the outcome (migration.success_criteria). */
+    readonly successCriteria: { readonly processRunning: boolean; readonly dataIntegrity: boolean };
+    /** Keys of the original accepted with no effect here, each with why. */
+    readonly inertKeys: readonly InertKey[];
+    /** The merged config after ${VAR}, presets and flags, as recorded in metrics.json. */
+    readonly resolvedConfig: Readonly<Record<string, unknown>>;
     /** same-az or cross-az when the pair's zones are known (all_nodes), else undefined. */
     readonly placement: 'same-az' | 'cross-az' | undefined;
     /** The lab bandwidth profile (config/profiles.yaml) on the links during the run; undefined = unshaped, or real AWS links. */
@@ -45,12 +74,20 @@ export interface Plan {
   readonly checkpoint: {
     readonly workingDir: string;
     readonly checkpointDir: string;
+    /** Where payloads go on the nodes (paths.scripts_dir); undefined = the run's working dir. */
+    readonly scriptsDir: string | undefined;
+    /** Where payloads keep their data on the nodes (paths.data_dir); undefined = the run's working dir. */
+    readonly dataDir: string | undefined;
     readonly strategy: {
       /** The strategy to run; `full` with lazy_pages arrives here as `lazy` (see config/schema.ts). */
       readonly mode: string;
       /** A fixed number of pre-dump rounds, or 'auto': the adaptive rule decides (strategies/precopy-policy.ts). */
       readonly predumpIterations: number | 'auto';
       readonly predumpIntervalS: number;
+      /** 'end' (criu-lab): the interval runs from one pre-dump's end to the next one's start; 'start' (the original): start to start. */
+      readonly predumpIntervalFrom: 'end' | 'start';
+      /** Sync each pre-dump round to the shared storage (EFS/EBS) as it is taken. */
+      readonly syncAfterPredump: boolean;
       /** The final dump serves memory lazily (mode lazy, or predump followed by a lazy dump). */
       readonly lazyPages: boolean;
       readonly pageServerPort: number;
@@ -89,6 +126,8 @@ export interface Plan {
   readonly workload: {
     readonly type: string;
     readonly params: Readonly<Record<string, unknown>>;
+    /** The file the payload writes in its working dir when it is ready (workload.readiness.file_path). */
+    readonly readyFile: string;
   };
   readonly timeouts: Timeouts;
   /** The files the plan was loaded from, lowest precedence first. */

@@ -6,6 +6,7 @@ import { transfers } from '../transfers/registry.js';
 import { workloads } from '../../workloads/registry.js';
 import { DEADLINES_S } from '../metrics.js';
 import { profileNames } from '../../infra/local/profiles.js';
+import { LOG_LEVELS } from './plan.js';
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const host = z.string().refine((v) => z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success || HOST.test(v), {
@@ -25,16 +26,35 @@ const optionalText = (schema: z.ZodType<string>) => z.preprocess((v) => (v === '
 export const PLACEMENTS = ['same-az', 'cross-az'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
+/** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
+export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
+
+/** The keys of `workload:` every workload has. */
+export const workloadKeysSchema = z.object({
+  type: oneOf(() => workloads.names(), 'workload').optional(),
+  /** A preset of the workload's file (`presets:` in config/workloads/<type>.yaml), between that file and the -c file. */
+  preset: z.string().min(1).optional(),
+  readiness: z
+    .object({ file_path: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name in the working dir (letters, digits, . _ -)').default('checkpoint_ready') })
+    .prefault({}),
+});
+
 export const configSchema = z.object({
   experiment: z
     .object({
       name: z.string().min(1).default('default-experiment'),
       workload_type: z.string().optional(),
+      description: z.string().optional(),
+      /** The original's metrics format is written here too (relative to the working directory). */
+      metrics_file: optionalText(z.string()),
       save_metrics: z.boolean().default(true),
       /** Unknown keys are errors instead of warnings (also --strict). */
       strict: z.boolean().default(false),
       results_dir: z.string().min(1).default('results'),
       migrate_after: numeric(z.number().nonnegative().max(86_400)).optional(),
+      /** Unset: migrate_after, else target_memory_mb, else wait_before_dump decide, else warm. */
+      trigger: z.enum(TRIGGERS, { error: `must be one of: ${TRIGGERS.join(', ')}` }).optional(),
+      cleanup: z.boolean().default(true),
       placement: z.enum(PLACEMENTS, { error: `must be one of: ${PLACEMENTS.join(', ')}` }).optional(),
       /** A lab bandwidth profile (config/profiles.yaml) the links carry during the run; applied by `lab up --profile` or a sweep. */
       profile: oneOf(() => profileNames(), 'bandwidth profile').optional(),
@@ -62,6 +82,12 @@ export const configSchema = z.object({
             .default(8),
           // 0 = the next pre-dump right after the previous one has shipped.
           predump_interval: numeric(z.number().nonnegative().max(86_400)).default(10),
+          // 'end' = from one pre-dump's end to the next one's start; 'start' = start to start (the original).
+          predump_interval_from: z.enum(['end', 'start'], { error: 'must be end or start' }).default('end'),
+          sync_after_predump: z.boolean().default(false),
+          // The original's triggers: seconds before a full dump, or an RSS to wait for (see experiment.trigger).
+          wait_before_dump: numeric(z.number().nonnegative().max(86_400)).optional(),
+          target_memory_mb: numeric(z.number().int().positive().max(1 << 24)).optional(),
           lazy_pages: z.boolean().default(false),
           page_server_port: port.default(27000),
           deadline: z
@@ -125,7 +151,24 @@ export const configSchema = z.object({
     .optional(),
   /** Which lab wrote servers.yaml (`lab status` and `lab down` read it); a run does not. */
   lab: z.record(z.string(), z.unknown()).optional(),
-  workload: z.looseObject({ type: oneOf(() => workloads.names(), 'workload').optional() }).prefault({}),
+  // Besides these, `workload:` takes the chosen workload's own parameters (checked against its schema).
+  workload: workloadKeysSchema.loose().prefault({}),
+  /** Where payloads and their data go on the nodes; unset = the run's working dir. */
+  paths: z.object({ scripts_dir: absolutePath.optional(), data_dir: absolutePath.optional() }).prefault({}),
+  migration: z
+    .object({
+      /** Which checks decide the outcome: the process runs on the destination; the workload's data is intact. */
+      success_criteria: z.object({ process_running: z.boolean().default(true), data_integrity_check: z.boolean().default(true) }).prefault({}),
+    })
+    .prefault({}),
+  logging: z
+    .object({
+      // The original writes DEBUG/INFO/WARNING/ERROR; any case is accepted.
+      level: z
+        .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(LOG_LEVELS, { error: `must be one of: ${LOG_LEVELS.join(', ')} (any case)` }))
+        .default('info'),
+    })
+    .prefault({}),
   timeouts: z
     .object({
       connect_s: seconds(20),

@@ -96,6 +96,9 @@ export interface InfraProps {
   readonly nodePorts: readonly PortRange[];
 }
 
+/** The ports nodes open to each other by default for CRIU's page server and lazy pages (node_ports). */
+export const PAGE_SERVER_PORTS = { fromPort: 27000, toPort: 27099 } as const;
+
 export const DEFAULT_CONFIG_PATH = 'config/infra.yaml';
 export const EXAMPLE_CONFIG_PATH = 'config/infra.example.yaml';
 /** Debian 12: the distribution scripts/setup-host.sh is written for and the lab hosts run. */
@@ -307,7 +310,7 @@ const infraConfigSchema = z
     public_key: z.string().optional(),
     private_key_path: z.string().min(1).optional(),
     vpc_cidr: vpcCidr.default('10.42.0.0/16'),
-    node_ports: z.array(portRange).prefault(['27000-27099', 5201]),
+    node_ports: z.array(portRange).prefault([`${PAGE_SERVER_PORTS.fromPort}-${PAGE_SERVER_PORTS.toPort}`, 5201]),
   })
   .transform((raw, ctx): InfraProps => {
     const privateKeyPath =

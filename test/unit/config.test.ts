@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, substitute, type LoadOptions } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { problemsFrom } from '../support/problems.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 /** A copy of the shipped config/ without a servers.yaml, so a developer's lab does not leak in. */
@@ -29,15 +29,7 @@ function load(options: Partial<LoadOptions> = {}) {
 }
 
 /** The problems a load reports, or [] when it succeeds. */
-function problemsOf(options: Partial<LoadOptions>): string[] {
-  try {
-    load(options);
-    return [];
-  } catch (error) {
-    expect(error).toBeInstanceOf(UsageError);
-    return [...(error as UsageError).problems];
-  }
-}
+const problemsOf = (options: Partial<LoadOptions>) => problemsFrom(() => load(options));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'criu-lab-config-'));
@@ -50,8 +42,15 @@ beforeAll(() => {
 describe('loading a plan', () => {
   it('uses the seed defaults when only servers.yaml is given', () => {
     const plan = load();
-    expect(plan.workload).toEqual({ type: 'memory', params: { mb_size: 256, interval: 5, max_memory: 8192 } });
-    expect(plan.checkpoint.strategy).toMatchObject({ mode: 'full', predumpIterations: 8, predumpIntervalS: 10, lazyPages: false, pageServerPort: 27000 });
+    expect(plan.workload).toEqual({ type: 'memory', params: { mb_size: 256, interval: 5, max_memory: 8192 }, readyFile: 'checkpoint_ready' });
+    expect(plan.checkpoint.strategy).toMatchObject({
+      mode: 'full', predumpIterations: 8, predumpIntervalS: 10, predumpIntervalFrom: 'end', syncAfterPredump: false, lazyPages: false, pageServerPort: 27000,
+    });
+    expect(plan.checkpoint).toMatchObject({ scriptsDir: undefined, dataDir: undefined });
+    expect(plan.experiment).toMatchObject({
+      trigger: { kind: 'warm' }, description: undefined, metricsFile: undefined, logLevel: 'info', cleanup: true,
+      successCriteria: { processRunning: true, dataIntegrity: true }, inertKeys: [],
+    });
     expect(plan.transfer).toMatchObject({ method: 'rsync', s3Prefix: 'criu-checkpoints', rsync: { cipher: 'aes128-gcm@openssh.com', compress: false } });
     expect(plan.nodes.source).toEqual({ ip: '10.9.0.11', name: 'n1' });
   });

@@ -16,7 +16,8 @@ export const matmulWorkload = defineWorkload<MatmulParams>({
   name: 'matmul',
   description: 'continuous multiplication of two seeded --matrix-size² float64 matrices (numpy)',
   params: [
-    { key: 'matrix_size', flag: '--matrix-size', description: 'square matrix size N (N×N)', schema: numeric(z.number().int().positive().max(65_536)).default(2048) },
+    // At most the original's 16384: three float64 matrices of that size are 6 GiB.
+    { key: 'matrix_size', flag: '--matrix-size', description: 'square matrix size N (N×N)', schema: numeric(z.number().int().positive().max(16_384)).default(2048) },
     { key: 'iterations', flag: '--iterations', description: 'products to compute (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'minimum seconds between products', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],

@@ -35,6 +35,10 @@ export const memoryWorkload = defineWorkload<MemoryParams>({
   ],
   criuFlags: { dump: [], restore: [] },
   requires: [],
+  validate: ({ mb_size, max_memory }) =>
+    mb_size > max_memory
+      ? [{ key: 'mb_size', message: `${mb_size} MiB blocks cannot exceed workload.max_memory (${max_memory} MiB)`, fix: 'a smaller --mb-size or a larger --max-memory' }]
+      : [],
   // A migration of "a 1 GiB process" means the heap has reached its target size.
   readyToMigrate: (status, params) => Number(status['allocated_mb']) + params.mb_size > params.max_memory,
   verify: ({ params, frozen, resumed, final }) => {
