@@ -101,7 +101,7 @@ export async function startPayload(ctx: RunContext): Promise<number> {
 /** Waits for the moment to migrate: --migrate-after seconds, or until the workload says it is worth migrating. */
 export async function waitForMigrationPoint(ctx: RunContext): Promise<WorkloadStatus> {
   const { source, plan, signal, workload } = ctx;
-  const after = plan.experiment.migrateAfterS;
+  const after = plan.experiment.trigger.kind === 'wait' ? plan.experiment.trigger.seconds : undefined;
   if (after !== undefined) await sleep(ms(after), undefined, { signal }).catch(() => { throw new AbortedError(); });
   const ready = workload.readyToMigrate;
   return poll(

@@ -21,13 +21,34 @@ export interface Timeouts {
   readonly verifyS: number;
 }
 
+/** When the migration starts, counted from the workload's ready signal. */
+export type MigrationTrigger =
+  | { readonly kind: 'warm' } // criu-lab's default: when the workload says it is worth migrating (Workload.readyToMigrate)
+  | { readonly kind: 'ready' } // right after the ready signal (the original's start for pre-dumps)
+  | { readonly kind: 'wait'; readonly seconds: number } // seconds after ready (experiment.migrate_after, or the original's wait_before_dump)
+  | { readonly kind: 'rss'; readonly targetMb: number }; // when the process tree's RSS reaches targetMb MiB (the original's target_memory_mb)
+
 export interface Plan {
   readonly experiment: {
     readonly name: string;
     readonly saveMetrics: boolean;
     readonly resultsDir: string;
-    /** Seconds the workload runs after it is ready before the migration starts; undefined = when the workload says it is ready to migrate. */
-    readonly migrateAfterS: number | undefined;
+    /** When the migration starts, counted from the workload's ready signal. */
+    readonly trigger: MigrationTrigger;
+    /** experiment.description, recorded with the results. */
+    readonly description: string | undefined;
+    /** Absolute; experiment.metrics_file or --output/-o: the original's metrics format is written there too. */
+    readonly metricsFile: string | undefined;
+    /** logging.level / --log-level. @default 'info' */
+    readonly logLevel: 'debug' | 'info' | 'warning' | 'error';
+    /** @default true; --no-cleanup: the restored process and the run's dirs stay on the nodes. */
+    readonly cleanup: boolean;
+    /** migration.success_criteria: which verify checks decide the outcome (both default true). */
+    readonly successCriteria: { readonly processRunning: boolean; readonly dataIntegrity: boolean };
+    /** Keys of the original accepted with no effect here, each with why. */
+    readonly inertKeys: readonly { readonly path: string; readonly reason: string }[];
+    /** The merged config after ${VAR}, presets and flags, recorded in metrics.json. */
+    readonly resolvedConfig: Readonly<Record<string, unknown>>;
     /** same-az or cross-az when the pair's zones are known (all_nodes), else undefined. */
     readonly placement: 'same-az' | 'cross-az' | undefined;
     /** The lab bandwidth profile (config/profiles.yaml) on the links during the run; undefined = unshaped, or real AWS links. */
@@ -56,7 +77,15 @@ export interface Plan {
       readonly pageServerPort: number;
       /** The notice adaptive pre-copy plans for, and the extra verdict a number of seconds adds. */
       readonly deadline: { readonly name: 'aws' | 'gcp' | 'custom'; readonly seconds: number };
+      /** After each pre-dump round, sync the image dir (shared storage: efs, ebs). @default false */
+      readonly syncAfterPredump: boolean;
+      /** 'end' = criu-lab's end-to-start interval; 'start' = the original's start-to-start (checkpoint.strategy.predump_interval_from). @default 'end' */
+      readonly predumpIntervalFrom: 'end' | 'start';
     };
+    /** paths.scripts_dir on the nodes; undefined = the run's working dir. */
+    readonly scriptsDir: string | undefined;
+    /** paths.data_dir on the nodes; undefined = the run's working dir. */
+    readonly dataDir: string | undefined;
   };
   readonly transfer: {
     readonly method: string;
@@ -89,6 +118,8 @@ export interface Plan {
   readonly workload: {
     readonly type: string;
     readonly params: Readonly<Record<string, unknown>>;
+    /** workload.readiness.file_path. @default 'checkpoint_ready' */
+    readonly readyFile: string;
   };
   readonly timeouts: Timeouts;
   /** The files the plan was loaded from, lowest precedence first. */
