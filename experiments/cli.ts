@@ -11,6 +11,7 @@ import { describeRun, preflightNodes, runMigration } from './pipeline.js';
 import { cleanLeftovers } from './leftovers.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
+import { registerScriptWorkload } from '../workloads/custom/script.js';
 import { registerLabCommands } from '../infra/local/cli.js';
 import { registerInfraCommands } from '../infra/aws/cli.js';
 import { registerWorkloadCommands } from '../workloads/cli.js';
@@ -66,6 +67,7 @@ Examples:
   criu-lab run --strategy pageserver                # pages streamed to the destination during the dump
   criu-lab run --strategy predump --predump-iterations auto --deadline gcp
   criu-lab run --workload memory --mb-size 128 --max-memory 512 --interval 0.5 --json > metrics.json
+  criu-lab run --script path/to/x_standalone.py -- --its_flag 1   # a script of the original framework, as is
   criu-lab lab down
 `;
 
@@ -91,9 +93,21 @@ function overridesFrom(flags: RunFlags): ConfigOverride[] {
   return overrides;
 }
 
-async function runCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags) });
-  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+/** --script <file> [-- its args]: the script becomes a workload of its own, named after it. */
+function scriptOverrides(flags: RunFlags, scriptArgs: readonly string[]): ConfigOverride[] {
+  if (typeof flags.script !== 'string') {
+    if (scriptArgs.length > 0) throw new UsageError('arguments after -- need a script', [`${scriptArgs.join(' ')}: fix: name the script with --script <file>, or drop them`]);
+    return [];
+  }
+  const name = registerScriptWorkload(workloads, resolve(flags.script), scriptArgs, '--script');
+  return ['workload.type', 'experiment.workload_type'].map((path) => ({ path, value: name, flag: '--script' }));
+}
+
+async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): Promise<number> {
+  const overrides = [...overridesFrom(flags), ...scriptOverrides(flags, scriptArgs)];
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides });
+  const level = plan.experiment.logLevel;
+  if (level !== 'error') for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
     const { runId, steps } = describeRun(plan);
     if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps }, null, 2)}\n`);
@@ -107,7 +121,10 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const onSecond = (name: string) =>
     process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab cleanup <results dir>\` to remove what the run left on the nodes\n`);
   try {
-    const { metrics, resultsDir } = await withInterrupts(onFirst, (signal) => runMigration(plan, { signal, progress: createProgress(process.stderr) }), onSecond);
+    // logging.level warning or error: no progress lines, only warnings, errors and the summary.
+    const progress = createProgress(process.stderr, level === 'warning' || level === 'error');
+    const commandLine = ['criu-lab', ...process.argv.slice(2)];
+    const { metrics, resultsDir } = await withInterrupts(onFirst, (signal) => runMigration(plan, { signal, progress, commandLine }), onSecond);
     printOutcome(metrics, resultsDir, flags.json === true);
     return metrics.outcome === 'ok' ? 0 : 1;
   } catch (error) {
@@ -152,9 +169,11 @@ export function buildProgram(): Command {
     .description('migrate one workload from the source node to the destination node, verify it, and write results/')
     .option('--keep-images', 'leave the run\'s images in the S3 bucket after the run (config: transfer.keep_images)')
     .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
-    .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)');
-  run.addHelpText('after', EXAMPLES).action(async (flags: RunFlags) => {
-    process.exitCode = await runCommand(flags);
+    .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)')
+    .option('--script <file>', "run a standalone script written for the original framework (--working_dir, checkpoint_ready/checkpoint_flag) with no YAML registration; its own flags go after --")
+    .argument('[script-args...]', 'after --: arguments for the --script file');
+  run.addHelpText('after', EXAMPLES).action(async (scriptArgs: string[], flags: RunFlags) => {
+    process.exitCode = await runCommand(flags, scriptArgs);
   });
 
   withPlanOptions(program.command('preflight'))

@@ -2,12 +2,13 @@
 // with ${VAR} substitution, and reports every problem at once with its dotted path and origin.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
+import { registerScriptWorkload } from '../../workloads/custom/script.js';
 import type { Plan } from './plan.js';
 import { configSchema, type Placement, type RawConfig } from './schema.js';
 import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
@@ -182,7 +183,24 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
 
   // The workload type decides which workload defaults file joins the stack: the highest layer that names one wins.
   const layersLowToHigh = [defaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
-  const workloadType = [...layersLowToHigh].reverse().map((l) => workloadTypeOf(l.data)).find((t) => t !== undefined) ?? 'memory';
+  // workload.script: a standalone script of the original framework becomes a workload of its own (relative to the file that names it).
+  const baseOf = (layer: Layer) => (layer === experiment && experimentPath ? dirname(experimentPath) : layer === flags ? cwd : root);
+  const scripted = [...layersLowToHigh].reverse().find((l) => typeof getPath(l.data, 'workload.script') === 'string');
+  let scriptType: string | undefined;
+  if (scripted) {
+    const args = getPath(scripted.data, 'workload.script_args') ?? [];
+    if (!Array.isArray(args)) problems.push(`workload.script_args: must be a list of arguments (from ${scripted.source})`);
+    else {
+      const script = resolve(baseOf(scripted), String(substitute(getPath(scripted.data, 'workload.script'), env)));
+      try {
+        scriptType = registerScriptWorkload(workloads, script, args.map((a) => String(substitute(a, env))), `workload.script (from ${scripted.source})`);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        problems.push(...error.problems);
+      }
+    }
+  }
+  const workloadType = scriptType ?? [...layersLowToHigh].reverse().map((l) => workloadTypeOf(l.data)).find((t) => t !== undefined) ?? 'memory';
   const workloadFile = join(root, 'config/workloads', `${workloadType}.yaml`);
   const workloadLayer = /^[a-z0-9_]+$/.test(workloadType) ? readLayer(workloadFile, display(workloadFile), problems, false) : undefined;
 
@@ -217,7 +235,7 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   const workload = workloads.has(workloadType) ? workloads.get(workloadType) : undefined;
   const strict = options.strict === true || getPath(merged, 'experiment.strict') === true;
   // `workload:` takes the chosen workload's own parameters besides its type.
-  const workloadKeys = workload ? Object.fromEntries(['type', ...workload.params.map((p) => p.key)].map((key) => [key, 'leaf' as const])) : 'any';
+  const workloadKeys = workload ? Object.fromEntries(['type', 'script', 'script_args', ...workload.params.map((p) => p.key)].map((key) => [key, 'leaf' as const])) : 'any';
   const ignoredKeys: string[] = [];
   for (const { path, suggestion } of findUnknownKeys(merged, { ...CONFIG_KEYS, workload: workloadKeys })) {
     const meant = suggestion ? `; did you mean ${suggestion}?` : '';
