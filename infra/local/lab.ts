@@ -1,7 +1,7 @@
 // The local lab's three operations: `up` (create, or recover from leftovers; idempotent),
 // `status` and `down`. Nodes are namespaces on this machine; layout.ts names every piece.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { LabError } from './errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
@@ -34,6 +34,7 @@ import { removeServersYaml, writeServersYaml, type ServersRemoval } from './serv
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
 import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { addLabUser, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
@@ -122,7 +123,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
         },
       );
     }
-    const info: LabInfo = { ...recorded, serversPath: options.serversPath };
+    const info = await withLabUser(layout, { ...recorded, serversPath: options.serversPath }, options.user);
     await writeLabInfo(layout.stateFile, info);
     await writeServersYaml(info.serversPath, info);
     const profile = await shapeLinks(layout, options.profile);
@@ -155,6 +156,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
     await removeLab(slots, takeInventory(slots, await snapshotNetwork()).owned, await readLabInfo(layout.stateFile));
     throw error;
   }
+  info = await withLabUser(layout, info, options.user);
   const profile = await shapeLinks(layout, options.profile);
   return {
     outcome: cleaned.length > 0 ? 'recovered' : 'created',
@@ -163,6 +165,21 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
     durationMs: performance.now() - started,
     ...(profile ? { profile } : {}),
   };
+}
+
+/**
+ * --user: the lab's nodes are reached as that user through sudo (or, without --user, as root
+ * again: a user an earlier `lab up` added is removed). Rewrites lab.json and servers.yaml.
+ */
+async function withLabUser(layout: LabLayout, info: LabInfo, user: string | undefined): Promise<LabInfo> {
+  if (info.user && info.user.name !== user) await removeLabUser(layout.name, info.user);
+  const { user: _previous, ...rest } = info;
+  const next: LabInfo = user ? { ...rest, user: await addLabUser(layout.name, user, (await readFile(`${layout.sshKeyPath}.pub`, 'utf8')).trim()) } : rest;
+  // A user the lab made earlier and still uses stays marked as made by it.
+  const kept: LabInfo = next.user && info.user?.name === next.user.name && info.user.created ? { ...next, user: { ...next.user, created: true } } : next;
+  await writeLabInfo(layout.stateFile, kept);
+  await writeServersYaml(kept.serversPath, kept);
+  return kept;
 }
 
 /** Applies the named profile to every node link; without a name the links stay as they are. */
@@ -203,6 +220,7 @@ export async function labDown(
   const recorded = await readLabInfo(slots.stateFile);
   const inventory = takeInventory(slots, await snapshotNetwork());
   const { removed, leftAlone } = await removeLab(slots, inventory.owned, recorded);
+  if (recorded?.user) removed.push(...(await removeLabUser(options.name, recorded.user)));
   const serversPath =
     input.serversPath !== undefined ? options.serversPath : recorded?.serversPath ?? options.serversPath;
   const servers = await removeServersYaml(serversPath, options.name);
