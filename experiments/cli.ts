@@ -112,7 +112,8 @@ async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): 
     const { runId, steps } = describeRun(plan);
     if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps }, null, 2)}\n`);
     else {
-      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue (nothing was touched):\n`);
+      const asUser = plan.nodes.sshUser === 'root' ? '' : ` as ${plan.nodes.sshUser}, each through \`sudo -n --\` but the run key's authorisation`;
+      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue${asUser} (nothing was touched):\n`);
       for (const s of steps) process.stdout.write(`  [${s.node}] ${s.step.padEnd(16)} ${s.command}\n`);
     }
     return 0;

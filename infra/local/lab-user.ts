@@ -30,8 +30,11 @@ async function account(name: string): Promise<Account | undefined> {
   return fields ? { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! } : undefined;
 }
 
-/** Lines of authorized_keys without the lab's key (its comment names the lab). */
-const withoutLabKey = (text: string, lab: string) => text.split('\n').filter((line) => line.trim() !== '' && !line.endsWith(` criu-lab lab ${lab}`));
+/** The comment of a lab's key pair, by which its line in a user's authorized_keys is found again. */
+export const labKeyComment = (lab: string): string => `criu-lab lab ${lab}`;
+
+/** Lines of authorized_keys without the lab's key. */
+const withoutLabKey = (text: string, lab: string) => text.split('\n').filter((line) => line.trim() !== '' && !line.endsWith(` ${labKeyComment(lab)}`));
 
 /** Makes `name` able to log in to the lab's nodes with the lab key and to run anything as root with `sudo -n`. */
 export async function addLabUser(lab: string, name: string, publicKey: string): Promise<LabUser> {

@@ -1,7 +1,7 @@
 // The local lab's three operations: `up` (create, or recover from leftovers; idempotent),
 // `status` and `down`. Nodes are namespaces on this machine; layout.ts names every piece.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { LabError } from './errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
@@ -34,7 +34,7 @@ import { removeServersYaml, writeServersYaml, type ServersRemoval } from './serv
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
 import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
-import { addLabUser, removeLabUser } from './lab-user.js';
+import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
@@ -103,6 +103,8 @@ export interface LabDownResult {
 export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
+  if (options.backend === 'vm' && options.user)
+    throw new LabError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', { kind: 'usage', hint: 'drop --user, or use --backend namespaces' });
   if (options.backend === 'vm') {
     const up = await vmLabUp(options, () => labDown(input));
     const profile = await shapeLinks(labLayout(options), options.profile);
@@ -174,7 +176,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
 async function withLabUser(layout: LabLayout, info: LabInfo, user: string | undefined): Promise<LabInfo> {
   if (info.user && info.user.name !== user) await removeLabUser(layout.name, info.user);
   const { user: _previous, ...rest } = info;
-  const next: LabInfo = user ? { ...rest, user: await addLabUser(layout.name, user, (await readFile(`${layout.sshKeyPath}.pub`, 'utf8')).trim()) } : rest;
+  const next: LabInfo = user ? { ...rest, user: await addLabUser(layout.name, user, await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name))) } : rest;
   // A user the lab made earlier and still uses stays marked as made by it.
   const kept: LabInfo = next.user && info.user?.name === next.user.name && info.user.created ? { ...next, user: { ...next.user, created: true } } : next;
   await writeLabInfo(layout.stateFile, kept);
@@ -237,7 +239,7 @@ async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabIn
   // sshd's privilege-separation directory; /run is shared by all nodes.
   await mkdir('/run/sshd', { recursive: true });
   await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
-  const publicKey = await ensureKeyPair(layout.sshKeyPath, `criu-lab lab ${layout.name}`);
+  const publicKey = await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name));
   await createBridge(layout);
   for (const node of layout.nodes) await createNodeNetwork(layout, node);
   const labKey = { privateKeyPath: layout.sshKeyPath, publicKey };
