@@ -36,7 +36,9 @@ export function killArgv(runId: string): string[] {
 }
 
 export function removeArgv(paths: RunPaths): string[] {
-  return ['rm', '-rf', '--one-file-system', paths.workDir, paths.sourceImageDir, paths.destImageDir, paths.sourceControlDir];
+  // A record written before the scripts and data dirs existed has neither.
+  const extra = [paths.scriptDir, paths.dataDir].filter((dir): dir is string => dir !== undefined && dir !== paths.workDir);
+  return ['rm', '-rf', '--one-file-system', paths.workDir, paths.sourceImageDir, paths.destImageDir, paths.sourceControlDir, ...new Set(extra)];
 }
 
 /** Kills every process of the run on a node and waits until they are gone (a rollback does this to the destination). */

@@ -11,6 +11,7 @@ import { describeRun, preflightNodes, runMigration } from './pipeline.js';
 import { cleanLeftovers } from './leftovers.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
+import { registerScriptWorkload } from '../workloads/custom/script.js';
 import { registerLabCommands } from '../infra/local/cli.js';
 import { registerInfraCommands } from '../infra/aws/cli.js';
 import { registerWorkloadCommands } from '../workloads/cli.js';
@@ -91,6 +92,7 @@ Examples:
   criu-lab run --strategy pageserver                # pages streamed to the destination during the dump
   criu-lab run --strategy predump --predump-iterations auto --deadline gcp
   criu-lab run --workload memory --mb-size 128 --max-memory 512 --interval 0.5 --json > metrics.json
+  criu-lab run --script path/to/x_standalone.py -- --its_flag 1   # a script of the original framework, as is
   criu-lab lab down
 `;
 
@@ -125,16 +127,29 @@ const optionOf = (f: PlanFlag) => {
   return f.conflicts ? option.conflicts([...f.conflicts]) : option;
 };
 
-async function runCommand(flags: RunFlags): Promise<number> {
+/** --script <file> [-- its args]: the script becomes a workload of its own, named after it. */
+function scriptOverrides(flags: RunFlags, scriptArgs: readonly string[]): ConfigOverride[] {
+  if (typeof flags.script !== 'string') {
+    if (scriptArgs.length > 0) throw new UsageError('arguments after -- need a script', [`${scriptArgs.join(' ')}: fix: name the script with --script <file>, or drop them`]);
+    return [];
+  }
+  const name = registerScriptWorkload(workloads, resolve(flags.script), scriptArgs, '--script');
+  return ['workload.type', 'experiment.workload_type'].map((path) => ({ path, value: name, flag: '--script' }));
+}
+
+async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): Promise<number> {
+  const overrides = [...overridesFrom(flags), ...scriptOverrides(flags, scriptArgs)];
   const { plan, warnings, wouldRefuse } = loadPlan({
-    projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags), purpose: flags.dryRun ? 'dry-run' : 'run',
+    projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides, purpose: flags.dryRun ? 'dry-run' : 'run',
   });
-  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  const level = plan.experiment.logLevel;
+  if (level !== 'error') for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
     const { runId, steps } = describeRun(plan);
     if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps, wouldRefuse }, null, 2)}\n`);
     else {
-      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue (nothing was touched):\n`);
+      const asUser = plan.nodes.sshUser === 'root' ? '' : ` as ${plan.nodes.sshUser}, each through \`sudo -n --\` but the run key's authorisation`;
+      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue${asUser} (nothing was touched):\n`);
       for (const s of steps) process.stdout.write(`  [${s.node}] ${s.step.padEnd(16)} ${s.command}\n`);
       if (plan.experiment.inertKeys.length > 0) process.stdout.write('\nAccepted from the original framework, with no effect here:\n');
       for (const { path, reason } of plan.experiment.inertKeys) process.stdout.write(`  ${path}: ${reason}\n`);
@@ -147,7 +162,10 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const onSecond = (name: string) =>
     process.stderr.write(`\n${name} again: exiting without cleanup; run \`criu-lab cleanup <results dir>\` to remove what the run left on the nodes\n`);
   try {
-    const { metrics, resultsDir } = await withInterrupts(onFirst, (signal) => runMigration(plan, { signal, progress: createProgress(process.stderr) }), onSecond);
+    // logging.level warning or error: no progress lines, only warnings, errors and the summary.
+    const progress = createProgress(process.stderr, level === 'warning' || level === 'error');
+    const commandLine = ['criu-lab', ...process.argv.slice(2)];
+    const { metrics, resultsDir } = await withInterrupts(onFirst, (signal) => runMigration(plan, { signal, progress, commandLine }), onSecond);
     printOutcome(metrics, resultsDir, flags.json === true);
     return metrics.outcome === 'ok' ? 0 : 1;
   } catch (error) {
@@ -194,10 +212,12 @@ export function buildProgram(): Command {
     .option('--no-cleanup', 'leave the restored process and the run\'s dirs on the nodes (config: experiment.cleanup)')
     .option('--collect-logs', 'accepted for the original framework: criu-lab always collects both nodes\' logs (config: experiment.collect_logs)')
     .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
-    .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)');
+    .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)')
+    .option('--script <file>', "run a standalone script written for the original framework (--working_dir, checkpoint_ready/checkpoint_flag) with no YAML registration; its own flags go after --")
+    .argument('[script-args...]', 'after --: arguments for the --script file');
   for (const f of RUN_FLAGS) run.addOption(optionOf(f));
-  run.addHelpText('after', EXAMPLES).action(async (flags: RunFlags) => {
-    process.exitCode = await runCommand(flags);
+  run.addHelpText('after', EXAMPLES).action(async (scriptArgs: string[], flags: RunFlags) => {
+    process.exitCode = await runCommand(flags, scriptArgs);
   });
 
   withPlanOptions(program.command('preflight'))

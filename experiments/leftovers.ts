@@ -94,7 +94,7 @@ async function cleanRole(resultsDir: string, record: LeftoversRecord, role: Role
     if (!existsSync(join(resultsDir, log.local))) await node.download(log.remote, join(resultsDir, log.local)).catch(() => undefined);
   await cleanNode(node, record.runId, record.paths, record.workloadPid);
   if (role === 'destination' && record.transfer === 'rsync')
-    await node.run(removeRunKeyArgv(record.runId), { check: false, idempotent: true, step: 'cleanup', timeoutMs: ms(record.connection.timeouts.commandS) });
+    await node.run(removeRunKeyArgv(record.runId), { check: false, idempotent: true, step: 'cleanup', asUser: true, timeoutMs: ms(record.connection.timeouts.commandS) });
 }
 
 export interface CleanupReport {

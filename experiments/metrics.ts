@@ -30,6 +30,17 @@ export interface TransferMetrics {
 
 export const DEADLINES_S = { aws: 120, gcp: 30 } as const;
 
+/** One verify check as recorded: what it is about, and whether migration.success_criteria let it decide the outcome. */
+export interface RecordedCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  /** 'process': the process runs on and is the same; 'integrity': its data is what it was at the freeze. */
+  readonly kind?: 'process' | 'integrity';
+  /** False when success_criteria turned this kind of check off: recorded, not counted. */
+  readonly counted?: boolean;
+}
+
 /** One pre-dump round: CRIU's stats-dump of it and the shipping of its directory (while the workload ran on). */
 export interface PredumpRoundMetrics {
   readonly iteration: number;
@@ -39,6 +50,8 @@ export interface PredumpRoundMetrics {
   readonly criuStats: CriuStats;
   readonly shippedBytes: number;
   readonly shipMs: number;
+  /** The sync after the round (checkpoint.strategy.sync_after_predump, on efs or ebs). */
+  readonly syncMs?: number;
 }
 
 /** Why pre-dumping stopped: the fixed count was reached, or the adaptive rule's verdict. */
@@ -115,7 +128,19 @@ export interface RunMetrics {
   readonly lazy?: LazyMetrics;
   readonly rollback?: RollbackMetrics;
   readonly totalDurationMs: number;
-  readonly verify?: { readonly ok: boolean; readonly checks: readonly { name: string; ok: boolean; detail: string }[] };
+  readonly verify?: { readonly ok: boolean; readonly checks: readonly RecordedCheck[] };
+  /** Which trigger started the migration and when it fired after the ready signal. */
+  readonly trigger?: { readonly kind: string; readonly detail: string; readonly firedAfterReadyMs: number; readonly rssMb?: number };
+  /** experiment.description. */
+  readonly description?: string;
+  /** criu-lab's command line (argv after node), when the run came from it. */
+  readonly commandLine?: readonly string[];
+  /** The merged config the run used (after ${VAR}, presets and flags). */
+  readonly config?: Readonly<Record<string, unknown>>;
+  /** Keys of the original framework accepted with no effect here, and why. */
+  readonly inertKeys?: readonly { readonly path: string; readonly reason: string }[];
+  /** What --no-cleanup left on the nodes (node → paths), and how to remove it. */
+  readonly leftOnNodes?: Readonly<Record<string, readonly string[]>>;
   /** AWS and GCP always; `custom` when --deadline gave a number of seconds. */
   readonly deadlines?: Readonly<Record<keyof typeof DEADLINES_S, DeadlineVerdict> & { readonly custom?: DeadlineVerdict }>;
   readonly versions: Readonly<Record<string, string>>;
@@ -219,9 +244,14 @@ export function formatSummary(metrics: RunMetrics): string {
   }
   if (metrics.verify) {
     lines.push(`Verify: ${metrics.verify.ok ? 'ok' : 'FAILED'}`);
-    for (const c of metrics.verify.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`);
+    for (const c of metrics.verify.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.counted === false ? ' (not counted: migration.success_criteria)' : ''}`);
   }
   if (metrics.error) lines.push(`Error: ${metrics.error}`);
+  if (metrics.leftOnNodes) {
+    lines.push('Left on the nodes (--no-cleanup):');
+    for (const [node, paths] of Object.entries(metrics.leftOnNodes)) lines.push(`  ${node}: ${paths.join(' ')}`);
+    lines.push(`  remove it with: criu-lab cleanup <results dir>`);
+  }
   if (metrics.rollback) lines.push(`Rollback: ${metrics.rollback.status} (${metrics.rollback.detail})`);
   lines.push('', `Total Experiment Duration: ${seconds(metrics.totalDurationMs)}`, rule);
   return lines.join('\n');

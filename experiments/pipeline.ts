@@ -13,12 +13,14 @@ import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from './remote/node.js';
 import { connectPlanNode } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
-import { PhaseLog, ms, runPaths, type RunContext } from './run-context.js';
+import { PhaseLog, ms, runPaths, type RunContext, type RunPaths } from './run-context.js';
 import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
 import { transfers } from './transfers/registry.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence } from './workload-control.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployDirs, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence, type TriggerRecord } from './workload-control.js';
+import { writeOriginalMetrics } from './original-metrics.js';
+import type { CommandResult } from './remote/node.js';
 import { workloads } from '../workloads/registry.js';
 import { withOpenFiles } from '../workloads/open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
@@ -29,6 +31,8 @@ export interface RunOptions {
   readonly progress: Progress;
   /** Awaited once the workload is warm, right before the migration starts: `watch` waits here for the spot notice. */
   readonly beforeMigration?: () => Promise<void>;
+  /** The command line that started the run (criu-lab's argv), recorded in metrics.json. */
+  readonly commandLine?: readonly string[];
 }
 
 export interface RunOutcome {
@@ -105,22 +109,29 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   let rollback: RollbackMetrics | undefined;
   let rollBackSource: (() => Promise<RollbackMetrics>) | undefined;
   let workloadPid: number | undefined;
+  let trigger: TriggerRecord | undefined;
   try {
     const connected = Date.now();
     const onReconnect = (message: string) => progress.note(`  ${message}`);
-    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source', onReconnect), connectPlanNode(plan, 'destination', onReconnect)]));
+    // logging.level debug: every remote command, with how long it took, as it finishes.
+    const onCommand = plan.experiment.logLevel === 'debug'
+      ? (r: CommandResult) => progress.note(`  [debug] ${r.node} $ ${quoteArgv(r.argv)}  (${r.durationMs.toFixed(0)} ms, exit ${r.exitCode})`)
+      : undefined;
+    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source', onReconnect, onCommand), connectPlanNode(plan, 'destination', onReconnect, onCommand)]));
     cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
     phases.fromController('connect', connected, Date.now() - connected);
     const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
 
     versions = await progress.track('preflight', () => preflight(ctx, strategy));
     await leftovers.update({ touched: ['source', 'destination'] });
-    cleanup.defer('clean nodes', async () => {
-      await Promise.all([
-        cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source')),
-        cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination')),
-      ]);
-    });
+    // --no-cleanup (experiment.cleanup false): the run's processes and directories stay; leftovers.json lets `criu-lab cleanup` remove them later.
+    if (plan.experiment.cleanup)
+      cleanup.defer('clean nodes', async () => {
+        await Promise.all([
+          cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source')),
+          cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination')),
+        ]);
+      });
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
 
@@ -129,7 +140,8 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     workloadPid = pid;
     await leftovers.update({ workloadPid: pid });
     progress.note(`  workload pid ${pid} on ${source.name}`);
-    await progress.track('warm up', () => waitForMigrationPoint(ctx));
+    trigger = (await progress.track('warm up', () => waitForMigrationPoint(ctx, pid))).trigger;
+    progress.note(`  migration trigger: ${trigger.detail}, fired ${(trigger.firedAfterReadyMs / 1000).toFixed(2)} s after ready${trigger.rssMb !== undefined ? ` (RSS ${trigger.rssMb.toFixed(0)} MiB)` : ''}`);
     await options.beforeMigration?.();
     await capturePreDump(ctx, pid, results);
     await progress.track(`${transfer.name} prepare`, () => transfer.prepare(ctx));
@@ -161,6 +173,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     : error instanceof Error ? error.message : error === undefined ? undefined : String(error);
   const metrics: RunMetrics = {
     experiment: plan.experiment.name,
+    ...(plan.experiment.description !== undefined ? { description: plan.experiment.description } : {}),
     runId,
     workload: workload.name,
     workloadParams: plan.workload.params,
@@ -191,10 +204,23 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     outcome,
     ...(errorText ? { error: errorText } : {}),
     ...(cleanup.failures.length > 0 ? { cleanupFailures: cleanup.failures } : {}),
+    ...(trigger ? { trigger } : {}),
+    ...(plan.experiment.cleanup ? {} : { leftOnNodes: leftOnNodes(plan, paths) }),
+    ...(options.commandLine ? { commandLine: options.commandLine } : {}),
+    config: plan.experiment.resolvedConfig,
+    inertKeys: plan.experiment.inertKeys,
   };
   const resultsDir = await finishResults(results, metrics, plan.experiment.saveMetrics);
+  if (plan.experiment.metricsFile) await writeOriginalMetrics(plan.experiment.metricsFile, metrics, resultsDir);
   if (error !== undefined) throw Object.assign(error as object, { resultsDir, metrics });
   return { metrics, resultsDir };
+}
+
+/** What --no-cleanup leaves, by node: the run's directories (and, after a failure, its processes). */
+function leftOnNodes(plan: Plan, paths: RunPaths): Record<string, string[]> {
+  const source = new Set([paths.workDir, paths.scriptDir, paths.dataDir, paths.sourceImageDir, paths.sourceControlDir]);
+  const destination = new Set([paths.workDir, ...(plan.checkpoint.dataDir ? [paths.dataDir] : []), paths.destImageDir]);
+  return { [plan.nodes.source.name]: [...source], [plan.nodes.destination.name]: [...destination] };
 }
 
 /** `criu-lab preflight`: every check a run makes first, on both nodes, without starting anything. */
@@ -222,17 +248,20 @@ export function describeRun(plan: Plan): { runId: string; steps: { node: string;
   const steps: { node: string; step: string; command: string }[] = [];
   const add = (node: string, step: string, argv: readonly string[]) => steps.push({ node, step, command: quoteArgv(argv) });
   for (const argv of preflightCommands()) for (const node of [source.name, destination.name]) add(node, 'preflight', argv);
-  add(source.name, 'deploy', ['mkdir', '-p', paths.workDir]);
-  for (const file of workload.payloadFiles) add(source.name, 'deploy', ['sftp-put', file, paths.workDir]);
+  const dirs = deployDirs(ctx);
+  add(source.name, 'deploy', ['mkdir', '-p', ...dirs.source]);
+  if (dirs.destination.length > 0) add(destination.name, 'deploy', ['mkdir', '-p', ...dirs.destination]);
+  for (const file of workload.payloadFiles) add(source.name, 'deploy', [plan.nodes.sshUser === 'root' ? 'sftp-put' : 'sudo-cat-put', file, paths.scriptDir]);
   add(source.name, 'deploy', ['touch', `${paths.workDir}/${FLAG_FILE}`]);
   add(source.name, 'start', startArgv(ctx));
   for (const c of transfer.describe(ctx, []).prepare) add(plan.nodes[c.on].name, `${transfer.name} prepare`, c.argv);
   for (const c of strategy.describe(ctx, transfer)) add(plan.nodes[c.on].name, 'migrate', c.argv);
   add(destination.name, 'verify', ['rm', '-f', `${paths.workDir}/${FLAG_FILE}`]);
-  for (const node of [source.name, destination.name]) {
-    add(node, 'cleanup', killArgv(runId));
-    add(node, 'cleanup', removeArgv(paths));
-  }
+  if (plan.experiment.cleanup)
+    for (const node of [source.name, destination.name]) {
+      add(node, 'cleanup', killArgv(runId));
+      add(node, 'cleanup', removeArgv(paths));
+    }
   return { runId, steps };
 }
 

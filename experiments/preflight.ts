@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { dirname } from 'node:path/posix';
 import { UsageError } from './errors.js';
 import { CRIU } from './criu/commands.js';
-import { cpuinfoRow, criuRows, diskRow, pidNamespaceRow, row, sameVersionRow, tcpRepairRow, type PreflightRow } from './criu/checks.js';
+import { cpuinfoRow, criuRows, diskRow, pidNamespaceRow, row, sameVersionRow, sudoRow, tcpRepairRow, type PreflightRow } from './criu/checks.js';
 import type { RemoteNode } from './remote/node.js';
 import { ms, type RunContext } from './run-context.js';
 import type { Strategy } from './strategies/strategy.js';
@@ -54,6 +54,11 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy): Promise
   const { source, destination } = ctx;
   // Some twenty probes run at once, each listening on the run's abort signal.
   setMaxListeners(64, ctx.signal);
+  // Without root through sudo every other check would fail for that one reason: it alone is reported.
+  if (ctx.plan.nodes.sshUser !== 'root') {
+    const sudo = await Promise.all([sudoRow(source, ctx), sudoRow(destination, ctx)]);
+    if (sudo.some((r) => !r.ok)) return { strategy: strategy.name, rows: sudo, ok: false, versions: { node: process.version } };
+  }
   const tcp = ctx.workload.criuFlags.dump.includes('--tcp-established');
   const [onSource, onDestination, cpuinfo, pidNamespace, strategyRows, requirements, tcpRows] = await Promise.all([
     inspect(source, ctx, dirname(ctx.paths.sourceImageDir)),

@@ -14,6 +14,10 @@ export interface RunPaths {
   readonly destImageDir: string;
   /** Scratch space on the source for per-run transfer keys. */
   readonly sourceControlDir: string;
+  /** Where the payload files go (paths.scripts_dir/<run id>); the work dir when no scripts dir is set. */
+  readonly scriptDir: string;
+  /** Made on both nodes for the payload's data (paths.data_dir/<run id>); the work dir when no data dir is set. */
+  readonly dataDir: string;
 }
 
 export function runPaths(plan: Plan, runId: string): RunPaths {
@@ -24,6 +28,8 @@ export function runPaths(plan: Plan, runId: string): RunPaths {
     sourceImageDir: images.source,
     destImageDir: images.destination,
     sourceControlDir: `${plan.checkpoint.checkpointDir}/${runId}.ctl`,
+    scriptDir: plan.checkpoint.scriptsDir ? `${plan.checkpoint.scriptsDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
+    dataDir: plan.checkpoint.dataDir ? `${plan.checkpoint.dataDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
   };
 }
 

@@ -9,6 +9,9 @@ import { ms, type RunContext } from './run-context.js';
 import { tail } from './remote/ssh.js';
 import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';
 import { check } from '../workloads/workload.js';
+import { treeRssMb } from '../workloads/proc.js';
+import type { MigrationTrigger, Plan } from './config/plan.js';
+import type { RecordedCheck } from './metrics.js';
 
 export const FLAG_FILE = 'checkpoint_flag';
 export const READY_FILE = 'checkpoint_ready';
@@ -22,7 +25,13 @@ const POLL_MS = 200;
 
 type Ctx = Pick<RunContext, 'plan' | 'paths' | 'workload' | 'runId'>;
 
-export const startArgv = (ctx: Ctx): string[] => ['setsid', '-f', ...ctx.workload.startArgv({ params: ctx.plan.workload.params, workDir: ctx.paths.workDir })];
+export const startArgv = (ctx: Ctx): string[] => ['setsid', '-f', ...ctx.workload.startArgv({ params: ctx.plan.workload.params, workDir: ctx.paths.workDir, scriptDir: ctx.paths.scriptDir })];
+
+/** The ready file the payload writes (workload.readiness.file_path): relative to the work dir unless absolute. */
+export const readyPath = (ctx: Pick<Ctx, 'plan' | 'paths'>): string => {
+  const file = ctx.plan.workload.readyFile;
+  return file.startsWith('/') ? file : `${ctx.paths.workDir}/${file}`;
+};
 
 /** Waits until `probe` returns a value, polling; fails after timeoutMs with what `explain` says. */
 async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, signal: AbortSignal, explain: () => Promise<ExternalError>): Promise<T> {
@@ -54,7 +63,7 @@ async function readJson<T>(node: RemoteNode, path: string): Promise<T | undefine
 
 /** The payload's status file, or what its observer sees from outside for a payload that writes none. */
 export const readStatus = (node: RemoteNode, ctx: Ctx): Promise<WorkloadStatus | undefined> =>
-  ctx.workload.observer ? ctx.workload.observer.status(node, ctx.paths.workDir) : readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
+  ctx.workload.observer ? ctx.workload.observer.status(node, ctx.paths.workDir, readyPath(ctx)) : readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
 
 /** `ps` of the workload's root and its children (redis-server, ffmpeg), for the results. */
 export const psTreeArgv = (pid: number): string[] => ['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '--pid', String(pid), '--ppid', String(pid)];
@@ -69,11 +78,20 @@ async function payloadError(node: RemoteNode, ctx: Ctx, message: string, step: s
   return new ExternalError(message, { node: node.name, step, logTail: tail(`${log}\n${output}`, 15) });
 }
 
-/** Uploads the payload into a fresh work dir and creates checkpoint_flag. */
+/** Where deploy makes directories: the work, scripts and data dirs on the source; the data dir on the destination too, when one is set. */
+export const deployDirs = (ctx: Pick<Ctx, 'plan' | 'paths'>): { source: string[]; destination: string[] } => ({
+  source: [...new Set([ctx.paths.workDir, ctx.paths.scriptDir, ctx.paths.dataDir])],
+  destination: ctx.plan.checkpoint.dataDir ? [ctx.paths.dataDir] : [],
+});
+
+/** Uploads the payload into a fresh scripts dir (the work dir unless paths.scripts_dir is set), makes the data dir and creates checkpoint_flag. */
 export async function deployPayload(ctx: RunContext): Promise<void> {
-  const { source, paths, signal } = ctx;
-  await source.run(['mkdir', '-p', paths.workDir], { step: 'deploy', timeoutMs: ms(ctx.plan.timeouts.commandS), signal, idempotent: true });
-  for (const file of ctx.workload.payloadFiles) await source.upload(file, `${paths.workDir}/${basename(file)}`, 0o755);
+  const { source, destination, paths, signal } = ctx;
+  const dirs = deployDirs(ctx);
+  const options = { step: 'deploy', timeoutMs: ms(ctx.plan.timeouts.commandS), signal, idempotent: true };
+  await source.run(['mkdir', '-p', ...dirs.source], options);
+  if (dirs.destination.length > 0) await destination.run(['mkdir', '-p', ...dirs.destination], options);
+  for (const file of ctx.workload.payloadFiles) await source.upload(file, `${paths.scriptDir}/${basename(file)}`, 0o755);
   await source.writeFile(`${paths.workDir}/${FLAG_FILE}`, '');
 }
 
@@ -86,7 +104,7 @@ export async function startPayload(ctx: RunContext): Promise<number> {
   let missed = 0;
   return poll(
     async () => {
-      const ready = /^ready:(\d+)/.exec((await readText(source, `${paths.workDir}/${READY_FILE}`)) ?? '');
+      const ready = /^ready:(\d+)/.exec((await readText(source, readyPath(ctx))) ?? '');
       if (ready) return Number(ready[1]);
       missed = (await isRunning(source, ctx)) ? 0 : missed + 1;
       if (missed >= 2) throw await payloadError(source, ctx, `the ${ctx.workload.name} workload exited before it was ready`, 'start workload');
@@ -94,30 +112,62 @@ export async function startPayload(ctx: RunContext): Promise<number> {
     },
     ms(ctx.plan.timeouts.readyS),
     signal,
-    () => payloadError(source, ctx, `the ${ctx.workload.name} workload did not write ${READY_FILE} within ${ctx.plan.timeouts.readyS} s`, 'start workload'),
+    () => payloadError(source, ctx, `the ${ctx.workload.name} workload did not write ${readyPath(ctx)} within ${ctx.plan.timeouts.readyS} s (timeouts.ready_s, workload.readiness.timeout)`, 'start workload'),
   );
 }
 
-/** Waits for the moment to migrate: --migrate-after seconds, or until the workload says it is worth migrating. */
-export async function waitForMigrationPoint(ctx: RunContext): Promise<WorkloadStatus> {
+/** Which trigger started the migration, and when it fired, counted from the ready signal. */
+export interface TriggerRecord {
+  readonly kind: MigrationTrigger['kind'];
+  /** What the trigger asked for: `wait 5 s`, `rss >= 512 MiB`. */
+  readonly detail: string;
+  readonly firedAfterReadyMs: number;
+  /** The process tree's RSS when an rss trigger fired. */
+  readonly rssMb?: number;
+}
+
+export const describeTrigger = (trigger: MigrationTrigger): string =>
+  trigger.kind === 'wait' ? `wait ${trigger.seconds} s after ready`
+  : trigger.kind === 'rss' ? `rss >= ${trigger.targetMb} MiB`
+  : trigger.kind === 'ready' ? 'right after ready'
+  : 'when the workload is warm';
+
+/**
+ * Waits for the moment to migrate, as plan.experiment.trigger says: right after ready, a number
+ * of seconds after it, when the tree's RSS reaches a target, or when the workload says it is warm.
+ * Called right after the ready signal, so its own start is the zero of firedAfterReadyMs.
+ */
+export async function waitForMigrationPoint(ctx: RunContext, pid: number): Promise<{ status: WorkloadStatus; trigger: TriggerRecord }> {
   const { source, plan, signal, workload } = ctx;
-  // ready is a wait of 0 s; rss still waits for warm until the runtime side measures the RSS.
-  const { trigger } = plan.experiment;
-  const after = trigger.kind === 'wait' ? trigger.seconds : trigger.kind === 'ready' ? 0 : undefined;
-  if (after !== undefined) await sleep(ms(after), undefined, { signal }).catch(() => { throw new AbortedError(); });
+  const trigger = plan.experiment.trigger;
+  const readyAt = performance.now();
+  if (trigger.kind === 'wait') await sleep(ms(trigger.seconds), undefined, { signal }).catch(() => { throw new AbortedError(); });
   const ready = workload.readyToMigrate;
-  return poll(
+  let rssMb: number | undefined;
+  const reached = async (status: WorkloadStatus): Promise<boolean> => {
+    if (trigger.kind === 'rss') {
+      rssMb = await treeRssMb(source, pid);
+      return rssMb >= trigger.targetMb;
+    }
+    return trigger.kind !== 'warm' || !ready || ready(status, plan.workload.params);
+  };
+  const status = await poll(
     async () => {
       const status = await readStatus(source, ctx);
-      if (!status) return undefined;
-      if (after !== undefined || !ready || ready(status, plan.workload.params)) return status;
-      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${workload.name} workload died before the migration`, 'warm-up');
+      if (status && (await reached(status))) return status;
+      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${workload.name} workload died before the migration (trigger: ${describeTrigger(trigger)})`, 'warm-up');
       return undefined;
     },
     ms(plan.timeouts.readyS),
     signal,
-    () => payloadError(source, ctx, `the ${workload.name} workload did not reach its migration point within ${plan.timeouts.readyS} s`, 'warm-up'),
+    () => {
+      const seen = rssMb === undefined ? '' : `; its process tree's RSS was ${rssMb.toFixed(0)} MiB`;
+      const fix = trigger.kind === 'rss' ? 'lower the target (checkpoint.strategy.target_memory_mb, --target-memory-mb) or raise timeouts.ready_s' : 'raise timeouts.ready_s (workload.readiness.timeout)';
+      return payloadError(source, ctx, `the ${workload.name} workload did not reach its migration point (trigger: ${describeTrigger(trigger)}) within ${plan.timeouts.readyS} s${seen}; fix: ${fix}`, 'warm-up');
+    },
   );
+  const firedAfterReadyMs = performance.now() - readyAt;
+  return { status, trigger: { kind: trigger.kind, detail: describeTrigger(trigger), firedAfterReadyMs, ...(rssMb !== undefined ? { rssMb } : {}) } };
 }
 
 export interface RestoredEvidence {
@@ -168,5 +218,22 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
     ...own.checks,
     check('exits after checkpoint_flag removal', exited, workload.observer ? 'process gone' : 'final report written, process gone'),
   ];
-  return { resumed, final, verify: { ok: checks.every((c) => c.ok), checks }, processInfo: ps.stdout };
+  return { resumed, final, verify: judge(checks, plan.experiment.successCriteria), processInfo: ps.stdout };
+}
+
+/** Checks about the process itself (it runs on, it is the same one); every other check is about its data. */
+const PROCESS_CHECKS = new Set(['alive on destination', 'progress continues', 'same process', 'same process tree', 'process tree restored', 'exits after checkpoint_flag removal', 'same client connection', 'output keeps growing']);
+
+export const checkKind = (name: string): 'process' | 'integrity' => (PROCESS_CHECKS.has(name) ? 'process' : 'integrity');
+
+/**
+ * The outcome from the checks migration.success_criteria counts (process_running, data_integrity_check);
+ * every check is still recorded. With both off, nothing can fail: the run is ok once it restored.
+ */
+export function judge(checks: VerifyResult['checks'], criteria: Plan['experiment']['successCriteria']): { ok: boolean; checks: RecordedCheck[] } {
+  const recorded = checks.map((c) => {
+    const kind = checkKind(c.name);
+    return { ...c, kind, counted: kind === 'process' ? criteria.processRunning : criteria.dataIntegrity };
+  });
+  return { ok: recorded.every((c) => c.ok || !c.counted), checks: recorded };
 }

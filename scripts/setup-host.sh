@@ -15,7 +15,7 @@ SYSCTL_FILE=/etc/sysctl.d/60-criu-lab.conf
 
 # What the lab (namespaces, sshd, tini, shaping), the transfers and the payloads use.
 RUNTIME_PACKAGES=(
-  openssh-server openssh-client rsync tini iproute2 iptables nftables strace util-linux
+  openssh-server openssh-client rsync tini iproute2 iptables nftables strace util-linux sudo
   procps psmisc e2fsprogs python3 python3-numpy python3-redis python3-torch redis-server
   awscli
   ffmpeg sshfs fuse3 iperf3 xz-utils ca-certificates

@@ -76,6 +76,19 @@ export async function treeActivity(node: RemoteNode, pids: readonly number[]): P
   return parseActivity(read.stdout);
 }
 
+/** Sums the VmRSS lines of `/proc/<pid>/status` files, in KiB (a process that has gone contributes none). */
+export function parseRssKb(statusLines: string): number {
+  return [...statusLines.matchAll(/^VmRSS:\s+(\d+) kB/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/** The resident memory of a process and all its descendants, in MiB. */
+export async function treeRssMb(node: RemoteNode, root: number): Promise<number> {
+  const pids = (await processTree(node, root)).map((p) => p.pid);
+  if (pids.length === 0) return 0;
+  const read = await node.run(['cat', ...pids.map((pid) => `/proc/${pid}/status`)], { check: false, idempotent: true, step: 'rss' });
+  return parseRssKb(read.stdout) / 1024;
+}
+
 /** Total size of files on a node (missing ones count 0). */
 export async function fileBytes(node: RemoteNode, paths: readonly string[]): Promise<number> {
   if (paths.length === 0) return 0;

@@ -49,9 +49,14 @@ export interface VerifyResult {
 
 export interface StartContext<P> {
   readonly params: P;
-  /** The per-run working directory on the node; the payload files are uploaded here. */
+  /** The per-run working directory on the node. */
   readonly workDir: string;
+  /** Where the payload files were uploaded (paths.scripts_dir); @default workDir */
+  readonly scriptDir?: string;
 }
+
+/** Where a payload file lies on the node: in the scripts dir when one is set, else in the work dir. */
+export const payloadPath = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>, file: string): string => `${context.scriptDir ?? context.workDir}/${file}`;
 
 /** Something a payload needs on a node, named so preflight can say what to install. */
 export interface Requirement {
@@ -68,7 +73,7 @@ export interface Requirement {
  */
 export interface StatusObserver {
   /** The status as seen on a node; undefined while the process is not there yet. */
-  status(node: RemoteNode, workDir: string): Promise<WorkloadStatus | undefined>;
+  status(node: RemoteNode, workDir: string, readyFile?: string): Promise<WorkloadStatus | undefined>;
   /** Whether `current` shows the restored process going on, given the frozen status and the first one read after restore. */
   progressed(frozen: WorkloadStatus, restored: WorkloadStatus | undefined, current: WorkloadStatus): boolean;
 }

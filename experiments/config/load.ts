@@ -4,12 +4,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
+import { registerScriptWorkload } from '../../workloads/custom/script.js';
 import type { InertKey, MigrationTrigger, Plan } from './plan.js';
 import { configSchema, workloadKeysSchema, type Placement, type RawConfig } from './schema.js';
 import { INERT_KEYS, inertRootOf, ORIGINAL_ALIASES, type Alias } from './original.js';
@@ -207,8 +208,26 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   const originIn = (layer: Layer, key: string, path: string) => (layer === flags ? (flagOrigins.get(key) ?? layer.source) : key === path ? layer.source : `${layer.source}, key ${key}`);
 
   // The workload type decides which workload defaults file joins the stack: the highest layer that names one wins.
+  const layersLowToHigh = [defaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
+  // workload.script: a standalone script of the original framework becomes a workload of its own (relative to the file that names it).
+  const baseOf = (layer: Layer) => (layer === experiment && options.configFile ? dirname(resolve(cwd, options.configFile)) : layer === flags ? cwd : root);
+  const scripted = [...layersLowToHigh].reverse().find((l) => typeof getPath(l.data, 'workload.script') === 'string');
+  let scriptType: string | undefined;
+  if (scripted) {
+    const args = getPath(scripted.data, 'workload.script_args') ?? [];
+    if (!Array.isArray(args)) problems.push(`workload.script_args: must be a list of arguments (from ${scripted.source})`);
+    else {
+      const script = resolve(baseOf(scripted), String(substitute(getPath(scripted.data, 'workload.script'), env)));
+      try {
+        scriptType = registerScriptWorkload(workloads, script, args.map((a) => String(substitute(a, env))), `workload.script (from ${scripted.source})`);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        problems.push(...error.problems);
+      }
+    }
+  }
   const named = highest([defaults, servers, experiment, flags], workloadTypeOf);
-  const workloadType = named?.value.type ?? 'memory';
+  const workloadType = scriptType ?? named?.value.type ?? 'memory';
   const workloadFile = join(root, 'config/workloads', `${workloadType}.yaml`);
   const workloadLayer = /^[a-z0-9_]+$/.test(workloadType) ? read(workloadFile, false) : undefined;
   const preset = presetLayer(workloadType, [defaults, workloadLayer, servers, experiment, flags], display(workloadFile), originIn, problems);

@@ -34,6 +34,10 @@ export const workloadKeysSchema = z.object({
   type: oneOf(() => workloads.names(), 'workload').optional(),
   /** A preset of the workload's file (`presets:` in config/workloads/<type>.yaml), between that file and the -c file. */
   preset: z.string().min(1).optional(),
+  /** A standalone script of the original framework, run as a workload of its own (relative to the file that names it). */
+  script: z.string().min(1).optional(),
+  /** Its own flags, after --working_dir. */
+  script_args: z.array(z.union([z.string(), z.number(), z.boolean()])).optional(),
   readiness: z
     .object({ file_path: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name in the working dir (letters, digits, . _ -)').default('checkpoint_ready') })
     .prefault({}),

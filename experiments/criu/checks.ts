@@ -38,6 +38,14 @@ function probe(node: RemoteNode, ctx: CheckContext, argv: readonly string[]): Pr
 const said = (result: CommandResult) => tail(`${result.stdout}\n${result.stderr}`.trim(), 3).replace(/\n/g, ' | ') || `exit ${result.exitCode}`;
 const setupHint = (node: RemoteNode) => `run scripts/setup-host.sh on ${node.name}`;
 
+/** A user other than root needs passwordless sudo: every command of a run goes through `sudo -n`. */
+export async function sudoRow(node: RemoteNode, ctx: CheckContext): Promise<PreflightRow> {
+  const user = ctx.plan.nodes.sshUser;
+  const result = await node.run(['sudo', '-n', 'true'], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal, step: 'preflight', asUser: true });
+  return row(node.name, 'sudo', result.exitCode === 0, result.exitCode === 0 ? `${user} runs commands as root with \`sudo -n\`` : `${user} cannot run \`sudo -n true\`: ${said(result)}`,
+    `allow ${user} passwordless sudo on ${node.name} (e.g. \`echo '${user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/criu-lab\` as root, with sudo installed), or set nodes.ssh_user: root`);
+}
+
 /** CRIU installed and `criu check` passing; returns the version for the cross-node comparison. */
 export async function criuRows(node: RemoteNode, ctx: CheckContext): Promise<{ readonly version: string | undefined; readonly rows: PreflightRow[] }> {
   const [version, check] = await Promise.all([probe(node, ctx, [CRIU, '--version']), probe(node, ctx, [CRIU, 'check'])]);

@@ -7,15 +7,16 @@ import type { Plan } from '../config/plan.js';
 import { UsageError } from '../errors.js';
 import { ms } from '../units.js';
 import { KnownHosts } from './known-hosts.js';
+import type { CommandResult } from './node.js';
 import { SshNode, UnreachableNodeError } from './ssh.js';
 
 /**
  * Connects to the plan's source or destination. An address that does not answer at all is the
  * configuration's fault, found before anything started: a UsageError naming the key to fix.
  */
-export async function connectPlanNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect?: (message: string) => void): Promise<SshNode> {
+export async function connectPlanNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect?: (message: string) => void, onCommand?: (result: CommandResult) => void): Promise<SshNode> {
   try {
-    return await connectToNode(plan, role, onReconnect);
+    return await connectToNode(plan, role, onReconnect, onCommand);
   } catch (error) {
     if (!(error instanceof UnreachableNodeError)) throw error;
     const viaBastion = plan.nodes.bastion !== undefined && error.endpoint.ip === plan.nodes.bastion.ip;
@@ -46,7 +47,7 @@ function readPrivateKey(path: string): Buffer {
 /** Only what a connection needs, so `criu-lab cleanup` can reconnect from a run's leftovers record. */
 export type ConnectionPlan = Pick<Plan, 'nodes' | 'timeouts'>;
 
-function connectToNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect: ((message: string) => void) | undefined): Promise<SshNode> {
+function connectToNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect: ((message: string) => void) | undefined, onCommand: ((result: CommandResult) => void) | undefined): Promise<SshNode> {
   const { nodes } = plan;
   const address = nodes[role];
   return SshNode.connect({
@@ -60,5 +61,8 @@ function connectToNode(plan: ConnectionPlan, role: 'source' | 'destination', onR
     connectTimeoutMs: ms(plan.timeouts.connectS),
     defaultTimeoutMs: ms(plan.timeouts.commandS),
     ...(onReconnect ? { onReconnect } : {}),
+    ...(onCommand ? { onCommand } : {}),
+    // A user other than root reaches what CRIU needs through passwordless sudo (checked at preflight).
+    sudo: nodes.sshUser !== 'root',
   });
 }

@@ -32,6 +32,11 @@ export interface RunOptions {
    */
   readonly idempotent?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Run as the SSH user even when commands go through sudo (nodes.ssh_user is not root): for what
+   * belongs to that user, such as its own authorized_keys. Default false: as root.
+   */
+  readonly asUser?: boolean;
 }
 
 export interface RemoteNode {

@@ -1,6 +1,7 @@
 // The Node seam over ssh2: argv commands quoted by quoteArgv, SFTP for files, an optional
 // jump host (the bastion) through forwardOut, and pinned host keys. Every call has a timeout;
 // a dropped connection is re-made with backoff, and only idempotent steps are retried on it.
+import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { AbortedError, ExternalError } from '../errors.js';
@@ -27,6 +28,13 @@ export interface SshTarget extends SshEndpoint {
   readonly reconnectAttempts?: number;
   /** Told about each dropped connection and reconnect (the run shows it as progress). */
   readonly onReconnect?: (message: string) => void;
+  /**
+   * The user is not root: every command runs through `sudo -n --` (unless it asks for `asUser`),
+   * and files are read and written through `sudo` too, since the run's directories belong to root.
+   */
+  readonly sudo?: boolean;
+  /** Told about every finished command (logging.level debug). */
+  readonly onCommand?: (result: CommandResult) => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -57,18 +65,33 @@ export class UnreachableNodeError extends ExternalError {
 const OUTPUT_LIMIT_BYTES = 4 * 1024 * 1024;
 const TIMING_MARK = 'criu-lab-timing';
 
-/** Keeps at most the last OUTPUT_LIMIT_BYTES of a stream, so a chatty command cannot exhaust memory. */
+/** Keeps at most the last `limit` bytes of a stream, so a chatty command cannot exhaust memory. */
 class OutputTail {
   private chunks: Buffer[] = [];
   private size = 0;
+  constructor(private readonly limit = OUTPUT_LIMIT_BYTES) {}
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.size > OUTPUT_LIMIT_BYTES && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+    while (this.size > this.limit && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
   }
   toString(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return this.bytes().toString('utf8');
   }
+}
+
+/** What only file operations through sudo give a command: bytes on its stdin, and its stdout whole and as bytes. */
+interface RawIo {
+  readonly input?: Buffer;
+  readonly onStdout?: (stdout: Buffer) => void;
+}
+
+/** A command line as the node's shell runs it: through `sudo -n` as root when the user is not root. */
+export function asRoot(command: string): string {
+  return `sudo -n -- sh -c ${quoteArg(command)}`;
 }
 
 function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts: KnownHosts | undefined): Promise<{ client: Client; hostKey: string }> {
@@ -231,12 +254,18 @@ export class SshNode implements RemoteNode {
     }
   }
 
-  run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const step = options.step ?? argv[0] ?? 'command';
-    return this.attempt({ step, command: quoteArgv(argv), idempotent: options.idempotent === true }, () => this.runOnce(argv, options));
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    return this.runWith(argv, options, {});
   }
 
-  private runOnce(argv: readonly string[], options: RunOptions): Promise<CommandResult> {
+  private async runWith(argv: readonly string[], options: RunOptions, io: RawIo): Promise<CommandResult> {
+    const step = options.step ?? argv[0] ?? 'command';
+    const result = await this.attempt({ step, command: quoteArgv(argv), idempotent: options.idempotent === true }, () => this.runOnce(argv, options, io));
+    this.target.onCommand?.(result);
+    return result;
+  }
+
+  private runOnce(argv: readonly string[], options: RunOptions, io: RawIo): Promise<CommandResult> {
     const { check = true, timed = false, detachStdio = false, timeoutMs = this.target.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS, signal, step } = options;
     let command = quoteArgv(argv);
     if (detachStdio) command += ` </dev/null >>${quoteArg(detachStdio === true ? '/dev/null' : detachStdio)} 2>&1`;
@@ -244,6 +273,8 @@ export class SshNode implements RemoteNode {
       // Start and end are read on the node, so phase times exclude the SSH round trip.
       command = `t0=$(date +%s%N); ${command}; rc=$?; t1=$(date +%s%N); printf '\\n${TIMING_MARK} %s %s\\n' "$t0" "$t1" >&2; exit $rc`;
     }
+    // The whole line goes under sudo, so redirections and the timing wrapper run as root too.
+    if (this.target.sudo && !options.asUser) command = asRoot(command);
     const started = performance.now();
     return new Promise<CommandResult>((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError());
@@ -251,7 +282,7 @@ export class SshNode implements RemoteNode {
       const client = this.client;
       const onExec = (error: Error | undefined, stream: ClientChannel): void => {
         if (error) return reject(this.lost || this.client !== client ? new ConnectionLost() : new ExternalError(`cannot run a command on ${this.name}: ${error.message}`, { node: this.name, step, command: quoteArgv(argv) }));
-        const stdout = new OutputTail();
+        const stdout = new OutputTail(io.onStdout ? Infinity : OUTPUT_LIMIT_BYTES);
         const stderr = new OutputTail();
         let settled = false;
         const stop = (reason: Error): void => {
@@ -279,6 +310,7 @@ export class SshNode implements RemoteNode {
         };
         stream.on('data', (chunk: Buffer) => stdout.push(chunk));
         stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        if (io.input) stream.end(io.input);
         stream.on('close', (code: number | null | undefined) => {
           if (settled) return;
           settled = true;
@@ -296,7 +328,8 @@ export class SshNode implements RemoteNode {
               nodeTiming = { startedAtMs: t0, durationMs: t1 - t0 };
             }
           }
-          const result: CommandResult = { node: this.name, argv, exitCode: code, stdout: stdout.toString(), stderr: err, durationMs: performance.now() - started, nodeTiming };
+          if (io.onStdout && code === 0) io.onStdout(stdout.bytes());
+          const result: CommandResult = { node: this.name, argv, exitCode: code, stdout: io.onStdout ? '' : stdout.toString(), stderr: err, durationMs: performance.now() - started, nodeTiming };
           if (check && code !== 0) {
             reject(new ExternalError(`${step ?? argv[0]} failed on ${this.name} (exit ${code})`, { node: this.name, step, command: quoteArgv(argv), exitCode: code, logTail: tail(err || result.stdout, 15) }));
           } else resolve(result);
@@ -356,18 +389,31 @@ export class SshNode implements RemoteNode {
   }
 
   async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    if (this.target.sudo) {
+      // SFTP writes as the user, who cannot write the run's root-owned directories: cat under sudo does.
+      const argv = ['sh', '-c', 'cat > "$1" && chmod "$2" "$1"', 'sh', remotePath, mode.toString(8)];
+      await this.runWith(argv, { step: `write ${remotePath}`, idempotent: true }, { input: Buffer.from(content) });
+      return;
+    }
     await this.fileOperation<void>('write', remotePath, (sftp, done) => sftp.writeFile(remotePath, content, { mode }, done));
   }
 
-  readFile(remotePath: string): Promise<Buffer> {
+  async readFile(remotePath: string): Promise<Buffer> {
+    if (this.target.sudo) {
+      let content: Buffer = Buffer.alloc(0);
+      await this.runWith(['cat', '--', remotePath], { step: `read ${remotePath}`, idempotent: true }, { onStdout: (bytes) => (content = bytes) });
+      return content;
+    }
     return this.fileOperation<Buffer>('read', remotePath, (sftp, done) => sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => done(error, data)));
   }
 
   async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
+    if (this.target.sudo) return this.writeFile(remotePath, await readFile(localPath), mode);
     await this.fileOperation<void>('upload', remotePath, (sftp, done) => sftp.fastPut(localPath, remotePath, { mode }, done));
   }
 
   async download(remotePath: string, localPath: string): Promise<void> {
+    if (this.target.sudo) return writeFile(localPath, await this.readFile(remotePath));
     await this.fileOperation<void>('download', remotePath, (sftp, done) => sftp.fastGet(remotePath, localPath, done));
   }
 

@@ -69,6 +69,19 @@ async function pause(ctx: RunContext, endsAtMs: number): Promise<void> {
   if (leftMs > 0) await sleep(leftMs, undefined, { signal: ctx.signal }).catch(() => { throw new AbortedError(); });
 }
 
+/** Transfers whose images sit on shared storage, where a round is only safely there once synced. */
+const SHARED_STORAGE = new Set(['efs', 'ebs']);
+
+export const syncArgv = (ctx: Pick<RunContext, 'paths'>, n: number): string[] => ['sync', '-f', roundDir(ctx.paths.sourceImageDir, n)];
+
+/** checkpoint.strategy.sync_after_predump: flushes round n's filesystem to the shared storage; returns how long it took, or undefined when not asked for. */
+async function syncRound(ctx: RunContext, transfer: Transfer, n: number): Promise<number | undefined> {
+  if (!ctx.plan.checkpoint.strategy.syncAfterPredump || !SHARED_STORAGE.has(transfer.name)) return undefined;
+  const started = performance.now();
+  await ctx.source.run(syncArgv(ctx, n), { step: `sync predump-${n}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal, idempotent: true });
+  return performance.now() - started;
+}
+
 /** Pre-dumps until the plan's rule says stop; each round is shipped while the next interval runs. */
 async function preCopy(ctx: RunContext, transfer: Transfer, pid: number): Promise<{ rounds: PredumpRoundMetrics[]; figures: RoundFigures[]; verdict: Extract<Verdict, { stop: true }> }> {
   const rounds: PredumpRoundMetrics[] = [];
@@ -77,13 +90,17 @@ async function preCopy(ctx: RunContext, transfer: Transfer, pid: number): Promis
     if (verdict.stop) return { rounds, figures, verdict };
     const n = figures.length + 1;
     await makeDirs(ctx, 'source', [roundDir(ctx.paths.sourceImageDir, n)]);
+    const { predumpIntervalS, predumpIntervalFrom } = ctx.plan.checkpoint.strategy;
+    const roundStartMs = performance.now();
     const pre = await timedStep(ctx, 'source', `predump.${n}`, preDumpCommand(ctx, pid, n), ctx.plan.timeouts.dumpS);
-    const nextAtMs = performance.now() + ms(ctx.plan.checkpoint.strategy.predumpIntervalS);
+    // 'end': the interval runs from the end of this pre-dump (criu-lab); 'start': from its start (the original framework).
+    const nextAtMs = (predumpIntervalFrom === 'start' ? roundStartMs : performance.now()) + ms(predumpIntervalS);
     const criuStats = await readCriuStats(ctx.source, roundDir(ctx.paths.sourceImageDir, n), 'dump');
     const shipped = await transfer.move(ctx, [roundItem(ctx, n)]);
+    const syncMs = await syncRound(ctx, transfer, n);
     const { startedAtMs, durationMs } = pre.nodeTiming;
     figures.push({ startedAtMs, durationMs, pagesScanned: criuStats['pages_scanned'] ?? 0, pagesWritten: criuStats['pages_written'] ?? 0, shipMs: shipped.durationMs });
-    rounds.push({ iteration: n, startedAt: new Date(startedAtMs).toISOString(), durationMs, criuStats, shippedBytes: shipped.bytes, shipMs: shipped.durationMs });
+    rounds.push({ iteration: n, startedAt: new Date(startedAtMs).toISOString(), durationMs, criuStats, shippedBytes: shipped.bytes, shipMs: shipped.durationMs, ...(syncMs !== undefined ? { syncMs } : {}) });
     if (!nextRound(ctx.plan, figures).stop) await pause(ctx, nextAtMs);
   }
 }
@@ -130,6 +147,7 @@ export const predumpStrategy: Strategy = {
       { on: 'source', argv: ['mkdir', '-p', roundDir(ctx.paths.sourceImageDir, n)] },
       { on: 'source', argv: preDumpCommand(ctx, '<pid>', n) },
       ...transfer.describe(ctx, [roundItem(ctx, n)]).move,
+      ...(ctx.plan.checkpoint.strategy.syncAfterPredump && SHARED_STORAGE.has(transfer.name) ? [{ on: 'source' as const, argv: syncArgv(ctx, n) }] : []),
     ]);
     const step = { images: finalImages(ctx, count) };
     const final = ctx.plan.checkpoint.strategy.lazyPages

@@ -50,6 +50,8 @@ function rsyncArgv(c: Ctx, batch: Batch): string[] {
     ...(plan.transfer.rsync.compress ? ['--compress'] : []),
     // An inert option for the receiving side only, so its argv carries the run id and cleanup finds it.
     `--remote-option=--log-file-format=criu-lab-${c.runId}`,
+    // A user other than root writes the root-owned image dirs through sudo on the destination too.
+    ...(plan.nodes.sshUser !== 'root' ? ['--rsync-path=sudo -n rsync'] : []),
     '-e', ssh, ...batch.sources, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}:${batch.destination}`,
   ];
 }
@@ -73,7 +75,8 @@ export const rsyncTransfer: Transfer = {
     const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
     if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
     await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
-    await destination.run(authorizeArgv(publicKey), { step: 'rsync authorize', timeoutMs, signal });
+    // The key goes to the SSH user's own authorized_keys (the one rsync logs in as), not root's.
+    await destination.run(authorizeArgv(publicKey), { step: 'rsync authorize', timeoutMs, signal, asUser: true });
   },
 
   async move(ctx, items) {
@@ -89,7 +92,7 @@ export const rsyncTransfer: Transfer = {
   },
 
   async cleanup(ctx) {
-    await ctx.destination.run(removeRunKeyArgv(ctx.runId), { check: false, idempotent: true, step: 'rsync cleanup', timeoutMs: ms(ctx.plan.timeouts.commandS) });
+    await ctx.destination.run(removeRunKeyArgv(ctx.runId), { check: false, idempotent: true, step: 'rsync cleanup', timeoutMs: ms(ctx.plan.timeouts.commandS), asUser: true });
   },
 
   describe(ctx, items) {

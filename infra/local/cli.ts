@@ -16,6 +16,7 @@ const FLAGS: Record<keyof LabOptionsInput, string> = {
   profile: '--profile',
   storage: '--storage',
   backend: '--backend',
+  user: '--user',
 };
 
 interface LabFlags {
@@ -28,6 +29,7 @@ interface LabFlags {
   readonly profile?: string;
   readonly storage?: boolean;
   readonly backend?: string;
+  readonly user?: string;
 }
 
 export function registerLabCommands(program: Command): Command {
@@ -48,6 +50,7 @@ export function registerLabCommands(program: Command): Command {
     .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 stand-in, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
     .option('--profile <name>', 'shape every node link to a bandwidth profile of config/profiles.yaml with tc tbf (same-az, cross-az)')
     .option('--backend <name>', 'namespaces (nodes share this kernel) or vm (qemu guests with Debian\'s kernel, for pre-dump) (default: namespaces)')
+    .option('--user <name>', 'reach the nodes as this non-root user with passwordless sudo (made on the host if missing; lab down removes what was added); servers.yaml names it as nodes.ssh_user')
     .action((flags: LabFlags) =>
       runLabCommand(async () => {
         const result = await labUp({
@@ -59,6 +62,7 @@ export function registerLabCommands(program: Command): Command {
           profile: flags.profile,
           storage: flags.storage === true,
           backend: flags.backend,
+          user: flags.user,
         });
         console.log(describeUp(result).join('\n'));
       }),
@@ -139,7 +143,7 @@ function describeUp(result: LabUpResult): string[] {
     ...(info.storage ? [`storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
     ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),
     ...(first
-      ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} root@${first.ip} hostname`]
+      ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} ${info.user?.name ?? 'root'}@${first.ip} hostname`]
       : []),
   ];
 }

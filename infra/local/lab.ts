@@ -34,6 +34,7 @@ import { removeServersYaml, writeServersYaml, type ServersRemoval } from './serv
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
 import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
@@ -102,6 +103,8 @@ export interface LabDownResult {
 export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
+  if (options.backend === 'vm' && options.user)
+    throw new LabError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', { kind: 'usage', hint: 'drop --user, or use --backend namespaces' });
   if (options.backend === 'vm') {
     const up = await vmLabUp(options, () => labDown(input));
     const profile = await shapeLinks(labLayout(options), options.profile);
@@ -122,7 +125,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
         },
       );
     }
-    const info: LabInfo = { ...recorded, serversPath: options.serversPath };
+    const info = await withLabUser(layout, { ...recorded, serversPath: options.serversPath }, options.user);
     await writeLabInfo(layout.stateFile, info);
     await writeServersYaml(info.serversPath, info);
     const profile = await shapeLinks(layout, options.profile);
@@ -155,6 +158,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
     await removeLab(slots, takeInventory(slots, await snapshotNetwork()).owned, await readLabInfo(layout.stateFile));
     throw error;
   }
+  info = await withLabUser(layout, info, options.user);
   const profile = await shapeLinks(layout, options.profile);
   return {
     outcome: cleaned.length > 0 ? 'recovered' : 'created',
@@ -163,6 +167,21 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
     durationMs: performance.now() - started,
     ...(profile ? { profile } : {}),
   };
+}
+
+/**
+ * --user: the lab's nodes are reached as that user through sudo (or, without --user, as root
+ * again: a user an earlier `lab up` added is removed). Rewrites lab.json and servers.yaml.
+ */
+async function withLabUser(layout: LabLayout, info: LabInfo, user: string | undefined): Promise<LabInfo> {
+  if (info.user && info.user.name !== user) await removeLabUser(layout.name, info.user);
+  const { user: _previous, ...rest } = info;
+  const next: LabInfo = user ? { ...rest, user: await addLabUser(layout.name, user, await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name))) } : rest;
+  // A user the lab made earlier and still uses stays marked as made by it.
+  const kept: LabInfo = next.user && info.user?.name === next.user.name && info.user.created ? { ...next, user: { ...next.user, created: true } } : next;
+  await writeLabInfo(layout.stateFile, kept);
+  await writeServersYaml(kept.serversPath, kept);
+  return kept;
 }
 
 /** Applies the named profile to every node link; without a name the links stay as they are. */
@@ -203,6 +222,7 @@ export async function labDown(
   const recorded = await readLabInfo(slots.stateFile);
   const inventory = takeInventory(slots, await snapshotNetwork());
   const { removed, leftAlone } = await removeLab(slots, inventory.owned, recorded);
+  if (recorded?.user) removed.push(...(await removeLabUser(options.name, recorded.user)));
   const serversPath =
     input.serversPath !== undefined ? options.serversPath : recorded?.serversPath ?? options.serversPath;
   const servers = await removeServersYaml(serversPath, options.name);
@@ -219,7 +239,7 @@ async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabIn
   // sshd's privilege-separation directory; /run is shared by all nodes.
   await mkdir('/run/sshd', { recursive: true });
   await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
-  const publicKey = await ensureKeyPair(layout.sshKeyPath, `criu-lab lab ${layout.name}`);
+  const publicKey = await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name));
   await createBridge(layout);
   for (const node of layout.nodes) await createNodeNetwork(layout, node);
   const labKey = { privateKeyPath: layout.sshKeyPath, publicKey };

@@ -1,5 +1,6 @@
 // Lab options at the edge: raw values (API or CLI strings) become one frozen, validated
 // `LabOptions`, reporting every invalid field at once. Nothing past here re-checks them.
+import { USER_NAME } from './lab-user.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LabError, type OptionProblem } from './errors.js';
@@ -28,6 +29,8 @@ export interface LabOptionsInput {
   readonly storage?: boolean;
   /** How nodes are made: `namespaces` (on this host's kernel) or `vm` (qemu guests with Debian's kernel, see infra/local/vm). @default 'namespaces' */
   readonly backend?: string;
+  /** A non-root user the nodes are reached as, with passwordless sudo (created on the host if missing). @default none: root */
+  readonly user?: string;
 }
 
 export interface LabOptions {
@@ -42,6 +45,7 @@ export interface LabOptions {
   readonly profile: string | undefined;
   readonly storage: boolean;
   readonly backend: LabBackend;
+  readonly user: string | undefined;
 }
 
 export const LAB_BACKENDS = ['namespaces', 'vm'] as const;
@@ -84,6 +88,7 @@ const optionsSchema = z.object({
   bastion: z.boolean({ error: 'must be true or false' }).optional(),
   storage: z.boolean({ error: 'must be true or false' }).optional(),
   backend: z.enum(LAB_BACKENDS, { error: `must be one of: ${LAB_BACKENDS.join(', ')}` }).optional(),
+  user: z.string().regex(USER_NAME, { error: 'must be a user name (a-z, 0-9, _ and -)' }).refine((name) => name !== 'root', { error: 'must not be root (root is the default)' }).optional(),
   profile: z
     .string({ error: 'must be a profile name' })
     .refine((name) => profileNames().includes(name), { error: () => `must be one of: ${profileNames().join(', ')} (config/profiles.yaml)` })
@@ -126,6 +131,7 @@ export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = pro
     profile: parsed.data.profile,
     storage: parsed.data.storage ?? false,
     backend: parsed.data.backend ?? 'namespaces',
+    user: parsed.data.user,
   });
 }
 

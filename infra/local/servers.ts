@@ -41,7 +41,7 @@ export function renderServersYaml(info: LabInfo): string {
   const doc = new Document(
     {
       nodes: {
-        ssh_user: 'root',
+        ssh_user: info.user?.name ?? 'root',
         ssh_key: info.sshKeyPath,
         known_hosts: info.knownHostsPath,
         ...(bastion ? { bastion: { ip: bastion.ip, name: bastion.name } } : {}),

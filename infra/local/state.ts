@@ -4,6 +4,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { LabLayout } from './layout.js';
 import type { LabStorage } from './storage.js';
+import type { LabUser } from './lab-user.js';
 
 export interface LabNodeInfo {
   readonly name: string;
@@ -33,6 +34,8 @@ export interface LabInfo {
   /** The guests' image and size (`lab up --backend vm`). */
   readonly vm?: { readonly imageDir: string; readonly recipeHash: string; readonly memoryMiB: number; readonly cpus: number };
   readonly nodes: readonly LabNodeInfo[];
+  /** The non-root SSH user of `lab up --user`, if any. */
+  readonly user?: LabUser;
 }
 
 /** The record of a lab just made: what its layout says, its nodes, and what only one backend has (bastion, vm). */
@@ -77,6 +80,7 @@ const labInfoSchema = z.object({
     })
     .optional(),
   vm: z.object({ imageDir: z.string(), recipeHash: z.string(), memoryMiB: z.number(), cpus: z.number() }).optional(),
+  user: z.object({ name: z.string(), created: z.boolean() }).optional(),
   nodes: z.array(
     z.object({
       name: z.string(),

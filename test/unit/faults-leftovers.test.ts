@@ -12,7 +12,7 @@ const connection = {
   nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: undefined, bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
   timeouts: { connectS: 1, commandS: 1, readyS: 1, dumpS: 1, transferS: 1, restoreS: 1, verifyS: 1 },
 };
-const paths = { workDir: '/srv/criu-lab/work/memory_1', sourceImageDir: '/srv/criu-lab/img/memory_1', destImageDir: '/srv/criu-lab/img/memory_1', sourceControlDir: '/srv/criu-lab/img/memory_1.ctl' };
+const paths = { workDir: '/srv/criu-lab/work/memory_1', sourceImageDir: '/srv/criu-lab/img/memory_1', destImageDir: '/srv/criu-lab/img/memory_1', sourceControlDir: '/srv/criu-lab/img/memory_1.ctl', scriptDir: '/srv/criu-lab/work/memory_1', dataDir: '/srv/criu-lab/work/memory_1' };
 
 const resultsDir = () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'faults-')), 'memory_1');

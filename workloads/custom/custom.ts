@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { binary, check, defineWorkload, flagBoolean, numeric, pythonModule, verdict, type Requirement, type Workload, type WorkloadParam } from '../workload.js';
+import { binary, check, defineWorkload, flagBoolean, numeric, payloadPath, pythonModule, verdict, type Requirement, type Workload, type WorkloadParam } from '../workload.js';
 import { observedChecks, seedObserver } from './observer.js';
 
 const NAME = /^[a-z0-9_]+$/;
@@ -74,15 +74,15 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
     key, flag: spec.flag, description: spec.description, schema: paramSchema(key, spec), isSwitch: spec.type === 'boolean',
   }));
   const requires: Requirement[] = definition.requires.map((r) => ('binary' in r ? binary(r.binary, r.package) : pythonModule(r.python_module, r.package)));
-  const values = (params: Readonly<Record<string, unknown>>, workDir: string) => ({ ...params, work_dir: workDir, script: `${workDir}/${basename(script)}` });
+  const values = (params: Readonly<Record<string, unknown>>, workDir: string, scriptDir?: string) => ({ ...params, work_dir: workDir, script: payloadPath({ workDir, scriptDir }, basename(script)) });
   return defineWorkload<Record<string, unknown>>({
     name,
     description: definition.description,
     params,
     payloadFiles: [script],
     // Started in the work dir, which moves with the process, so relative paths the script writes move too.
-    startArgv: ({ params, workDir }) => {
-      const filled = values(params, workDir);
+    startArgv: ({ params, workDir, scriptDir }) => {
+      const filled = values(params, workDir, scriptDir);
       return [
         ...(Object.keys(definition.env).length > 0 ? ['env', ...Object.entries(definition.env).map(([k, v]) => `${k}=${v}`)] : []),
         'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', workDir,

@@ -19,8 +19,8 @@ export interface ObservedStatus extends WorkloadStatus {
 const observed = (status: WorkloadStatus | undefined) => status as ObservedStatus | undefined;
 
 export const seedObserver: StatusObserver = {
-  async status(node, workDir) {
-    const ready = await node.readFile(`${workDir}/${READY_FILE}`).then((b) => b.toString('utf8'), () => '');
+  async status(node, workDir, readyFile = `${workDir}/${READY_FILE}`) {
+    const ready = await node.readFile(readyFile).then((b) => b.toString('utf8'), () => '');
     const pid = Number(/^ready:(\d+)/.exec(ready)?.[1]);
     if (!pid) return undefined;
     const tree = await processTree(node, pid);

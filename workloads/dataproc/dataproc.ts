@@ -2,7 +2,7 @@
 // scenario). Verify proves the operations go on and the table is bit-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, payloadPath } from '../workload.js';
 
 export interface DataprocParams {
   readonly num_rows: number;
@@ -21,8 +21,8 @@ export const dataprocWorkload = defineWorkload<DataprocParams>({
     { key: 'interval', flag: '--interval', description: 'seconds between operations', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
   payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
-  startArgv: ({ params, workDir }) => [
-    '/usr/bin/python3', `${workDir}/payload.py`, '--working-dir', workDir,
+  startArgv: ({ params, workDir, scriptDir }) => [
+    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--num-rows', String(params.num_rows), '--num-cols', String(params.num_cols), '--operations', String(params.operations), '--interval', String(params.interval),
   ],
   criuFlags: { dump: [], restore: [] },

@@ -2,7 +2,7 @@
 // the inputs survived bit for bit and the results match a recomputation from the seeded inputs.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, stringList, verdict } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, stringList, verdict, payloadPath } from '../workload.js';
 
 export interface MatmulParams {
   readonly matrix_size: number;
@@ -22,8 +22,8 @@ export const matmulWorkload = defineWorkload<MatmulParams>({
     { key: 'interval', flag: '--interval', description: 'minimum seconds between products', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
   payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
-  startArgv: ({ params, workDir }) => [
-    '/usr/bin/python3', `${workDir}/payload.py`, '--working-dir', workDir,
+  startArgv: ({ params, workDir, scriptDir }) => [
+    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--matrix-size', String(params.matrix_size), '--iterations', String(params.iterations), '--interval', String(params.interval),
   ],
   criuFlags: { dump: [], restore: [] },

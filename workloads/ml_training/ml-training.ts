@@ -3,7 +3,7 @@
 // that training goes on: the step counter moves and the loss stays on its way down.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
 
 export const MODEL_SIZES = ['small', 'medium', 'large'] as const;
 
@@ -76,8 +76,8 @@ export const mlTrainingWorkload = defineWorkload<MlTrainingParams>({
     { key: 'dataset_size', flag: '--dataset-size', description: 'samples (default: the model size\'s: 10K, 50K, 100K)', schema: numeric(z.number().int().positive().max(1e8)).optional() },
   ],
   payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
-  startArgv: ({ params, workDir }) => [
-    '/usr/bin/python3', `${workDir}/payload.py`, '--working-dir', workDir,
+  startArgv: ({ params, workDir, scriptDir }) => [
+    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--model-size', params.model_size, '--batch-size', String(params.batch_size), '--epochs', String(params.epochs),
     '--learning-rate', String(params.learning_rate), '--dataset-size', String(params.dataset_size ?? 0),
   ],
