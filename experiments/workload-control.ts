@@ -9,7 +9,7 @@ import { ms, type RunContext } from './run-context.js';
 import { tail } from './remote/ssh.js';
 import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';
 import { check } from '../workloads/workload.js';
-import { treeRssMb } from '../workloads/proc.js';
+import { processTree, treeActivity, treeRssMb } from '../workloads/proc.js';
 import type { MigrationTrigger, Plan } from './config/plan.js';
 import type { RecordedCheck } from './metrics.js';
 
@@ -44,6 +44,29 @@ async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, s
     await sleep(POLL_MS, undefined, { signal }).catch(() => {
       throw new AbortedError();
     });
+  }
+}
+
+/**
+ * Like poll, for a restored payload that may be inside one long step (a 4096² product, a sort of
+ * gigabytes): the window of `windowMs` starts again whenever the process tree used CPU in it, up
+ * to `capMs` in all. So a stalled or dead process fails after one window, a busy one is given time.
+ */
+async function pollWhileBusy<T>(
+  node: RemoteNode, pid: number, probe: () => Promise<T | undefined>, windowMs: number, capMs: number, signal: AbortSignal, explain: () => Promise<ExternalError>,
+): Promise<T> {
+  const cap = performance.now() + Math.max(capMs, windowMs);
+  const ticks = async () => treeActivity(node, (await processTree(node, pid)).map((p) => p.pid)).then((a) => a.cpuTicks, () => 0);
+  let lastTicks = await ticks();
+  for (;;) {
+    const windowEnd = Math.min(performance.now() + windowMs, cap);
+    try {
+      return await poll(probe, windowEnd - performance.now(), signal, explain);
+    } catch (error) {
+      const now = await ticks();
+      if (!(error instanceof ExternalError) || now <= lastTicks || performance.now() >= cap) throw error;
+      lastTicks = now;
+    }
   }
 }
 
@@ -189,20 +212,29 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
   const alive = ps.exitCode === 0;
   const restored = await readStatus(destination, ctx);
   const progressed = (status: WorkloadStatus) => (workload.observer ? workload.observer.progressed(frozen, restored, status) : status.counter > frozen.counter);
-  const resumed = await poll(
+  // One step of a workload may outlast timeouts.verify_s on a slow node: while the restored tree
+  // computes, the wait goes on, up to timeouts.ready_s (how long its start may take, too).
+  const busyCapMs = ms(Math.max(plan.timeouts.verifyS, plan.timeouts.readyS));
+  const resumed = await pollWhileBusy(
+    destination,
+    pid,
     async () => {
       const status = await readStatus(destination, ctx);
       return status && progressed(status) ? status : undefined;
     },
     timeoutMs,
+    busyCapMs,
     signal,
-    () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s`, 'verify'),
+    () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s (and used no CPU in the last ${plan.timeouts.verifyS} s)`, 'verify'),
   );
   await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal, idempotent: true });
   // A payload observed from outside writes no final report: what was seen last stands for it.
-  const final: WorkloadFinal = workload.observer ? resumed : await poll(
+  const final: WorkloadFinal = workload.observer ? resumed : await pollWhileBusy(
+    destination,
+    pid,
     () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
     timeoutMs,
+    busyCapMs,
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload did not write ${FINAL_FILE} after checkpoint_flag was removed`, 'verify'),
   );

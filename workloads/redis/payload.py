@@ -77,8 +77,10 @@ def connect(port, server):
     deadline = time.time() + 30
     while True:
         try:
-            # single_connection_client: this one connection carries every command we send.
-            client = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True, socket_timeout=30)
+            # single_connection_client: this one connection carries every command we send. No read
+            # timeout: a reply awaited when the dump froze us arrives only after the restore, minutes
+            # later for gigabytes, and a timeout would drop the very connection the migration keeps.
+            client = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True, socket_connect_timeout=30, socket_timeout=None)
             client.ping()
             return client
         except redis.ConnectionError:
