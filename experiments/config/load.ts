@@ -239,6 +239,9 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     mergeInto(merged, layer.data, layer.source, origins);
     for (const { from, to } of renamed) if (origins.get(to) === layer.source) origins.set(to, originIn(layer, from, to));
   }
+  // experiment.servers_precedence: servers: servers.yaml's nodes win over the -c file (the original framework's order).
+  if (servers && highest([defaults, servers, experiment, flags], (data) => getPath(data, 'experiment.servers_precedence'))?.value === 'servers')
+    for (const key of ['nodes', 'all_nodes']) if (isTree(servers.data[key])) mergeInto(merged, { [key]: structuredClone(servers.data[key]) }, servers.source, origins);
   mergeInto(merged, flags.data, flags.source, origins);
   for (const [path, flag] of flagOrigins) origins.set(path, flag);
   setPath(merged, 'workload.type', workloadType);

@@ -47,6 +47,8 @@ export const configSchema = z.object({
   experiment: z
     .object({
       name: z.string().min(1).default('default-experiment'),
+      /** Which wins for nodes and all_nodes: the -c file (criu-lab) or servers.yaml (the original framework). */
+      servers_precedence: z.enum(['config', 'servers'], { error: 'must be config (the -c file wins) or servers (servers.yaml wins, as in the original framework)' }).default('config'),
       workload_type: z.string().optional(),
       description: z.string().optional(),
       /** The original's metrics format is written here too (relative to the working directory). */

@@ -166,6 +166,19 @@ describe('the migration trigger', () => {
   });
 });
 
+describe('the precedence of servers.yaml', () => {
+  const nodesFile = 'nodes: { source: { ip: 10.9.9.1 }, destination: { ip: 10.9.9.2 } }\n';
+
+  it('lets the -c file name the nodes over servers.yaml by default (criu-lab)', () => {
+    expect(planOf(nodesFile).nodes.source.ip).toBe('10.9.9.1');
+  });
+
+  it("lets servers.yaml's nodes win with experiment.servers_precedence: servers (the original's order)", () => {
+    const plan = planOf(`${nodesFile}experiment: { servers_precedence: servers }\n`);
+    expect([plan.nodes.source.ip, plan.nodes.destination.ip]).toEqual(['10.0.1.10', '10.0.1.11']);
+  });
+});
+
 describe('presets', () => {
   const preset = (name: string, configFile?: string) => load({ configFile, overrides: [{ path: 'workload.preset', value: name, flag: '--preset' }] });
 
