@@ -56,16 +56,18 @@ async function pollWhileBusy<T>(
   node: RemoteNode, pid: number, probe: () => Promise<T | undefined>, windowMs: number, capMs: number, signal: AbortSignal, explain: () => Promise<ExternalError>,
 ): Promise<T> {
   const cap = performance.now() + Math.max(capMs, windowMs);
-  const ticks = async () => treeActivity(node, (await processTree(node, pid)).map((p) => p.pid)).then((a) => a.cpuTicks, () => 0);
-  let lastTicks = await ticks();
+  const activity = async () => treeActivity(node, (await processTree(node, pid)).map((p) => p.pid)).catch(() => ({ cpuTicks: 0, states: [] as string[] }));
+  let lastTicks = (await activity()).cpuTicks;
   for (;;) {
     const windowEnd = Math.min(performance.now() + windowMs, cap);
     try {
       return await poll(probe, windowEnd - performance.now(), signal, explain);
     } catch (error) {
-      const now = await ticks();
-      if (!(error instanceof ExternalError) || now <= lastTicks || performance.now() >= cap) throw error;
-      lastTicks = now;
+      const now = await activity();
+      // Busy: it used CPU in the window, or is running or waiting on I/O (D) right now (a node short of memory pages it back in).
+      const busy = now.cpuTicks > lastTicks || now.states.some((state) => state === 'R' || state === 'D');
+      if (!(error instanceof ExternalError) || !busy || performance.now() >= cap) throw error;
+      lastTicks = now.cpuTicks;
     }
   }
 }
