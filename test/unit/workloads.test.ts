@@ -129,6 +129,17 @@ describe('verify', () => {
   });
 });
 
+describe('the memory payload', () => {
+  const python = (code: string) => execFileSync('/usr/bin/python3', ['-c', code], { cwd: join(root, 'workloads/memory'), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' }).trim();
+
+  it('fills a block with the bytes one seeded randbytes draw gives, as before, and blocks of 256 MiB and more', () => {
+    // Below 256 MiB (where randbytes still works) the data and so the checksums are what they always were.
+    expect(python('import payload, random\nfor seed, mib in [(0, 1), (3, 5)]: print(payload.fill_block(seed, mib << 20) == random.Random(seed).randbytes(mib << 20))')).toBe('True\nTrue');
+    // randbytes itself overflows from 256 MiB on; the piecewise draw goes on with the same stream.
+    expect(python('import payload, random\nb = payload.fill_block(7, 256 << 20)\nprint(len(b) >> 20, b[:4096] == random.Random(7).randbytes(4096))')).toBe('256 True');
+  }, 30_000);
+});
+
 describe('/proc readings', () => {
   it('finds a process tree from ps output, root first', () => {
     const ps = parsePs('    1     0 tini\n   40     1 python3\n   41    40 redis-server\n   45    41 bio_close_file\n   50     1 sshd\n');
