@@ -40,7 +40,7 @@ describe('the six workloads', () => {
     expect(defaultsOf('memory')).toEqual({ '--mb-size': 256, '--interval': 5, '--max-memory': 8192, '--check-lazy-loading': undefined });
     expect(defaultsOf('matmul')).toEqual({ '--matrix-size': 2048, '--iterations': 0, '--interval': 1 });
     expect(defaultsOf('redis')).toEqual({ '--redis-port': 6379, '--num-keys': 100000, '--value-size': 1024 });
-    expect(defaultsOf('ml_training')).toEqual({ '--model-size': 'medium', '--batch-size': 64, '--epochs': 0, '--learning-rate': 0.001, '--dataset-size': undefined });
+    expect(defaultsOf('ml_training')).toEqual({ '--model-size': 'medium', '--batch-size': 64, '--epochs': 0, '--learning-rate': 0.001, '--dataset-size': undefined, '--device': 'cpu' });
     expect(defaultsOf('video')).toEqual({ '--resolution': '1920x1080', '--fps': 30, '--duration': 300, '--video-mode': 'live' });
     expect(defaultsOf('dataproc')).toEqual({ '--num-rows': 1000000, '--num-cols': 50, '--operations': 0, '--interval': 1 });
   });
