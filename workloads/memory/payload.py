@@ -21,10 +21,11 @@ import time
 MIB = 1024 * 1024
 TICK_S = 0.1
 PAGE_BYTES = 4096
-# randbytes(n) draws getrandbits(8 * n), which stops at INT_MAX bits (n < 256 MiB) and slows down
-# on huge ints; drawn 64 KiB at a time (whole 32-bit words) the same generator yields the very same
-# byte stream, several times faster, for blocks of any size.
-DRAW_BYTES = 64 * 1024
+# randbytes(n) draws getrandbits(8 * n), which stops at INT_MAX bits (n < 256 MiB) and is slow on
+# huge ints; drawn in small pieces (whole 32-bit words) the same generator yields the very same byte
+# stream for blocks of any size. 16 KiB pieces stay below glibc's trim threshold (128 KiB with two
+# temporaries of 64 KiB, the heap top was handed back and faulted in anew on every draw).
+DRAW_BYTES = 16 * 1024
 
 
 def write_atomic(name, payload):
