@@ -147,10 +147,10 @@ describe('verify', () => {
     expect(failed(verifyWith('jupyter', frozen, { counter: 3 }, final))).toEqual(['progress continues']);
   });
 
-  it('migrates jupyter after its third cell, or its last when --num-cells is smaller', () => {
+  it('migrates jupyter after its fifth cell, or its last when --num-cells is smaller', () => {
     const ready = workloads.get('jupyter').readyToMigrate!;
     const at = (counter: number): WorkloadStatus => ({ pid: 7, counter, checksum: '', phase: 'running' });
-    expect([ready(at(2), { num_cells: 0 }), ready(at(3), { num_cells: 0 }), ready(at(2), { num_cells: 1 })]).toEqual([false, true, true]);
+    expect([ready(at(4), { num_cells: 0 }), ready(at(5), { num_cells: 0 }), ready(at(2), { num_cells: 1 })]).toEqual([false, true, true]);
   });
 
   it('fails dataproc when the table checksum re-read after restore differs', () => {

@@ -10,8 +10,8 @@ export interface JupyterParams {
   readonly cell_interval: number;
 }
 
-/** Cells executed (the first, the import, included) before the session is worth migrating: it then holds data and results. */
-export const READY_CELLS = 3;
+/** Cells executed (the first, the import, included) before the session is worth migrating: with the seed, it then holds a data set and results. */
+export const READY_CELLS = 5;
 
 export const jupyterWorkload = defineWorkload<JupyterParams>({
   name: 'jupyter',
