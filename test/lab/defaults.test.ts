@@ -3,7 +3,7 @@
 // each must end verify ok. A default that no test runs is untested (256 MiB memory blocks once
 // overflowed). The memory workload's 8 GiB cap is filled with 1 GiB blocks at a short interval,
 // which also proves blocks above 256 MiB; its default block size and interval fill a smaller cap.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -53,6 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await labDown({ name: LAB, serversPath: servers });
+  rmSync(work, { recursive: true, force: true });
 }, 60_000);
 
 describe('each workload at its documented defaults, full + rsync', () => {
