@@ -3,6 +3,7 @@
 // a corrupted image, a process killed after restore, a package missing on a node.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -167,7 +168,8 @@ describe('a migration that must not pass', () => {
       if (!killed && stderr.includes('→ verify')) {
         killed = 'pending';
         for (const pid of await netnsPids(`${LAB}-n2`)) {
-          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          // A process of the netns may be gone by now (an ssh session ending): not the one looked for.
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
           if (cmdline.includes('payload.py') && cmdline.includes('dataproc_')) {
             process.kill(pid, 'SIGKILL');
             killed = String(pid);
