@@ -5,6 +5,7 @@ import { Registry } from '../experiments/registry.js';
 import type { Workload } from './workload.js';
 import { loadCustomWorkloads } from './custom/custom.js';
 import { dataprocWorkload } from './dataproc/dataproc.js';
+import { jupyterWorkload } from './jupyter/jupyter.js';
 import { matmulWorkload } from './matmul/matmul.js';
 import { memoryWorkload } from './memory/memory.js';
 import { mlTrainingWorkload } from './ml_training/ml-training.js';
@@ -17,7 +18,8 @@ export const workloads = new Registry<Workload<Record<string, unknown>>>('worklo
   .register(redisWorkload)
   .register(mlTrainingWorkload)
   .register(videoWorkload)
-  .register(dataprocWorkload);
+  .register(dataprocWorkload)
+  .register(jupyterWorkload);
 
 export const CUSTOM_WORKLOADS_DIR = fileURLToPath(new URL('../config/workloads/custom/', import.meta.url));
 

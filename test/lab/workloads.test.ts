@@ -2,7 +2,7 @@
 // small parameters: each must go on with its data proven intact. Then the ways it must not pass:
 // a corrupted image, a process killed after restore, a package missing on a node.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ import type { Transfer } from '../../experiments/transfers/transfer.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
 import { workloads } from '../../workloads/registry.js';
+import { runLeftovers } from '../support/lab-leftovers.js';
 import { pythonModule, type Workload } from '../../workloads/workload.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -44,22 +45,6 @@ const checkNames = (metrics: RunMetrics) => metrics.verify?.checks.map((c) => c.
 const detailOf = (metrics: RunMetrics, name: string) => metrics.verify?.checks.find((c) => c.name === name)?.detail ?? '';
 const failedChecks = (metrics: RunMetrics) => (metrics.verify?.checks ?? []).filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-
-/** Anything a run may leave on a node: processes of a run or of CRIU, and per-run directories. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of NODES) {
-    for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) {
-      const dir = nodeDir(node, sub);
-      if (existsSync(dir)) found.push(...readdirSync(dir).map((entry) => `${node}:${sub}/${entry}`));
-    }
-    for (const pid of await netnsPids(`${LAB}-${node}`)) {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
-      if (/_\d{8}_\d{6}|criu |rsync|redis-server|ffmpeg/.test(cmdline)) found.push(`${node}: ${cmdline}`);
-    }
-  }
-  return found;
-}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'criu-lab-w5-'));
@@ -135,7 +120,7 @@ describe('each workload, full + rsync, small', () => {
   }, 60_000);
 
   it('leaves no process and no run directory on either node', async () => {
-    expect(await leftovers()).toEqual([]);
+    expect(await runLeftovers(info, NODES)).toEqual([]);
   });
 });
 
@@ -183,7 +168,8 @@ describe('a migration that must not pass', () => {
       if (!killed && stderr.includes('→ verify')) {
         killed = 'pending';
         for (const pid of await netnsPids(`${LAB}-n2`)) {
-          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          // A process of the netns may be gone by now (an ssh session ending): not the one looked for.
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
           if (cmdline.includes('payload.py') && cmdline.includes('dataproc_')) {
             process.kill(pid, 'SIGKILL');
             killed = String(pid);
@@ -215,6 +201,6 @@ describe('a migration that must not pass', () => {
   }, 60_000);
 
   it('leaves no process and no run directory on either node', async () => {
-    expect(await leftovers()).toEqual([]);
+    expect(await runLeftovers(info, NODES)).toEqual([]);
   });
 });

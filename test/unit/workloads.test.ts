@@ -34,15 +34,23 @@ function verifyWith(name: string, frozen: WorkloadStatus, resumed: Partial<Workl
 }
 const failed = (result: ReturnType<typeof verifyWith>) => result.checks.filter((c) => !c.ok).map((c) => c.name);
 
-describe('the six workloads', () => {
+describe('the seed\'s six workloads and the original framework\'s jupyter', () => {
   it("take the seed's parameters with the seed's defaults", () => {
-    expect(workloads.names()).toEqual(expect.arrayContaining(['memory', 'matmul', 'redis', 'ml_training', 'video', 'dataproc']));
+    expect(workloads.names()).toEqual(expect.arrayContaining(['memory', 'matmul', 'redis', 'ml_training', 'video', 'dataproc', 'jupyter']));
     expect(defaultsOf('memory')).toEqual({ '--mb-size': 256, '--interval': 5, '--max-memory': 8192, '--check-lazy-loading': undefined });
     expect(defaultsOf('matmul')).toEqual({ '--matrix-size': 2048, '--iterations': 0, '--interval': 1 });
     expect(defaultsOf('redis')).toEqual({ '--redis-port': 6379, '--num-keys': 100000, '--value-size': 1024 });
-    expect(defaultsOf('ml_training')).toEqual({ '--model-size': 'medium', '--batch-size': 64, '--epochs': 0, '--learning-rate': 0.001, '--dataset-size': undefined });
+    expect(defaultsOf('ml_training')).toEqual({ '--model-size': 'medium', '--batch-size': 64, '--epochs': 0, '--learning-rate': 0.001, '--dataset-size': undefined, '--device': 'cpu' });
     expect(defaultsOf('video')).toEqual({ '--resolution': '1920x1080', '--fps': 30, '--duration': 300, '--video-mode': 'live' });
     expect(defaultsOf('dataproc')).toEqual({ '--num-rows': 1000000, '--num-cols': 50, '--operations': 0, '--interval': 1 });
+    // The original's jupyter_workload.py: num_cells 0 (forever), cell_interval 3.0.
+    expect(defaultsOf('jupyter')).toEqual({ '--num-cells': 0, '--cell-interval': 3 });
+  });
+
+  it("refuse a jupyter --cell-interval that is not positive, as the original's validation does", () => {
+    expect(() => loadPlan({ projectRoot: root, serversFile: servers, env: {}, cwd: dir, overrides: [{ path: 'workload.type', value: 'jupyter', flag: '--workload' }, { path: 'workload.cell_interval', value: '0', flag: '--cell-interval' }] })).toThrow(
+      expect.objectContaining({ problems: [expect.stringMatching(/^workload\.cell_interval: /)] }),
+    );
   });
 
   it('ship a config/workloads/<name>.yaml that sets every parameter with a default to that default', () => {
@@ -74,6 +82,13 @@ describe('the six workloads', () => {
     expect(workloads.get('redis').requires.map((r) => r.name)).toEqual(['redis-server', 'redis', 'iptables']);
     expect(workloads.get('ml_training').requires).toEqual([pythonModule('torch', 'python3-torch')]);
     expect(workloads.get('video').requires.map((r) => r.debianPackage)).toEqual(['ffmpeg', 'ffmpeg']);
+    expect(workloads.get('jupyter').requires).toEqual([pythonModule('numpy', 'python3-numpy')]);
+  });
+
+  it('start ml_training on the CPU unless --device cuda is asked for', () => {
+    const argv = (device: string) => workloads.get('ml_training').startArgv({ params: { model_size: 'small', batch_size: 64, epochs: 0, learning_rate: 0.001, device }, workDir: '/w' });
+    expect(argv('cpu').slice(-2)).toEqual(['--device', 'cpu']);
+    expect(argv('cuda').slice(-2)).toEqual(['--device', 'cuda']);
   });
 });
 
@@ -123,10 +138,36 @@ describe('verify', () => {
     expect(failed(verifyWith('matmul', frozen, { counter: 6 }, { ...final, recomputed_digests: ['even', 'other'] }))).toEqual(['results match a recomputation']);
   });
 
+  it('passes jupyter when cells go on and every frozen variable re-reads the same, and fails it when one changed', () => {
+    const digests = ['1'.repeat(64), '2'.repeat(64), '3'.repeat(64)];
+    const frozen: WorkloadStatus = { pid: 7, counter: 3, checksum: chainChecksum(digests), phase: 'running', variables: 3, memory_mb: 2.1 };
+    const final = { counter: 5, variables: 5, variable_digests: [...digests, '4'.repeat(64), '5'.repeat(64)] };
+    expect(failed(verifyWith('jupyter', frozen, { counter: 4 }, final))).toEqual([]);
+    expect(failed(verifyWith('jupyter', frozen, { counter: 4 }, { ...final, variable_digests: ['1'.repeat(64), '9'.repeat(64), '3'.repeat(64), '4'.repeat(64)] }))).toEqual(['notebook state intact']);
+    expect(failed(verifyWith('jupyter', frozen, { counter: 3 }, final))).toEqual(['progress continues']);
+  });
+
+  it('migrates jupyter after its fifth cell, or its last when --num-cells is smaller', () => {
+    const ready = workloads.get('jupyter').readyToMigrate!;
+    const at = (counter: number): WorkloadStatus => ({ pid: 7, counter, checksum: '', phase: 'running' });
+    expect([ready(at(4), { num_cells: 0 }), ready(at(5), { num_cells: 0 }), ready(at(2), { num_cells: 1 })]).toEqual([false, true, true]);
+  });
+
   it('fails dataproc when the table checksum re-read after restore differs', () => {
     const frozen: WorkloadStatus = { pid: 3, counter: 5, checksum: 't'.repeat(64), phase: 'running' };
     expect(failed(verifyWith('dataproc', frozen, { counter: 6 }, { checksum: 'u'.repeat(64) }))).toEqual(['table intact']);
   });
+});
+
+describe('the memory payload', () => {
+  const python = (code: string) => execFileSync('/usr/bin/python3', ['-c', code], { cwd: join(root, 'workloads/memory'), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' }).trim();
+
+  it('fills a block with the bytes one seeded randbytes draw gives, as before, and blocks of 256 MiB and more', () => {
+    // Below 256 MiB (where randbytes still works) the data and so the checksums are what they always were.
+    expect(python('import payload, random\nfor seed, mib in [(0, 1), (3, 5)]: print(payload.fill_block(seed, mib << 20) == random.Random(seed).randbytes(mib << 20))')).toBe('True\nTrue');
+    // randbytes itself overflows from 256 MiB on; the piecewise draw goes on with the same stream.
+    expect(python('import payload, random\nb = payload.fill_block(7, 256 << 20)\nprint(len(b) >> 20, b[:4096] == random.Random(7).randbytes(4096))')).toBe('256 True');
+  }, 30_000);
 });
 
 describe('/proc readings', () => {
@@ -206,6 +247,6 @@ describe('criu-lab workloads', () => {
     const redis = listing.workloads.find((w) => w.name === 'redis')!;
     expect(redis.params).toEqual(expect.arrayContaining([expect.objectContaining({ flag: '--num-keys', key: 'workload.num_keys', default: 100000 })]));
     expect(redis.requires).toContain('redis-server (redis-server)');
-    expect(listing.workloads.map((w) => w.name)).toEqual(expect.arrayContaining(['memory', 'matmul', 'redis', 'ml_training', 'video', 'dataproc', 'myworkload']));
+    expect(listing.workloads.map((w) => w.name)).toEqual(expect.arrayContaining(['memory', 'matmul', 'redis', 'ml_training', 'video', 'dataproc', 'jupyter', 'myworkload']));
   }, 30_000);
 });

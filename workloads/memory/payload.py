@@ -21,6 +21,11 @@ import time
 MIB = 1024 * 1024
 TICK_S = 0.1
 PAGE_BYTES = 4096
+# randbytes(n) draws getrandbits(8 * n), which stops at INT_MAX bits (n < 256 MiB) and is slow on
+# huge ints; drawn in small pieces (whole 32-bit words) the same generator yields the very same byte
+# stream for blocks of any size. 16 KiB pieces stay below glibc's trim threshold (128 KiB with two
+# temporaries of 64 KiB, the heap top was handed back and faulted in anew on every draw).
+DRAW_BYTES = 16 * 1024
 
 
 def write_atomic(name, payload):
@@ -40,6 +45,17 @@ def chain_checksum(digests):
     for d in digests:
         h.update(d.encode())
     return h.hexdigest()
+
+
+def fill_block(seed, size):
+    """The block of `size` bytes that random.Random(seed).randbytes(size) would be, drawn piecewise into place."""
+    block = bytearray(size)
+    view = memoryview(block)
+    rng = random.Random(seed)
+    for at in range(0, size, DRAW_BYTES):
+        end = min(at + DRAW_BYTES, size)
+        view[at:end] = rng.randbytes(end - at)
+    return block
 
 
 def touch_pages(blocks):
@@ -63,7 +79,7 @@ def main():
     digests = []
 
     def allocate():
-        data = random.Random(len(blocks)).randbytes(args.mb_size * MIB)
+        data = fill_block(len(blocks), args.mb_size * MIB)
         blocks.append(data)
         digests.append(hashlib.sha256(data).hexdigest())
         log(f"allocated block {len(blocks)} ({len(blocks) * args.mb_size} MiB)")

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
 
 export const MODEL_SIZES = ['small', 'medium', 'large'] as const;
+export const DEVICES = ['cpu', 'cuda'] as const;
 
 export interface MlTrainingParams {
   readonly model_size: (typeof MODEL_SIZES)[number];
@@ -13,6 +14,7 @@ export interface MlTrainingParams {
   readonly epochs: number;
   readonly learning_rate: number;
   readonly dataset_size: number | undefined;
+  readonly device: (typeof DEVICES)[number];
 }
 
 /** How far the mean loss after restore may sit above the mean at the freeze: SGD noise; a broken model jumps far beyond it. */
@@ -67,19 +69,21 @@ function lossCheck(frozen: WorkloadStatus, final: WorkloadFinal) {
 
 export const mlTrainingWorkload = defineWorkload<MlTrainingParams>({
   name: 'ml_training',
-  description: 'an MLP trained with Adam on a seeded synthetic dataset (torch, GPU where there is one)',
+  description: 'an MLP trained with Adam on a seeded synthetic dataset (torch, on the CPU unless --device cuda)',
   params: [
     { key: 'model_size', flag: '--model-size', description: `model size: ${MODEL_SIZES.join(', ')} (the seed's table)`, schema: z.enum(MODEL_SIZES).default('medium') },
     { key: 'batch_size', flag: '--batch-size', description: 'rows per training step', schema: numeric(z.number().int().positive().max(1 << 20)).default(64) },
     { key: 'epochs', flag: '--epochs', description: 'epochs to train (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'learning_rate', flag: '--learning-rate', description: 'Adam learning rate', schema: numeric(z.number().positive().max(10)).default(0.001) },
     { key: 'dataset_size', flag: '--dataset-size', description: 'samples (default: the model size\'s: 10K, 50K, 100K)', schema: numeric(z.number().int().positive().max(1e8)).optional() },
+    // The CPU even where there is a GPU, as the seed's framework: CRIU dumps a CUDA context only with its cuda plugin.
+    { key: 'device', flag: '--device', description: `where torch trains: ${DEVICES.join(' or ')} (cuda needs CRIU's cuda plugin on both nodes)`, schema: z.enum(DEVICES).default('cpu') },
   ],
   payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--model-size', params.model_size, '--batch-size', String(params.batch_size), '--epochs', String(params.epochs),
-    '--learning-rate', String(params.learning_rate), '--dataset-size', String(params.dataset_size ?? 0),
+    '--learning-rate', String(params.learning_rate), '--dataset-size', String(params.dataset_size ?? 0), '--device', params.device,
   ],
   criuFlags: { dump: [], restore: [] },
   requires: [pythonModule('torch', 'python3-torch')],

@@ -2,7 +2,8 @@
 """criu-lab ml_training workload (the seed's deep-learning scenario): trains an MLP of the
 seed's --model-size on a seeded synthetic classification set (a Gaussian mixture, so the loss
 falls from the first steps), Adam at --learning-rate, --batch-size rows a step, for --epochs
-epochs (0 = forever). Needs torch (Debian: python3-torch); uses the GPU where there is one.
+epochs (0 = forever), on --device (cpu, the default, as the seed's framework; cuda only when asked:
+CRIU checkpoints a CUDA context only with its cuda plugin). Needs torch (Debian: python3-torch).
 
 Parameters change every step, so "the parameters at the freeze" must be kept to be compared:
 every status write first copies them into one of two slots (alternating) and reports that
@@ -84,10 +85,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=0.001)
     parser.add_argument("--dataset-size", type=int, default=0, help="0 = the model size's default")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     os.chdir(args.working_dir)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device on this node; use --device cpu")
     model, features, labels = build(args.model_size, args.dataset_size, device)
     params = list(model.parameters())
     optimizer = torch.optim.Adam(params, lr=args.learning_rate)
