@@ -1,5 +1,5 @@
 #!/bin/sh
-# The forced command of a run's rsync key on the destination (authorized_keys command="..."):
+# The forced command of a run's rsync key on the destination (in its authorized_keys line):
 # the key may only run `rsync --server` receiving into one of the run's directories, with the
 # options criu-lab's rsync sends. Usage: rsync-gate <run id> <directory>...; sshd puts the
 # client's command in SSH_ORIGINAL_COMMAND. Anything else is refused, naming what was wrong.

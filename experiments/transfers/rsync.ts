@@ -2,12 +2,12 @@
 // half never leaves the source), the destination's pinned host key, whole-file, a fast cipher.
 // On the destination the key works only from the source's address and only through a gate
 // (rsync-gate.sh) that lets it receive into the run's own directories, nothing else.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { stagingDir } from '../../workloads/open-files.js';
 import { directoryBytes } from '../criu/images.js';
 import { ExternalError } from '../errors.js';
-import type { RemoteNode } from '../remote/node.js';
 import type { RunContext, RunPaths } from '../run-context.js';
 import { ms } from '../units.js';
 import { nodeStep, transferMetrics } from './steps.js';
@@ -21,8 +21,11 @@ const keyPath = (c: Ctx) => `${c.paths.sourceControlDir}/transfer_key`;
 const knownHostsPath = (c: Ctx) => `${c.paths.sourceControlDir}/known_hosts`;
 /** The master connection every rsync of one move shares: one SSH handshake (~0.4 s on a busy host) instead of one per directory. */
 const muxPath = (c: Ctx) => `${c.paths.sourceControlDir}/mux`;
-/** On the destination: the control dir holds only the gate, which no allowed directory contains. */
-const gatePath = (c: Ctx) => `${c.paths.sourceControlDir}/rsync-gate`;
+/**
+ * The gate, carried in the key's line itself: no file on the destination to place, to protect from
+ * the copies it allows, or to remove. Base64 keeps its quotes and newlines out of authorized_keys.
+ */
+const GATE_BASE64 = Buffer.from(readFileSync(GATE_SCRIPT, 'utf8')).toString('base64');
 const keyComment = (c: Pick<Ctx, 'runId'>) => `criu-lab-${c.runId}`;
 
 /** Where the run's key may write on the destination: the work dir, the image dir and the open-files staging dir. */
@@ -47,7 +50,8 @@ const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '
  * gate (limited to the run's directories), and with no forwarding or pty.
  */
 export function authorizedKeyLine(c: Ctx, fromAddresses: readonly string[], publicKey: string): string {
-  const command = ['/bin/sh', gatePath(c), c.runId, ...receivingDirs(c.paths)].join(' ');
+  // sshd hands the command to the user's shell; inside the option's quotes a `"` is written `\"`.
+  const command = [`sh -c \\"$(echo ${GATE_BASE64} | base64 -d)\\" rsync-gate`, c.runId, ...receivingDirs(c.paths)].join(' ');
   return `from="${fromAddresses.join(',')}",command="${command}",restrict ${publicKey}`;
 }
 
@@ -105,14 +109,11 @@ export const rsyncTransfer: Transfer = {
   async prepare(ctx) {
     const { source, destination, signal } = ctx;
     const timeoutMs = ms(ctx.plan.timeouts.commandS);
-    const controlDir = (node: RemoteNode) => node.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal, idempotent: true });
-    await controlDir(source);
+    await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal, idempotent: true });
     await source.run(keygenArgv(ctx), { step: 'rsync key', timeoutMs, signal });
     const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
     if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
     await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
-    await controlDir(destination);
-    await destination.upload(GATE_SCRIPT, gatePath(ctx), 0o500);
     await destination.run(authorizeArgv(authorizedKeyLine(ctx, await sourceAddresses(ctx), publicKey)), { step: 'rsync authorize', timeoutMs, signal });
   },
 

@@ -134,7 +134,10 @@ describe('a full + rsync migration', () => {
   it("authorizes the run key from the source's address only, forced through the gate to the run's directories", () => {
     const runId = seen.runId!;
     const dirs = [`${plan.checkpoint.workingDir}/${runId}`, `${plan.transfer.destDir}/${runId}`, `${plan.checkpoint.checkpointDir}/${runId}.ctl/open-files`];
-    expect(seen.keyLines).toMatch(new RegExp(`^from="${plan.nodes.source.ip.replace(/\./g, '\\.')}",command="/bin/sh \\S+/rsync-gate ${runId} ${dirs.join(' ')}",restrict ssh-ed25519 \\S+ criu-lab-${runId}$`));
+    const quoted = (text: string) => text.replace(/[.$()|\\]/g, '\\$&');
+    expect(seen.keyLines).toMatch(
+      new RegExp(`^from="${quoted(plan.nodes.source.ip)}",command="sh -c ${quoted('\\"$(echo ')}\\S+${quoted(' | base64 -d)\\"')} rsync-gate ${runId} ${dirs.join(' ')}",restrict ssh-ed25519 \\S+ criu-lab-${runId}$`),
+    );
     expect(seen.shellFromSource).toMatch(/^1 criu-lab rsync gate: refused: not rsync --server: id$/);
     expect(seen.outsideFromSource).toMatch(/^1 criu-lab rsync gate: refused: \/etc\/ is not inside a directory of run /);
     expect(seen.fromController).toMatch(/^255 .*Permission denied/);

@@ -83,13 +83,20 @@ describe("the run key's gate on the destination", () => {
 });
 
 describe("the run key's authorized_keys line", () => {
-  it('allows the source address only, forces the gate with the run directories, and restricts the rest', () => {
+  it("allows the source's addresses only, restricts the rest, and forces a command that is the gate for the run's directories", () => {
     const ctx = { runId: RUN, paths, plan: {} as Plan };
-    const line = authorizedKeyLine(ctx, ['10.77.214.11'], `ssh-ed25519 AAAAC3Nza criu-lab-${RUN}`);
-    expect(line).toBe(
-      `from="10.77.214.11",command="/bin/sh ${paths.sourceControlDir}/rsync-gate ${RUN} ${paths.workDir} ${paths.destImageDir} ${paths.sourceControlDir}/open-files",` +
-        `restrict ssh-ed25519 AAAAC3Nza criu-lab-${RUN}`,
-    );
+    const line = authorizedKeyLine(ctx, ['10.77.214.11', '192.0.2.7'], `ssh-ed25519 AAAAC3Nza criu-lab-${RUN}`);
+    const [, from, quoted, rest] = /^from="([^"]*)",command="((?:[^"\\]|\\")*)",(.*)$/.exec(line)!;
+    expect(from).toBe('10.77.214.11,192.0.2.7');
+    expect(rest).toBe(`restrict ssh-ed25519 AAAAC3Nza criu-lab-${RUN}`);
+    // What sshd runs: the option's value, unquoted, through the user's shell.
+    const command = quoted!.replace(/\\"/g, '"');
+    expect(command.endsWith(` rsync-gate ${RUN} ${receivingDirs(paths).join(' ')}`)).toBe(true);
+    const asSshd = (original: string) => spawnSync('bash', ['-c', command], { env: { ...process.env, SSH_ORIGINAL_COMMAND: original }, encoding: 'utf8', input: '' });
+    expect(asSshd('id').stderr).toBe('criu-lab rsync gate: refused: not rsync --server: id\n');
+    expect(asSshd('rsync --server -lWogDtpre.iLsfxCIvu . /etc/').stderr).toBe(`criu-lab rsync gate: refused: /etc/ is not inside a directory of run ${RUN}\n`);
+    // An allowed destination reaches rsync itself (which then finds no client on its stdin).
+    expect(asSshd(`rsync --server -lWogDtpre.iLsfxCIvu . ${paths.destImageDir}/`).stderr).not.toContain('criu-lab rsync gate');
   });
 
   it('is removed alone, by a fixed-string match of its end: a longer run id, a pattern or another key stays', () => {
