@@ -49,12 +49,17 @@ export async function killRunProcesses(node: RemoteNode, runId: string): Promise
 }
 
 /**
- * Kills every process of the run on a node, waits until they are gone, and removes the run's
- * directories. With the workload's PID, its whole session goes too: the payload starts under
- * setsid and CRIU restores the session, so children whose argv lacks the run id are caught.
+ * Ends the workload's whole session, only where a process of this run is in it: the payload
+ * starts under setsid and CRIU restores the session with its id, so children whose argv lacks
+ * the run id go too; on a node where the run never restored, that number is someone else's session.
  */
+export const killSessionArgv = (runId: string, workloadPid: number): string[] => [
+  'sh', '-c', '! pgrep -s "$1" -f "$2" >/dev/null || pkill -KILL -s "$1"', 'sh', String(workloadPid), runProcessPattern(runId),
+];
+
+/** Kills every process of the run on a node (with its session, given the workload's PID), waits until they are gone, and removes the run's directories. */
 export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths, workloadPid?: number): Promise<void> {
-  if (workloadPid !== undefined) await node.run(['pkill', '-KILL', '-s', String(workloadPid)], { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
+  if (workloadPid !== undefined) await node.run(killSessionArgv(runId, workloadPid), { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
   await killRunProcesses(node, runId);
   await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup', idempotent: true });
 }

@@ -3,11 +3,13 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { z } from 'zod';
 import { cleanNode } from './cleanup.js';
 import { UsageError } from './errors.js';
 import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
 import type { RemoteNode } from './remote/node.js';
 import type { RunPaths } from './run-context.js';
+import { transfers } from './transfers/registry.js';
 import { removeRunKeyArgv } from './transfers/rsync.js';
 import { ms } from './units.js';
 import { OUTPUT_FILE } from './workload-control.js';
@@ -68,10 +70,85 @@ export class LeftoversLog {
   }
 }
 
+/** `<workload>_<yyyymmdd>_<hhmmss>[_<n>]` (results.ts makeRunId; workload names are a-z, 0-9 and _). */
+export const RUN_ID = /^[a-z0-9_]+_\d{8}_\d{6}(?:_\d+)?$/;
+
+/** An absolute path of plain segments (no `.`, `..` or empty ones) whose last segment is `last`: inside the run's own directory. */
+const runDir = (runId: string, last: string) =>
+  z.string().refine((path) => /^\/[A-Za-z0-9._/-]+$/.test(path) && path.split('/').slice(1).every((s) => s !== '' && s !== '.' && s !== '..') && path.endsWith(`/${last}`), {
+    error: (issue) => `${JSON.stringify(issue.input)} is not a directory of run ${runId} (an absolute path ending in /${last})`,
+  });
+
+const hostAddress = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]*$/, 'must be an IP address or host name');
+const nodeAddress = z.object({ ip: hostAddress, name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a node name') });
+const sshUser = z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be a user name');
+const sshPort = z.number().int().min(1).max(65535);
+const localFile = z.string().regex(/^\/\S+$/, 'must be an absolute path on this machine');
+const seconds = z.number().positive().max(86_400);
+const role = z.enum(ROLES);
+
+const connectionSchema = z.object({
+  nodes: z.object({
+    sshUser,
+    sshKey: localFile,
+    sshPort,
+    // Without it the controller would take any host key: the record must pin the nodes it sends root commands to.
+    knownHosts: localFile,
+    bastion: z.object({ ip: hostAddress, name: nodeAddress.shape.name, sshUser, sshPort }).optional(),
+    source: nodeAddress,
+    destination: nodeAddress,
+  }),
+  timeouts: z.object({ connectS: seconds, commandS: seconds, readyS: seconds, dumpS: seconds, transferS: seconds, restoreS: seconds, verifyS: seconds }),
+});
+
+/** The record as input: a results directory may have been shared or copied, and cleanup runs its contents as root on the nodes. */
+function recordSchema(runId: string) {
+  return z.object({
+    runId: z.string(),
+    connection: connectionSchema,
+    paths: z.object({
+      workDir: runDir(runId, runId),
+      sourceImageDir: runDir(runId, runId),
+      destImageDir: runDir(runId, runId),
+      sourceControlDir: runDir(runId, `${runId}.ctl`),
+      scriptDir: runDir(runId, runId),
+      dataDir: runDir(runId, runId),
+    }),
+    transfer: z.string().refine((name) => transfers.has(name), { error: `must be a transfer method (${transfers.names().join(', ')})` }),
+    workloadPid: z.number().int().min(2).max(4_194_304).optional(),
+    touched: z.array(role),
+    cleaned: z.array(role),
+  });
+}
+
+/** Parses a leftovers record, or says every field that is wrong; nothing in it is used before it passes. */
+export function parseLeftovers(text: string, path: string): LeftoversRecord {
+  const fix = `fix: pass the results directory of a run this controller made, with its ${LEFTOVERS_FILE} as the run wrote it`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${path} is not JSON`, [`${(error as Error).message}; ${fix}`]);
+  }
+  const runId = (raw as { runId?: unknown } | null)?.runId;
+  if (typeof runId !== 'string' || !RUN_ID.test(runId))
+    throw new UsageError(`${path} is not a run's leftovers record; nothing was run on the nodes`, [
+      `runId: ${JSON.stringify(runId)} is not a run id (<workload>_<yyyymmdd>_<hhmmss>); ${fix}`,
+    ]);
+  const parsed = recordSchema(runId).safeParse(raw);
+  if (!parsed.success)
+    throw new UsageError(`${path} is not a run's leftovers record; nothing was run on the nodes`, [
+      ...parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+      fix,
+    ]);
+  const { connection, ...record } = parsed.data;
+  return { ...record, runId, connection: { ...connection, nodes: { ...connection.nodes, bastion: connection.nodes.bastion } } };
+}
+
 export async function readLeftovers(resultsDir: string): Promise<LeftoversRecord> {
   const path = join(resultsDir, LEFTOVERS_FILE);
   if (!existsSync(path)) throw new UsageError(`${resultsDir} has no ${LEFTOVERS_FILE}; pass the results directory of a run (results/<workload>_<timestamp>…)`);
-  return JSON.parse(await readFile(path, 'utf8')) as LeftoversRecord;
+  return parseLeftovers(await readFile(path, 'utf8'), path);
 }
 
 /** The logs a run collects, fetched only when the run did not get to it. */

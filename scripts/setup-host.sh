@@ -17,7 +17,7 @@ SYSCTL_FILE=/etc/sysctl.d/60-criu-lab.conf
 RUNTIME_PACKAGES=(
   openssh-server openssh-client rsync tini iproute2 iptables nftables strace util-linux sudo
   procps psmisc e2fsprogs python3 python3-numpy python3-redis python3-torch redis-server
-  awscli
+  awscli curl
   ffmpeg sshfs fuse3 iperf3 xz-utils ca-certificates
 )
 # What building CRIU needs (CRIU-NOTES).

@@ -267,7 +267,9 @@ export class SshNode implements RemoteNode {
 
   private runOnce(argv: readonly string[], options: RunOptions, io: RawIo): Promise<CommandResult> {
     const { check = true, timed = false, detachStdio = false, timeoutMs = this.target.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS, signal, step } = options;
-    let command = quoteArgv(argv);
+    // Whatever a run creates on a node (work dir, CRIU images, logs, the payload's own files: it
+    // inherits the mask, and CRIU restores it) is for root alone: a frozen process's memory is in there.
+    let command = `umask 077; ${quoteArgv(argv)}`;
     if (detachStdio) command += ` </dev/null >>${quoteArg(detachStdio === true ? '/dev/null' : detachStdio)} 2>&1`;
     if (timed) {
       // Start and end are read on the node, so phase times exclude the SSH round trip.
@@ -388,7 +390,7 @@ export class SshNode implements RemoteNode {
     });
   }
 
-  async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  async writeFile(remotePath: string, content: string | Buffer, mode = 0o600): Promise<void> {
     if (this.target.sudo) {
       // SFTP writes as the user, who cannot write the run's root-owned directories: cat under sudo does.
       const argv = ['sh', '-c', 'cat > "$1" && chmod "$2" "$1"', 'sh', remotePath, mode.toString(8)];
@@ -407,7 +409,7 @@ export class SshNode implements RemoteNode {
     return this.fileOperation<Buffer>('read', remotePath, (sftp, done) => sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => done(error, data)));
   }
 
-  async upload(localPath: string, remotePath: string, mode = 0o644): Promise<void> {
+  async upload(localPath: string, remotePath: string, mode = 0o600): Promise<void> {
     if (this.target.sudo) return this.writeFile(remotePath, await readFile(localPath), mode);
     await this.fileOperation<void>('upload', remotePath, (sftp, done) => sftp.fastPut(localPath, remotePath, { mode }, done));
   }

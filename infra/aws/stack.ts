@@ -71,12 +71,9 @@ export class CriuLabStack extends TerraformStack {
     this.imageBucket = props.s3.enabled
       ? new ImageBucket(this, 'image-bucket', { prefix, expireDays: props.s3.expireDays })
       : undefined;
-    const hasImageVolumes = props.ebs.enabled && props.zones.some((zone) => zone.nodeCount >= 2);
     this.nodeRole = new NodeRole(this, 'node-role', {
       prefix,
-      region: props.region,
       bucket: this.imageBucket && { arn: this.imageBucket.bucket.arn, objectPrefix: props.s3.objectPrefix },
-      ebs: hasImageVolumes,
     });
     const efsGroup = this.securityGroups.efs;
     this.fileSystem =

@@ -51,6 +51,23 @@ describe('node user data', () => {
     expect(literal).not.toMatch(/(^|[^$])\$\{/);
   });
 
+  it('escapes Terraform templates in every value it writes, so `${file(...)}` or `%{` in a mount path reaches bash as text', () => {
+    const hostile = '/mnt/${file("/etc/passwd")}/%{ if true }x%{ endif }';
+    const text = nodeUserData({
+      setupHostScript: '#!/bin/bash\n',
+      loginUser: 'admin${path.root}',
+      cloudPackages: [],
+      efs: { address: '10.42.10.200', mountPath: hostile },
+      ebs: { volumeId: 'vol-0a1b2c3d4e5f60718', mountPath: `${hostile}/ebs` },
+    });
+    expect(text).toContain(`EFS_MOUNT='/mnt/$\${file("/etc/passwd")}/%%{ if true }x%%{ endif }'\n`);
+    expect(text).not.toMatch(/(^|[^$])\$\{|(^|[^%])%\{/);
+    const rendered = asTerraformRenders(text);
+    expect(rendered).toContain(`EFS_MOUNT='${hostile}'\n`);
+    expect(rendered).toContain(`EBS_MOUNT='${hostile}/ebs'\n`);
+    expect(rendered).toContain("LOGIN_USER='admin${path.root}'\n");
+  });
+
   it('reports host keys and the outcome on the console from the bastion too', () => {
     for (const text of [script, bastionUserData()]) {
       expect(text).toContain('trap report EXIT');

@@ -1,7 +1,8 @@
 // `criu-lab watch` on a real lab: the simulated spot notice is a file on the source node that
 // the same probe reads as it reads IMDS, so the migration starts from the notice path a real
-// instance would take; the margin against the notice's termination time is recorded.
-import { spawn } from 'node:child_process';
+// instance would take; the margin against the notice's termination time is recorded. And the
+// real IMDSv2 path, against a small IMDS on a lab node (--imds-url): token, 404s, then the notice.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -87,5 +88,53 @@ describe('criu-lab watch --simulate-after', () => {
 
   it('leaves no notice file behind on the source', () => {
     expect(existsSync(join(info.nodes[0]!.dir, 'srv/criu-lab/spot/instance-action'))).toBe(false);
+  });
+});
+
+describe('criu-lab watch against an IMDSv2 on a lab node (--imds-url)', () => {
+  const PORT = 8169;
+  let imds: ChildProcess;
+  let log: string;
+  let exitCode: number | null;
+  let record: WatchRecord;
+  let metrics: RunMetrics;
+
+  beforeAll(async () => {
+    // On n2's network, where the source reaches it as it would reach 169.254.169.254; the notice comes 3 s after the first poll.
+    const n2 = info.nodes[1]!;
+    log = join(work, 'imds.log');
+    imds = spawn('ip', ['netns', 'exec', n2.netns, 'python3', join(root, 'test/lab/fixtures/imds.py'), '--bind', n2.ip, '--port', String(PORT), '--after', '3', '--log', log], { stdio: 'ignore' });
+    const results = join(work, 'results-imds');
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'bin/criu-lab.js'), 'watch', '--servers', servers, '--results-dir', results, '--mb-size', '16', '--max-memory', '48', '--interval', '0.2',
+        '--poll-interval', '1', '--imds-url', `http://${n2.ip}:${PORT}`,
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] },
+    );
+    exitCode = await new Promise((done) => child.on('exit', (code) => done(code)));
+    const [dir] = readdirSync(results);
+    record = JSON.parse(readFileSync(join(results, dir!, 'watch.json'), 'utf8')) as WatchRecord;
+    metrics = JSON.parse(readFileSync(join(results, dir!, 'metrics.json'), 'utf8')) as RunMetrics;
+  }, 120_000);
+
+  afterAll(() => {
+    imds.kill();
+  });
+
+  it('takes a token, reads 404 while there is no notice, then migrates on the notice JSON', () => {
+    expect(exitCode).toBe(0);
+    expect(metrics.verify?.ok).toBe(true);
+    expect(record.via).toBe('imds');
+    expect(record.notice.action).toBe('terminate');
+    expect(record.met).toBe(true);
+    const requests = readFileSync(log, 'utf8').trim().split('\n');
+    expect(requests).toContain('PUT /latest/api/token 200');
+    expect(requests.filter((r) => r === 'GET /latest/meta-data/spot/instance-action 404').length).toBeGreaterThan(0);
+    expect(requests).not.toContain('GET /latest/meta-data/spot/instance-action 401');
+    // The first 200 ends the polling: every 404 came before it.
+    const served = requests.indexOf('GET /latest/meta-data/spot/instance-action 200');
+    expect(served).toBeGreaterThan(requests.lastIndexOf('GET /latest/meta-data/spot/instance-action 404'));
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { PHASE_GROUPS, buildCharts, phaseSeconds } from '../../experiments/report/charts.js';
 import { loadReportInput, type ReportInput } from '../../experiments/report/load.js';
-import { summarize, tQuantile975 } from '../../experiments/report/stats.js';
+import { studentTCdf, studentTQuantile, summarize, tQuantile975 } from '../../experiments/report/stats.js';
 import { summaryCsv, summaryRows } from '../../experiments/report/summary.js';
 import { writeFixtureSweep } from '../report/fixture.js';
 
@@ -23,11 +23,25 @@ describe('summary statistics', () => {
     expect(s.mean).toBe(4);
     expect(s.min).toBe(2);
     expect(s.max).toBe(6);
-    // sd 2, n 3: t(2) = 4.303, half-width 4.303 × 2 / √3
-    expect(s.ci95).toBeCloseTo((4.303 * 2) / Math.sqrt(3), 6);
+    // sd 2, n 3: t(2) = 4.3027, half-width 4.3027 × 2 / √3
+    expect(s.ci95).toBeCloseTo((4.3027 * 2) / Math.sqrt(3), 3);
     expect(summarize([5])!.ci95).toBeUndefined();
     expect(summarize([])).toBeUndefined();
-    expect(tQuantile975(100)).toBe(1.96);
+  });
+
+  it("computes t's 97.5 % quantile for any degrees of freedom, as the printed tables give it", () => {
+    const table: [df: number, t: number][] = [[1, 12.706], [2, 4.303], [5, 2.571], [10, 2.228], [30, 2.042], [31, 2.040], [40, 2.021], [60, 2.0], [100, 1.984], [120, 1.98], [1000, 1.962]];
+    for (const [df, t] of table) expect({ df, t: Number(tQuantile975(df).toFixed(3)) }).toEqual({ df, t });
+    expect(tQuantile975(1e7)).toBeCloseTo(1.95996, 5);
+    expect(tQuantile975(1)).toBeCloseTo(12.7062047, 6);
+  });
+
+  it('inverts its own CDF at other probabilities and half-integer degrees of freedom', () => {
+    expect(studentTQuantile(0.5, 7)).toBeCloseTo(0, 12);
+    expect(studentTQuantile(0.95, 10)).toBeCloseTo(1.812461, 6);
+    expect(studentTQuantile(0.995, 20)).toBeCloseTo(2.845340, 6);
+    expect(studentTQuantile(0.025, 40)).toBeCloseTo(-2.021075, 6);
+    for (const [p, df] of [[0.9, 2.5], [0.999, 3], [0.6, 0.5]] as const) expect(studentTCdf(studentTQuantile(p, df), df)).toBeCloseTo(p, 10);
   });
 });
 

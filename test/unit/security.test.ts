@@ -1,12 +1,19 @@
-// Security properties checked without a lab: AWS credentials reach cdktf and the aws CLI only
-// through the environment, no code path writes them to a file, the controller's private key is
-// read in one place only (to authenticate), and the secret scanner the lab test relies on finds
-// what it must.
+// Security properties checked without a lab, by running the code: AWS credentials reach cdktf and
+// the aws CLI of a deploy only through the environment and land in no file it writes, the
+// controller's private key is read only to connect and planned into no node command, and the
+// secret scanner the lab test relies on finds what it must.
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { runCommand } from '../../infra/aws/process.js';
+import { awsConsoleReader } from '../../infra/aws/boot-report.js';
+import { deployLab } from '../../infra/aws/deploy.js';
+import { runCommand, type CommandRunner } from '../../infra/aws/process.js';
+import { loadPlan } from '../../experiments/config/load.js';
+import { UsageError } from '../../experiments/errors.js';
+import { describeRun } from '../../experiments/pipeline.js';
+import { connectPlanNode } from '../../experiments/remote/connect.js';
+import { TEST_PUBLIC_KEY } from '../infra/helpers.js';
 import { awsArgv, awsCliConfig } from '../../experiments/transfers/s3.js';
 import type { Plan } from '../../experiments/config/plan.js';
 import { filesHolding, privateKeyLines, secretPatterns } from '../support/secrets.js';
@@ -16,6 +23,7 @@ import { KnownHosts } from '../../experiments/remote/known-hosts.js';
 const root = resolve(import.meta.dirname, '../..');
 const FAKE_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const FAKE_KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
+const FAKE_TOKEN = 'FwoGZXIvYXdzEXAMPLESESSIONTOKEN0123456789';
 
 /** Every TypeScript source criu-lab ships (not tests, not node_modules). */
 function sources(): string[] {
@@ -32,28 +40,46 @@ function sources(): string[] {
 }
 
 describe('AWS credentials', () => {
-  it('reach a child process (cdktf, aws) through its environment, and nothing is written to its working dir', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'criu-lab-creds-'));
-    const result = await runCommand(['sh', '-c', 'printf "%s %s" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"'], {
-      cwd,
-      env: { AWS_ACCESS_KEY_ID: FAKE_KEY_ID, AWS_SECRET_ACCESS_KEY: FAKE_SECRET },
-    });
-    expect(result.output).toBe(`${FAKE_KEY_ID} ${FAKE_SECRET}`);
-    expect(readdirSync(cwd)).toEqual([]);
-    // The result carries the argv, never the environment.
-    expect(JSON.stringify(result.command)).not.toContain(FAKE_SECRET);
-  });
-
-  it('are named in no file-writing code path, except the made-up keys of the lab S3 stand-in', () => {
-    // storage.ts writes keys it generated for the lab's own S3 stand-in onto lab nodes: not AWS credentials.
-    const allowed = new Set(['infra/local/storage.ts']);
-    const offenders = sources()
-      .map((path) => ({ path: relative(root, path), text: readFileSync(path, 'utf8') }))
-      .filter(({ text }) => /\b(writeFile|writeFileSync|appendFile|appendFileSync|createWriteStream)\b|\.writeFile\(/.test(text))
-      .filter(({ text }) => /aws_secret_access_key|AWS_SECRET_ACCESS_KEY|aws_session_token|AWS_SESSION_TOKEN|aws_access_key_id/.test(text))
-      .map(({ path }) => path)
-      .filter((path) => !allowed.has(path));
-    expect(offenders).toEqual([]);
+  it('reach cdktf and the aws CLI of a whole `infra deploy` through their environment, never their argv, and no file the deploy writes holds them', async () => {
+    // The two programs that would talk to AWS are fakes at that edge: they record what they were
+    // given, and answer as cdktf (the outputs file) and the EC2 console (recorded boot reports) do.
+    const dir = mkdtempSync(join(tmpdir(), 'criu-lab-creds-'));
+    const record = join(dir, 'seen.log');
+    const fake = (name: string, answer: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, `#!/bin/sh\nprintf 'argv %s\\n' "$*" >>${record}\nenv | grep '^AWS_' | sed 's/^/env /' >>${record}\n${answer}\n`, { mode: 0o755 });
+      return path;
+    };
+    const fixtures = join(root, 'test/infra/fixtures');
+    const cdktf = fake('cdktf', `while [ $# -gt 0 ]; do [ "$1" = --outputs-file ] && cp ${fixtures}/deploy-outputs.json "$2"; shift; done`);
+    const aws = fake('aws', `for a; do case $a in i-*) cat ${fixtures}/console/$a.txt;; esac; done`);
+    const run: CommandRunner = (command, options) => {
+      const [program = '', ...args] = command;
+      const swapped = program.endsWith('/cdktf') ? cdktf : program === 'aws' ? aws : program;
+      return runCommand([swapped, ...args], options);
+    };
+    const configPath = join(dir, 'infra.yaml');
+    writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\n`);
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: FAKE_KEY_ID, AWS_SECRET_ACCESS_KEY: FAKE_SECRET, AWS_SESSION_TOKEN: FAKE_TOKEN });
+    try {
+      await deployLab(
+        { configPath, serversPath: join(dir, 'config/servers.yaml'), outputsPath: join(dir, 'infra.outputs.json'), destroyAfter: true, waitForBoot: true, bootTimeoutMs: 60_000 },
+        { run, consoleReader: (region) => awsConsoleReader(region, run), log: () => undefined, bootPollMs: 0 },
+      );
+    } finally {
+      process.env = saved;
+    }
+    const seen = readFileSync(record, 'utf8').split('\n');
+    const argvLines = seen.filter((l) => l.startsWith('argv '));
+    expect(argvLines.some((l) => l.startsWith('argv deploy '))).toBe(true);
+    expect(argvLines.some((l) => l.startsWith('argv destroy '))).toBe(true);
+    expect(argvLines.some((l) => l.startsWith('argv ec2 get-console-output '))).toBe(true);
+    expect(seen.filter((l) => l === `env AWS_SECRET_ACCESS_KEY=${FAKE_SECRET}`)).toHaveLength(seen.filter((l) => l.startsWith('argv ')).length);
+    for (const line of argvLines) for (const secret of [FAKE_SECRET, FAKE_KEY_ID, FAKE_TOKEN]) expect(line).not.toContain(secret);
+    const written = filesHolding(dir, [...secretPatterns, new RegExp(FAKE_TOKEN)]).map((p) => relative(dir, p));
+    expect(written).toEqual(['seen.log']);
+    expect(readFileSync(join(dir, 'config/servers.yaml'), 'utf8')).toContain('known_hosts');
   });
 
   it('stay out of the AWS CLI config and argv a run sends to the nodes, even when the controller has them', () => {
@@ -77,16 +103,31 @@ describe('AWS credentials', () => {
 });
 
 describe('the controller private key', () => {
-  it('is read only to authenticate the controller SSH connections (remote/connect.ts)', () => {
-    const readers = sources()
-      .filter((path) => /read(File|FileSync|PrivateKey)\([^)]*sshKey/.test(readFileSync(path, 'utf8')))
-      .map((path) => relative(root, path));
-    expect(readers).toEqual(['experiments/remote/connect.ts']);
+  it('is not read to load a plan or to print a dry run, and is read (and refused) only when connecting', async () => {
+    // A key file that is no key: anything parsing it before the connection would fail.
+    const dir = mkdtempSync(join(tmpdir(), 'criu-lab-key-'));
+    writeFileSync(join(dir, 'id_ed25519'), 'not a key');
+    writeFileSync(join(dir, 'known_hosts'), '');
+    const servers = join(dir, 'servers.yaml');
+    writeFileSync(servers, `nodes: { ssh_key: ${join(dir, 'id_ed25519')}, known_hosts: ${join(dir, 'known_hosts')}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
+    const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {} });
+    expect(describeRun(plan).steps.length).toBeGreaterThan(3);
+    const error = await connectPlanNode(plan, 'source').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).problems).toEqual([expect.stringMatching(/^nodes\.ssh_key: \S+id_ed25519 is not a usable private key/)]);
   });
 
-  it('is never uploaded: no upload or writeFile to a node takes the configured key path or its content', () => {
-    const offenders = sources().filter((path) => /\.(upload|writeFile)\([^)]*sshKey/.test(readFileSync(path, 'utf8')));
-    expect(offenders).toEqual([]);
+  it('appears in no command, file or upload a dry run plans for the nodes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-lab-key-'));
+    const key = join(dir, 'id_ed25519');
+    writeFileSync(key, 'PRIVATE KEY BODY');
+    const servers = join(dir, 'servers.yaml');
+    writeFileSync(servers, `nodes: { ssh_key: ${key}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
+    for (const method of ['rsync', 's3', 'efs', 'ebs']) {
+      const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {}, overrides: [{ path: 'transfer.method', value: method, flag: '--transfer' }, { path: 'transfer.s3_bucket', value: 'bucket', flag: '--s3-bucket' }, { path: 'transfer.ebs.volume', value: '/dev/loop7', flag: '--ebs-volume' }] });
+      const planned = JSON.stringify(describeRun(plan));
+      expect({ method, key: planned.includes(key) || planned.includes('PRIVATE KEY BODY') }).toEqual({ method, key: false });
+    }
   });
 });
 
