@@ -13,6 +13,8 @@ export const ORIGINAL_ALIASES: readonly Alias[] = [
   // The original hands checkpoint.dirs.working_dir to the payload too: one directory for both.
   { from: 'workload.working_dir', to: 'checkpoint.dirs.working_dir' },
   { from: 'workload.readiness.timeout', to: 'timeouts.ready_s' },
+  // Its video workload reads `mode`; the spec's flag is --video-mode.
+  { from: 'workload.mode', to: 'workload.video_mode' },
 ];
 
 /** Original keys (with everything beneath them) accepted with no effect here, and why. */

@@ -103,6 +103,7 @@ const EFFECTS: readonly (readonly [string, string, (plan: Plan) => void])[] = [
   ['workload.mb_size', 'workload: { mb_size: 64 }', (p) => expect(p.workload.params['mb_size']).toBe(64)],
   ['workload.interval', 'workload: { interval: 2.5 }', (p) => expect(p.workload.params['interval']).toBe(2.5)],
   ['workload.max_memory_mb', 'workload: { max_memory_mb: 4096 }', (p) => expect(p.workload.params['max_memory']).toBe(4096)],
+  ['workload.mode', 'workload: { type: video, mode: file }', (p) => expect(p.workload.params['video_mode']).toBe('file')],
   ['workload.check_lazy_loading', 'workload: { check_lazy_loading: true }', (p) => expect(p.workload.params['check_lazy_loading']).toBe(true)],
   ['workload.working_dir', 'workload: { working_dir: /mnt/efs/criu_checkpoint }', (p) => expect(p.checkpoint.workingDir).toBe('/mnt/efs/criu_checkpoint')],
   ['workload.readiness.file_path', 'workload: { readiness: { file_path: ready_now } }', (p) => expect(p.workload.readyFile).toBe('ready_now')],
