@@ -109,7 +109,7 @@ export interface CleanupReport {
  * missing, end the run's processes (the workload's whole session, CRIU, rsync), remove its
  * directories and its transfer key. Idempotent: a node already clean is left alone.
  */
-export async function cleanLeftovers(resultsDir: string, note: (message: string) => void): Promise<CleanupReport> {
+export async function cleanLeftovers(resultsDir: string, note: (message: string) => void, trustUnknownHostKeys = false): Promise<CleanupReport> {
   let record = await readLeftovers(resultsDir);
   const cleaned: string[] = [];
   const failures: string[] = [];
@@ -118,7 +118,8 @@ export async function cleanLeftovers(resultsDir: string, note: (message: string)
   for (const role of pending) {
     const name = record.connection.nodes[role].name;
     try {
-      const node = await connectPlanNode(record.connection, role);
+      // Trusting unknown host keys is this command's own choice (--trust-unknown-host-keys), never the record's: results dirs get copied and edited.
+      const node = await connectPlanNode({ ...record.connection, nodes: { ...record.connection.nodes, trustUnknownHostKeys } }, role);
       try {
         await cleanRole(resultsDir, record, role, node);
       } finally {

@@ -9,7 +9,7 @@ import { cleanLeftovers, LEFTOVERS_FILE, LeftoversLog, type LeftoversRecord } fr
 
 const node = (name: string, ip: string) => ({ name, ip });
 const connection = {
-  nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: undefined, bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
+  nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: undefined, trustUnknownHostKeys: false, bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
   timeouts: { connectS: 1, commandS: 1, readyS: 1, dumpS: 1, transferS: 1, restoreS: 1, verifyS: 1 },
 };
 const paths = { workDir: '/srv/criu-lab/work/memory_1', sourceImageDir: '/srv/criu-lab/img/memory_1', destImageDir: '/srv/criu-lab/img/memory_1', sourceControlDir: '/srv/criu-lab/img/memory_1.ctl' };
