@@ -4,8 +4,10 @@
 // cross- against same-zone transfer time), downtime per strategy and the controller's peak RSS
 // across sizes. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
-// BENCH_SHAPED_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192), BENCH_SETTLE_S (15),
-// BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped).
+// BENCH_SHAPED_REPS (3), BENCH_TLS_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192),
+// BENCH_SETTLE_S (15), BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped,tls).
+// Page streams run in the clear (--no-tls) everywhere but the tls section, which sets TLS against
+// plain: the shell reference streams in the clear, and earlier results stay comparable.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -24,8 +26,9 @@ const LOG = join(OUT, 'bench.log');
 const REPS = Number(process.env['BENCH_REPS'] ?? 6);
 const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
 const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
+const TLS_REPS = Number(process.env['BENCH_TLS_REPS'] ?? 3);
 const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').map(Number);
-const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'overhead,iperf,lazy,scale,shaped').split(','));
+const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'overhead,iperf,lazy,scale,shaped,tls').split(','));
 /** Link rates and the same- vs cross-zone gap are measured here, not asserted by lab tests: the shared machine makes them noisy. */
 const SHAPED_PROFILES = ['same-az', 'cross-az'] as const;
 const MB_SIZE = 128;
@@ -40,6 +43,8 @@ interface RunRecord extends Phases {
   strategy: Strategy;
   maxMemory: number;
   link: Link;
+  /** In the tls section: whether this half of the comparison ran its page stream over CRIU's TLS. Absent: another section, in the clear (--no-tls). */
+  tls?: boolean;
   /** criu-lab's own downtime: freeze start (CRIU's statistics) → restored process runs. downtimeMs is the shell's definition for both. */
   freezeDowntimeMs?: number;
   /** CRIU's memwrite_time: writing the pages (to the image files, or down the page-server socket). */
@@ -185,21 +190,22 @@ function commandDowntimeMs(m: Metrics): number {
   return dump && restore ? Date.parse(restore.startedAt) + restore.durationMs - Date.parse(dump.startedAt) : NaN;
 }
 
-async function criuLab(strategy: Strategy, maxMemory: number): Promise<RunRecord | undefined> {
+/** `tls` set: a run of the tls section, over TLS or in the clear; unset: in the clear, as everywhere else. */
+async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Promise<RunRecord | undefined> {
   await prepare();
   const r = await sh(['/usr/bin/time', '-v', 'node', 'bin/criu-lab.js', 'run', '--servers', SERVERS, '--results-dir', RESULTS_DIR, '--workload', 'memory',
-    '--mb-size', String(MB_SIZE), '--max-memory', String(maxMemory), '--interval', INTERVAL, '--strategy', strategy, '--transfer', 'rsync', '--json']);
+    '--mb-size', String(MB_SIZE), '--max-memory', String(maxMemory), '--interval', INTERVAL, '--strategy', strategy, '--transfer', 'rsync', '--json', ...(tls ? [] : ['--no-tls'])]);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const start = r.stdout.indexOf('{');
   if (r.code !== 0 || start < 0) {
-    log(`criu-lab ${strategy} ${maxMemory} MiB failed (exit ${r.code})`);
-    raw.cut.push(`criu-lab ${strategy} ${maxMemory} MiB on the ${link} link failed (exit ${r.code}); see bench/out/bench.log.`);
+    log(`criu-lab ${strategy}${tls ? ' (TLS)' : ''} ${maxMemory} MiB failed (exit ${r.code})`);
+    raw.cut.push(`criu-lab ${strategy}${tls ? ' over TLS' : ''} ${maxMemory} MiB on the ${link} link failed (exit ${r.code}); see bench/out/bench.log.`);
     return undefined;
   }
   const m = JSON.parse(r.stdout.slice(start)) as Metrics;
   const stats = m.dump?.criuStats ?? {};
   const rec: RunRecord = {
-    kind: 'criu-lab', strategy, maxMemory, link,
+    kind: 'criu-lab', strategy, maxMemory, link, ...(tls === undefined ? {} : { tls }),
     dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN,
     downtimeMs: commandDowntimeMs(m), freezeDowntimeMs: m.downtimeMs ?? NaN,
     ...pageWriting(stats, join(m.resultsDir, 'source', 'criu-dump.log')),
@@ -240,8 +246,9 @@ const median = (xs: number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
-const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024, onLink: Link = 'unshaped') =>
-  raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink);
+/** `tls` picks a half of the tls section; without it, the runs of every other section. */
+const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024, onLink: Link = 'unshaped', tls?: boolean) =>
+  raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink && r.tls === tls);
 /** 95 % interval of median(a) ÷ median(b) from 4,000 resamples of each (seeded, so a report regenerates the same). */
 function ratioInterval(a: number[], b: number[]): [number, number] {
   let seed = 1;
@@ -347,9 +354,19 @@ function report(): string {
       L.push(`| ${st} | ${size} | ${A.length} | ${f(median(A.map((r) => (r.rssKiB ?? NaN) / 1024)), 1)} | ${s(median(A.map((r) => r.dumpMs)))} | ${s(median(A.map((r) => r.transferMs)))} | ${s(median(A.map((r) => r.restoreMs)))} | ${s(median(A.map((r) => r.freezeDowntimeMs ?? NaN)))} |`);
     }
   }
+  L.push('');
+  L.push('## 5. The page stream over TLS (1 GiB, unshaped link): CRIU\'s --tls with per-run certificates against the same stream in the clear, runs alternating', '');
+  L.push('| strategy | plain median downtime s | TLS median downtime s | TLS ÷ plain | its 95 % interval (bootstrap) | plain runs (s) | TLS runs (s) |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const st of ['pageserver', 'lazy'] as const) {
+    const plain = pick('criu-lab', st, 1024, 'unshaped', false).map((r) => r.freezeDowntimeMs ?? NaN);
+    const tls = pick('criu-lab', st, 1024, 'unshaped', true).map((r) => r.freezeDowntimeMs ?? NaN);
+    if (!tls.length) continue;
+    const [low, high] = ratioInterval(tls.filter(Number.isFinite), plain.filter(Number.isFinite));
+    L.push(`| ${st} | ${s(median(plain))} | ${s(median(tls))} | ${f(median(tls) / median(plain), 3)} | ${f(low, 2)}–${f(high, 2)} | ${plain.map(s).join(', ')} | ${tls.map(s).join(', ')} |`);
+  }
   L.push('', '![benchmark plot](plot.png)', '');
   L.push('## Every run', '', `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MB/s | RSS KiB |`, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
+  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy}${r.tls === undefined ? '' : r.tls ? ' (TLS)' : ' (plain, tls section)'} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
   L.push('', '## Commands (in order, first occurrence of each)', '', '```', `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`, `${PREPARE}   # before every run`, ...[...new Set(raw.commands)], `node bin/criu-lab.js lab down --name ${LAB}`, '```', '');
   return L.join('\n');
 }
@@ -440,6 +457,12 @@ async function main(): Promise<void> {
     for (const size of SECTIONS.has('scale') ? SIZES.filter((x) => x !== 1024) : []) {
       if (fits('full', size)) push(await criuLab('full', size));
       if (fits('lazy', size)) push(await criuLab('lazy', size));
+    }
+    for (let i = 0; SECTIONS.has('tls') && i < TLS_REPS; i++) {
+      for (const st of ['pageserver', 'lazy'] as const) {
+        // Plain first on even rounds, TLS first on odd ones.
+        for (const tls of i % 2 === 0 ? [false, true] : [true, false]) push(await criuLab(st, 1024, tls));
+      }
     }
     if (SECTIONS.has('iperf')) await iperf(src, dst);
     if (SECTIONS.has('shaped')) await shapedSection(src, dst);

@@ -96,6 +96,9 @@ Examples:
   criu-lab lab down
 `;
 
+const TRUST_FLAG = '--trust-unknown-host-keys';
+const TRUST_HELP = 'connect without nodes.known_hosts, accepting whatever host key answers; recorded in metrics.json (config: nodes.trust_unknown_host_keys)';
+
 interface RunFlags {
   readonly config?: string;
   readonly servers?: string;
@@ -119,6 +122,8 @@ function overridesFrom(flags: RunFlags): ConfigOverride[] {
   if (flags['output'] !== undefined) overrides.push({ path: 'experiment.save_metrics', value: true, flag: '--output' });
   if (flags['cleanup'] === false) overrides.push({ path: 'experiment.cleanup', value: false, flag: '--no-cleanup' });
   if (flags['collectLogs']) overrides.push({ path: 'experiment.collect_logs', value: true, flag: '--collect-logs' });
+  if (flags['tls'] === false) overrides.push({ path: 'checkpoint.strategy.tls', value: false, flag: '--no-tls' });
+  if (flags['trustUnknownHostKeys']) overrides.push({ path: 'nodes.trust_unknown_host_keys', value: true, flag: TRUST_FLAG });
   return overrides;
 }
 
@@ -190,7 +195,9 @@ function withPlanOptions(command: Command): Command {
     .option('-c, --config <file>', 'experiment YAML, merged over config/default.yaml and servers.yaml')
     .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
     .option('--strict', 'refuse keys no criu-lab setting reads instead of warning about them (config: experiment.strict)')
-    .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)');
+    .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)')
+    .option('--no-tls', 'page-server and lazy-pages streams in the clear instead of over CRIU\'s TLS with per-run certificates (config: checkpoint.strategy.tls)')
+    .option(TRUST_FLAG, TRUST_HELP);
   for (const f of PLAN_FLAGS) command.addOption(optionOf(f));
   for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
   return command;
@@ -229,9 +236,10 @@ export function buildProgram(): Command {
 
   program
     .command('cleanup <results-dir>')
+    .option(TRUST_FLAG, 'connect even when the record names no known_hosts, accepting whatever host key answers')
     .description('reconnect to the nodes a run recorded in <results-dir>/leftovers.json and remove what it left (processes, directories, transfer key), collecting missing logs first; harmless to repeat; exit 1 if a node cannot be cleaned')
-    .action(async (resultsDir: string) => {
-      const report = await cleanLeftovers(resolve(resultsDir), (message) => process.stderr.write(`${message}\n`));
+    .action(async (resultsDir: string, flags: { trustUnknownHostKeys?: boolean }) => {
+      const report = await cleanLeftovers(resolve(resultsDir), (message) => process.stderr.write(`${message}\n`), flags.trustUnknownHostKeys === true);
       for (const failure of report.failures) process.stderr.write(`error: cannot clean ${failure}\n`);
       process.stdout.write(`${report.resultsDir}\n`);
       process.exitCode = report.failures.length === 0 ? 0 : 1;

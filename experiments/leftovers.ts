@@ -142,7 +142,8 @@ export function parseLeftovers(text: string, path: string): LeftoversRecord {
       fix,
     ]);
   const { connection, ...record } = parsed.data;
-  return { ...record, runId, connection: { ...connection, nodes: { ...connection.nodes, bastion: connection.nodes.bastion } } };
+  // Trusting unknown host keys is never taken from a record: only cleanup's own flag turns it on.
+  return { ...record, runId, connection: { ...connection, nodes: { ...connection.nodes, bastion: connection.nodes.bastion, trustUnknownHostKeys: false } } };
 }
 
 export async function readLeftovers(resultsDir: string): Promise<LeftoversRecord> {
@@ -186,7 +187,7 @@ export interface CleanupReport {
  * missing, end the run's processes (the workload's whole session, CRIU, rsync), remove its
  * directories and its transfer key. Idempotent: a node already clean is left alone.
  */
-export async function cleanLeftovers(resultsDir: string, note: (message: string) => void): Promise<CleanupReport> {
+export async function cleanLeftovers(resultsDir: string, note: (message: string) => void, trustUnknownHostKeys = false): Promise<CleanupReport> {
   let record = await readLeftovers(resultsDir);
   const cleaned: string[] = [];
   const failures: string[] = [];
@@ -195,7 +196,8 @@ export async function cleanLeftovers(resultsDir: string, note: (message: string)
   for (const role of pending) {
     const name = record.connection.nodes[role].name;
     try {
-      const node = await connectPlanNode(record.connection, role);
+      // Trusting unknown host keys is this command's own choice (--trust-unknown-host-keys), never the record's: results dirs get copied and edited.
+      const node = await connectPlanNode({ ...record.connection, nodes: { ...record.connection.nodes, trustUnknownHostKeys } }, role);
       try {
         await cleanRole(resultsDir, record, role, node);
       } finally {

@@ -74,6 +74,8 @@ export interface PageStreamMetrics {
   readonly pages: number;
   readonly bytes: number;
   readonly throughputMBps: number;
+  /** Over CRIU's TLS with the run's certificates (checkpoint.strategy.tls), else in the clear. */
+  readonly tls: boolean;
 }
 
 /** Lazy pages, in ms after the freeze started (the zero of downtimeMs). */
@@ -89,6 +91,8 @@ export interface LazyMetrics {
   /** From the daemon's closing summary ("UFFD transferred pages"). */
   readonly pagesTransferred: number | undefined;
   readonly pagesTotal: number | undefined;
+  /** The pages came over CRIU's TLS with the run's certificates (checkpoint.strategy.tls), else in the clear. */
+  readonly tls: boolean;
 }
 
 /** After a failed restore or verify: the frozen source process resumed, and whether it goes on. */
@@ -144,6 +148,8 @@ export interface RunMetrics {
   /** AWS and GCP always; `custom` when --deadline gave a number of seconds. */
   readonly deadlines?: Readonly<Record<keyof typeof DEADLINES_S, DeadlineVerdict> & { readonly custom?: DeadlineVerdict }>;
   readonly versions: Readonly<Record<string, string>>;
+  /** pinned: the nodes had to present the host keys in known_hosts; trust-unknown: any key was accepted (--trust-unknown-host-keys without known_hosts). */
+  readonly hostKeyCheck?: 'pinned' | 'trust-unknown';
   readonly outcome: 'ok' | 'failed' | 'exception';
   readonly error?: string;
   readonly cleanupFailures?: readonly string[];
@@ -160,6 +166,9 @@ export function deadlineVerdicts(migrationMs: number, customDeadlineS?: number):
   const verdict = (deadlineS: number): DeadlineVerdict => ({ deadlineS, met: migrationMs <= deadlineS * 1000 });
   return { aws: verdict(DEADLINES_S.aws), gcp: verdict(DEADLINES_S.gcp), ...(customDeadlineS !== undefined ? { custom: verdict(customDeadlineS) } : {}) };
 }
+
+/** How a page stream crossed the network; a metrics.json from before TLS has no flag and went in the clear. */
+const streamSecurity = (tls: boolean | undefined) => (tls ? 'over TLS' : 'in the clear');
 
 /** One sample per phase and per headline figure, with the run's identity as metadata. */
 export function samplesOf(metrics: RunMetrics): Sample[] {
@@ -226,12 +235,12 @@ export function formatSummary(metrics: RunMetrics): string {
   }
   if (metrics.pageStream) {
     const p = metrics.pageStream;
-    lines.push(`Page Stream (to ${metrics.destination.name}'s page server, during the dump):`, `  Duration: ${seconds(p.durationMs)} (CRIU memwrite_time)`, `  Size: ${(p.bytes / MIB).toFixed(2)} MB (${p.pages} pages)`, `  Throughput: ${p.throughputMBps.toFixed(2)} MB/s`, '');
+    lines.push(`Page Stream (to ${metrics.destination.name}'s page server, during the dump, ${streamSecurity(p.tls)}):`, `  Duration: ${seconds(p.durationMs)} (CRIU memwrite_time)`, `  Size: ${(p.bytes / MIB).toFixed(2)} MB (${p.pages} pages)`, `  Throughput: ${p.throughputMBps.toFixed(2)} MB/s`, '');
   }
   if (metrics.restore) lines.push('Restore:', `  Duration: ${seconds(metrics.restore.durationMs)}`, '');
   if (metrics.lazy) {
     const l = metrics.lazy;
-    lines.push('Lazy Pages (after the freeze):');
+    lines.push(`Lazy Pages (after the freeze, ${streamSecurity(l.tls)}):`);
     if (l.imagesDumpedMs !== undefined) lines.push(`  Images without memory dumped: ${seconds(l.imagesDumpedMs)}`);
     lines.push(`  Restore ready (running on ${metrics.destination.name}): ${seconds(l.restoreReadyMs)}`, `  All pages arrived: ${seconds(l.allPagesArrivedMs)}${l.pagesTransferred !== undefined ? ` (${l.pagesTransferred} of ${l.pagesTotal} pages by userfaultfd)` : ''}`, `  Source released: ${seconds(l.sourceReleasedMs)}`, '');
   }

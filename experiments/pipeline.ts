@@ -11,7 +11,7 @@ import { deadlineVerdicts, type RollbackMetrics, type RunMetrics } from './metri
 import { formatPreflight, inspectNodes, preflight, preflightCommands, type PreflightReport } from './preflight.js';
 import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from './remote/node.js';
-import { connectPlanNode } from './remote/connect.js';
+import { connectPlanNode, hostKeysFor } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
 import { PhaseLog, ms, runPaths, type RunContext, type RunPaths } from './run-context.js';
 import { strategies } from './strategies/registry.js';
@@ -92,6 +92,8 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
   const workload = workloadOf(plan);
   const strategy = strategies.get(plan.checkpoint.strategy.mode);
   const transfer = transfers.get(plan.transfer.method);
+  // Refused before anything is written or connected when no host key is pinned and none may be trusted blindly.
+  const hostKeyCheck = hostKeysFor(plan.nodes) === 'trust-unknown' ? 'trust-unknown' : 'pinned';
   const runId = makeRunId(workload.name, plan.experiment.resultsDir);
   const results = await createResultsDir(plan.experiment.resultsDir, runId);
   const paths = runPaths(plan, runId);
@@ -201,6 +203,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     totalDurationMs: Date.now() - startedAtMs,
     ...(evidence ? { verify: evidence.verify } : {}),
     versions,
+    hostKeyCheck,
     outcome,
     ...(errorText ? { error: errorText } : {}),
     ...(cleanup.failures.length > 0 ? { cleanupFailures: cleanup.failures } : {}),

@@ -284,8 +284,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   warnings.push(...ignoredKeys);
   const inertKeys = Object.entries(INERT_KEYS).filter(([path]) => getPath(merged, path) !== undefined).map(([path, reason]) => ({ path, reason }));
 
-  if (getPath(merged, 'nodes.known_hosts') === undefined)
-    warnings.push('nodes.known_hosts: not set, so the nodes\' host keys are not checked (whatever answers at their addresses is trusted); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`, or set nodes.known_hosts to an OpenSSH known_hosts file');
+  if (getPath(merged, 'nodes.known_hosts') === undefined && getPath(merged, 'nodes.trust_unknown_host_keys') === true)
+    warnings.push('nodes.known_hosts: not set and nodes.trust_unknown_host_keys is on, so whatever answers at the nodes\' addresses is trusted (the run records it); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`');
 
   const parsed = configSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
@@ -489,6 +489,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
       sshKey: expandHome(nodes.ssh_key, cwd),
       sshPort: nodes.ssh_port,
       knownHosts: nodes.known_hosts ? expandHome(nodes.known_hosts, cwd) : undefined,
+      trustUnknownHostKeys: nodes.trust_unknown_host_keys,
       bastion: nodes.bastion
         ? { ip: nodes.bastion.ip, name: nodes.bastion.name, sshUser: nodes.bastion.ssh_user ?? nodes.ssh_user, sshPort: nodes.bastion.ssh_port ?? nodes.ssh_port }
         : undefined,
@@ -508,6 +509,7 @@ function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unk
         syncAfterPredump: checkpoint.strategy.sync_after_predump,
         lazyPages: checkpoint.strategy.lazy_pages,
         pageServerPort: checkpoint.strategy.page_server_port,
+        tls: checkpoint.strategy.tls,
         deadline: checkpoint.strategy.deadline,
       },
     },

@@ -67,6 +67,8 @@ export interface Plan {
     readonly sshKey: string;
     readonly sshPort: number;
     readonly knownHosts: string | undefined;
+    /** Connect without known_hosts, accepting any host key (nodes.trust_unknown_host_keys, --trust-unknown-host-keys); recorded in metrics.json. */
+    readonly trustUnknownHostKeys: boolean;
     readonly bastion: BastionAddress | undefined;
     readonly source: NodeAddress;
     readonly destination: NodeAddress;
@@ -91,6 +93,8 @@ export interface Plan {
       /** The final dump serves memory lazily (mode lazy, or predump followed by a lazy dump). */
       readonly lazyPages: boolean;
       readonly pageServerPort: number;
+      /** The page-server and lazy-pages streams run over CRIU's TLS with per-run certificates (checkpoint.strategy.tls, --no-tls). */
+      readonly tls: boolean;
       /** The notice adaptive pre-copy plans for, and the extra verdict a number of seconds adds. */
       readonly deadline: { readonly name: 'aws' | 'gcp' | 'custom'; readonly seconds: number };
     };

@@ -71,6 +71,7 @@ export const configSchema = z.object({
     ssh_key: z.string().min(1),
     ssh_port: port.default(22),
     known_hosts: z.string().min(1).optional(),
+    trust_unknown_host_keys: z.boolean().default(false),
     bastion: z.object({ ip: host, name: z.string().min(1).default('bastion'), ssh_user: z.string().optional(), ssh_port: port.optional() }).optional(),
     source: address,
     destination: address,
@@ -96,6 +97,7 @@ export const configSchema = z.object({
           target_memory_mb: numeric(z.number().int().positive().max(1 << 24)).optional(),
           lazy_pages: z.boolean().default(false),
           page_server_port: port.default(27000),
+          tls: z.boolean().default(true),
           deadline: z
             .union([z.enum(['aws', 'gcp']), numeric(z.number().positive().max(86_400))], { error: 'must be a provider (aws, gcp) or a number of seconds' })
             .default('aws')

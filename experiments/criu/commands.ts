@@ -5,6 +5,19 @@ export const CRIU = 'criu';
 /** x86-64 and arm64 lab/cloud nodes: CRIU's page counters are in 4 KiB pages. */
 export const PAGE_BYTES = 4096;
 
+/** The files of CRIU's TLS on one node (gnutls, mutual: each end proves itself with a certificate of the run's CA). */
+export interface TlsFiles {
+  readonly caCert: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * The client end checks the server's certificate against the address it dials (--address); the
+ * server end has no --address here, so it checks only that the client's certificate is the run CA's.
+ */
+const tlsArgv = (tls: TlsFiles | undefined): string[] => (tls ? ['--tls', '--tls-cacert', tls.caCert, '--tls-cert', tls.cert, '--tls-key', tls.key] : []);
+
 export interface DumpOptions {
   readonly pid: number | string;
   readonly imageDir: string;
@@ -17,6 +30,8 @@ export interface DumpOptions {
   readonly pageServer?: { readonly address: string; readonly port: number };
   /** Keep the pages in memory and serve them from this port to a `criu lazy-pages` daemon. */
   readonly lazyPagesPort?: number;
+  /** Over TLS, the page stream of pageServer or lazyPagesPort. */
+  readonly tls?: TlsFiles;
 }
 
 /** `criu dump`: a shell job is not involved (payloads start under setsid), so no --shell-job. */
@@ -30,6 +45,7 @@ export function dumpArgv(options: DumpOptions): string[] {
     ...(options.pageServer ? ['--page-server', '--address', options.pageServer.address, '--port', String(options.pageServer.port)] : []),
     // No --address: the source listens on every address, since the plan's address may be a NAT'd one.
     ...(options.lazyPagesPort !== undefined ? ['--lazy-pages', '--port', String(options.lazyPagesPort)] : []),
+    ...(options.pageServer || options.lazyPagesPort !== undefined ? tlsArgv(options.tls) : []),
     ...options.extraFlags,
   ];
 }
@@ -71,17 +87,17 @@ export function restoreArgv(options: RestoreOptions): string[] {
 }
 
 /** `criu page-server --daemon`: returns once it listens; it writes what a dump streams into imageDir and exits when the dump disconnects. */
-export function pageServerArgv(options: { readonly imageDir: string; readonly logFile: string; readonly port: number }): string[] {
-  return [CRIU, 'page-server', '--images-dir', options.imageDir, '--port', String(options.port), '--daemon', '--log-file', options.logFile, '-v4'];
+export function pageServerArgv(options: { readonly imageDir: string; readonly logFile: string; readonly port: number; readonly tls?: TlsFiles }): string[] {
+  return [CRIU, 'page-server', '--images-dir', options.imageDir, '--port', String(options.port), ...tlsArgv(options.tls), '--daemon', '--log-file', options.logFile, '-v4'];
 }
 
 /**
  * `criu lazy-pages` in the foreground: it waits for the restore on its socket (lazy-pages.socket
  * in imageDir), fetches every page from the source's dump, and exits when the last one arrived.
  */
-export function lazyPagesArgv(options: { readonly imageDir: string; readonly logFile: string; readonly address: string; readonly port: number }): string[] {
+export function lazyPagesArgv(options: { readonly imageDir: string; readonly logFile: string; readonly address: string; readonly port: number; readonly tls?: TlsFiles }): string[] {
   return [
-    CRIU, 'lazy-pages', '--page-server', '--address', options.address, '--port', String(options.port),
+    CRIU, 'lazy-pages', '--page-server', '--address', options.address, '--port', String(options.port), ...tlsArgv(options.tls),
     '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4',
   ];
 }

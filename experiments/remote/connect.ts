@@ -30,18 +30,47 @@ export async function connectPlanNode(plan: ConnectionPlan, role: 'source' | 'de
   }
 }
 
-/** The controller's key, read here to authenticate and nowhere else; a file ssh2 cannot use is the configuration's fault. */
+const KEY_FIX = 'fix: point nodes.ssh_key at an OpenSSH private key (the servers.yaml from `criu-lab lab up` or `criu-lab infra deploy` sets it)';
+
+/** The controller's key, read here to authenticate and nowhere else. */
 function readPrivateKey(path: string): Buffer {
-  const fix = 'fix: point nodes.ssh_key at an unencrypted OpenSSH private key (the servers.yaml from `criu-lab lab up` or `criu-lab infra deploy` sets it)';
-  let key: Buffer;
   try {
-    key = readFileSync(path);
+    return readFileSync(path);
   } catch (error) {
-    throw new UsageError('cannot read the SSH key', [`nodes.ssh_key: ${(error as Error).message}; ${fix}`]);
+    throw new UsageError('cannot read the SSH key', [`nodes.ssh_key: ${(error as Error).message}; ${KEY_FIX}`]);
   }
+}
+
+/**
+ * How the controller proves itself: with the key file, or, when it is encrypted, through the
+ * ssh-agent at SSH_AUTH_SOCK (ssh2 cannot ask for a passphrase; the agent holds the decrypted key
+ * and criu-lab never sees it). A file that cannot be used is the configuration's fault.
+ */
+export function clientCredentials(path: string, key: Buffer, env: NodeJS.ProcessEnv = process.env): { readonly privateKey: Buffer } | { readonly agent: string } {
   const parsed = ssh2.utils.parseKey(key);
-  if (parsed instanceof Error) throw new UsageError('cannot use the SSH key', [`nodes.ssh_key: ${path} is not a usable private key (${parsed.message}); ${fix}`]);
-  return key;
+  if (!(parsed instanceof Error)) return { privateKey: key };
+  const encrypted = /encrypted|passphrase/i.test(parsed.message);
+  const agent = env['SSH_AUTH_SOCK'];
+  if (encrypted && agent) return { agent };
+  const problem = encrypted
+    ? `${path} is encrypted and no ssh-agent is set (SSH_AUTH_SOCK); fix: load it into an agent (\`eval "$(ssh-agent)" && ssh-add ${path}\`) in the shell that runs criu-lab`
+    : `${path} is not a usable private key (${parsed.message}); ${KEY_FIX}`;
+  throw new UsageError('cannot use the SSH key', [`nodes.ssh_key: ${problem}`]);
+}
+
+/**
+ * The host keys a node must present: those pinned in nodes.known_hosts. Without that file no
+ * connection is made unless the user said to trust whatever answers (the run records it).
+ */
+export function hostKeysFor(nodes: ConnectionPlan['nodes']): KnownHosts | 'trust-unknown' {
+  if (nodes.knownHosts) return KnownHosts.load(nodes.knownHosts);
+  if (nodes.trustUnknownHostKeys) return 'trust-unknown';
+  throw new UsageError('no pinned host keys for the nodes; nothing was started', [
+    'nodes.known_hosts: not set, and criu-lab connects only to nodes whose SSH host key it knows (else anyone on the path could pose as a node and be sent the workload\'s memory); ' +
+      'fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy` (it sets nodes.known_hosts; after `infra deploy --no-wait-for-boot`, deploy again without it once the nodes booted), ' +
+      'or record the keys from a network you trust (`ssh-keyscan -p <port> <ip> >> nodes.known_hosts`) and set nodes.known_hosts to that file, ' +
+      'or pass --trust-unknown-host-keys (config: nodes.trust_unknown_host_keys: true) to accept any key, which the run records in metrics.json',
+  ]);
 }
 
 /** Only what a connection needs, so `criu-lab cleanup` can reconnect from a run's leftovers record. */
@@ -50,13 +79,15 @@ export type ConnectionPlan = Pick<Plan, 'nodes' | 'timeouts'>;
 function connectToNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect: ((message: string) => void) | undefined, onCommand: ((result: CommandResult) => void) | undefined): Promise<SshNode> {
   const { nodes } = plan;
   const address = nodes[role];
+  // Host keys first: without them nothing else about the connection matters.
+  const knownHosts = hostKeysFor(nodes);
   return SshNode.connect({
     name: address.name,
     ip: address.ip,
     port: nodes.sshPort,
     user: nodes.sshUser,
-    privateKey: readPrivateKey(nodes.sshKey),
-    knownHosts: nodes.knownHosts ? KnownHosts.load(nodes.knownHosts) : undefined,
+    ...clientCredentials(nodes.sshKey, readPrivateKey(nodes.sshKey)),
+    knownHosts,
     bastion: nodes.bastion ? { name: nodes.bastion.name, ip: nodes.bastion.ip, port: nodes.bastion.sshPort, user: nodes.bastion.sshUser } : undefined,
     connectTimeoutMs: ms(plan.timeouts.connectS),
     defaultTimeoutMs: ms(plan.timeouts.commandS),

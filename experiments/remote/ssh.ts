@@ -17,8 +17,11 @@ export interface SshEndpoint {
 }
 
 export interface SshTarget extends SshEndpoint {
-  readonly privateKey: Buffer;
-  readonly knownHosts?: KnownHosts;
+  /** The key to authenticate with, or else the ssh-agent socket holding it (an encrypted key). */
+  readonly privateKey?: Buffer;
+  readonly agent?: string;
+  /** The pinned host keys, or an explicit choice to accept any key (--trust-unknown-host-keys). */
+  readonly knownHosts: KnownHosts | 'trust-unknown';
   /** Reach the node through this host (ssh -J). */
   readonly bastion?: SshEndpoint;
   readonly connectTimeoutMs?: number;
@@ -94,7 +97,7 @@ export function asRoot(command: string): string {
   return `sudo -n -- sh -c ${quoteArg(command)}`;
 }
 
-function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts: KnownHosts | undefined): Promise<{ client: Client; hostKey: string }> {
+function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts: SshTarget['knownHosts']): Promise<{ client: Client; hostKey: string }> {
   return new Promise((resolve, reject) => {
     const client = new Client();
     let hostKey = '';
@@ -118,7 +121,7 @@ function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts:
       ...config,
       hostVerifier: (key: Buffer) => {
         hostKey = formatHostKey(key);
-        if (!knownHosts || knownHosts.matches(endpoint.ip, hostKey)) return true;
+        if (knownHosts === 'trust-unknown' || knownHosts.matches(endpoint.ip, hostKey)) return true;
         rejectedKey = hostKey;
         return false;
       },
@@ -174,7 +177,7 @@ export class SshNode implements RemoteNode {
   }
 
   private static async open(target: SshTarget): Promise<Link> {
-    const common = { privateKey: target.privateKey, readyTimeout: target.connectTimeoutMs ?? 15_000, keepaliveInterval: 10_000 };
+    const common = { privateKey: target.privateKey, agent: target.agent, readyTimeout: target.connectTimeoutMs ?? 15_000, keepaliveInterval: 10_000 };
     if (!target.bastion) {
       const { client, hostKey } = await connectClient({ ...common, host: target.ip, port: target.port, username: target.user }, target, target.knownHosts);
       return { client, jump: undefined, hostKey };

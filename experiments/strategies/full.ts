@@ -21,6 +21,8 @@ export interface FinalImages {
 export interface FinalStep {
   readonly images: FinalImages;
   readonly pageServer?: DumpOptions['pageServer'];
+  /** The page stream's TLS files (pageServer, or a lazy dump's serving). */
+  readonly tls?: DumpOptions['tls'];
   /** On the destination after the move and before the restore (a pre-dump chain relinks its parents). */
   readonly beforeRestore?: () => Promise<void>;
   /** The first CRIU action of the migration when it came before this dump (the first pre-dump). */
@@ -30,12 +32,13 @@ export interface FinalStep {
 /** The run's own image directories: full, pageserver and lazy dump straight into them. */
 export const runImages = (c: Pick<RunContext, 'paths'>): FinalImages => ({ source: c.paths.sourceImageDir, destination: c.paths.destImageDir });
 
-export const finalDumpArgv = (c: Ctx, pid: number | string, step: Pick<FinalStep, 'images' | 'pageServer'>, lazyPagesPort?: number): string[] =>
+export const finalDumpArgv = (c: Ctx, pid: number | string, step: Pick<FinalStep, 'images' | 'pageServer' | 'tls'>, lazyPagesPort?: number): string[] =>
   dumpArgv({
     pid, imageDir: step.images.source, logFile: 'dump.log', leaveStopped: true, extraFlags: c.workload.criuFlags.dump,
     ...(step.images.parent !== undefined ? { parentDir: step.images.parent } : {}),
     ...(step.pageServer ? { pageServer: step.pageServer } : {}),
     ...(lazyPagesPort !== undefined ? { lazyPagesPort } : {}),
+    ...(step.tls ? { tls: step.tls } : {}),
   });
 
 export const finalRestoreArgv = (c: Ctx, images: FinalImages, lazyPages = false): string[] =>
@@ -66,7 +69,7 @@ export async function dumpMoveRestore(ctx: RunContext, transfer: Transfer, pid: 
 }
 
 /** The commands of dumpMoveRestore, for --dry-run. */
-export function describeFinalStep(ctx: Parameters<Strategy['describe']>[0], transfer: Transfer, step: Pick<FinalStep, 'images' | 'pageServer'>, beforeRestore: readonly PlannedCommand[] = []): PlannedCommand[] {
+export function describeFinalStep(ctx: Parameters<Strategy['describe']>[0], transfer: Transfer, step: Pick<FinalStep, 'images' | 'pageServer' | 'tls'>, beforeRestore: readonly PlannedCommand[] = []): PlannedCommand[] {
   return [
     { on: 'source', argv: ['mkdir', '-p', step.images.source] },
     { on: 'source', argv: finalDumpArgv(ctx, '<pid>', step) },

@@ -12,12 +12,13 @@ import type { Transfer } from '../transfers/transfer.js';
 import { finalDumpArgv, finalItems, finalRestoreArgv, finalStepLogs, runImages, type FinalImages, type FinalStep } from './full.js';
 import { checkBeforeFreeze, endOf, imagesStayOnSourceRow, listeningCondition, makeDirs, migrationResult, startLongRunning, timedStep, untilReady, waitArgv } from './steps.js';
 import type { MigrationResult, Strategy, StrategyLog } from './strategy.js';
+import { describeStreamTls, installStreamTls, streamTls } from './stream-tls.js';
 
 type LazyStep = Omit<FinalStep, 'pageServer'>;
 type Described = Parameters<Strategy['describe']>[0];
 
-const daemonArgv = (ctx: Pick<RunContext, 'plan'>, images: FinalImages) =>
-  lazyPagesArgv({ imageDir: images.destination, logFile: 'lazy-pages.log', address: ctx.plan.nodes.source.ip, port: ctx.plan.checkpoint.strategy.pageServerPort });
+const daemonArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>, images: FinalImages) =>
+  lazyPagesArgv({ imageDir: images.destination, logFile: 'lazy-pages.log', address: ctx.plan.nodes.source.ip, port: ctx.plan.checkpoint.strategy.pageServerPort, tls: streamTls(ctx) });
 const socketCondition = (images: FinalImages) => ['test', '-S', `${images.destination}/${LAZY_PAGES_SOCKET}`];
 
 /** A lazy dump's statistics only when CRIU kept them (a later CRIU that stops resetting them); the zeros 4.2.1 writes would read as data. */
@@ -31,9 +32,9 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: Transfer, p
   const { images } = step;
   const { timeouts } = plan;
   const port = plan.checkpoint.strategy.pageServerPort;
-  await Promise.all([makeDirs(ctx, 'source', [images.source]), makeDirs(ctx, 'destination', [images.destination])]);
+  await Promise.all([makeDirs(ctx, 'source', [images.source]), makeDirs(ctx, 'destination', [images.destination]), installStreamTls(ctx)]);
   // The dump stays up through the move, the restore and the page stream, so it runs beside them.
-  const dump = startLongRunning(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, step, port), timeouts.dumpS + timeouts.transferS);
+  const dump = startLongRunning(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, { ...step, tls: streamTls(ctx) }, port), timeouts.dumpS + timeouts.transferS);
   await ctx.progress.track('dump', () => untilReady(ctx, 'source', 'the lazy dump serving pages', listeningCondition(port, images.source), dump, timeouts.dumpS));
   const moved = await transfer.move(ctx, finalItems(ctx, images));
   await step.beforeRestore?.();
@@ -75,6 +76,7 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: Transfer, p
       sourceReleasedMs: endOf(served.nodeTiming) - freezeAt,
       pagesTransferred: pages?.copied,
       pagesTotal: pages?.total,
+      tls: plan.checkpoint.strategy.tls,
     },
   };
 }
@@ -96,7 +98,8 @@ export function describeLazyStep(ctx: Described, transfer: Transfer, step: Pick<
   return [
     { on: 'source', argv: ['mkdir', '-p', images.source] },
     { on: 'destination', argv: ['mkdir', '-p', images.destination] },
-    { on: 'source', argv: finalDumpArgv(ctx, '<pid>', step, checkpoint.strategy.pageServerPort) },
+    ...describeStreamTls(ctx),
+    { on: 'source', argv: finalDumpArgv(ctx, '<pid>', { ...step, tls: streamTls(ctx) }, checkpoint.strategy.pageServerPort) },
     { on: 'source', argv: waitArgv(listeningCondition(checkpoint.strategy.pageServerPort, images.source), timeouts.dumpS) },
     ...transfer.describe(ctx, finalItems(ctx, images)).move,
     ...beforeRestore,

@@ -6,14 +6,16 @@ import { portFreeRow } from '../criu/checks.js';
 import { ms, type RunContext } from '../run-context.js';
 import { describeFinalStep, dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
 import { checkBeforeFreeze, makeDirs, pageStreamOf, withCriuLog } from './steps.js';
+import { describeStreamTls, installStreamTls, streamTls } from './stream-tls.js';
 import type { Strategy } from './strategy.js';
 
 const serverArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>) =>
-  pageServerArgv({ imageDir: ctx.paths.destImageDir, logFile: 'page-server.log', port: ctx.plan.checkpoint.strategy.pageServerPort });
+  pageServerArgv({ imageDir: ctx.paths.destImageDir, logFile: 'page-server.log', port: ctx.plan.checkpoint.strategy.pageServerPort, tls: streamTls(ctx) });
 
 const streamedStep = (ctx: Pick<RunContext, 'plan' | 'paths'>): FinalStep => ({
   images: runImages(ctx),
   pageServer: { address: ctx.plan.nodes.destination.ip, port: ctx.plan.checkpoint.strategy.pageServerPort },
+  tls: streamTls(ctx),
 });
 
 export const pageserverStrategy: Strategy = {
@@ -24,6 +26,7 @@ export const pageserverStrategy: Strategy = {
   async migrate(ctx, transfer, pid) {
     await checkBeforeFreeze(ctx, pid, ['destination']);
     await makeDirs(ctx, 'destination', [ctx.paths.destImageDir]);
+    await installStreamTls(ctx);
     // --daemon returns once the server listens; it exits by itself when the dump disconnects.
     const argv = serverArgv(ctx);
     await ctx.progress.track('page server', () =>
@@ -32,13 +35,14 @@ export const pageserverStrategy: Strategy = {
       }),
     );
     const result = await dumpMoveRestore(ctx, transfer, pid, streamedStep(ctx));
-    return { ...result, pageStream: pageStreamOf(result.dump.criuStats) };
+    return { ...result, pageStream: pageStreamOf(result.dump.criuStats, ctx.plan.checkpoint.strategy.tls) };
   },
 
   logs: async (ctx) => [...finalStepLogs(runImages(ctx)), { on: 'destination', path: `${ctx.paths.destImageDir}/page-server.log`, name: 'criu-page-server.log' }],
 
   describe: (ctx, transfer) => [
     { on: 'destination', argv: ['mkdir', '-p', ctx.paths.destImageDir] },
+    ...describeStreamTls(ctx),
     { on: 'destination', argv: serverArgv(ctx) },
     ...describeFinalStep(ctx, transfer, streamedStep(ctx)),
   ],

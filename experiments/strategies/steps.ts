@@ -146,11 +146,11 @@ export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'plan' | 'source'>, 
     'choose --transfer rsync, s3 or efs for this strategy, or --strategy full or pageserver with ebs');
 }
 
-/** Pages a dump sent to the destination's page server, from its own statistics. */
-export function pageStreamOf(stats: CriuStats): PageStreamMetrics {
+/** Pages a dump sent to the destination's page server, from its own statistics; `tls` says how they went. */
+export function pageStreamOf(stats: CriuStats, tls: boolean): PageStreamMetrics {
   const pages = stats['pages_written'] ?? 0;
   const durationMs = (stats['memwrite_time'] ?? 0) / 1000;
-  return { durationMs, pages, bytes: pages * PAGE_BYTES, throughputMBps: throughputMBps(pages * PAGE_BYTES, durationMs) };
+  return { durationMs, pages, bytes: pages * PAGE_BYTES, throughputMBps: throughputMBps(pages * PAGE_BYTES, durationMs), tls };
 }
 
 /** The figures of a final step whose restore ends the migration (no lazy tail). */

@@ -12,6 +12,9 @@ export const PREVIEW_OPERATOR_CIDR = '192.0.2.1/32';
 export const PREVIEW_PUBLIC_KEY =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII7eyoj4PMyYJ0heoONmsH3hUBG2DcP5kRLkwptoPI9A criu-lab-preview-no-private-key';
 
+/** Named in no servers.yaml: a preview is never deployed. */
+const PREVIEW_PRIVATE_KEY_PATH = '/nonexistent/criu-lab-preview-has-no-private-key';
+
 export interface LabAppOptions {
   /** @default 'config/infra.yaml', or a preview when that file does not exist */
   readonly configPath?: string;
@@ -43,7 +46,7 @@ function previewConfig(): InfraConfig {
   const example = readInfraYaml(EXAMPLE_CONFIG_PATH);
   const settings = typeof example === 'object' && example !== null ? example : {};
   return validatedConfig(
-    { ...settings, operator_cidr: PREVIEW_OPERATOR_CIDR, public_key: PREVIEW_PUBLIC_KEY },
+    { ...settings, operator_cidr: PREVIEW_OPERATOR_CIDR, public_key: PREVIEW_PUBLIC_KEY, private_key_path: PREVIEW_PRIVATE_KEY_PATH },
     PREVIEW_SOURCE,
   );
 }

@@ -9,7 +9,8 @@ import { ExternalError, UsageError } from './errors.js';
 import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
 import { readStackOutputs, type StackOutputs } from './outputs.js';
 import { runCommand, type CommandResult, type CommandRunner } from './process.js';
-import { loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
+import { ensureKeyPair } from '../local/keys.js';
+import { expandHome, loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
 import { buildServersDocument, writeServersFile, type ServersDocument } from './servers.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -120,11 +121,23 @@ async function deployStages(props: InfraProps, options: DeployOptions, effects: 
 }
 
 /**
+ * The stack's own key pair, made once (as `lab up` does for a lab) when infra.yaml names no key:
+ * the stack authorizes its public half and servers.yaml names its private half. Kept across
+ * deploys of the same stack, so a redeploy does not lock out the running nodes.
+ */
+export async function ensureStackKey(props: InfraProps, log: (line: string) => void): Promise<void> {
+  if (!props.generatedKey) return;
+  await ensureKeyPair(expandHome(props.privateKeyPath), `criu-lab stack ${props.prefix}`);
+  log(`SSH key of stack ${props.prefix}: ${props.privateKeyPath}`);
+}
+
+/**
  * Deploys the stack and writes servers.yaml; with `experimentPath`, runs that experiment;
  * with `destroyAfter`, destroys the stack whatever happened before.
  */
 export async function deployLab(options: DeployOptions, effects: InfraEffects = defaultEffects): Promise<DeployOutcome> {
   const props = loadInfraProps(options.configPath);
+  await ensureStackKey(props, effects.log);
   readOperatorPublicKey(props); // a bad key must fail here, not half way through a deploy
   if (options.waitForBoot) await requireAwsCli(effects);
   let failure: unknown;

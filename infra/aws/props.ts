@@ -81,12 +81,21 @@ export interface InfraProps {
   };
   /** The only addresses that reach the bastion's SSH port. Required; never 0.0.0.0/0. */
   readonly operatorCidr: string;
-  /** @default '~/.ssh/id_ed25519.pub' */
+  /** @default - privateKeyPath + `.pub` */
   readonly publicKeyPath: string;
   /** The public key text itself; when set, `publicKeyPath` is not read. */
   readonly publicKey: string | undefined;
-  /** Written into servers.yaml as `ssh_key`. @default - publicKeyPath without `.pub` */
+  /**
+   * Written into servers.yaml as `ssh_key`; an encrypted key is used through ssh-agent.
+   * @default - public_key_path without `.pub`; with no key named, the stack's own key (see generatedKey)
+   */
   readonly privateKeyPath: string;
+  /**
+   * True when infra.yaml names no key: `infra deploy` makes a key pair for this stack alone at
+   * privateKeyPath (~/.criu-lab/keys/aws-<prefix>/id_ed25519), so the nodes' root never accepts
+   * the operator's personal key.
+   */
+  readonly generatedKey: boolean;
   /** @default '10.42.0.0/16' */
   readonly vpcCidr: string;
   /**
@@ -306,21 +315,24 @@ const infraConfigSchema = z
       })
       .prefault({}),
     operator_cidr: operatorCidr,
-    public_key_path: z.string().min(1).default('~/.ssh/id_ed25519.pub'),
+    public_key_path: z.string().min(1).optional(),
     public_key: z.string().optional(),
     private_key_path: z.string().min(1).optional(),
     vpc_cidr: vpcCidr.default('10.42.0.0/16'),
     node_ports: z.array(portRange).prefault([`${PAGE_SERVER_PORTS.fromPort}-${PAGE_SERVER_PORTS.toPort}`, 5201]),
   })
   .transform((raw, ctx): InfraProps => {
-    const privateKeyPath =
-      raw.private_key_path ??
-      (raw.public_key_path.endsWith('.pub') ? raw.public_key_path.slice(0, -'.pub'.length) : undefined);
+    const generatedKey = raw.public_key === undefined && raw.public_key_path === undefined && raw.private_key_path === undefined;
+    const privateKeyPath = generatedKey
+      ? stackKeyPath(raw.prefix)
+      : (raw.private_key_path ?? (raw.public_key_path?.endsWith('.pub') ? raw.public_key_path.slice(0, -'.pub'.length) : undefined));
     if (privateKeyPath === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['private_key_path'],
-        message: `cannot be derived from public_key_path "${raw.public_key_path}" (no .pub suffix); fix: set private_key_path`,
+        message: raw.public_key_path === undefined
+          ? 'is needed with public_key, for servers.yaml to name the key the nodes accept; fix: set private_key_path, or drop public_key to let deploy make a key for this stack'
+          : `cannot be derived from public_key_path "${raw.public_key_path}" (no .pub suffix); fix: set private_key_path`,
       });
       return z.NEVER;
     }
@@ -351,9 +363,10 @@ const infraConfigSchema = z
       efs: { enabled: raw.efs.enabled, mountPath: raw.efs.mount, throughputMode: raw.efs.throughput_mode },
       s3: { enabled: raw.s3.enabled, expireDays: raw.s3.expire_days, objectPrefix: 'images/' },
       operatorCidr: raw.operator_cidr,
-      publicKeyPath: raw.public_key_path,
+      publicKeyPath: raw.public_key_path ?? `${privateKeyPath}.pub`,
       publicKey: raw.public_key,
       privateKeyPath,
+      generatedKey,
       vpcCidr: raw.vpc_cidr,
       nodePorts: raw.node_ports,
     };
@@ -411,6 +424,9 @@ export function readInfraYaml(path: string): unknown {
 }
 
 /** `~/x` → `$HOME/x`; other paths are resolved against the working directory. */
+/** Where `infra deploy` keeps the key pair it makes for a stack (beside the local labs' keys). */
+export const stackKeyPath = (prefix: string): string => `~/.criu-lab/keys/aws-${prefix}/id_ed25519`;
+
 export function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? resolve(homedir(), path.slice(2)) : resolve(path);
 }
@@ -430,12 +446,10 @@ export function readOperatorPublicKey(props: InfraProps): string {
   } else {
     const path = expandHome(props.publicKeyPath);
     if (!existsSync(path)) {
-      throw new ValidationError('the infra config', [
-        {
-          key,
-          problem: `${props.publicKeyPath} does not exist; fix: ssh-keygen -t ed25519 -f ${props.privateKeyPath}, or point public_key_path at your .pub file`,
-        },
-      ]);
+      const problem = props.generatedKey
+        ? `names no key, and this stack's own key ${props.publicKeyPath} is not made yet; fix: \`criu-lab infra deploy\` makes it, or set public_key_path to your .pub file`
+        : `${props.publicKeyPath} does not exist; fix: ssh-keygen -t ed25519 -f ${props.privateKeyPath}, or point public_key_path at your .pub file`;
+      throw new ValidationError('the infra config', [{ key, problem }]);
     }
     text = readFileSync(path, 'utf8');
   }

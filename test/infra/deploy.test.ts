@@ -45,7 +45,7 @@ function fakeWorld(exitCodes: { deploy?: number; run?: number; aws?: number } = 
 function labOptions(overrides: Partial<DeployOptions> = {}): DeployOptions {
   const dir = mkdtempSync(join(tmpdir(), 'criu-lab-deploy-'));
   const configPath = join(dir, 'infra.yaml');
-  writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\n`);
+  writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\nprivate_key_path: ~/.ssh/id_ed25519\n`);
   return {
     configPath,
     serversPath: join(dir, 'config', 'servers.yaml'),

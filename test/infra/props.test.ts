@@ -41,6 +41,7 @@ describe('infra props', () => {
       s3: { enabled: true, expireDays: 7, objectPrefix: 'images/' },
       publicKeyPath: '~/.ssh/id_ed25519.pub',
       privateKeyPath: '~/.ssh/id_ed25519',
+      generatedKey: false,
       nodePorts: [
         { fromPort: 27000, toPort: 27099 },
         { fromPort: 5201, toPort: 5201 },
@@ -135,7 +136,7 @@ describe('the operator key', () => {
   });
 
   it('names public_key_path and the ssh-keygen fix when the file is missing', () => {
-    const { public_key: _inline, ...config } = TEST_CONFIG;
+    const { public_key: _inline, private_key_path: _private, ...config } = TEST_CONFIG;
     const props = parseInfraProps({ ...config, public_key_path: '/nonexistent/id_ed25519.pub' });
     expect(() => readOperatorPublicKey(props)).toThrow(/public_key_path: .*ssh-keygen -t ed25519 -f \/nonexistent\/id_ed25519/);
   });
@@ -144,7 +145,7 @@ describe('the operator key', () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-lab-key-'));
     const path = join(dir, 'lab.pub');
     writeFileSync(path, `${TEST_PUBLIC_KEY}\n`);
-    const { public_key: _inline, ...config } = TEST_CONFIG;
+    const { public_key: _inline, private_key_path: _private, ...config } = TEST_CONFIG;
     const props = parseInfraProps({ ...config, public_key_path: path });
     expect(readOperatorPublicKey(props)).toBe(TEST_PUBLIC_KEY);
     expect(props.privateKeyPath).toBe(join(dir, 'lab'));

@@ -14,7 +14,7 @@ import { cleanLeftovers, LEFTOVERS_FILE, LeftoversLog, type LeftoversRecord } fr
 const RUN = 'memory_20261205_101500';
 const node = (name: string, ip: string) => ({ name, ip });
 const connection = {
-  nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: '/nonexistent/known_hosts', bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
+  nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: '/nonexistent/known_hosts', trustUnknownHostKeys: false, bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
   timeouts: { connectS: 1, commandS: 1, readyS: 1, dumpS: 1, transferS: 1, restoreS: 1, verifyS: 1 },
 };
 const paths = { workDir: `/srv/criu-lab/work/${RUN}`, sourceImageDir: `/srv/criu-lab/img/${RUN}`, destImageDir: `/srv/criu-lab/img/${RUN}`, sourceControlDir: `/srv/criu-lab/img/${RUN}.ctl`, scriptDir: `/srv/criu-lab/work/${RUN}`, dataDir: `/srv/criu-lab/work/${RUN}` };

@@ -79,9 +79,9 @@ describe('the charts', () => {
     const predump = { planned: 1, iterations: [round], totalMs: 400, averageMs: 400, stopReason: 'iterations' as const, stopDetail: '' };
     expect(phaseSeconds({ ...m, predump })['pre-dumps']).toBe(0.5);
     // A page server streams during the dump: that part is transfer, not dump.
-    const pageStream = { durationMs: 300, pages: 1, bytes: 4096, throughputMBps: 1 };
+    const pageStream = { durationMs: 300, pages: 1, bytes: 4096, throughputMBps: 1, tls: true };
     expect(phaseSeconds({ ...m, pageStream })).toMatchObject({ dump: 0.028, transfer: 2.3 });
-    const lazy = { imagesDumpedMs: 100, restoreReadyMs: 900, allPagesArrivedMs: 2900, sourceReleasedMs: 3000, pagesTransferred: 1, pagesTotal: 1 };
+    const lazy = { imagesDumpedMs: 100, restoreReadyMs: 900, allPagesArrivedMs: 2900, sourceReleasedMs: 3000, pagesTransferred: 1, pagesTotal: 1, tls: true };
     expect(phaseSeconds({ ...m, lazy })).toMatchObject({ dump: 0.1, 'lazy tail': 2 });
   });
 

@@ -40,19 +40,19 @@ describe('the summary', () => {
   it('prints restore-ready against all-pages-arrived for lazy pages, and names predump + lazy pages', () => {
     const text = formatSummary({
       ...base,
-      lazy: { imagesDumpedMs: 40, restoreReadyMs: 650, allPagesArrivedMs: 1_420, sourceReleasedMs: 1_420, pagesTransferred: 33_850, pagesTotal: 33_850 },
+      lazy: { imagesDumpedMs: 40, restoreReadyMs: 650, allPagesArrivedMs: 1_420, sourceReleasedMs: 1_420, pagesTransferred: 33_850, pagesTotal: 33_850, tls: true },
     });
     expect(text).toContain('Strategy: predump + lazy pages');
-    expect(text).toContain('Lazy Pages (after the freeze):\n  Images without memory dumped: 0.04s\n  Restore ready (running on n2): 0.65s\n  All pages arrived: 1.42s (33850 of 33850 pages by userfaultfd)\n  Source released: 1.42s');
+    expect(text).toContain('Lazy Pages (after the freeze, over TLS):\n  Images without memory dumped: 0.04s\n  Restore ready (running on n2): 0.65s\n  All pages arrived: 1.42s (33850 of 33850 pages by userfaultfd)\n  Source released: 1.42s');
   });
 
   it('prints the page stream of a pageserver run and a rollback', () => {
     const text = formatSummary({
       ...base, strategy: 'pageserver', outcome: 'failed',
-      pageStream: { durationMs: 230, pages: 34_288, bytes: 34_288 * 4096, throughputMBps: 582.3 },
+      pageStream: { durationMs: 230, pages: 34_288, bytes: 34_288 * 4096, throughputMBps: 582.3, tls: false },
       rollback: { status: 'ok', detail: "pid 33 resumed on n1: counter 11 at freeze, 14 after SIGCONT; n2's copy stopped", durationMs: 600 },
     });
-    expect(text).toContain("Page Stream (to n2's page server, during the dump):\n  Duration: 0.23s (CRIU memwrite_time)\n  Size: 133.94 MB (34288 pages)\n  Throughput: 582.30 MB/s");
+    expect(text).toContain("Page Stream (to n2's page server, during the dump, in the clear):\n  Duration: 0.23s (CRIU memwrite_time)\n  Size: 133.94 MB (34288 pages)\n  Throughput: 582.30 MB/s");
     expect(text).toContain("Rollback: ok (pid 33 resumed on n1: counter 11 at freeze, 14 after SIGCONT; n2's copy stopped)");
   });
 

@@ -13,6 +13,9 @@ const SRC = `/srv/criu-lab/img/${RUN}`;
 const DST = `/srv/dest/${RUN}`;
 const WORK = `/srv/criu-lab/work/${RUN}`;
 const PID = 4242;
+/** The page stream's TLS files (on by default), in the run's control directory on each node. */
+const TLS_DIR = `/srv/criu-lab/img/${RUN}.ctl/tls`;
+const TLS = ['--tls', '--tls-cacert', `${TLS_DIR}/ca.pem`, '--tls-cert', `${TLS_DIR}/cert.pem`, '--tls-key', `${TLS_DIR}/key.pem`];
 
 /** The destination has no process 4242, so the pid can be restored there. */
 const pidFree = (_node: string, argv: readonly string[]): Answer | undefined => (argv[0] === 'kill' && argv[1] === '-0' ? { exitCode: 1 } : undefined);
@@ -123,10 +126,10 @@ describe('predump with 3 iterations', () => {
     const plan = predumpPlan(flag('checkpoint.strategy.predump_iterations', 2), flag('checkpoint.strategy.lazy_pages', true));
     const result = await predumpStrategy.migrate(contextFor(plan, world), recordingTransfer(world), PID);
     expect(world.argvs('n1', 'criu', 'dump')).toEqual([
-      ['criu', 'dump', '--tree', '4242', '--images-dir', `${SRC}/final`, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--track-mem', '--prev-images-dir', '../2', '--lazy-pages', '--port', '27000'],
+      ['criu', 'dump', '--tree', '4242', '--images-dir', `${SRC}/final`, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--track-mem', '--prev-images-dir', '../2', '--lazy-pages', '--port', '27000', ...TLS],
     ]);
     expect(world.argvs('n2', 'criu')).toEqual([
-      ['criu', 'lazy-pages', '--page-server', '--address', '10.9.0.11', '--port', '27000', '--images-dir', `${DST}/final`, '--log-file', 'lazy-pages.log', '-v4'],
+      ['criu', 'lazy-pages', '--page-server', '--address', '10.9.0.11', '--port', '27000', ...TLS, '--images-dir', `${DST}/final`, '--log-file', 'lazy-pages.log', '-v4'],
       ['criu', 'restore', '--images-dir', `${DST}/final`, '--log-file', 'restore.log', '-v4', '--restore-detached', '--lazy-pages'],
     ]);
     expect(result.predump?.iterations).toHaveLength(2);
@@ -148,12 +151,15 @@ describe('pageserver', () => {
     const transfer = recordingTransfer(world);
     const result = await pageserverStrategy.migrate(contextFor(plan, world), transfer, PID);
     expect(world.argvs('n2', 'criu')).toEqual([
-      ['criu', 'page-server', '--images-dir', DST, '--port', '27000', '--daemon', '--log-file', 'page-server.log', '-v4'],
+      ['criu', 'page-server', '--images-dir', DST, '--port', '27000', ...TLS, '--daemon', '--log-file', 'page-server.log', '-v4'],
       ['criu', 'restore', '--images-dir', DST, '--log-file', 'restore.log', '-v4', '--restore-detached'],
     ]);
-    expect(world.argvs('n1', 'criu')).toEqual([['criu', 'dump', '--tree', '4242', '--images-dir', SRC, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--page-server', '--address', '10.9.0.12', '--port', '27000']]);
+    expect(world.argvs('n1', 'criu')).toEqual([['criu', 'dump', '--tree', '4242', '--images-dir', SRC, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--page-server', '--address', '10.9.0.12', '--port', '27000', ...TLS]]);
+    // The certificates reach both nodes before the page server starts, in a directory only root may enter.
+    for (const node of ['n1', 'n2']) expect(world.argvs(node, 'mkdir', '-p', '-m', '700')).toEqual([['mkdir', '-p', '-m', '700', `/srv/criu-lab/img/${RUN}.ctl`, TLS_DIR]]);
+    expect(world.files.get(`${TLS_DIR}/cert.pem`)?.toString()).toContain('BEGIN CERTIFICATE');
     expect(transfer.moves.map((m) => m.items.map((i) => i.label))).toEqual([['images', 'workdir']]);
-    expect(result.pageStream).toEqual({ durationMs: 230, pages: 34_288, bytes: 34_288 * 4096, throughputMBps: expect.closeTo(582.3, 1) });
+    expect(result.pageStream).toEqual({ durationMs: 230, pages: 34_288, bytes: 34_288 * 4096, throughputMBps: expect.closeTo(582.3, 1), tls: true });
   });
 });
 
@@ -165,7 +171,7 @@ describe('lazy', () => {
     world.files.set(`${DST}/lazy-pages.log`, Buffer.from('(00.900000) 4242-5: UFFD transferred pages: (33849/33849)\n'));
     const result = await lazyStrategy.migrate(contextFor(plan, world), recordingTransfer(world), PID);
     expect(plan.checkpoint.strategy.mode).toBe('lazy');
-    expect(world.argvs('n1', 'criu')).toEqual([['criu', 'dump', '--tree', '4242', '--images-dir', SRC, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--lazy-pages', '--port', '27000']]);
+    expect(world.argvs('n1', 'criu')).toEqual([['criu', 'dump', '--tree', '4242', '--images-dir', SRC, '--log-file', 'dump.log', '-v4', '--leave-stopped', '--lazy-pages', '--port', '27000', ...TLS]]);
     expect(world.argvs('n2', 'criu').map((argv) => argv[1])).toEqual(['lazy-pages', 'restore']);
     const waits = world.calls.filter((c) => c.argv[0] === 'sh' && c.argv[2]?.startsWith('n=$1')).map((c) => `${c.node} ${c.argv.slice(5).join(' ')}`);
     expect(waits).toEqual([`n1 sh -c ss -H -l -t -n "sport = :$1" | grep -q . sh 27000 ${SRC}`, `n2 test -S ${DST}/lazy-pages.socket`]);
