@@ -226,9 +226,9 @@ describe('keys no setting reads', () => {
     for (const type of workloads.names()) expect({ type, warnings: load({ overrides: [{ path: 'workload.type', value: type, flag: '--workload' }] }).warnings }).toEqual({ type, warnings: [] });
   });
 
-  it('warns that host keys go unchecked when no known_hosts file is configured', () => {
-    const bare = file(`nodes:\n  ssh_key: ${join(dir, 'id_test')}\n  source: { ip: 10.9.0.11 }\n  destination: { ip: 10.9.0.12 }\n`);
-    expect(load({ serversFile: bare }).warnings).toEqual([expect.stringMatching(/^nodes\.known_hosts: not set, so the nodes' host keys are not checked.*fix: use the servers\.yaml written by `criu-lab lab up`/)]);
+  it('warns that host keys go unchecked when trusting unknown keys is asked for without a known_hosts file', () => {
+    const bare = file(`nodes:\n  ssh_key: ${join(dir, 'id_test')}\n  trust_unknown_host_keys: true\n  source: { ip: 10.9.0.11 }\n  destination: { ip: 10.9.0.12 }\n`);
+    expect(load({ serversFile: bare }).warnings).toEqual([expect.stringMatching(/^nodes\.known_hosts: not set and nodes\.trust_unknown_host_keys is on.*fix: use the servers\.yaml written by `criu-lab lab up`/)]);
   });
 
   it('names the intended key for any one-character typo of a known key', () => {
@@ -285,7 +285,7 @@ describe('the command line on bad input', () => {
 
   /** A real run (no --dry-run) against loopback addresses on a closed port: it must stop at connect. */
   const run = (nodes: string) =>
-    spawnSync(process.execPath, [join(repoRoot, 'bin/criu-lab.js'), 'run', '--servers', file(`nodes:\n${nodes}`), '-c', file('timeouts: { connect_s: 3 }\n'), '--results-dir', join(dir, 'results')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    spawnSync(process.execPath, [join(repoRoot, 'bin/criu-lab.js'), 'run', '--servers', file(`nodes:\n${nodes}`), '-c', file('timeouts: { connect_s: 3 }\n'), '--trust-unknown-host-keys', '--results-dir', join(dir, 'results')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
 
   it('exits 2 naming nodes.source.ip and the address when nothing answers there', () => {
     const key = join(dir, 'id_real');
@@ -298,6 +298,6 @@ describe('the command line on bad input', () => {
   it('exits 2 naming nodes.ssh_key when the key file is not a private key', () => {
     const result = run(`  ssh_key: ${join(dir, 'id_test')}\n  ssh_port: 1\n  source: { ip: 127.0.0.2 }\n  destination: { ip: 127.0.0.3 }\n`);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/nodes\.ssh_key: .*id_test is not a usable private key \(Unsupported key format\); fix: point nodes\.ssh_key at an unencrypted OpenSSH private key/);
+    expect(result.stderr).toMatch(/nodes\.ssh_key: .*id_test is not a usable private key \(Unsupported key format\); fix: point nodes\.ssh_key at an OpenSSH private key/);
   }, 60_000);
 });

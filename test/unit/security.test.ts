@@ -59,7 +59,7 @@ describe('AWS credentials', () => {
       return runCommand([swapped, ...args], options);
     };
     const configPath = join(dir, 'infra.yaml');
-    writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\n`);
+    writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\nprivate_key_path: ${join(dir, 'id_test')}\n`);
     const saved = { ...process.env };
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: FAKE_KEY_ID, AWS_SECRET_ACCESS_KEY: FAKE_SECRET, AWS_SESSION_TOKEN: FAKE_TOKEN });
     try {
