@@ -5,7 +5,8 @@
 // across sizes. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
 // BENCH_SHAPED_REPS (3), BENCH_TLS_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192),
-// BENCH_SETTLE_S (15), BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped,tls).
+// BENCH_SETTLE_S (15), BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped,tls),
+// BENCH_RESULTS (the report's file name in bench/, default results.md; e.g. results-tls.md for BENCH_SECTIONS=tls).
 // Page streams run in the clear (--no-tls) everywhere but the tls section, which sets TLS against
 // plain: the shell reference streams in the clear, and earlier results stay comparable.
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,6 +24,8 @@ const LAB = 'bn';
 const SERVERS = '/tmp/bn-servers.yaml';
 const RESULTS_DIR = '/tmp/bn-results';
 const LOG = join(OUT, 'bench.log');
+/** Where the report goes: a run of some sections (BENCH_SECTIONS) can publish beside the full results instead of over them. */
+const RESULTS = process.env['BENCH_RESULTS'] ?? 'results.md';
 const REPS = Number(process.env['BENCH_REPS'] ?? 6);
 const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
 const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
@@ -468,11 +471,12 @@ async function main(): Promise<void> {
     if (SECTIONS.has('shaped')) await shapedSection(src, dst);
     push(undefined);
   } finally {
-    plot();
-    writeFileSync(join(BENCH, 'results.md'), report());
+    // The plot is of the full results (sizes, overhead); a partial report goes without it.
+    if (RESULTS === 'results.md') plot();
+    writeFileSync(join(BENCH, RESULTS), report());
     labDown();
   }
-  log(`wrote ${join(BENCH, 'results.md')}`);
+  log(`wrote ${join(BENCH, RESULTS)}`);
 }
 
 main().catch((error: unknown) => {
