@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { ExternalError } from '../../experiments/errors.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
 import { labDown, labUp } from '../../infra/local/lab.js';
@@ -47,7 +48,11 @@ describeVm('predump on the VM lab', () => {
   const migrate = (overrides: Record<string, unknown>) => {
     const list: ConfigOverride[] = Object.entries({ 'experiment.results_dir': join(work, 'results'), ...overrides }).map(([path, value]) => ({ path, value, flag: path }));
     const plan = loadPlan({ projectRoot: root, serversFile: servers, overrides: list }).plan;
-    return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+    // A failed CRIU call's log lives on the guest, gone with the lab: the failure carries its tail.
+    return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) }).catch((error: unknown) => {
+      const logTail = error instanceof ExternalError ? error.details.logTail : undefined;
+      throw logTail ? new Error(`${error instanceof Error ? error.message : String(error)}\nlog tail:\n${logTail}`) : error;
+    });
   };
 
   beforeAll(async () => {
