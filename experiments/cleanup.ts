@@ -1,5 +1,6 @@
 // Cleanup is structural: every effect registers its undo as it happens, and the stack runs
 // in reverse in a finally, on success, failure and Ctrl-C alike.
+import { ExternalError } from './errors.js';
 import type { RemoteNode } from './remote/node.js';
 import type { RunPaths } from './run-context.js';
 
@@ -57,9 +58,46 @@ export const killSessionArgv = (runId: string, workloadPid: number): string[] =>
   'sh', '-c', '! pgrep -s "$1" -f "$2" >/dev/null || pkill -KILL -s "$1"', 'sh', String(workloadPid), runProcessPattern(runId),
 ];
 
-/** Kills every process of the run on a node (with its session, given the workload's PID), waits until they are gone, and removes the run's directories. */
-export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths, workloadPid?: number): Promise<void> {
+/** Kills every process of the run on a node (with its session, given the workload's PID) and waits until they are gone. */
+export async function stopRunProcesses(node: RemoteNode, runId: string, workloadPid?: number): Promise<void> {
   if (workloadPid !== undefined) await node.run(killSessionArgv(runId, workloadPid), { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
   await killRunProcesses(node, runId);
+}
+
+export async function removeRunDirs(node: RemoteNode, paths: RunPaths): Promise<void> {
   await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup', idempotent: true });
+}
+
+/** Kills every process of the run on a node (with its session, given the workload's PID), waits until they are gone, and removes the run's directories. */
+export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths, workloadPid?: number): Promise<void> {
+  await stopRunProcesses(node, runId, workloadPid);
+  await removeRunDirs(node, paths);
+}
+
+/**
+ * Cleans both nodes of a run: processes on both first, then directories one node after the
+ * other. On shared storage (efs) both nodes see the same directories, and removing them from
+ * two nodes at once races (one rm finds entries the other is removing). Every node is tried
+ * even when another fails; the failures are thrown together at the end.
+ */
+export async function cleanNodes(nodes: readonly RemoteNode[], runId: string, paths: RunPaths, workloadPid: number | undefined, onCleaned: (node: RemoteNode) => Promise<void>): Promise<void> {
+  const failures: string[] = [];
+  const failed = new Set<RemoteNode>();
+  const note = (node: RemoteNode) => (error: unknown) => {
+    failed.add(node);
+    failures.push(describeFailure(error));
+  };
+  await Promise.all(nodes.map((node) => stopRunProcesses(node, runId, workloadPid).catch(note(node))));
+  for (const node of nodes) {
+    if (failed.has(node)) continue;
+    await removeRunDirs(node, paths).then(() => onCleaned(node), note(node));
+  }
+  if (failures.length > 0) throw new Error(failures.join('; '));
+}
+
+/** An error's message with the output tail it carries, so a failed cleanup says why. */
+function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const logTail = error instanceof ExternalError ? error.details.logTail?.trim() : undefined;
+  return logTail ? `${message}: ${logTail.split('\n').join(' | ')}` : message;
 }

@@ -3,7 +3,7 @@
 // fails; logs are collected and both nodes cleaned in a finally, also on failure and Ctrl-C.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack, cleanNode, killArgv, removeArgv, runProcessPattern } from './cleanup.js';
+import { CleanupStack, cleanNodes, killArgv, removeArgv, runProcessPattern } from './cleanup.js';
 import { LeftoversLog } from './leftovers.js';
 import type { Plan } from './config/plan.js';
 import { AbortedError, ExternalError, UsageError } from './errors.js';
@@ -128,12 +128,7 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     await leftovers.update({ touched: ['source', 'destination'] });
     // --no-cleanup (experiment.cleanup false): the run's processes and directories stay; leftovers.json lets `criu-lab cleanup` remove them later.
     if (plan.experiment.cleanup)
-      cleanup.defer('clean nodes', async () => {
-        await Promise.all([
-          cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source')),
-          cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination')),
-        ]);
-      });
+      cleanup.defer('clean nodes', () => cleanNodes([source, destination], runId, paths, workloadPid, (node) => leftovers.markCleaned(node === source ? 'source' : 'destination')));
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
 

@@ -244,12 +244,17 @@ export class SshNode implements RemoteNode {
    * connection drops under it, an idempotent operation is retried on a new one, any other fails.
    */
   private async attempt<T>(what: { step: string; command?: string; idempotent: boolean }, work: () => Promise<T>): Promise<T> {
-    for (;;) {
+    for (let drops = 0; ; drops++) {
+      if (drops > (this.target.reconnectAttempts ?? 4))
+        throw new ExternalError(`the connection to ${this.name} dropped ${drops} times during ${what.step}; giving up`, { node: this.name, step: what.step, command: what.command });
       if (this.lost && !this.closing) await this.reconnect();
       try {
         return await work();
       } catch (error) {
         if (!(error instanceof ConnectionLost)) throw error;
+        // Closed by this controller (a failing cleanup step closes connections while others still run): nothing to retry on.
+        if (this.closing)
+          throw new ExternalError(`the connection to ${this.name} was closed before ${what.step} finished`, { node: this.name, step: what.step, command: what.command });
         this.note(`the connection to ${this.name} dropped during ${what.step}${what.idempotent ? '; retrying it on a new connection' : ''}`);
         if (!what.idempotent)
           throw new ExternalError(`the connection to ${this.name} dropped during ${what.step}; not retried, since ${what.step} is not idempotent (part of it may have run)`, { node: this.name, step: what.step, command: what.command });

@@ -122,9 +122,13 @@ function sessionRssBytes(listing: string): number {
 export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: readonly Role[]): Promise<void> {
   const { source, destination, paths, plan, signal } = ctx;
   const options = { check: false, timeoutMs: ms(plan.timeouts.commandS), signal, step: 'pre-freeze check', idempotent: true };
-  const [rss, taken] = await Promise.all([source.run(['ps', '-o', 'rss=', '-s', String(pid)], options), destination.run(['kill', '-0', String(pid)], options)]);
+  const [rss, threads] = await Promise.all([source.run(['ps', '-o', 'rss=', '-s', String(pid)], options), source.run(['ps', '-L', '-o', 'lwp=', '-s', String(pid)], options)]);
   // ps exits 1 when no process is left in the workload's session.
   if (rss.exitCode === 1) throw new ExternalError(`the ${ctx.workload.name} workload (pid ${pid}) is gone on ${source.name} before the dump; there is nothing to migrate (its output is in source/payload.out)`, { node: source.name, step: 'pre-freeze check' });
+  // CRIU restores every process and thread of the tree with its own id, so each must be free on the destination.
+  const ids = [...new Set([pid, ...threads.stdout.split(/\s+/).filter((word) => /^\d+$/.test(word)).map(Number)])];
+  const taken = await destination.run(['sh', '-c', 'for id; do kill -0 "$id" 2>/dev/null && echo "$id"; done; exit 0', 'sh', ...ids.map(String)], options);
+  const takenIds = taken.stdout.split(/\s+/).filter((word) => word !== '');
   const needBytes = sessionRssBytes(rss.stdout);
   const problems: string[] = [];
   for (const role of imagesOn) {
@@ -133,8 +137,8 @@ export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: 
     if (free !== undefined && free < needBytes * 1.1)
       problems.push(`${ctx[role].name}: ${(free / MIB).toFixed(0)} MiB free under ${dir}, the image needs about ${(needBytes / MIB).toFixed(0)} MiB (the workload's RSS); free space there or point the image directory elsewhere`);
   }
-  if (taken.exitCode === 0)
-    problems.push(`${destination.name}: pid ${pid} is taken there, and CRIU restores the same pid ("Can't fork for ${pid}: File exists"); migrate to a node where it is free`);
+  if (takenIds.length > 0)
+    problems.push(`${destination.name}: ${takenIds.length === 1 ? 'pid' : 'pids'} ${takenIds.join(', ')} of the workload's tree ${takenIds.length === 1 ? 'is' : 'are'} taken there, and CRIU restores the same ids ("Can't fork for ${takenIds[0]}: File exists"); migrate to a node where they are free`);
   if (problems.length > 0) throw new ExternalError(`cannot migrate pid ${pid}: ${problems.join('; ')}`, { step: 'pre-freeze check' });
 }
 

@@ -331,6 +331,15 @@ describe('a dropped SSH connection', () => {
     }
   }, 60_000);
 
+  it('once closed by the controller, fails the next step at once instead of retrying it forever', async () => {
+    const node = await connectPlanNode(planFor([]), 'source');
+    expect((await node.run(['true'], { idempotent: true })).exitCode).toBe(0);
+    await node.close();
+    // A cleanup step of one node still running when another node's failure closed every connection looped here before.
+    await expect(node.run(['true'], { idempotent: true, step: 'cleanup' })).rejects.toThrow(/connection to n1 was closed before cleanup finished/);
+    expect(node.reconnects).toEqual([]);
+  }, 30_000);
+
   it('during the warm-up does not fail the run: the polling reconnects and the migration verifies', async () => {
     const { metrics } = await runMigration(planFor([]), {
       signal: new AbortController().signal,

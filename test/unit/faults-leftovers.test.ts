@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../experiments/errors.js';
-import { killSessionArgv } from '../../experiments/cleanup.js';
+import { cleanNodes, killSessionArgv } from '../../experiments/cleanup.js';
 import { cleanLeftovers, LEFTOVERS_FILE, LeftoversLog, type LeftoversRecord } from '../../experiments/leftovers.js';
+import { FakeWorld } from './strategies-fakes.js';
 
 const RUN = 'memory_20261205_101500';
 const node = (name: string, ip: string) => ({ name, ip });
@@ -190,5 +191,22 @@ describe("ending the workload's session on a node", () => {
       run(['pkill', '-KILL', '-s', String(ours)]);
       run(['pkill', '-KILL', '-s', String(theirs)]);
     }
+  });
+});
+
+describe('cleaning both nodes of a run', () => {
+  it('stops processes on both, removes directories one node after the other (shared storage races), and goes on past a failing node', async () => {
+    // n1's rm fails; n2 must still be stopped and cleaned, and the failure says why, with rm's own words.
+    const world = new FakeWorld((name, argv) => (name === 'n1' && argv[0] === 'rm' ? { exitCode: 1, stderr: 'rm: cannot remove dir: Directory not empty' } : undefined));
+    const [n1, n2] = [world.node('n1', '192.0.2.1'), world.node('n2', '192.0.2.2')];
+    const cleaned: string[] = [];
+    const failure = await cleanNodes([n1, n2], RUN, paths, 42, async (node) => void cleaned.push(node.name)).catch((error: unknown) => error as Error);
+    expect(failure).toBeInstanceOf(Error);
+    expect(cleaned).toEqual(['n2']);
+    const order = world.calls.map((call) => `${call.node} ${call.argv[0]}`);
+    expect(order.filter((call) => call.endsWith(' rm'))).toEqual(['n1 rm', 'n2 rm']);
+    // Every kill on both nodes comes before the first removal.
+    expect(order.lastIndexOf('n2 pkill')).toBeLessThan(order.indexOf('n1 rm'));
+    expect(order.lastIndexOf('n1 pkill')).toBeLessThan(order.indexOf('n1 rm'));
   });
 });

@@ -18,7 +18,9 @@ const TLS_DIR = `/srv/criu-lab/img/${RUN}.ctl/tls`;
 const TLS = ['--tls', '--tls-cacert', `${TLS_DIR}/ca.pem`, '--tls-cert', `${TLS_DIR}/cert.pem`, '--tls-key', `${TLS_DIR}/key.pem`];
 
 /** The destination has no process 4242, so the pid can be restored there. */
-const pidFree = (_node: string, argv: readonly string[]): Answer | undefined => (argv[0] === 'kill' && argv[1] === '-0' ? { exitCode: 1 } : undefined);
+/** The pre-freeze check's probe of the destination for the tree's ids (it prints the taken ones). */
+const isIdProbe = (argv: readonly string[]): boolean => argv[0] === 'sh' && (argv[2] ?? '').includes('kill -0');
+const pidFree = (_node: string, argv: readonly string[]): Answer | undefined => (isIdProbe(argv) ? { stdout: '' } : undefined);
 
 /** The final dump takes 500 ms on the fake clock, every other command 100 ms. */
 const slowDump = (node: string, argv: readonly string[]): Answer | undefined => pidFree(node, argv) ?? (argv[1] === 'dump' ? { durationMs: 500 } : undefined);
@@ -137,8 +139,11 @@ describe('predump with 3 iterations', () => {
   });
 
   it('refuses to freeze when the destination already has a process with the same pid', async () => {
-    const world = new FakeWorld(); // `kill -0 4242` succeeds on n2
-    await expect(predumpStrategy.migrate(contextFor(predumpPlan(), world), recordingTransfer(world), PID)).rejects.toThrow(/pid 4242 is taken there/);
+    // n1 lists the tree's threads: the workload and one thread; n2 has a process with the workload's pid.
+    const world = new FakeWorld((node, argv) =>
+      node === 'n1' && argv[0] === 'ps' && argv[1] === '-L' ? { stdout: ' 4242\n 4250\n' } : node === 'n2' && isIdProbe(argv) ? { stdout: '4242\n' } : undefined);
+    await expect(predumpStrategy.migrate(contextFor(predumpPlan(), world), recordingTransfer(world), PID)).rejects.toThrow(/n2: pid 4242 of the workload's tree is taken there/);
+    expect(world.argvs('n2', 'sh')[0]?.slice(4)).toEqual(['4242', '4250']);
     expect(world.argvs('n1', 'criu')).toEqual([]);
   });
 });

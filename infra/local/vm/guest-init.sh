@@ -33,5 +33,11 @@ install -d -m 0700 /root/.ssh
 install -m 0600 $cfg/authorized_keys /root/.ssh/authorized_keys
 install -m 0600 $cfg/known_hosts /root/.ssh/known_hosts
 sysctl -q -w fs.pipe-max-size=67108864 fs.pipe-user-pages-soft=0
+# CRIU restores a process with its PID: guests booted alike count PIDs alike, so each starts
+# allocating from its own range (a small guest's default pid_max is 32768 and would hold none).
+if [ -r $cfg/pid_base ]; then
+  sysctl -q -w kernel.pid_max=4194304
+  echo "$(cat $cfg/pid_base)" >/proc/sys/kernel/ns_last_pid
+fi
 echo "criu-lab-init: $(hostname) $(cat $cfg/address) ready, starting sshd"
 exec tini -- /usr/sbin/sshd -D -e

@@ -8,7 +8,7 @@ import { LabError } from '../errors.js';
 import { run } from '../exec.js';
 import type { LabLayout, NodeLayout } from '../layout.js';
 import { ownerTag } from '../network.js';
-import { isRunning } from '../node.js';
+import { isRunning, nodePidBase } from '../node.js';
 import { readSshBanner, renderSshdConfig, SSH_PORT } from '../sshd.js';
 import type { VmImage } from './image.js';
 
@@ -59,6 +59,8 @@ export async function prepareGuestDisks(node: NodeLayout, image: VmImage, identi
   const config: Record<string, string> = {
     hostname: `${node.name}\n`,
     address: `${node.ip}/24\n`,
+    // Guests booted from one image count PIDs alike, so a restored PID is often taken: each allocates from its own range, as namespace nodes do.
+    pid_base: `${nodePidBase(node.index)}\n`,
     ssh_host_ed25519_key: hostKey,
     'ssh_host_ed25519_key.pub': await readFile(`${node.hostKeyPath}.pub`, 'utf8'),
     authorized_keys: `${identity.labPublicKey}\n`,
