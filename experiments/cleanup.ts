@@ -1,5 +1,6 @@
 // Cleanup is structural: every effect registers its undo as it happens, and the stack runs
 // in reverse in a finally, on success, failure and Ctrl-C alike.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExternalError } from './errors.js';
 import type { RemoteNode } from './remote/node.js';
 import type { RunPaths } from './run-context.js';
@@ -64,7 +65,20 @@ export async function stopRunProcesses(node: RemoteNode, runId: string, workload
   await killRunProcesses(node, runId);
 }
 
+/** Tries of the removal, a second apart, before its failure counts. */
+const REMOVE_TRIES = 5;
+
+/**
+ * Removes the run's directories on a node. On a network filesystem (EFS over NFS, the lab's
+ * sshfs) a file whose last handle is still being released when rm unlinks it is renamed to a
+ * hidden name (.nfs…, .fuse_hidden…) and vanishes a moment later; meanwhile rmdir finds the
+ * directory not empty. So a failed removal is tried again before it counts.
+ */
 export async function removeRunDirs(node: RemoteNode, paths: RunPaths): Promise<void> {
+  for (let tries = 1; tries < REMOVE_TRIES; tries++) {
+    if ((await node.run(removeArgv(paths), { check: false, timeoutMs: 60_000, step: 'cleanup', idempotent: true })).exitCode === 0) return;
+    await sleep(1_000);
+  }
   await node.run(removeArgv(paths), { timeoutMs: 60_000, step: 'cleanup', idempotent: true });
 }
 
