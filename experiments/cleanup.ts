@@ -1,6 +1,6 @@
 // Cleanup is structural: every effect registers its undo as it happens, and the stack runs
 // in reverse in a finally, on success, failure and Ctrl-C alike.
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import type { RunPaths } from './run-context.js';
 
 export class CleanupStack {

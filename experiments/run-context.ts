@@ -2,7 +2,7 @@
 import type { Plan } from './config/plan.js';
 import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
-import type { CommandResult, RemoteNode } from './remote/node.js';
+import type { CommandResult, RemoteNode } from '../core/node.js';
 import type { Workload } from '../workloads/workload.js';
 import { transfers } from './transfers/registry.js';
 

@@ -2,9 +2,9 @@
 // read its status, and after restore prove that it goes on and that its data is intact.
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError, ExternalError } from './errors.js';
+import { AbortedError, ExternalError } from '../core/errors.js';
 import { runProcessPattern } from './cleanup.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import { ms, type RunContext } from './run-context.js';
 import { tail } from './remote/ssh.js';
 import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';

@@ -1,6 +1,6 @@
 // Whether both nodes have what the workload's payload needs (python modules, binaries),
 // checked in preflight so a missing package is named before anything starts.
-import type { RemoteNode } from '../experiments/remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import type { RunContext } from '../experiments/run-context.js';
 import { ms } from '../experiments/run-context.js';
 import type { Requirement } from './workload.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { cleanNode } from '../cleanup.js';
 import { loadPlan } from '../config/load.js';
 import type { Plan } from '../config/plan.js';
-import { AbortedError, renderError } from '../errors.js';
+import { AbortedError, renderError } from '../../core/errors.js';
 import { samplesOf, type RunMetrics } from '../metrics.js';
 import { runMigration } from '../pipeline.js';
 import { runPaths } from '../run-context.js';

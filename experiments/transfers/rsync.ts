@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { stagingDir } from '../../workloads/open-files.js';
 import { directoryBytes } from '../criu/images.js';
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import type { RunContext, RunPaths } from '../run-context.js';
 import { ms } from '../units.js';
 import { nodeStep, transferMetrics } from './steps.js';

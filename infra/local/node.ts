@@ -9,7 +9,7 @@ import { LabError } from './errors.js';
 import { ensureKeyPair } from './keys.js';
 import type { NodeLayout } from './layout.js';
 import { netnsPids } from './network.js';
-import { quoteArgv as shellCommand } from '../../experiments/remote/quote.js';
+import { quoteArgv as shellCommand } from '../../core/quote.js';
 import { readSshBanner, renderSshdConfig, SSH_PORT } from './sshd.js';
 
 /** The lab key pair: its public half is authorised for root on every node; the private half stays on the controller (runs make their own node-to-node keys). */

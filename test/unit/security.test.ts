@@ -10,7 +10,7 @@ import { awsConsoleReader } from '../../infra/aws/boot-report.js';
 import { deployLab } from '../../infra/aws/deploy.js';
 import { runCommand, type CommandRunner } from '../../infra/aws/process.js';
 import { loadPlan } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { describeRun } from '../../experiments/pipeline.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
 import { TEST_PUBLIC_KEY } from '../infra/helpers.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { describeRun } from '../../experiments/pipeline.js';
 import { runPaths } from '../../experiments/run-context.js';
 import { awsCliConfig, runPrefix } from '../../experiments/transfers/s3.js';
