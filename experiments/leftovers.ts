@@ -12,7 +12,7 @@ import type { RunPaths } from './run-context.js';
 import { transfers } from './transfers/registry.js';
 import { removeRunKeyArgv } from './transfers/rsync.js';
 import { ms } from './units.js';
-import { OUTPUT_FILE } from './workload-control.js';
+import { OUTPUT_FILE } from '../workloads/payload-files.js';
 
 export const LEFTOVERS_FILE = 'leftovers.json';
 

@@ -18,11 +18,12 @@ import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
 import { transfers } from './transfers/registry.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployDirs, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence, type TriggerRecord } from './workload-control.js';
+import { deployDirs, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence, type TriggerRecord } from './workload-control.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import { writeOriginalMetrics } from './original-metrics.js';
 import type { CommandResult } from '../core/node.js';
 import { workloads } from '../workloads/registry.js';
-import { withOpenFiles } from '../workloads/open-files.js';
+import { withOpenFiles } from './open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from '../core/quote.js';
 

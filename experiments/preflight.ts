@@ -66,7 +66,7 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy): Promise
     cpuinfoRow(source, destination, ctx),
     pidNamespaceRow(source, destination, ctx),
     strategy.preflight(ctx),
-    workloadPreflight(ctx),
+    workloadPreflight([source, destination], ctx.workload, { timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }),
     tcp ? Promise.all([tcpRepairRow(source, ctx), tcpRepairRow(destination, ctx)]) : Promise.resolve([]),
   ]);
   const nodes = [source.name, destination.name];
