@@ -33,14 +33,14 @@ import { applyProfile, bandwidthProfile, type BandwidthProfile } from './profile
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
-import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from './state.js';
 import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
 export { LabError } from './errors.js';
 export type { LabOptionsInput } from './options.js';
-export type { LabInfo, LabNodeInfo } from './state.js';
+export type { LabInfo, LabNodeInfo, LabNodeStatus } from './state.js';
 
 const SSH_START_TIMEOUT_MS = 20_000;
 const STATUS_PROBE_TIMEOUT_MS = 1_500;
@@ -58,20 +58,6 @@ export interface LabUpResult {
   readonly profile?: BandwidthProfile;
   /** Image and boot times of `--backend vm`. */
   readonly vm?: VmLabTimes;
-}
-
-export interface LabNodeStatus {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly netnsExists: boolean;
-  /** Host PIDs of the processes in the node's netns. */
-  readonly pids: readonly number[];
-  /** From lab.json; undefined without a record. */
-  readonly hostPid: number | undefined;
-  /** The sshd's identification line; undefined when it did not answer. */
-  readonly sshBanner: string | undefined;
-  readonly healthy: boolean;
 }
 
 export interface LabStatus {

@@ -9,7 +9,8 @@ import { ExternalError } from '../../core/errors.js';
 import { throughputMBps, type TransferMetrics } from '../../experiments/metrics.js';
 import { createProgress } from '../../experiments/progress.js';
 import type { CommandResult, RemoteNode, RunOptions } from '../../core/node.js';
-import { PhaseLog, runPaths, type RunContext } from '../../experiments/run-context.js';
+import { PhaseLog, type RunContext } from '../../experiments/run-context.js';
+import { runPaths } from '../../experiments/run-paths.js';
 import type { Transfer, TransferItem } from '../../experiments/transfers/transfer.js';
 import { workloads } from '../../workloads/registry.js';
 

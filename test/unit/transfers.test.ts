@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
 import { UsageError } from '../../core/errors.js';
 import { describeRun } from '../../experiments/pipeline.js';
-import { runPaths } from '../../experiments/run-context.js';
+import { runPaths } from '../../experiments/run-paths.js';
 import { awsCliConfig, runPrefix } from '../../experiments/transfers/s3.js';
 import { splitItems } from '../../experiments/transfers/shared-storage.js';
 import { transfers } from '../../experiments/transfers/registry.js';

@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { LabError } from '../errors.js';
-import type { LabNodeStatus } from '../lab.js';
 import { subnetClashes, takeInventory, type Obstacle } from '../inventory.js';
 import { ensureKeyPair, knownHostsLine } from '../keys.js';
 import { labLayout, type LabLayout } from '../layout.js';
@@ -15,7 +14,7 @@ import { MAX_NODES, type LabOptions } from '../options.js';
 import { requireRoot, requireTools } from '../prerequisites.js';
 import { writeServersYaml } from '../servers.js';
 import { readSshBanner } from '../sshd.js';
-import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from '../state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from '../state.js';
 import { createTap, GUEST_CPUS, GUEST_MEMORY_MIB, prepareGuestDisks, startGuest, waitUntilGuestAnswers } from './guest.js';
 import { ensureVmImage, type VmImage } from './image.js';
 
