@@ -1,6 +1,6 @@
 // Reads what each instance's boot script printed to its serial console (through the EC2 API,
 // an authenticated channel): the SSH host keys to pin, and whether the bootstrap finished.
-import { ExternalError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { runCommand, type CommandRunner } from './process.js';
 import { BOOT_MARKER, BOOTSTRAP_LOG } from './user-data.js';
 
@@ -51,7 +51,7 @@ export function awsConsoleReader(region: string, run: CommandRunner = runCommand
       '--latest', '--query', 'Output', '--output', 'text',
     ]);
     if (result.exitCode !== 0) {
-      throw new ExternalError(`reading the console of ${instanceId} failed (exit ${result.exitCode})`, result.output);
+      throw new ExternalError(`reading the console of ${instanceId} failed (exit ${result.exitCode})`, { logTail: result.output });
     }
     return result.output === 'None\n' ? '' : result.output;
   };

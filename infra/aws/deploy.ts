@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { awsConsoleReader, waitForBootReports, type ConsoleReader } from './boot-report.js';
-import { ExternalError, UsageError } from './errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
 import { readStackOutputs, type StackOutputs } from './outputs.js';
 import { runCommand, type CommandResult, type CommandRunner } from './process.js';
@@ -68,7 +68,7 @@ async function cdktf(verb: 'deploy' | 'destroy', props: InfraProps, configPath: 
     echo: true,
   });
   if (result.exitCode !== 0) {
-    throw new ExternalError(`cdktf ${verb} of stack ${props.prefix} failed (exit ${result.exitCode})`, result.output);
+    throw new ExternalError(`cdktf ${verb} of stack ${props.prefix} failed (exit ${result.exitCode})`, { logTail: result.output });
   }
 }
 

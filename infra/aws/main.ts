@@ -2,7 +2,7 @@
 // from $CRIU_LAB_INFRA_CONFIG when set.
 import { buildLabApp } from './app.js';
 import { DEFAULT_CONFIG_PATH } from './props.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../core/errors.js';
 
 try {
   const { app, preview } = buildLabApp({ configPath: process.env.CRIU_LAB_INFRA_CONFIG || undefined });

@@ -2,7 +2,7 @@
 // success or failure, so callers never parse error strings.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { LabError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 
 export interface CommandResult {
   readonly command: readonly string[];
@@ -15,7 +15,7 @@ export interface CommandResult {
 }
 
 export interface RunOptions {
-  /** Throw a LabError when the command does not exit 0. @default true */
+  /** Throw an ExternalError when the command does not exit 0. @default true */
   readonly check?: boolean;
   /** What the user can do when the command fails; used only with `check`. */
   readonly hint?: string;
@@ -36,7 +36,7 @@ export function run(command: readonly string[], options: RunOptions = {}): Promi
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) =>
-      reject(new LabError(`cannot run ${file}: ${error.message}`, { hint: MISSING_TOOL_HINT })),
+      reject(new ExternalError(`cannot run ${file}: ${error.message}`, { hint: MISSING_TOOL_HINT })),
     );
     child.on('close', (exitCode, signal) => {
       const result: CommandResult = {
@@ -53,10 +53,10 @@ export function run(command: readonly string[], options: RunOptions = {}): Promi
   });
 }
 
-function commandFailed(result: CommandResult, hint: string | undefined): LabError {
+function commandFailed(result: CommandResult, hint: string | undefined): ExternalError {
   const status = result.exitCode === null ? `killed by ${result.signal}` : `exit ${result.exitCode}`;
   const output = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');
-  return new LabError(`\`${result.command.join(' ')}\` failed (${status})${output ? `: ${output}` : ''}`, {
+  return new ExternalError(`\`${result.command.join(' ')}\` failed (${status})${output ? `: ${output}` : ''}`, {
     hint: hint ?? 'run the command by hand to see the whole output, then `criu-lab lab down` and retry',
   });
 }

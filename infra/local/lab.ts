@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LabError } from './errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { labKeyDir, labLayout, type LabLayout } from './layout.js';
@@ -38,7 +38,6 @@ import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
-export { LabError } from './errors.js';
 export type { LabOptionsInput } from './options.js';
 export type { LabInfo, LabNodeInfo, LabNodeStatus } from './state.js';
 
@@ -90,7 +89,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
   if (options.backend === 'vm' && options.user)
-    throw new LabError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', { kind: 'usage', hint: 'drop --user, or use --backend namespaces' });
+    throw new UsageError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', [], { hint: 'drop --user, or use --backend namespaces' });
   if (options.backend === 'vm') {
     const up = await vmLabUp(options, () => labDown(input));
     const profile = await shapeLinks(labLayout(options), options.profile);
@@ -104,7 +103,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   // A lab asked for with --storage that runs without it is recreated with it.
   if (recorded !== undefined && (!options.storage || recorded.storage !== undefined) && (await isRunningHealthy(options, recorded))) {
     if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet || (recorded.bastion !== undefined) !== options.bastion) {
-      throw new LabError(
+      throw new ExternalError(
         `lab '${options.name}' is already up with ${recorded.nodes.length} nodes on ${recorded.subnet}.0/24${recorded.bastion ? ' behind a bastion' : ''}, not ${options.nodes} on ${options.subnet}.0/24${options.bastion ? ' behind a bastion' : ''}`,
         {
           hint: `run \`criu-lab lab down --name ${options.name}\` first to change its shape, or ask for the same shape`,
@@ -129,7 +128,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const strayFiles = await foreignStateFiles(layout.stateDir);
   if (strayFiles.length > 0) obstacles.push(strayFilesObstacle(layout.stateDir, strayFiles));
   if (obstacles.length > 0) {
-    throw new LabError(
+    throw new ExternalError(
       `cannot bring lab '${options.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`,
       { hint: obstacles.map((o) => o.fix).join('\n      ') },
     );

@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { registerInfraCommands } from '../../infra/aws/cli.js';
 import { findAwsCredentials, requireAwsCredentials } from '../../infra/aws/credentials.js';
 import { deployLab, type DeployOptions, type InfraEffects } from '../../infra/aws/deploy.js';
-import { ExternalError, UsageError } from '../../infra/aws/errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import type { CommandResult, CommandRunner } from '../../infra/aws/process.js';
 import { FIXTURES, TEST_PUBLIC_KEY } from './helpers.js';
 
