@@ -6,6 +6,7 @@ import { requireAwsCredentials } from './credentials.js';
 import { deployLab, destroyLab, defaultEffects, type InfraEffects } from './deploy.js';
 import { reportErrors, UsageError } from '../../core/errors.js';
 import { DEFAULT_CONFIG_PATH } from './props.js';
+import { shellExitCode } from '../../core/process.js';
 
 interface ConfigFlags {
   readonly config: string;
@@ -69,7 +70,7 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
           },
           effects,
         );
-        return outcome.experiment?.exitCode ?? 0;
+        return outcome.experiment ? shellExitCode(outcome.experiment) : 0;
       }),
     );
 
