@@ -71,8 +71,10 @@ export const runProcess: ProcessRunner = (command, options = {}) => {
         durationMs: performance.now() - started,
       };
       if (options.check === false || exitCode === 0) resolve(result);
-      else if (startError) reject(new ExternalError(`cannot run ${program}: ${startError.message}`, { command: command.join(' '), hint: options.missingProgramHint ?? options.hint }));
-      else reject(commandFailed(result, options.hint));
+      else if (startError) {
+        const hint = options.missingProgramHint ?? options.hint;
+        reject(new ExternalError(`cannot run ${program}: ${startError.message}`, { command: command.join(' '), hint }));
+      } else reject(commandFailed(result, options.hint));
     };
     child.on('error', (error) => finish(null, null, error));
     child.on('close', (exitCode, signal) => finish(exitCode, signal));

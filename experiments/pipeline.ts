@@ -19,7 +19,18 @@ import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
 import { transfers } from './transfers/registry.js';
-import { deployDirs, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence, type TriggerRecord } from './workload-control.js';
+import {
+  deployDirs,
+  deployPayload,
+  psTreeArgv,
+  readStatus,
+  startArgv,
+  startPayload,
+  verifyRestored,
+  waitForMigrationPoint,
+  type RestoredEvidence,
+  type TriggerRecord,
+} from './workload-control.js';
 import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import { writeOriginalMetrics } from './original-metrics.js';
 import type { CommandResult } from '../core/node.js';

@@ -38,7 +38,9 @@ const withoutLabKey = (text: string, lab: string) => text.split('\n').filter((li
 
 /** Makes `name` able to log in to the lab's nodes with the lab key and to run anything as root with `sudo -n`. */
 export async function addLabUser(lab: string, name: string, publicKey: string): Promise<LabUser> {
-  if (!USER_NAME.test(name) || name === 'root') throw new UsageError(`invalid lab options: --user ${name} is not a user name other than root`, [], { hint: 'use a name like crlab' });
+  if (!USER_NAME.test(name) || name === 'root') {
+    throw new UsageError(`invalid lab options: --user ${name} is not a user name other than root`, [], { hint: 'use a name like crlab' });
+  }
   if (!existsSync('/usr/bin/sudo')) throw new ExternalError('sudo is not installed on this host (the nodes share its root filesystem)', { hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)' });
   let found = await account(name);
   const created = found === undefined;

@@ -89,7 +89,9 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
   if (options.backend === 'vm' && options.user)
-    throw new UsageError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', [], { hint: 'drop --user, or use --backend namespaces' });
+    throw new UsageError("invalid lab options: --user is for the namespaces backend (its nodes share this host's accounts)", [], {
+      hint: 'drop --user, or use --backend namespaces',
+    });
   if (options.backend === 'vm') {
     const up = await vmLabUp(options, () => labDown(input));
     const profile = await shapeLinks(labLayout(options), options.profile);

@@ -130,9 +130,11 @@ export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = pro
   const name = parsed.data.name ?? DEFAULT_LAB_NAME;
   const nodes = parsed.data.nodes ?? MIN_NODES;
   if (parsed.data.bastion && nodes < MIN_NODES + 1) {
-    throw new UsageError(`invalid lab options: bastion needs at least ${MIN_NODES + 1} nodes (the bastion and two behind it), got ${nodes}`, [optionProblem('nodes', `must be at least ${MIN_NODES + 1} with a bastion (got ${nodes})`)], {
-      hint: `add --nodes ${MIN_NODES + 1}`,
-    });
+    throw new UsageError(
+      `invalid lab options: bastion needs at least ${MIN_NODES + 1} nodes (the bastion and two behind it), got ${nodes}`,
+      [optionProblem('nodes', `must be at least ${MIN_NODES + 1} with a bastion (got ${nodes})`)],
+      { hint: `add --nodes ${MIN_NODES + 1}` },
+    );
   }
   return Object.freeze({
     name,

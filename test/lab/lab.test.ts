@@ -265,7 +265,9 @@ describe('lab options', () => {
       process.exitCode = 0;
     }
     expect(errors).toEqual(
-      ['1', 'abc'].map((nodes) => `error: invalid lab options\n  - --nodes must be a whole number from 2 to 8 (got "${nodes}")\nhint: fix the options named above`),
+      ['1', 'abc'].map((nodes) =>
+        ['error: invalid lab options', `  - --nodes must be a whole number from 2 to 8 (got "${nodes}")`, 'hint: fix the options named above'].join('\n'),
+      ),
     );
   });
 });

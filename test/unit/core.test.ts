@@ -26,7 +26,10 @@ describe('the process runner', () => {
   });
 
   it('says a program that is not installed cannot run: an error with its own hint, or exit 127', async () => {
-    await expect(runProcess(['criu-lab-no-such-program'], { missingProgramHint: 'install it' })).rejects.toMatchObject({ message: expect.stringMatching(/^cannot run criu-lab-no-such-program: /), hint: 'install it' });
+    await expect(runProcess(['criu-lab-no-such-program'], { missingProgramHint: 'install it' })).rejects.toMatchObject({
+      message: expect.stringMatching(/^cannot run criu-lab-no-such-program: /),
+      hint: 'install it',
+    });
     const missing = await runProcess(['criu-lab-no-such-program'], { check: false });
     expect(shellExitCode(missing)).toBe(127);
     expect(missing.output).toMatch(/ENOENT/);
@@ -48,9 +51,17 @@ describe('the error renderer', () => {
   });
 
   it('names node, step, command, exit and log tail of an external error, exit 1', () => {
-    const error = new ExternalError('dump failed on n1 (exit 1)', { node: 'n1', step: 'dump', command: 'criu dump -t 42', exitCode: 1, logTail: 'Error (criu/cr-dump.c)' });
-    expect(renderError(error)).toEqual({
-      text: 'error: dump failed on n1 (exit 1)\n  node:    n1\n  step:    dump\n  command: criu dump -t 42\n  exit:    1\n  log tail:\n    Error (criu/cr-dump.c)',
+    const details = { node: 'n1', step: 'dump', command: 'criu dump -t 42', exitCode: 1, logTail: 'Error (criu/cr-dump.c)' };
+    expect(renderError(new ExternalError('dump failed on n1 (exit 1)', details))).toEqual({
+      text: [
+        'error: dump failed on n1 (exit 1)',
+        '  node:    n1',
+        '  step:    dump',
+        '  command: criu dump -t 42',
+        '  exit:    1',
+        '  log tail:',
+        '    Error (criu/cr-dump.c)',
+      ].join('\n'),
       exitCode: 1,
     });
   });

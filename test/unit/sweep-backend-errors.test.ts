@@ -31,9 +31,11 @@ function failingLab(up: () => Promise<unknown>): Registry<BackendFactory> {
 async function recordedError(up: () => Promise<unknown>): Promise<string | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'criu-lab-sweep-errors-'));
   const file = join(dir, 'sweep.yaml');
-  writeFileSync(file, 'name: failing\nsettings: { workload.type: memory }\nrepetitions: 1\nfresh: never\ninfra: { backend: lab, lab: { name: swerr, nodes: 2 } }\n');
+  const sweep = ['name: failing', 'settings: { workload.type: memory }', 'repetitions: 1', 'fresh: never', 'infra: { backend: lab, lab: { name: swerr } }'];
+  writeFileSync(file, `${sweep.join('\n')}\n`);
   const spec = loadSweepSpec(file, { resultsDir: join(dir, 'results') }, dir);
-  const outcome = await runSweep(spec, { projectRoot: dir, backends: failingLab(up), signal: new AbortController().signal, progress: createSweepProgress(dir, process.stderr, true) });
+  const progress = createSweepProgress(dir, process.stderr, true);
+  const outcome = await runSweep(spec, { projectRoot: dir, backends: failingLab(up), signal: new AbortController().signal, progress });
   expect(outcome.state.runs.map((r) => r.status)).toEqual(['failed']);
   return outcome.state.runs[0]?.error;
 }

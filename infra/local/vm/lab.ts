@@ -49,7 +49,8 @@ export async function vmLabUp(options: LabOptions, removeLeftovers: () => Promis
   requireRoot();
   requireTools();
   if (options.bastion || options.storage) {
-    throw new UsageError('the VM lab has no bastion or storage node yet', [optionProblem(options.bastion ? 'bastion' : 'storage', 'is not supported with --backend vm')], {
+    const problem = optionProblem(options.bastion ? 'bastion' : 'storage', 'is not supported with --backend vm');
+    throw new UsageError('the VM lab has no bastion or storage node yet', [problem], {
       hint: 'drop --bastion and --storage, or use the namespace backend for them',
     });
   }
