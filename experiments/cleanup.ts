@@ -1,8 +1,8 @@
 // Cleanup is structural: every effect registers its undo as it happens, and the stack runs
 // in reverse in a finally, on success, failure and Ctrl-C alike.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExternalError } from './errors.js';
-import type { RemoteNode } from './remote/node.js';
+import { ExternalError } from '../core/errors.js';
+import type { RemoteNode } from '../core/node.js';
 import type { RunPaths } from './run-context.js';
 
 export class CleanupStack {

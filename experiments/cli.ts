@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, type ConfigOverride } from './config/load.js';
-import { renderError, UsageError } from './errors.js';
+import { renderError, UsageError } from '../core/errors.js';
 import { withInterrupts } from './interrupts.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
 import { describeRun, preflightNodes, runMigration } from './pipeline.js';

@@ -5,14 +5,14 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { cleanNode } from './cleanup.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import type { RunPaths } from './run-context.js';
 import { transfers } from './transfers/registry.js';
 import { removeRunKeyArgv } from './transfers/rsync.js';
 import { ms } from './units.js';
-import { OUTPUT_FILE } from './workload-control.js';
+import { OUTPUT_FILE } from '../workloads/payload-files.js';
 
 export const LEFTOVERS_FILE = 'leftovers.json';
 

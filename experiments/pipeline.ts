@@ -6,25 +6,38 @@ import { join } from 'node:path';
 import { CleanupStack, cleanNodes, killArgv, removeArgv, runProcessPattern } from './cleanup.js';
 import { LeftoversLog } from './leftovers.js';
 import type { Plan } from './config/plan.js';
-import { AbortedError, ExternalError, UsageError } from './errors.js';
+import { AbortedError, ExternalError, UsageError } from '../core/errors.js';
 import { deadlineVerdicts, type RollbackMetrics, type RunMetrics } from './metrics.js';
 import { formatPreflight, inspectNodes, preflight, preflightCommands, type PreflightReport } from './preflight.js';
 import { createProgress, type Progress } from './progress.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import { connectPlanNode, hostKeysFor } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
-import { PhaseLog, ms, runPaths, type RunContext, type RunPaths } from './run-context.js';
+import { PhaseLog, ms, type RunContext, type RunPaths } from './run-context.js';
+import { runPaths } from './run-paths.js';
 import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
 import { transfers } from './transfers/registry.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE, deployDirs, deployPayload, psTreeArgv, readStatus, startArgv, startPayload, verifyRestored, waitForMigrationPoint, type RestoredEvidence, type TriggerRecord } from './workload-control.js';
+import {
+  deployDirs,
+  deployPayload,
+  psTreeArgv,
+  readStatus,
+  startArgv,
+  startPayload,
+  verifyRestored,
+  waitForMigrationPoint,
+  type RestoredEvidence,
+  type TriggerRecord,
+} from './workload-control.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import { writeOriginalMetrics } from './original-metrics.js';
-import type { CommandResult } from './remote/node.js';
+import type { CommandResult } from '../core/node.js';
 import { workloads } from '../workloads/registry.js';
-import { withOpenFiles } from '../workloads/open-files.js';
+import { withOpenFiles } from './open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
-import { quoteArgv } from './remote/quote.js';
+import { quoteArgv } from '../core/quote.js';
 
 export interface RunOptions {
   readonly signal: AbortSignal;

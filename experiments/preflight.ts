@@ -4,10 +4,10 @@
 // workload need (soft-dirty, userfaultfd, a free port, TCP repair). A failing row names what to change.
 import { setMaxListeners } from 'node:events';
 import { dirname } from 'node:path/posix';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 import { CRIU } from './criu/commands.js';
 import { cpuinfoRow, criuRows, diskRow, pidNamespaceRow, row, sameVersionRow, sudoRow, tcpRepairRow, type PreflightRow } from './criu/checks.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import { ms, type RunContext } from './run-context.js';
 import type { Strategy } from './strategies/strategy.js';
 import { workloadPreflight } from '../workloads/requirements.js';
@@ -66,7 +66,7 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy): Promise
     cpuinfoRow(source, destination, ctx),
     pidNamespaceRow(source, destination, ctx),
     strategy.preflight(ctx),
-    workloadPreflight(ctx),
+    workloadPreflight([source, destination], ctx.workload, { timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }),
     tcp ? Promise.all([tcpRepairRow(source, ctx), tcpRepairRow(destination, ctx)]) : Promise.resolve([]),
   ]);
   const nodes = [source.name, destination.name];

@@ -5,7 +5,7 @@
 // directories go with the run's cleanup, after its logs have been collected.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { killRunProcesses } from './cleanup.js';
-import { AbortedError, ExternalError } from './errors.js';
+import { AbortedError, ExternalError } from '../core/errors.js';
 import type { RollbackMetrics } from './metrics.js';
 import { ms, type RunContext } from './run-context.js';
 import { readStatus } from './workload-control.js';

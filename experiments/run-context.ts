@@ -2,9 +2,8 @@
 import type { Plan } from './config/plan.js';
 import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
-import type { CommandResult, RemoteNode } from './remote/node.js';
+import type { CommandResult, RemoteNode } from '../core/node.js';
 import type { Workload } from '../workloads/workload.js';
-import { transfers } from './transfers/registry.js';
 
 /** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it. */
 export interface RunPaths {
@@ -18,19 +17,6 @@ export interface RunPaths {
   readonly scriptDir: string;
   /** Made on both nodes for the payload's data (paths.data_dir/<run id>); the work dir when no data dir is set. */
   readonly dataDir: string;
-}
-
-export function runPaths(plan: Plan, runId: string): RunPaths {
-  // The transfer decides where images live (node-local, a shared mount, a volume); see transfers/transfer.ts.
-  const images = transfers.get(plan.transfer.method).imageDirs(plan, runId);
-  return {
-    workDir: `${plan.checkpoint.workingDir}/${runId}`,
-    sourceImageDir: images.source,
-    destImageDir: images.destination,
-    sourceControlDir: `${plan.checkpoint.checkpointDir}/${runId}.ctl`,
-    scriptDir: plan.checkpoint.scriptsDir ? `${plan.checkpoint.scriptsDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
-    dataDir: plan.checkpoint.dataDir ? `${plan.checkpoint.dataDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
-  };
 }
 
 /** The phases of a run in the order they ran. */

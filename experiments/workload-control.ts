@@ -2,24 +2,17 @@
 // read its status, and after restore prove that it goes on and that its data is intact.
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError, ExternalError } from './errors.js';
+import { AbortedError, ExternalError } from '../core/errors.js';
 import { runProcessPattern } from './cleanup.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 import { ms, type RunContext } from './run-context.js';
 import { tail } from './remote/ssh.js';
 import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';
 import { check } from '../workloads/workload.js';
 import { processTree, treeActivity, treeRssMb } from '../workloads/proc.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, READY_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import type { MigrationTrigger, Plan } from './config/plan.js';
 import type { RecordedCheck } from './metrics.js';
-
-export const FLAG_FILE = 'checkpoint_flag';
-export const READY_FILE = 'checkpoint_ready';
-export const STATUS_FILE = 'workload_status.json';
-export const FINAL_FILE = 'workload_final.json';
-export const LOG_FILE = 'workload.log';
-/** The payload's stdout and stderr (tracebacks); it lives in the work dir, so it moves with the process. */
-export const OUTPUT_FILE = 'payload.out';
 
 const POLL_MS = 200;
 

@@ -1,6 +1,6 @@
 // What /proc on a node says about a workload's process tree: its PIDs, the regular files it
 // holds open, and counters that grow while it runs. Every read is a plain argv (ps, find, cat).
-import type { RemoteNode } from '../experiments/remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 
 export interface TreeProcess {
   readonly pid: number;

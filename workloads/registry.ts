@@ -1,7 +1,7 @@
 // Workloads by name. Adding one is a folder under workloads/ and one line here, or, for a
 // payload without TypeScript, one YAML file in config/workloads/custom/ (see custom/custom.ts).
 import { fileURLToPath } from 'node:url';
-import { Registry } from '../experiments/registry.js';
+import { Registry } from '../core/registry.js';
 import type { Workload } from './workload.js';
 import { loadCustomWorkloads } from './custom/custom.js';
 import { dataprocWorkload } from './dataproc/dataproc.js';

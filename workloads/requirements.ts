@@ -1,9 +1,7 @@
 // Whether both nodes have what the workload's payload needs (python modules, binaries),
 // checked in preflight so a missing package is named before anything starts.
-import type { RemoteNode } from '../experiments/remote/node.js';
-import type { RunContext } from '../experiments/run-context.js';
-import { ms } from '../experiments/run-context.js';
-import type { Requirement } from './workload.js';
+import type { RemoteNode } from '../core/node.js';
+import type { Requirement, Workload } from './workload.js';
 
 // Looks modules up without importing them (torch takes seconds to import), binaries on PATH.
 const PROBE = `import importlib.util, shutil, sys
@@ -24,16 +22,22 @@ export function describeMissing(nodeName: string, workloadName: string, requires
     .map((r) => `${nodeName}: the ${workloadName} workload needs ${r.kind === 'binary' ? 'the program' : 'the python module'} ${r.name} (Debian package ${r.debianPackage}); install it: apt-get install ${r.debianPackage}`);
 }
 
-async function missingOn(node: RemoteNode, ctx: RunContext): Promise<string[]> {
-  const { requires, name } = ctx.workload;
+/** How the probe runs on each node: the run's command timeout and abort signal. */
+export interface ProbeOptions {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+}
+
+async function missingOn(node: RemoteNode, workload: Workload, options: ProbeOptions): Promise<string[]> {
+  const { requires, name } = workload;
   if (requires.length === 0) return [];
-  const probe = await node.run(requirementsProbeArgv(requires), { check: false, step: 'preflight', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
+  const probe = await node.run(requirementsProbeArgv(requires), { check: false, step: 'preflight', ...options });
   // A probe that could not run says nothing about the packages; preflight reports python3 itself.
   return probe.exitCode === 0 ? describeMissing(node.name, name, requires, probe.stdout) : [];
 }
 
-/** Every requirement of the run's workload missing on either node, as preflight problems. */
-export async function workloadPreflight(ctx: RunContext): Promise<string[]> {
-  const [source, destination] = await Promise.all([missingOn(ctx.source, ctx), missingOn(ctx.destination, ctx)]);
+/** Every requirement of the workload missing on either node, as preflight problems. */
+export async function workloadPreflight(nodes: readonly [RemoteNode, RemoteNode], workload: Workload, options: ProbeOptions): Promise<string[]> {
+  const [source, destination] = await Promise.all(nodes.map((node) => missingOn(node, workload, options)));
   return [...source!, ...destination!];
 }

@@ -2,7 +2,7 @@
 // node, checkpoint it, move it and prove afterwards that it goes on correctly.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { RemoteNode } from '../experiments/remote/node.js';
+import type { RemoteNode } from '../core/node.js';
 
 /** One workload parameter: its YAML key under `workload:`, its CLI flag and its schema with the seed's default. */
 export interface WorkloadParam {

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import { registerScriptWorkload } from '../../workloads/custom/script.js';

@@ -1,7 +1,7 @@
 // What a node must offer for a migration with CRIU, one preflight row per check: what was
 // found and, when it falls short, what to change. Strategies pick the rows they need.
 import type { Plan } from '../config/plan.js';
-import type { CommandResult, RemoteNode } from '../remote/node.js';
+import type { CommandResult, RemoteNode } from '../../core/node.js';
 import { tail } from '../remote/ssh.js';
 import { ms } from '../run-context.js';
 import { CRIU, cpuinfoCheckArgv, cpuinfoDumpArgv, featureCheckArgv, parseCriuVersion } from './commands.js';

@@ -1,5 +1,5 @@
 // Reading what CRIU leaves in an image directory after a dump or restore.
-import type { RemoteNode } from '../remote/node.js';
+import type { RemoteNode } from '../../core/node.js';
 import { decodeCriuStats, type CriuStats } from './stats.js';
 
 /** The counters of `stats-dump` or `stats-restore` in imageDir; {} when CRIU wrote none. */

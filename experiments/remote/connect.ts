@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 // ssh2 is CommonJS and Node's ESM loader does not see `utils` as a named export.
 import ssh2 from 'ssh2';
 import type { Plan } from '../config/plan.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { ms } from '../units.js';
 import { KnownHosts } from './known-hosts.js';
-import type { CommandResult } from './node.js';
+import type { CommandResult } from '../../core/node.js';
 import { SshNode, UnreachableNodeError } from './ssh.js';
 
 /**

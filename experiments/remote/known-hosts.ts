@@ -1,7 +1,7 @@
 // Host key pinning: nodes are trusted only with the key recorded for their address
 // (by `lab up`, or from the AWS deploy), never whatever key the network presents.
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 
 /** OpenSSH `type base64` of a raw SSH public key blob (the form hostVerifier receives). */
 export function formatHostKey(blob: Buffer): string {

@@ -4,10 +4,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
-import { AbortedError, ExternalError } from '../errors.js';
-import type { CommandResult, RemoteNode, RunOptions } from './node.js';
+import { AbortedError, ExternalError } from '../../core/errors.js';
+import type { CommandResult, RemoteNode, RunOptions } from '../../core/node.js';
 import { formatHostKey, type KnownHosts } from './known-hosts.js';
-import { quoteArg, quoteArgv } from './quote.js';
+import { quoteArg, quoteArgv } from '../../core/quote.js';
 
 export interface SshEndpoint {
   readonly name: string;

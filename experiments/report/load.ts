@@ -3,7 +3,7 @@
 // that tell it apart from the others.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { RunMetrics } from '../metrics.js';
 import { SWEEP_FILE, type DeadlineCurvePoint, type LinkMeasurement, type SweepState } from '../sweep/state.js';
 import { WATCH_FILE, type WatchRecord } from '../watch/record.js';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { preDumpArgv } from '../criu/commands.js';
 import { softDirtyRow } from '../criu/checks.js';
 import { readCriuStats } from '../criu/images.js';
-import { AbortedError } from '../errors.js';
+import { AbortedError } from '../../core/errors.js';
 import type { PredumpMetrics, PredumpRoundMetrics } from '../metrics.js';
 import { ms, type PlannedCommand, type RunContext } from '../run-context.js';
 import type { Transfer, TransferItem } from '../transfers/transfer.js';

@@ -1,5 +1,5 @@
 // Checkpoint strategies by name. Adding one is a file in this folder and one line here.
-import { Registry } from '../registry.js';
+import { Registry } from '../../core/registry.js';
 import type { Strategy } from './strategy.js';
 import { fullStrategy } from './full.js';
 import { lazyStrategy } from './lazy.js';

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { cellsOf, runsOf } from './expand.js';
 import { withInterrupts } from '../interrupts.js';
 import { createSweepProgress } from './progress.js';
+import { sweepBackends } from './backends/registry.js';
 import { runSweep } from './runner.js';
 import { loadSweepSpec, type SweepSpec } from './spec.js';
 import { SWEEP_FILE, type SweepState } from './state.js';
@@ -51,7 +52,8 @@ export function registerSweepCommands(program: Command): Command {
       }
       const stop = (name: string) => process.stderr.write(`\n${name}: stopping the sweep after cleaning up the current run; rerun the same command to resume\n`);
       await withInterrupts(stop, async (signal) => {
-        const outcome = await runSweep(spec, { projectRoot: PROJECT_ROOT, signal, progress: createSweepProgress(spec.dir), retryFailed: flags.retryFailed });
+        const progress = createSweepProgress(spec.dir);
+        const outcome = await runSweep(spec, { projectRoot: PROJECT_ROOT, backends: sweepBackends, signal, progress, retryFailed: flags.retryFailed });
         const runs = outcome.state.runs;
         const count = (status: string) => runs.filter((r) => r.status === status).length;
         const lines = [

@@ -1,7 +1,7 @@
 // The raw link between the two nodes of a plan, measured once per sweep and profile with
 // iperf3 (one TCP flow, like rsync's one SSH connection), node to node over SSH.
 import type { Plan } from '../config/plan.js';
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { connectPlanNode } from '../remote/connect.js';
 
 /** The iperf3 port; the AWS security groups open 5201 between nodes for this. */

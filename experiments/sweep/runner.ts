@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { cleanNode } from '../cleanup.js';
 import { loadPlan } from '../config/load.js';
 import type { Plan } from '../config/plan.js';
-import { AbortedError, renderError } from '../errors.js';
+import { AbortedError, renderError } from '../../core/errors.js';
 import { samplesOf, type RunMetrics } from '../metrics.js';
 import { runMigration } from '../pipeline.js';
-import { runPaths } from '../run-context.js';
+import { runPaths } from '../run-paths.js';
 import { bisectLargestMeeting, maxProbes, type ProbeResult } from './bisect.js';
-import type { SweepBackend } from './backends/backend.js';
-import { sweepBackends } from './backends/registry.js';
+import type { Registry } from '../../core/registry.js';
+import type { BackendFactory, SweepBackend } from './backends/backend.js';
 import { connectPlanNode } from '../remote/connect.js';
 import { cellsOf, runKey, runsOf, type Cell, type PlannedRun } from './expand.js';
 import { measureRawLink } from './link.js';
@@ -25,6 +25,8 @@ export interface SweepOptions {
   readonly projectRoot: string;
   readonly signal: AbortSignal;
   readonly progress: SweepProgress;
+  /** The infrastructures a sweep can use, by name (wired by the command line: backends/registry.ts). */
+  readonly backends: Registry<BackendFactory>;
   /** Run again the runs that failed in an earlier session. @default false: a failed run is a result */
   readonly retryFailed?: boolean;
 }
@@ -264,7 +266,7 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     spec.deadline
       ? { total: Math.max(state.runs.length, cells.length * spec.deadline.deadlinesS.length * maxProbes(spec.deadline) * spec.repetitions), bound: true }
       : { total: state.runs.length, bound: false };
-  const backend = sweepBackends.get(spec.infra.backend).create(spec);
+  const backend = options.backends.get(spec.infra.backend).create(spec);
   const session = new SweepSession(spec, store, backend, options, total);
   let interrupted = false;
   let leftUp: string | undefined;

@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { deepFreeze } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
 
 export const FRESH_POLICIES = ['per-cell', 'per-run', 'never'] as const;

@@ -19,7 +19,7 @@ import {
   waitUntilVolumeInUse,
 } from '@aws-sdk/client-ec2';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import type { Role, StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
 
 /** Seconds between waiter polls: volume moves take seconds, not the SDK default's 15 s steps. */

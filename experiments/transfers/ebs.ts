@@ -4,8 +4,8 @@
 // CRIU restores from it. In the lab the volume is a loop device with ext4, "attached" to one
 // node at a time by being mounted in that node's mount namespace only.
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { ExternalError } from '../errors.js';
-import type { RemoteNode } from '../remote/node.js';
+import { ExternalError } from '../../core/errors.js';
+import type { RemoteNode } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 import { Ec2VolumeMover } from './ebs-ec2.js';

@@ -2,7 +2,7 @@
 // NFS 4.1; in the lab, a storage node's directory over sshfs across the lab bridge). The dump
 // writes there and the restore reads from there, so the bytes cross the network during those
 // phases; the transfer itself is the flush, plus the work dir's copy through the same storage.
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { ms } from '../units.js';
 import { describeThroughStorage, moveThroughStorage, requireMountPoint, stageDir } from './shared-storage.js';
 import type { Transfer } from './transfer.js';

@@ -1,5 +1,5 @@
 // Transfer methods by name. Adding one is a file in this folder and one line here.
-import { Registry } from '../registry.js';
+import { Registry } from '../../core/registry.js';
 import type { Transfer } from './transfer.js';
 import { rsyncTransfer } from './rsync.js';
 import { s3Transfer } from './s3.js';

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { stagingDir } from '../../workloads/open-files.js';
+import { stagingDir } from '../open-files.js';
 import { directoryBytes } from '../criu/images.js';
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import type { RunContext, RunPaths } from '../run-context.js';
 import { ms } from '../units.js';
 import { nodeStep, transferMetrics } from './steps.js';

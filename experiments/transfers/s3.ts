@@ -4,8 +4,8 @@
 // the run unless --keep-images. In the lab an S3-compatible stand-in is reached the same way
 // through transfer.s3.endpoint_url.
 import { directoryBytes } from '../criu/images.js';
-import { ExternalError } from '../errors.js';
-import type { RemoteNode } from '../remote/node.js';
+import { ExternalError } from '../../core/errors.js';
+import type { RemoteNode } from '../../core/node.js';
 import { tail } from '../remote/ssh.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';

@@ -1,9 +1,9 @@
 // What efs and ebs share: images that already live on the storage move with it; any other
 // directory (the work dir) is copied onto the storage on the source and off it on the
 // destination, through a staging directory next to the run's images.
-import { ExternalError } from '../errors.js';
+import { ExternalError } from '../../core/errors.js';
 import type { TransferMetrics } from '../metrics.js';
-import type { RemoteNode } from '../remote/node.js';
+import type { RemoteNode } from '../../core/node.js';
 import type { PlannedCommand, RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 import { nodeStep, sumOfLeadingNumbers, transferMetrics, type TimedStep } from './steps.js';

@@ -1,7 +1,7 @@
 // Timed sub-steps of a transfer: each runs as one command timed on the node that does it, and
 // a transfer's duration spans its first step's start to its last step's end.
 import { throughputMBps, type TransferMetrics } from '../metrics.js';
-import type { CommandResult, RemoteNode } from '../remote/node.js';
+import type { CommandResult, RemoteNode } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 

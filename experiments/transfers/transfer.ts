@@ -2,7 +2,7 @@
 // node (image data never flows through the controller), and decides where the images live.
 //
 // Where images live is the transfer's decision, not the strategy's: `imageDirs` names the image
-// directory on each node, and runPaths() puts it in ctx.paths, so every strategy only ever reads
+// directory on each node, and runPaths() (run-paths.ts) puts it in ctx.paths, so every strategy only ever reads
 // ctx.paths.sourceImageDir / destImageDir and calls move() with its directories. rsync and s3
 // keep node-local directories (checkpoint_dir on the source, dest_dir on the destination); efs
 // puts the images on the shared mount (one path, seen by both nodes), so the dump writes there

@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { loadPlan, type ConfigOverride } from '../config/load.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../core/errors.js';
 import { formatSummary } from '../metrics.js';
 import { createProgress } from '../progress.js';
 import { workloads } from '../../workloads/registry.js';

@@ -1,7 +1,7 @@
 // Reads what each instance's boot script printed to its serial console (through the EC2 API,
 // an authenticated channel): the SSH host keys to pin, and whether the bootstrap finished.
-import { ExternalError } from './errors.js';
-import { runCommand, type CommandRunner } from './process.js';
+import { ExternalError } from '../../core/errors.js';
+import { runProcess, type ProcessRunner } from '../../core/process.js';
 import { BOOT_MARKER, BOOTSTRAP_LOG } from './user-data.js';
 
 export interface HostKey {
@@ -44,14 +44,14 @@ export function parseBootReport(consoleOutput: string): BootReport {
 export type ConsoleReader = (instanceId: string) => Promise<string>;
 
 /** Reads consoles with the aws CLI (`--latest` works on Nitro instances, which m5 and t3 are). */
-export function awsConsoleReader(region: string, run: CommandRunner = runCommand): ConsoleReader {
+export function awsConsoleReader(region: string, run: ProcessRunner = runProcess): ConsoleReader {
   return async (instanceId) => {
     const result = await run([
       'aws', 'ec2', 'get-console-output', '--region', region, '--instance-id', instanceId,
       '--latest', '--query', 'Output', '--output', 'text',
-    ]);
+    ], { check: false });
     if (result.exitCode !== 0) {
-      throw new ExternalError(`reading the console of ${instanceId} failed (exit ${result.exitCode})`, result.output);
+      throw new ExternalError(`reading the console of ${instanceId} failed (exit ${result.exitCode})`, { logTail: result.output });
     }
     return result.output === 'None\n' ? '' : result.output;
   };

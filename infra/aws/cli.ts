@@ -1,11 +1,12 @@
 // `criu-lab infra synth | deploy | destroy`: the AWS lab's command group, registered on the
-// main program by experiments/cli.ts. Usage errors exit 2, external failures exit 1.
+// main program by experiments/cli.ts. Errors render through core/errors.ts: usage exits 2, external failures 1.
 import type { Command } from 'commander';
 import { buildLabApp } from './app.js';
 import { requireAwsCredentials } from './credentials.js';
 import { deployLab, destroyLab, defaultEffects, type InfraEffects } from './deploy.js';
-import { ExternalError, UsageError } from './errors.js';
+import { reportErrors, UsageError } from '../../core/errors.js';
 import { DEFAULT_CONFIG_PATH } from './props.js';
+import { shellExitCode } from '../../core/process.js';
 
 interface ConfigFlags {
   readonly config: string;
@@ -18,20 +19,6 @@ interface DeployFlags extends ConfigFlags {
   readonly destroyAfter?: boolean;
   readonly waitForBoot: boolean;
   readonly bootTimeout: string;
-}
-
-/** Runs an action; our typed errors become a message and an exit code, anything else is a bug. */
-async function reportErrors(action: () => Promise<number | void>): Promise<void> {
-  try {
-    process.exitCode = (await action()) ?? 0;
-  } catch (error) {
-    if (!(error instanceof UsageError || error instanceof ExternalError)) throw error;
-    if (error instanceof ExternalError && error.outputTail) {
-      console.error(error.outputTail.split('\n').slice(-30).join('\n'));
-    }
-    console.error(`criu-lab: ${error.message}`);
-    process.exitCode = error.exitCode;
-  }
 }
 
 function bootTimeoutMs(minutes: string): number {
@@ -83,7 +70,7 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
           },
           effects,
         );
-        return outcome.experiment?.exitCode ?? 0;
+        return outcome.experiment ? shellExitCode(outcome.experiment) : 0;
       }),
     );
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../core/errors.js';
 
 const CREDENTIAL_VARIABLES = [
   'AWS_ACCESS_KEY_ID',

@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { awsConsoleReader, waitForBootReports, type ConsoleReader } from './boot-report.js';
-import { ExternalError, UsageError } from './errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
 import { readStackOutputs, type StackOutputs } from './outputs.js';
-import { runCommand, type CommandResult, type CommandRunner } from './process.js';
+import { runProcess, type ProcessResult, type ProcessRunner } from '../../core/process.js';
 import { ensureKeyPair } from '../local/keys.js';
 import { expandHome, loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
 import { buildServersDocument, writeServersFile, type ServersDocument } from './servers.js';
@@ -34,7 +34,7 @@ export interface DeployOptions {
 
 /** The edges the stages touch, replaceable in tests (no AWS here). */
 export interface InfraEffects {
-  readonly run: CommandRunner;
+  readonly run: ProcessRunner;
   readonly consoleReader: (region: string) => ConsoleReader;
   readonly log: (line: string) => void;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -42,7 +42,7 @@ export interface InfraEffects {
 }
 
 export const defaultEffects: InfraEffects = {
-  run: runCommand,
+  run: runProcess,
   consoleReader: (region) => awsConsoleReader(region),
   log: (line) => console.error(`criu-lab: ${line}`),
   bootPollMs: 15_000,
@@ -52,7 +52,7 @@ export interface DeployOutcome {
   readonly servers: ServersDocument;
   readonly serversPath: string;
   /** The experiment run's result, when --run was given. */
-  readonly experiment?: CommandResult;
+  readonly experiment?: ProcessResult;
 }
 
 function cdktfEnvironment(configPath: string): Record<string, string> {
@@ -66,14 +66,15 @@ async function cdktf(verb: 'deploy' | 'destroy', props: InfraProps, configPath: 
     cwd: PROJECT_ROOT,
     env: cdktfEnvironment(configPath),
     echo: true,
+    check: false,
   });
   if (result.exitCode !== 0) {
-    throw new ExternalError(`cdktf ${verb} of stack ${props.prefix} failed (exit ${result.exitCode})`, result.output);
+    throw new ExternalError(`cdktf ${verb} of stack ${props.prefix} failed (exit ${result.exitCode})`, { logTail: result.output });
   }
 }
 
 async function requireAwsCli(effects: InfraEffects): Promise<void> {
-  const result = await effects.run(['aws', '--version']);
+  const result = await effects.run(['aws', '--version'], { check: false });
   if (result.exitCode !== 0) {
     throw new UsageError(
       'the aws CLI is needed to read the instances\' boot reports and pin their host keys; ' +
@@ -115,7 +116,7 @@ async function deployStages(props: InfraProps, options: DeployOptions, effects: 
   effects.log(`running ${options.experimentPath} on the lab`);
   const experiment = await effects.run(
     ['node', CRIU_LAB, 'run', '-c', resolve(options.experimentPath), '--servers', serversPath],
-    { cwd: PROJECT_ROOT, echo: true },
+    { cwd: PROJECT_ROOT, echo: true, check: false },
   );
   return { servers, serversPath, experiment };
 }

@@ -2,7 +2,7 @@
 // from $CRIU_LAB_INFRA_CONFIG when set.
 import { buildLabApp } from './app.js';
 import { DEFAULT_CONFIG_PATH } from './props.js';
-import { UsageError } from './errors.js';
+import { renderError } from '../../core/errors.js';
 
 try {
   const { app, preview } = buildLabApp({ configPath: process.env.CRIU_LAB_INFRA_CONFIG || undefined });
@@ -14,7 +14,7 @@ try {
   }
   app.synth();
 } catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  console.error(`criu-lab: ${error.message}`);
-  process.exit(error.exitCode);
+  const { text, exitCode } = renderError(error);
+  console.error(text);
+  process.exit(exitCode);
 }

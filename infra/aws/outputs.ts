@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Construct } from 'constructs';
 import { TerraformOutput } from 'cdktf';
 import { z } from 'zod';
-import { ExternalError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 
 const hostSchema = z.object({
   name: z.string(),

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { UsageError } from './errors.js';
+import { UsageError } from '../../core/errors.js';
 
 /** One availability zone of the lab and the nodes placed in it. */
 export interface ZoneProps {
@@ -123,10 +123,11 @@ export interface ConfigProblem {
 export class ValidationError extends UsageError {
   constructor(
     readonly source: string,
-    readonly problems: readonly ConfigProblem[],
+    /** Every problem, by its dotted key; the message lists them too. */
+    readonly configProblems: readonly ConfigProblem[],
   ) {
-    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-    super(`${source} is invalid (${count}):\n${problems.map((p) => `  ${p.key}: ${p.problem}`).join('\n')}`);
+    const count = configProblems.length === 1 ? '1 problem' : `${configProblems.length} problems`;
+    super(`${source} is invalid (${count}):\n${configProblems.map((p) => `  ${p.key}: ${p.problem}`).join('\n')}`);
   }
 }
 

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
-import { ExternalError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 import type { StackOutputs } from './outputs.js';
 
 export interface ServerAddress {

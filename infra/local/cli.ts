@@ -1,23 +1,9 @@
 // `criu-lab lab up|status|down`: flags become LabOptionsInput, results become a few short
-// lines (or JSON). Usage errors exit 2 naming the flag; the world's errors exit 1 with a hint.
+// lines (or JSON). Errors render through core/errors.ts: usage exits 2 naming the flag, the world's errors 1 with a hint.
 import type { Command } from 'commander';
-import { LabError } from './errors.js';
+import { reportErrors } from '../../core/errors.js';
 import { labDown, labStatus, labUp, type LabDownResult, type LabStatus, type LabUpResult } from './lab.js';
-import { MAX_NODES, MIN_NODES, type LabOptionsInput } from './options.js';
-
-/** The flag each option field comes from, so a usage error names what the user typed. */
-const FLAGS: Record<keyof LabOptionsInput, string> = {
-  name: '--name',
-  nodes: '--nodes',
-  subnet: '--subnet',
-  serversPath: '--servers',
-  stateDir: 'stateDir',
-  bastion: '--bastion',
-  profile: '--profile',
-  storage: '--storage',
-  backend: '--backend',
-  user: '--user',
-};
+import { MAX_NODES, MIN_NODES } from './options.js';
 
 interface LabFlags {
   readonly name?: string;
@@ -52,7 +38,7 @@ export function registerLabCommands(program: Command): Command {
     .option('--backend <name>', 'namespaces (nodes share this kernel) or vm (qemu guests with Debian\'s kernel, for pre-dump) (default: namespaces)')
     .option('--user <name>', 'reach the nodes as this non-root user with passwordless sudo (made on the host if missing; lab down removes what was added); servers.yaml names it as nodes.ssh_user')
     .action((flags: LabFlags) =>
-      runLabCommand(async () => {
+      reportErrors(async () => {
         const result = await labUp({
           name: flags.name,
           nodes: flags.nodes,
@@ -74,7 +60,7 @@ export function registerLabCommands(program: Command): Command {
     .option(...nameFlag)
     .option('--json', 'print the status as JSON')
     .action((flags: LabFlags) =>
-      runLabCommand(async () => {
+      reportErrors(async () => {
         const status = await labStatus({ name: flags.name });
         console.log(flags.json ? JSON.stringify(status, null, 2) : describeStatus(status).join('\n'));
         if (!status.healthy) process.exitCode = 1;
@@ -87,7 +73,7 @@ export function registerLabCommands(program: Command): Command {
     .option(...nameFlag)
     .option(...serversFlag)
     .action((flags: LabFlags) =>
-      runLabCommand(async () => {
+      reportErrors(async () => {
         const result = await labDown({ name: flags.name, serversPath: flags.servers });
         console.log(describeDown(flags.name ?? 'lab', result).join('\n'));
       }),
@@ -98,21 +84,6 @@ export function registerLabCommands(program: Command): Command {
     command.exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
   }
   return lab;
-}
-
-async function runLabCommand(action: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    if (!(error instanceof LabError)) throw error;
-    if (error.problems.length > 0) {
-      for (const p of error.problems)
-        console.error(`error: ${FLAGS[p.field as keyof LabOptionsInput] ?? p.field} ${p.problem}`);
-    } else {
-      console.error(`error: ${error.message}\nhint: ${error.hint}`);
-    }
-    process.exitCode = error.exitCode;
-  }
 }
 
 function seconds(ms: number): string {

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LabError } from './errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { run } from './exec.js';
 
 export interface LabUser {
@@ -38,8 +38,10 @@ const withoutLabKey = (text: string, lab: string) => text.split('\n').filter((li
 
 /** Makes `name` able to log in to the lab's nodes with the lab key and to run anything as root with `sudo -n`. */
 export async function addLabUser(lab: string, name: string, publicKey: string): Promise<LabUser> {
-  if (!USER_NAME.test(name) || name === 'root') throw new LabError(`invalid lab options: --user ${name} is not a user name other than root`, { kind: 'usage', hint: 'use a name like crlab' });
-  if (!existsSync('/usr/bin/sudo')) throw new LabError('sudo is not installed on this host (the nodes share its root filesystem)', { hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)' });
+  if (!USER_NAME.test(name) || name === 'root') {
+    throw new UsageError(`invalid lab options: --user ${name} is not a user name other than root`, [], { hint: 'use a name like crlab' });
+  }
+  if (!existsSync('/usr/bin/sudo')) throw new ExternalError('sudo is not installed on this host (the nodes share its root filesystem)', { hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)' });
   let found = await account(name);
   const created = found === undefined;
   if (created) {
@@ -48,7 +50,7 @@ export async function addLabUser(lab: string, name: string, publicKey: string): 
     await run(['usermod', '-p', '*', name]);
     found = await account(name);
   }
-  if (!found) throw new LabError(`cannot find the account ${name} after creating it`, { hint: 'check /etc/passwd' });
+  if (!found) throw new ExternalError(`cannot find the account ${name} after creating it`, { hint: 'check /etc/passwd' });
   const drop = sudoersPath(lab);
   await writeFile(`${drop}.tmp`, `# written by \`criu-lab lab up --user\` for lab ${lab}; removed by \`lab down\`\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
   await run(['visudo', '-c', '-q', '-f', `${drop}.tmp`], { hint: `the sudoers line for ${name} does not parse` });

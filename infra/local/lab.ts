@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LabError } from './errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { labKeyDir, labLayout, type LabLayout } from './layout.js';
@@ -33,14 +33,13 @@ import { applyProfile, bandwidthProfile, type BandwidthProfile } from './profile
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';
-import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from './state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from './state.js';
 import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
 import { killLabGuests } from './vm/guest.js';
 import { vmLabStatus, vmLabUp, type VmLabTimes } from './vm/lab.js';
 
-export { LabError } from './errors.js';
 export type { LabOptionsInput } from './options.js';
-export type { LabInfo, LabNodeInfo } from './state.js';
+export type { LabInfo, LabNodeInfo, LabNodeStatus } from './state.js';
 
 const SSH_START_TIMEOUT_MS = 20_000;
 const STATUS_PROBE_TIMEOUT_MS = 1_500;
@@ -58,20 +57,6 @@ export interface LabUpResult {
   readonly profile?: BandwidthProfile;
   /** Image and boot times of `--backend vm`. */
   readonly vm?: VmLabTimes;
-}
-
-export interface LabNodeStatus {
-  readonly name: string;
-  readonly ip: string;
-  readonly netns: string;
-  readonly netnsExists: boolean;
-  /** Host PIDs of the processes in the node's netns. */
-  readonly pids: readonly number[];
-  /** From lab.json; undefined without a record. */
-  readonly hostPid: number | undefined;
-  /** The sshd's identification line; undefined when it did not answer. */
-  readonly sshBanner: string | undefined;
-  readonly healthy: boolean;
 }
 
 export interface LabStatus {
@@ -104,7 +89,9 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
   if (options.backend === 'vm' && options.user)
-    throw new LabError('invalid lab options: --user is for the namespaces backend (its nodes share this host\'s accounts)', { kind: 'usage', hint: 'drop --user, or use --backend namespaces' });
+    throw new UsageError("invalid lab options: --user is for the namespaces backend (its nodes share this host's accounts)", [], {
+      hint: 'drop --user, or use --backend namespaces',
+    });
   if (options.backend === 'vm') {
     const up = await vmLabUp(options, () => labDown(input));
     const profile = await shapeLinks(labLayout(options), options.profile);
@@ -118,7 +105,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   // A lab asked for with --storage that runs without it is recreated with it.
   if (recorded !== undefined && (!options.storage || recorded.storage !== undefined) && (await isRunningHealthy(options, recorded))) {
     if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet || (recorded.bastion !== undefined) !== options.bastion) {
-      throw new LabError(
+      throw new ExternalError(
         `lab '${options.name}' is already up with ${recorded.nodes.length} nodes on ${recorded.subnet}.0/24${recorded.bastion ? ' behind a bastion' : ''}, not ${options.nodes} on ${options.subnet}.0/24${options.bastion ? ' behind a bastion' : ''}`,
         {
           hint: `run \`criu-lab lab down --name ${options.name}\` first to change its shape, or ask for the same shape`,
@@ -143,7 +130,7 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const strayFiles = await foreignStateFiles(layout.stateDir);
   if (strayFiles.length > 0) obstacles.push(strayFilesObstacle(layout.stateDir, strayFiles));
   if (obstacles.length > 0) {
-    throw new LabError(
+    throw new ExternalError(
       `cannot bring lab '${options.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`,
       { hint: obstacles.map((o) => o.fix).join('\n      ') },
     );

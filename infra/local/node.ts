@@ -5,11 +5,11 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LabError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { ensureKeyPair } from './keys.js';
 import type { NodeLayout } from './layout.js';
 import { netnsPids } from './network.js';
-import { quoteArgv as shellCommand } from '../../experiments/remote/quote.js';
+import { quoteArgv as shellCommand } from '../../core/quote.js';
 import { readSshBanner, renderSshdConfig, SSH_PORT } from './sshd.js';
 
 /** The lab key pair: its public half is authorised for root on every node; the private half stays on the controller (runs make their own node-to-node keys). */
@@ -93,7 +93,7 @@ export async function startNode(node: NodeLayout): Promise<number> {
     child.unref();
     return pid;
   } catch (error) {
-    throw new LabError(`cannot start node ${node.name}: ${(error as Error).message}`, {
+    throw new ExternalError(`cannot start node ${node.name}: ${(error as Error).message}`, {
       hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)',
     });
   } finally {
@@ -140,7 +140,7 @@ export async function killNodeProcesses(
     const alive = [...new Set([...inNetns, ...extra])];
     if (alive.length === 0) return killed.size;
     if (Date.now() > deadline) {
-      throw new LabError(`processes ${alive.join(', ')} of the lab's netns ${netns.join(', ')} survive SIGKILL`, {
+      throw new ExternalError(`processes ${alive.join(', ')} of the lab's netns ${netns.join(', ')} survive SIGKILL`, {
         hint: `look at them with \`ps -o pid,stat,wchan,cmd -p ${alive.join(
           ',',
         )}\` (state D means stuck in the kernel), then retry \`criu-lab lab down\``,
@@ -181,7 +181,7 @@ export async function waitUntilNodeAnswers(node: NodeLayout, hostPid: number, ti
       const why = running
         ? `did not answer SSH on ${node.ip}:${SSH_PORT} within ${timeoutMs / 1000} s`
         : 'exited while starting';
-      throw new LabError(`node ${node.name} (${node.ip}) ${why}; its node.log ends with:\n${await nodeLogTail(node)}`, {
+      throw new ExternalError(`node ${node.name} (${node.ip}) ${why}; its node.log ends with:\n${await nodeLogTail(node)}`, {
         hint: 'fix the cause shown in the log, then run `criu-lab lab up` again (the failed lab was removed)',
       });
     }

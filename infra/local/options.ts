@@ -3,7 +3,7 @@
 import { USER_NAME } from './lab-user.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { LabError, type OptionProblem } from './errors.js';
+import { UsageError } from '../../core/errors.js';
 import { profileNames } from './profiles.js';
 
 export const MIN_NODES = 2;
@@ -95,31 +95,46 @@ const optionsSchema = z.object({
     .optional(),
 });
 
-/** Validates raw options and fills in the defaults; throws a usage LabError listing every bad field. */
+/** The flag each option field comes from, so a usage error names what the user typed. */
+export const OPTION_FLAGS: Readonly<Record<keyof LabOptionsInput, string>> = {
+  name: '--name',
+  nodes: '--nodes',
+  subnet: '--subnet',
+  serversPath: '--servers',
+  stateDir: 'stateDir',
+  bastion: '--bastion',
+  profile: '--profile',
+  storage: '--storage',
+  backend: '--backend',
+  user: '--user',
+};
+
+/** One invalid option, named by the flag the user typed. */
+export function optionProblem(field: string, problem: string): string {
+  return `${OPTION_FLAGS[field as keyof LabOptionsInput] ?? field} ${problem}`;
+}
+
+/** Validates raw options and fills in the defaults; throws a UsageError listing every bad field. */
 export function resolveLabOptions(input: LabOptionsInput = {}, cwd: string = process.cwd()): LabOptions {
   const parsed = optionsSchema.safeParse(input);
   if (!parsed.success) {
-    const problems: OptionProblem[] = [];
+    const problems = new Map<string, string>();
     for (const issue of parsed.error.issues) {
       const field = String(issue.path[0] ?? 'options');
-      if (problems.some((p) => p.field === field)) continue;
+      if (problems.has(field)) continue;
       const got = (input as Record<string, unknown>)[field];
-      problems.push({ field, problem: `${issue.message} (got ${JSON.stringify(got)})` });
+      problems.set(field, optionProblem(field, `${issue.message} (got ${JSON.stringify(got)})`));
     }
-    throw new LabError(`invalid lab options: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`, {
-      kind: 'usage',
-      hint: 'fix the options named above',
-      problems,
-    });
+    throw new UsageError('invalid lab options', [...problems.values()], { hint: 'fix the options named above' });
   }
   const name = parsed.data.name ?? DEFAULT_LAB_NAME;
   const nodes = parsed.data.nodes ?? MIN_NODES;
   if (parsed.data.bastion && nodes < MIN_NODES + 1) {
-    throw new LabError(`invalid lab options: bastion needs at least ${MIN_NODES + 1} nodes (the bastion and two behind it), got ${nodes}`, {
-      kind: 'usage',
-      hint: `add --nodes ${MIN_NODES + 1}`,
-      problems: [{ field: 'nodes', problem: `must be at least ${MIN_NODES + 1} with a bastion (got ${nodes})` }],
-    });
+    throw new UsageError(
+      `invalid lab options: bastion needs at least ${MIN_NODES + 1} nodes (the bastion and two behind it), got ${nodes}`,
+      [optionProblem('nodes', `must be at least ${MIN_NODES + 1} with a bastion (got ${nodes})`)],
+      { hint: `add --nodes ${MIN_NODES + 1}` },
+    );
   }
   return Object.freeze({
     name,

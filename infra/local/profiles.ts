@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { LabError } from './errors.js';
+import { UsageError } from '../../core/errors.js';
 import { run } from './exec.js';
 
 export const PROFILES_FILE = fileURLToPath(new URL('../../config/profiles.yaml', import.meta.url));
@@ -52,7 +52,7 @@ export function profileNames(): string[] {
 export function bandwidthProfile(name: string): BandwidthProfile {
   const profile = bandwidthProfiles().get(name);
   if (!profile) {
-    throw new LabError(`unknown bandwidth profile '${name}'`, { kind: 'usage', hint: `choose one of: ${profileNames().join(', ')} (config/profiles.yaml)` });
+    throw new UsageError(`unknown bandwidth profile '${name}'`, [], { hint: `choose one of: ${profileNames().join(', ')} (config/profiles.yaml)` });
   }
   return profile;
 }

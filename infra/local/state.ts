@@ -6,6 +6,21 @@ import type { LabLayout } from './layout.js';
 import type { LabStorage } from './storage.js';
 import type { LabUser } from './lab-user.js';
 
+/** One node as `lab status` finds it (both backends report this shape). */
+export interface LabNodeStatus {
+  readonly name: string;
+  readonly ip: string;
+  readonly netns: string;
+  readonly netnsExists: boolean;
+  /** Host PIDs of the processes in the node's netns. */
+  readonly pids: readonly number[];
+  /** From lab.json; undefined without a record. */
+  readonly hostPid: number | undefined;
+  /** The sshd's identification line; undefined when it did not answer. */
+  readonly sshBanner: string | undefined;
+  readonly healthy: boolean;
+}
+
 export interface LabNodeInfo {
   readonly name: string;
   readonly ip: string;

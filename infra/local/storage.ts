@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LabError } from './errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { run } from './exec.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { nodeFiles, type LabLayout, type NodeLayout } from './layout.js';
@@ -194,5 +194,5 @@ async function waitForPort(host: string, port: number, logPath: string): Promise
     if (open) return;
     await sleep(100);
   }
-  throw new LabError(`the lab's S3 stand-in did not listen on ${host}:${port} within ${START_TIMEOUT_MS / 1000} s`, { hint: `see ${logPath}` });
+  throw new ExternalError(`the lab's S3 stand-in did not listen on ${host}:${port} within ${START_TIMEOUT_MS / 1000} s`, { hint: `see ${logPath}` });
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { App } from 'cdktf';
 import { findAwsCredentials } from '../../infra/aws/credentials.js';
-import { runCommand } from '../../infra/aws/process.js';
+import { runProcess } from '../../core/process.js';
 import { CriuLabStack } from '../../infra/aws/stack.js';
 import { MIRROR_CLI_CONFIG, PROVIDER_MIRROR, TERRAFORM, TEST_CONFIG } from './helpers.js';
 
@@ -33,12 +33,12 @@ describeWithAws(
           env.TF_CLI_CONFIG_FILE = join(workdir, 'terraformrc');
         }
         const terraform = existsSync(TERRAFORM) ? TERRAFORM : 'terraform';
-        const init = await runCommand(
+        const init = await runProcess(
           [terraform, 'init', '-input=false', '-no-color', `-backend-config=path=${join(workdir, 'plan.tfstate')}`],
-          { cwd: stackDir, env },
+          { cwd: stackDir, env, check: false },
         );
         expect({ exitCode: init.exitCode, output: init.exitCode === 0 ? '' : init.output }).toEqual({ exitCode: 0, output: '' });
-        const plan = await runCommand([terraform, 'plan', '-input=false', '-lock=false', '-no-color'], { cwd: stackDir, env });
+        const plan = await runProcess([terraform, 'plan', '-input=false', '-lock=false', '-no-color'], { cwd: stackDir, env, check: false });
         expect({ exitCode: plan.exitCode, output: plan.exitCode === 0 ? '' : plan.output }).toEqual({ exitCode: 0, output: '' });
         expect(plan.output).toMatch(/Plan: \d+ to add, 0 to change, 0 to destroy/);
       } finally {

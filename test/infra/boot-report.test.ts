@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parseBootReport, waitForBootReports, type ConsoleReader } from '../../infra/aws/boot-report.js';
-import { ExternalError } from '../../infra/aws/errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { knownHostsPathFor, renderKnownHosts } from '../../infra/aws/known-hosts.js';
 import { FIXTURES } from './helpers.js';
 

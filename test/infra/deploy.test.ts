@@ -9,8 +9,8 @@ import { parse } from 'yaml';
 import { registerInfraCommands } from '../../infra/aws/cli.js';
 import { findAwsCredentials, requireAwsCredentials } from '../../infra/aws/credentials.js';
 import { deployLab, type DeployOptions, type InfraEffects } from '../../infra/aws/deploy.js';
-import { ExternalError, UsageError } from '../../infra/aws/errors.js';
-import type { CommandResult, CommandRunner } from '../../infra/aws/process.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
+import type { ProcessResult, ProcessRunner } from '../../core/process.js';
 import { FIXTURES, TEST_PUBLIC_KEY } from './helpers.js';
 
 interface World {
@@ -20,9 +20,9 @@ interface World {
 
 function fakeWorld(exitCodes: { deploy?: number; run?: number; aws?: number } = {}): World {
   const commands: string[][] = [];
-  const run: CommandRunner = async (command) => {
+  const run: ProcessRunner = async (command) => {
     commands.push([...command]);
-    const result = (exitCode: number): CommandResult => ({ command, exitCode, output: '', durationMs: 1 });
+    const result = (exitCode: number): ProcessResult => ({ command, exitCode, signal: null, stdout: '', stderr: '', output: '', durationMs: 1 });
     const [program = '', verb] = command;
     if (program === 'aws') return result(exitCodes.aws ?? 0);
     if (program.endsWith('/cdktf') && verb === 'deploy') {

@@ -20,7 +20,7 @@ function problemsOf(config: unknown): Record<string, string> {
   try {
     parseInfraProps(config);
   } catch (error) {
-    if (error instanceof ValidationError) return Object.fromEntries(error.problems.map((p) => [p.key, p.problem]));
+    if (error instanceof ValidationError) return Object.fromEntries(error.configProblems.map((p) => [p.key, p.problem]));
     throw error;
   }
   throw new Error('the config was accepted');

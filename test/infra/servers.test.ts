@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { ExternalError } from '../../infra/aws/errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { readStackOutputs } from '../../infra/aws/outputs.js';
 import { buildServersDocument, renderServersYaml, writeServersFile } from '../../infra/aws/servers.js';
 import { FIXTURES } from './helpers.js';

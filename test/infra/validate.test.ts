@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { App } from 'cdktf';
-import { runCommand } from '../../infra/aws/process.js';
+import { runProcess } from '../../core/process.js';
 import type { InfraConfig } from '../../infra/aws/props.js';
 import { CriuLabStack } from '../../infra/aws/stack.js';
 import { AWS_PROVIDER, MIRROR_CLI_CONFIG, PROVIDER_MIRROR, TERRAFORM, TEST_CONFIG } from './helpers.js';
@@ -36,13 +36,13 @@ describe('terraform validate, offline', () => {
     const stack = new CriuLabStack(app, config);
     app.synth();
     const stackDir = join(workdir, name, 'stacks', stack.props.prefix);
-    const init = await runCommand([TERRAFORM, 'init', '-backend=false', '-input=false', '-no-color'], { cwd: stackDir, env });
+    const init = await runProcess([TERRAFORM, 'init', '-backend=false', '-input=false', '-no-color'], { cwd: stackDir, env, check: false });
     expect({ step: 'terraform init', exitCode: init.exitCode, output: init.exitCode === 0 ? '' : init.output }).toEqual({
       step: 'terraform init',
       exitCode: 0,
       output: '',
     });
-    const result = await runCommand([TERRAFORM, 'validate', '-no-color'], { cwd: stackDir, env });
+    const result = await runProcess([TERRAFORM, 'validate', '-no-color'], { cwd: stackDir, env, check: false });
     expect({ exitCode: result.exitCode, output: result.output.trim() }).toEqual({
       exitCode: 0,
       output: 'Success! The configuration is valid.',

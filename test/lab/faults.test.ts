@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
-import { ExternalError } from '../../experiments/errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { LEFTOVERS_FILE, type LeftoversRecord } from '../../experiments/leftovers.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { runMigration } from '../../experiments/pipeline.js';

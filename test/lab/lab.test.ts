@@ -12,7 +12,8 @@ import { Command } from 'commander';
 import { Client } from 'ssh2';
 import { parse } from 'yaml';
 import { registerLabCommands } from '../../infra/local/cli.js';
-import { LabError, labDown, labStatus, labUp, type LabInfo } from '../../infra/local/lab.js';
+import { UsageError } from '../../core/errors.js';
+import { labDown, labStatus, labUp, type LabInfo } from '../../infra/local/lab.js';
 
 const run = promisify(execFile);
 const NAME = 'test';
@@ -241,13 +242,10 @@ describe('local lab', () => {
 describe('lab options', () => {
   it('rejects a bad node count and name with a usage error naming each field', async () => {
     const attempt = labUp({ name: 'Bad!', nodes: '1' });
-    await expect(attempt).rejects.toBeInstanceOf(LabError);
+    await expect(attempt).rejects.toBeInstanceOf(UsageError);
     await expect(attempt).rejects.toMatchObject({
-      kind: 'usage',
-      problems: [
-        { field: 'name', problem: expect.stringContaining('1 to 8 characters') },
-        { field: 'nodes', problem: expect.stringContaining('from 2 to 8') },
-      ],
+      exitCode: 2,
+      problems: [expect.stringMatching(/^--name .*1 to 8 characters/), expect.stringMatching(/^--nodes .*from 2 to 8/)],
     });
   });
 
@@ -266,9 +264,10 @@ describe('lab options', () => {
       spy.mockRestore();
       process.exitCode = 0;
     }
-    expect(errors).toEqual([
-      'error: --nodes must be a whole number from 2 to 8 (got "1")',
-      'error: --nodes must be a whole number from 2 to 8 (got "abc")',
-    ]);
+    expect(errors).toEqual(
+      ['1', 'abc'].map((nodes) =>
+        ['error: invalid lab options', `  - --nodes must be a whole number from 2 to 8 (got "${nodes}")`, 'hint: fix the options named above'].join('\n'),
+      ),
+    );
   });
 });

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan } from '../../experiments/config/load.js';
 import type { Plan } from '../../experiments/config/plan.js';
-import { ExternalError, UsageError } from '../../experiments/errors.js';
+import { ExternalError, UsageError } from '../../core/errors.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';

@@ -12,7 +12,7 @@ import type { Plan } from '../../experiments/config/plan.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress, type Progress } from '../../experiments/progress.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
-import type { RemoteNode } from '../../experiments/remote/node.js';
+import type { RemoteNode } from '../../core/node.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { runCli } from '../support/cli.js';
 

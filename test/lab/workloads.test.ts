@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { runMigration, type RunOutcome } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';

@@ -1,7 +1,7 @@
 // The problems a configuration step reports: [] when it succeeds, the UsageError's list when it
 // refuses; anything else thrown fails the test.
 import { expect } from '@jest/globals';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 
 export function problemsFrom(step: () => unknown): string[] {
   try {

@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { loadPlan, type ConfigOverride, type LoadedPlan, type LoadOptions } from '../../experiments/config/load.js';
 import { configSchema } from '../../experiments/config/schema.js';
 import { closestKey, knownKeysOf, type KnownKeys } from '../../experiments/config/unknown-keys.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { renderServersYaml as renderLabServers } from '../../infra/local/servers.js';
 import { buildServersDocument, renderServersYaml as renderAwsServers } from '../../infra/aws/servers.js';

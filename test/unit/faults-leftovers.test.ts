@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { cleanNodes, killSessionArgv } from '../../experiments/cleanup.js';
 import { cleanLeftovers, LEFTOVERS_FILE, LeftoversLog, type LeftoversRecord } from '../../experiments/leftovers.js';
 import { FakeWorld } from './strategies-fakes.js';

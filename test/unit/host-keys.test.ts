@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Plan } from '../../experiments/config/plan.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { cleanLeftovers, LeftoversLog } from '../../experiments/leftovers.js';
 import { clientCredentials, hostKeysFor } from '../../experiments/remote/connect.js';
 import { KnownHosts } from '../../experiments/remote/known-hosts.js';

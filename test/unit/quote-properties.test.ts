@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { quoteArg, quoteArgv } from '../../experiments/remote/quote.js';
+import { quoteArg, quoteArgv } from '../../core/quote.js';
 import { customWorkload, definitionSchema } from '../../workloads/custom/custom.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramDefault, type WorkloadParam } from '../../workloads/workload.js';

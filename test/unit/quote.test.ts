@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { quoteArg, quoteArgv } from '../../experiments/remote/quote.js';
+import { quoteArg, quoteArgv } from '../../core/quote.js';
 
 /** Runs a quoted command line through a real shell and returns the argv the shell saw. */
 function argvSeenByShell(argv: string[]): string[] {

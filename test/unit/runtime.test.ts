@@ -3,7 +3,7 @@
 // and the sudo wrapping of a non-root user's commands.
 import { describe, expect, it } from '@jest/globals';
 import { join, resolve } from 'node:path';
-import { Registry } from '../../experiments/registry.js';
+import { Registry } from '../../core/registry.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { toOriginalMetrics } from '../../experiments/original-metrics.js';
 import { asRoot } from '../../experiments/remote/ssh.js';

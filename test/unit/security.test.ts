@@ -8,9 +8,9 @@ import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { awsConsoleReader } from '../../infra/aws/boot-report.js';
 import { deployLab } from '../../infra/aws/deploy.js';
-import { runCommand, type CommandRunner } from '../../infra/aws/process.js';
+import { runProcess, type ProcessRunner } from '../../core/process.js';
 import { loadPlan } from '../../experiments/config/load.js';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { describeRun } from '../../experiments/pipeline.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
 import { TEST_PUBLIC_KEY } from '../infra/helpers.js';
@@ -53,10 +53,10 @@ describe('AWS credentials', () => {
     const fixtures = join(root, 'test/infra/fixtures');
     const cdktf = fake('cdktf', `while [ $# -gt 0 ]; do [ "$1" = --outputs-file ] && cp ${fixtures}/deploy-outputs.json "$2"; shift; done`);
     const aws = fake('aws', `for a; do case $a in i-*) cat ${fixtures}/console/$a.txt;; esac; done`);
-    const run: CommandRunner = (command, options) => {
+    const run: ProcessRunner = (command, options) => {
       const [program = '', ...args] = command;
       const swapped = program.endsWith('/cdktf') ? cdktf : program === 'aws' ? aws : program;
-      return runCommand([swapped, ...args], options);
+      return runProcess([swapped, ...args], options);
     };
     const configPath = join(dir, 'infra.yaml');
     writeFileSync(configPath, `operator_cidr: 198.51.100.7/32\npublic_key: ${TEST_PUBLIC_KEY}\nprivate_key_path: ${join(dir, 'id_test')}\n`);

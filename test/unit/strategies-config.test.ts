@@ -2,7 +2,7 @@
 // and the shipped experiment files.
 import { resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { flag, planWith } from './strategies-fakes.js';
 
 const root = resolve(import.meta.dirname, '../..');

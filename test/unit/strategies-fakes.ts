@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
 import type { Plan } from '../../experiments/config/plan.js';
-import { ExternalError } from '../../experiments/errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { throughputMBps, type TransferMetrics } from '../../experiments/metrics.js';
 import { createProgress } from '../../experiments/progress.js';
-import type { CommandResult, RemoteNode, RunOptions } from '../../experiments/remote/node.js';
-import { PhaseLog, runPaths, type RunContext } from '../../experiments/run-context.js';
+import type { CommandResult, RemoteNode, RunOptions } from '../../core/node.js';
+import { PhaseLog, type RunContext } from '../../experiments/run-context.js';
+import { runPaths } from '../../experiments/run-paths.js';
 import type { Transfer, TransferItem } from '../../experiments/transfers/transfer.js';
 import { workloads } from '../../workloads/registry.js';
 

@@ -1,7 +1,7 @@
 // Preflight for each strategy on fake nodes shaped like this lab (no soft-dirty tracking): a row
 // per check, predump refused before anything starts with a message naming CONFIG_MEM_SOFT_DIRTY.
 import { describe, expect, it } from '@jest/globals';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { formatPreflight, inspectNodes, preflight } from '../../experiments/preflight.js';
 import { strategies } from '../../experiments/strategies/registry.js';
 import { FakeWorld, contextFor, flag, planWith, type Answer } from './strategies-fakes.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { UsageError } from '../../experiments/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { bisectLargestMeeting, maxProbes, midpoint } from '../../experiments/sweep/bisect.js';
 import { cellsOf, runsOf } from '../../experiments/sweep/expand.js';
 import { estimateRemainingMs, formatDuration } from '../../experiments/sweep/progress.js';

@@ -1,6 +1,6 @@
 // The VM backend's edges that need no guest: the --backend option and the qemu command line.
 import { describe, expect, it } from '@jest/globals';
-import { LabError } from '../../infra/local/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { labLayout } from '../../infra/local/layout.js';
 import { resolveLabOptions } from '../../infra/local/options.js';
 import { qemuArgv } from '../../infra/local/vm/guest.js';
@@ -19,10 +19,10 @@ describe('lab options', () => {
         return e;
       }
       return undefined;
-    })() as LabError;
-    expect(error).toBeInstanceOf(LabError);
-    expect(error.kind).toBe('usage');
-    expect(error.problems).toEqual([{ field: 'backend', problem: 'must be one of: namespaces, vm (got "kvm")' }]);
+    })() as UsageError;
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.exitCode).toBe(2);
+    expect(error.problems).toEqual(['--backend must be one of: namespaces, vm (got "kvm")']);
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
-import { ExternalError } from '../../experiments/errors.js';
+import { ExternalError } from '../../core/errors.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
 import { labDown, labUp } from '../../infra/local/lab.js';

@@ -3,7 +3,7 @@
 // that grows (stdout, logs it holds open; these files move, so sizes carry across the migration)
 // or, for a silent script, CPU time and context switches that grow after restore (they restart
 // at restore, so they are compared with the first reading on the destination).
-import { OUTPUT_FILE, READY_FILE } from '../../experiments/workload-control.js';
+import { OUTPUT_FILE, READY_FILE } from '../payload-files.js';
 import { fileBytes, openRegularFiles, processTree, treeActivity } from '../proc.js';
 import { check, type StatusObserver, type VerifyResult, type WorkloadStatus } from '../workload.js';
 

@@ -3,8 +3,8 @@
 // as a YAML-registered custom workload (protocol seed), its definition built in memory.
 import { existsSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { UsageError } from '../../experiments/errors.js';
-import type { Registry } from '../../experiments/registry.js';
+import { UsageError } from '../../core/errors.js';
+import type { Registry } from '../../core/registry.js';
 import type { Workload } from '../workload.js';
 import { customWorkload, definitionSchema } from './custom.js';
 

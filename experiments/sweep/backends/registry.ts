@@ -1,5 +1,5 @@
 // Sweep backends by name. Adding one is a file in this folder and one line here.
-import { Registry } from '../../registry.js';
+import { Registry } from '../../../core/registry.js';
 import { awsBackend } from './aws.js';
 import type { BackendFactory } from './backend.js';
 import { labBackend } from './lab.js';

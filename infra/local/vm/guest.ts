@@ -4,7 +4,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LabError } from '../errors.js';
+import { ExternalError } from '../../../core/errors.js';
 import { run } from '../exec.js';
 import type { LabLayout, NodeLayout } from '../layout.js';
 import { ownerTag } from '../network.js';
@@ -110,7 +110,7 @@ export function qemuArgv(node: NodeLayout, image: VmImage): string[] {
 export async function startGuest(node: NodeLayout, image: VmImage): Promise<number> {
   await run(qemuArgv(node, image), { hint: `check the tap ${node.veth} and the image files in ${image.dir}` });
   const pid = Number((await readFile(guestFiles(node).pidPath, 'utf8')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) throw new LabError(`qemu for ${node.name} wrote no PID`, { hint: `look at ${guestFiles(node).consolePath}` });
+  if (!Number.isInteger(pid) || pid <= 0) throw new ExternalError(`qemu for ${node.name} wrote no PID`, { hint: `look at ${guestFiles(node).consolePath}` });
   return pid;
 }
 
@@ -130,7 +130,7 @@ export async function waitUntilGuestAnswers(node: NodeLayout, qemuPid: number, t
     const running = await isRunning(qemuPid);
     if (!running || Date.now() > deadline) {
       const why = running ? `did not answer SSH on ${node.ip}:${SSH_PORT} within ${timeoutMs / 1000} s` : 'qemu exited while booting';
-      throw new LabError(`guest ${node.name} (${node.ip}) ${why}; its console ends with:\n${await consoleTail(node)}`, {
+      throw new ExternalError(`guest ${node.name} (${node.ip}) ${why}; its console ends with:\n${await consoleTail(node)}`, {
         hint: 'fix the cause shown on the console, then run `criu-lab lab up --backend vm` again (the failed lab was removed)',
       });
     }
@@ -166,7 +166,7 @@ export async function killLabGuests(slots: LabLayout, timeoutMs = 10_000): Promi
   }
   const deadline = Date.now() + timeoutMs;
   while ((await labGuestPids(slots)).length > 0) {
-    if (Date.now() > deadline) throw new LabError(`qemu processes of lab '${slots.name}' survive SIGKILL`, { hint: `look at them with \`ps -fp ${pids.join(',')}\`` });
+    if (Date.now() > deadline) throw new ExternalError(`qemu processes of lab '${slots.name}' survive SIGKILL`, { hint: `look at them with \`ps -fp ${pids.join(',')}\`` });
     await sleep(50);
   }
   return pids.length;

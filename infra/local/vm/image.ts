@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { LabError } from '../errors.js';
+import { ExternalError } from '../../../core/errors.js';
 import { run } from '../exec.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -69,7 +69,7 @@ export async function ensureVmTools(): Promise<void> {
 export async function ensureVmImage(cacheDir: string = DEFAULT_IMAGE_CACHE): Promise<VmImageResult> {
   const started = performance.now();
   if (!existsSync(HOST_CRIU)) {
-    throw new LabError(`the VM image copies the host's CRIU, and ${HOST_CRIU} is missing`, {
+    throw new ExternalError(`the VM image copies the host's CRIU, and ${HOST_CRIU} is missing`, {
       hint: 'build it with `bash scripts/setup-host.sh` (as root)',
     });
   }

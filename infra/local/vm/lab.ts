@@ -4,18 +4,17 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { LabError } from '../errors.js';
-import type { LabNodeStatus } from '../lab.js';
+import { ExternalError, UsageError } from '../../../core/errors.js';
 import { subnetClashes, takeInventory, type Obstacle } from '../inventory.js';
 import { ensureKeyPair, knownHostsLine } from '../keys.js';
 import { labLayout, type LabLayout } from '../layout.js';
 import { createBridge, snapshotNetwork } from '../network.js';
 import { isRunning } from '../node.js';
-import { MAX_NODES, type LabOptions } from '../options.js';
+import { MAX_NODES, optionProblem, type LabOptions } from '../options.js';
 import { requireRoot, requireTools } from '../prerequisites.js';
 import { writeServersYaml } from '../servers.js';
 import { readSshBanner } from '../sshd.js';
-import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo } from '../state.js';
+import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from '../state.js';
 import { createTap, GUEST_CPUS, GUEST_MEMORY_MIB, prepareGuestDisks, startGuest, waitUntilGuestAnswers } from './guest.js';
 import { ensureVmImage, type VmImage } from './image.js';
 
@@ -50,10 +49,9 @@ export async function vmLabUp(options: LabOptions, removeLeftovers: () => Promis
   requireRoot();
   requireTools();
   if (options.bastion || options.storage) {
-    throw new LabError('the VM lab has no bastion or storage node yet', {
-      kind: 'usage',
+    const problem = optionProblem(options.bastion ? 'bastion' : 'storage', 'is not supported with --backend vm');
+    throw new UsageError('the VM lab has no bastion or storage node yet', [problem], {
       hint: 'drop --bastion and --storage, or use the namespace backend for them',
-      problems: [{ field: options.bastion ? 'bastion' : 'storage', problem: 'is not supported with --backend vm' }],
     });
   }
   const layout = labLayout(options);
@@ -63,7 +61,7 @@ export async function vmLabUp(options: LabOptions, removeLeftovers: () => Promis
   const recorded = await readLabInfo(layout.stateFile);
   if (recorded?.backend === 'vm' && (await vmLabStatus(layout, recorded)).healthy) {
     if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet) {
-      throw new LabError(`lab '${options.name}' is already up with ${recorded.nodes.length} guests on ${recorded.subnet}.0/24`, {
+      throw new ExternalError(`lab '${options.name}' is already up with ${recorded.nodes.length} guests on ${recorded.subnet}.0/24`, {
         hint: `run \`criu-lab lab down --name ${options.name}\` first to change its shape, or ask for the same shape`,
       });
     }
@@ -96,7 +94,7 @@ async function refuseObstacles(options: LabOptions, layout: LabLayout): Promise<
     ...subnetClashes(layout, host),
   ];
   if (obstacles.length > 0) {
-    throw new LabError(`cannot bring lab '${layout.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`, {
+    throw new ExternalError(`cannot bring lab '${layout.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`, {
       hint: obstacles.map((o) => o.fix).join('\n      '),
     });
   }

@@ -1,11 +1,11 @@
 // Files the restored tree needs at their old paths that no moved directory carries: what it holds
 // open outside the work dir (found in /proc at dump time) and what the workload names itself.
 // CRIU reopens every file by path, so without them restore fails with "Unable to open fd".
-import type { RunContext } from '../experiments/run-context.js';
-import { throughputMBps } from '../experiments/metrics.js';
-import { nodeStep } from '../experiments/transfers/steps.js';
-import type { Transfer } from '../experiments/transfers/transfer.js';
-import { filesToMove, openRegularFiles, processTree } from './proc.js';
+import type { RunContext } from './run-context.js';
+import { throughputMBps } from './metrics.js';
+import { nodeStep } from './transfers/steps.js';
+import type { Transfer } from './transfers/transfer.js';
+import { filesToMove, openRegularFiles, processTree } from '../workloads/proc.js';
 
 /** Where the files are gathered on the source and land on the destination; under the run's control dir, so cleanup removes it on both nodes. */
 export const stagingDir = (paths: RunContext['paths']): string => `${paths.sourceControlDir}/open-files`;
