@@ -13,7 +13,7 @@ import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from './remote/node.js';
 import { connectPlanNode, hostKeysFor } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
-import { PhaseLog, ms, runPaths, type RunContext, type RunPaths } from './run-context.js';
+import { PhaseLog, runPaths, type RunContext, type RunPaths } from './run-context.js';
 import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
