@@ -2,7 +2,7 @@
 // scenario). Verify proves the operations go on and the table is bit-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, payloadPath } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, payloadPath, withProtocol } from '../workload.js';
 
 export interface DataprocParams {
   readonly num_rows: number;
@@ -20,7 +20,7 @@ export const dataprocWorkload = defineWorkload<DataprocParams>({
     { key: 'operations', flag: '--operations', description: 'operations to run (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'seconds between operations', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--num-rows', String(params.num_rows), '--num-cols', String(params.num_cols), '--operations', String(params.operations), '--interval', String(params.interval),

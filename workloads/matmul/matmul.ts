@@ -2,7 +2,7 @@
 // the inputs survived bit for bit and the results match a recomputation from the seeded inputs.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, stringList, verdict, payloadPath } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, stringList, verdict, payloadPath, withProtocol } from '../workload.js';
 
 export interface MatmulParams {
   readonly matrix_size: number;
@@ -21,7 +21,7 @@ export const matmulWorkload = defineWorkload<MatmulParams>({
     { key: 'iterations', flag: '--iterations', description: 'products to compute (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'minimum seconds between products', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--matrix-size', String(params.matrix_size), '--iterations', String(params.iterations), '--interval', String(params.interval),

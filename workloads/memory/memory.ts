@@ -2,7 +2,7 @@
 // scenario). Verify proves every block frozen at dump time is byte-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { chainChecksum, check, defineWorkload, flagBoolean, numeric, stringList, verdict, type WorkloadFinal, payloadPath } from '../workload.js';
+import { chainChecksum, check, defineWorkload, flagBoolean, numeric, stringList, verdict, type WorkloadFinal, payloadPath, withProtocol } from '../workload.js';
 
 export interface MemoryParams {
   readonly mb_size: number;
@@ -27,7 +27,7 @@ export const memoryWorkload = defineWorkload<MemoryParams>({
     { key: 'max_memory', flag: '--max-memory', description: 'heap size to grow to (MiB)', schema: numeric(z.number().int().positive().max(1 << 24)).default(8192) },
     { key: 'check_lazy_loading', flag: '--check-lazy-loading', description: 'after restore, touch every page of the heap and report how long it took (lazy pages arrive then)', schema: flagBoolean().optional(), isSwitch: true },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--mb-size', String(params.mb_size), '--interval', String(params.interval), '--max-memory', String(params.max_memory),

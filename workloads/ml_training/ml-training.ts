@@ -3,7 +3,7 @@
 // that training goes on: the step counter moves and the loss stays on its way down.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath, withProtocol } from '../workload.js';
 
 export const MODEL_SIZES = ['small', 'medium', 'large'] as const;
 export const DEVICES = ['cpu', 'cuda'] as const;
@@ -79,7 +79,7 @@ export const mlTrainingWorkload = defineWorkload<MlTrainingParams>({
     // The CPU even where there is a GPU, as the seed's framework: CRIU dumps a CUDA context only with its cuda plugin.
     { key: 'device', flag: '--device', description: `where torch trains: ${DEVICES.join(' or ')} (cuda needs CRIU's cuda plugin on both nodes)`, schema: z.enum(DEVICES).default('cpu') },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--model-size', params.model_size, '--batch-size', String(params.batch_size), '--epochs', String(params.epochs),

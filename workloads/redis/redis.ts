@@ -3,7 +3,7 @@
 // connection; verify proves the data set and that very connection survived.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { binary, check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
+import { binary, check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath, withProtocol } from '../workload.js';
 
 export interface RedisParams {
   readonly redis_port: number;
@@ -41,7 +41,7 @@ export const redisWorkload = defineWorkload<RedisParams>({
     { key: 'num_keys', flag: '--num-keys', description: 'keys loaded before the migration', schema: numeric(z.number().int().positive().max(1e9)).default(100_000) },
     { key: 'value_size', flag: '--value-size', description: 'bytes per value', schema: numeric(z.number().int().positive().max(512 * 1024 * 1024)).default(1024) },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--redis-port', String(params.redis_port), '--num-keys', String(params.num_keys), '--value-size', String(params.value_size),

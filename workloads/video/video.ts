@@ -3,7 +3,7 @@
 // frames and output, and that every file it wrote moved intact and stays valid for ffprobe.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { binary, chainChecksum, check, defineWorkload, numeric, stringList, verdict, type WorkloadFinal, payloadPath } from '../workload.js';
+import { binary, chainChecksum, check, defineWorkload, numeric, stringList, verdict, type WorkloadFinal, payloadPath, withProtocol } from '../workload.js';
 
 export const VIDEO_MODES = ['live', 'file'] as const;
 
@@ -36,7 +36,7 @@ export const videoWorkload = defineWorkload<VideoParams>({
     { key: 'duration', flag: '--duration', description: 'seconds of video (file mode)', schema: numeric(z.number().int().positive().max(86_400)).default(300) },
     { key: 'video_mode', flag: '--video-mode', description: `output: ${VIDEO_MODES.join(' (segments) or ')} (one MP4)`, schema: z.enum(VIDEO_MODES).default('live') },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
     '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
     '--resolution', params.resolution, '--fps', String(params.fps), '--duration', String(params.duration), '--video-mode', params.video_mode,
