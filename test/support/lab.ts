@@ -1,6 +1,6 @@
 // The lab tests' shared setup: a lab of the file's own (a fixed name, servers.yaml in a temp dir)
 // up before its tests and down after them, and plans and runs against it as `criu-lab run` makes them.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from '@jest/globals';
@@ -37,6 +37,8 @@ export interface LabTestOptions extends Omit<LabOptionsInput, 'serversPath'> {
   readonly upTimeoutMs?: number;
   /** @default 60 s */
   readonly downTimeoutMs?: number;
+  /** Remove the temp dir (servers.yaml, results) once the lab is down: for runs that leave gigabytes of results. @default false */
+  readonly removeWork?: boolean;
 }
 
 export interface TestLab {
@@ -56,7 +58,7 @@ export interface TestLab {
 
 /** Brings a lab up for the calling test file (beforeAll) and down after it (afterAll). */
 export function useLab(options: LabTestOptions): TestLab {
-  const { workload: sized = {}, upTimeoutMs = 60_000, downTimeoutMs = 60_000, ...labOptions } = options;
+  const { workload: sized = {}, upTimeoutMs = 60_000, downTimeoutMs = 60_000, removeWork = false, ...labOptions } = options;
   const work = mkdtempSync(join(tmpdir(), `criu-lab-${options.name}-`));
   const servers = join(work, 'servers.yaml');
   let info: LabInfo | undefined;
@@ -66,6 +68,7 @@ export function useLab(options: LabTestOptions): TestLab {
   }, upTimeoutMs);
   afterAll(async () => {
     await labDown({ name: options.name, serversPath: servers });
+    if (removeWork) rmSync(work, { recursive: true, force: true });
   }, downTimeoutMs);
 
   const lab: TestLab = {
