@@ -67,6 +67,14 @@ const IMPORTS_PROTOCOL = /^\s*(?:import|from)\s+payload_protocol\b/m;
 /** A payload's files to upload: the payload, and payload_protocol.py beside it when the payload imports it (a standalone script gets nothing more). */
 export const withProtocol = (payload: string): string[] => (IMPORTS_PROTOCOL.test(readFileSync(payload, 'latin1')) ? [payload, PROTOCOL_FILE] : [payload]);
 
+/** The start of a built-in payload's argv: payload.py (beside the protocol module) under python3, told its working dir; its own flags follow. */
+export const pythonPayloadArgv = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>): string[] => [
+  '/usr/bin/python3',
+  payloadPath(context, 'payload.py'),
+  '--working-dir',
+  context.workDir,
+];
+
 /** Something a payload needs on a node, named so preflight can say what to install. */
 export interface Requirement {
   readonly kind: 'python-module' | 'binary';
