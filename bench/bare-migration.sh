@@ -42,7 +42,7 @@ trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
 "${SSH[@]}" root@"$SRC" "mkdir -p $WORK $IMG && touch $WORK/checkpoint_flag"
-scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" "$ROOT/workloads/memory/payload.py" root@"$SRC":"$WORK/"
+scp -q -i "$KEY" -o UserKnownHostsFile="$KNOWN" "$ROOT/workloads/memory/payload.py" "$ROOT/workloads/payload_protocol.py" root@"$SRC":"$WORK/"
 "${SSH[@]}" root@"$SRC" "setsid -f /usr/bin/python3 $WORK/payload.py --working-dir $WORK --mb-size $MB_SIZE --interval $INTERVAL --max-memory $MAX_MEMORY </dev/null >/dev/null 2>&1"
 until "${SSH[@]}" root@"$SRC" "python3 -c 'import json,sys; s=json.load(open(\"$WORK/workload_status.json\")); sys.exit(0 if s[\"allocated_mb\"]+$MB_SIZE>$MAX_MEMORY else 1)'" 2>/dev/null; do sleep 0.5; done
 PID=$("${SSH[@]}" root@"$SRC" "cut -d: -f2 $WORK/checkpoint_ready")

@@ -3,6 +3,7 @@
 // CRIU reopens every file by path, so without them restore fails with "Unable to open fd".
 import type { RunContext } from './run-context.js';
 import { throughputMBps } from './metrics.js';
+import { copyArgv } from './transfers/staging.js';
 import { nodeStep } from './transfers/steps.js';
 import type { Transfer } from './transfers/transfer.js';
 import { filesToMove, openRegularFiles, processTree } from '../workloads/proc.js';
@@ -21,8 +22,8 @@ export async function filesOutsideMovedDirs(ctx: RunContext, pid: number): Promi
 
 // Copied file by file to their absolute paths below the staging dir and back, so no directory
 // on the destination (/tmp, say) takes the source's mode or owner.
-const STAGE_SCRIPT = 'stage=$1; shift; for f; do mkdir -p "$stage$(dirname "$f")" && cp -a -- "$f" "$stage$f" || exit 1; done';
-const PLACE_SCRIPT = 'stage=$1; shift; for f; do mkdir -p "$(dirname "$f")" && cp -a -- "$stage$f" "$f" || exit 1; done';
+const gatherArgv = (stage: string, files: readonly string[]) => copyArgv(files.map((f) => ({ from: f, to: `${stage}${f}` })));
+const placeArgv = (stage: string, files: readonly string[]) => copyArgv(files.map((f) => ({ from: `${stage}${f}`, to: f })));
 
 /**
  * The transfer, moving one more directory when the tree holds files outside the moved ones:
@@ -36,9 +37,9 @@ export function withOpenFiles(transfer: Transfer, pid: number): Transfer {
     if (files.length === 0) return transfer.move(ctx, items);
     ctx.progress.note(`  open outside the work dir, moved along: ${files.join(', ')}`);
     const stage = stagingDir(ctx.paths);
-    const staged = await nodeStep(ctx, ctx.source, 'stage open files', ['sh', '-c', STAGE_SCRIPT, 'sh', stage, ...files]);
+    const staged = await nodeStep(ctx, ctx.source, 'stage open files', gatherArgv(stage, files));
     const moved = await transfer.move(ctx, [...items, { label: 'open-files', from: stage, to: stage }]);
-    const placed = await nodeStep(ctx, ctx.destination, 'place open files', ['sh', '-c', PLACE_SCRIPT, 'sh', stage, ...files]);
+    const placed = await nodeStep(ctx, ctx.destination, 'place open files', placeArgv(stage, files));
     const durationMs = staged.step.durationMs + moved.durationMs + placed.step.durationMs;
     return {
       ...moved,

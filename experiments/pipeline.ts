@@ -13,7 +13,7 @@ import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from '../core/node.js';
 import { connectPlanNode, hostKeysFor } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
-import { PhaseLog, ms, type RunContext, type RunPaths } from './run-context.js';
+import { PhaseLog, type RunContext, type RunPaths } from './run-context.js';
 import { runPaths } from './run-paths.js';
 import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';

@@ -10,7 +10,7 @@ import { tail } from './remote/ssh.js';
 import type { VerifyResult, WorkloadFinal, WorkloadStatus } from '../workloads/workload.js';
 import { check } from '../workloads/workload.js';
 import { processTree, treeActivity, treeRssMb } from '../workloads/proc.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, READY_FILE, STATUS_FILE } from '../workloads/payload-files.js';
+import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import type { MigrationTrigger, Plan } from './config/plan.js';
 import type { RecordedCheck } from './metrics.js';
 

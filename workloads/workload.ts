@@ -1,6 +1,8 @@
 // The Workload seam: what the controller needs to know about a payload to start it on a
 // node, checkpoint it, move it and prove afterwards that it goes on correctly.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { RemoteNode } from '../core/node.js';
 
@@ -57,6 +59,21 @@ export interface StartContext<P> {
 
 /** Where a payload file lies on the node: in the scripts dir when one is set, else in the work dir. */
 export const payloadPath = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>, file: string): string => `${context.scriptDir ?? context.workDir}/${file}`;
+
+/** The payload protocol's helpers (checkpoint_ready, checkpoint_flag, the status and final files, the working dir) in one Python module. */
+export const PROTOCOL_FILE = fileURLToPath(new URL('./payload_protocol.py', import.meta.url));
+const IMPORTS_PROTOCOL = /^\s*(?:import|from)\s+payload_protocol\b/m;
+
+/** A payload's files to upload: the payload, and payload_protocol.py beside it when the payload imports it (a standalone script gets nothing more). */
+export const withProtocol = (payload: string): string[] => (IMPORTS_PROTOCOL.test(readFileSync(payload, 'latin1')) ? [payload, PROTOCOL_FILE] : [payload]);
+
+/** The start of a built-in payload's argv: payload.py (beside the protocol module) under python3, told its working dir; its own flags follow. */
+export const pythonPayloadArgv = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>): string[] => [
+  '/usr/bin/python3',
+  payloadPath(context, 'payload.py'),
+  '--working-dir',
+  context.workDir,
+];
 
 /** Something a payload needs on a node, named so preflight can say what to install. */
 export interface Requirement {

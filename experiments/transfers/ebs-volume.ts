@@ -1,7 +1,6 @@
 // The EBS transfer's volume, seen from the transfer: where it is, and how it gets from the
 // source to the destination. Two implementations: an EC2 volume (ebs-ec2.ts) and a local
 // block device (the lab's loop device, "attached" to a node by being mounted in its namespace).
-import type { TimedStep } from './steps.js';
 
 export type Role = 'source' | 'destination';
 

@@ -6,6 +6,7 @@ import type { TransferMetrics } from '../metrics.js';
 import type { RemoteNode } from '../../core/node.js';
 import type { PlannedCommand, RunContext } from '../run-context.js';
 import { ms } from '../units.js';
+import { copyArgv } from './staging.js';
 import { nodeStep, sumOfLeadingNumbers, transferMetrics, type TimedStep } from './steps.js';
 import type { TransferItem } from './transfer.js';
 
@@ -20,14 +21,12 @@ export function splitItems(items: readonly TransferItem[], root: string): { onSt
 export const stageDir = (root: string, runId: string): string => `${root.replace(/\/+$/, '')}/${runId}.stage`;
 
 // Values reach sh as positional parameters, never pasted into the script.
-const STAGE_SCRIPT = 'stage=$1; shift; while [ $# -gt 0 ]; do mkdir -p "$stage/$1" && cp -a "$2/." "$stage/$1/" || exit 1; shift 2; done; du -sb "$stage"';
-const UNSTAGE_SCRIPT = 'stage=$1; shift; while [ $# -gt 0 ]; do mkdir -p "$2" && cp -a "$stage/$1/." "$2/" || exit 1; shift 2; done';
 const FLUSH_SCRIPT = 'root=$1; shift; sync -f "$root" && if [ $# -gt 0 ]; then du -sb "$@"; fi';
 
 /** On the source: copies each staged item to <stage>/<label>; prints the bytes staged. */
-export const stageArgv = (stage: string, items: readonly TransferItem[]) => ['sh', '-c', STAGE_SCRIPT, 'sh', stage, ...items.flatMap((i) => [i.label, i.from])];
+export const stageArgv = (stage: string, items: readonly TransferItem[]) => copyArgv(items.map((i) => ({ from: `${i.from}/.`, to: `${stage}/${i.label}` })), stage);
 /** On the destination: copies <stage>/<label> to each item's place. */
-export const unstageArgv = (stage: string, items: readonly TransferItem[]) => ['sh', '-c', UNSTAGE_SCRIPT, 'sh', stage, ...items.flatMap((i) => [i.label, i.to])];
+export const unstageArgv = (stage: string, items: readonly TransferItem[]) => copyArgv(items.map((i) => ({ from: `${stage}/${i.label}/.`, to: i.to })));
 /** Flushes the storage's file system (syncfs) and prints the bytes of the directories on it. */
 export const flushArgv = (root: string, dirs: readonly string[]) => ['sh', '-c', FLUSH_SCRIPT, 'sh', root, ...dirs];
 

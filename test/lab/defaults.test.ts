@@ -3,22 +3,20 @@
 // each must end verify ok. A default that no test runs is untested (256 MiB memory blocks once
 // overflowed). The memory workload's 8 GiB cap is filled with 1 GiB blocks at a short interval,
 // which also proves blocks above 256 MiB; its default block size and interval fill a smaller cap.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { RunMetrics } from '../../experiments/metrics.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramDefault } from '../../workloads/workload.js';
 import { runCli } from '../support/cli.js';
 import { runLeftovers } from '../support/lab-leftovers.js';
+import { useLab } from '../support/lab.js';
 
 const LAB = 'hdf';
 const NODES = ['n1', 'n2'] as const;
-let work: string;
-let servers: string;
-let info: LabInfo;
+const lab = useLab({ name: LAB, nodes: 2, subnet: '10.77.213', removeWork: true });
+const { work, servers } = lab;
 
 /** `criu-lab run --workload <name> <flags>`, full + rsync; the run's metrics.json and what it printed. */
 async function run(workload: string, flags: readonly string[] = []) {
@@ -44,17 +42,6 @@ async function expectVerifiedAtDefaults(workload: string, flags: readonly string
   expect(metrics.workloadParams).toEqual(defaultsOf(workload, setByTest));
   return metrics;
 }
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-hdf-'));
-  servers = join(work, 'servers.yaml');
-  ({ info } = await labUp({ name: LAB, nodes: 2, subnet: '10.77.213', serversPath: servers }));
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-  rmSync(work, { recursive: true, force: true });
-}, 60_000);
 
 describe('each workload at its documented defaults, full + rsync', () => {
   it('memory: 256 MiB blocks every 5 s (the defaults), up to 1 GiB', async () => {
@@ -92,6 +79,6 @@ describe('each workload at its documented defaults, full + rsync', () => {
   }, 240_000);
 
   it('leaves no process and no run directory on either node', async () => {
-    expect(await runLeftovers(info, NODES)).toEqual([]);
+    expect(await runLeftovers(lab.info, NODES)).toEqual([]);
   });
 });

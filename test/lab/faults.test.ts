@@ -4,14 +4,13 @@
 // workload resumed (or, when it died, with the reason), nothing left on either node, and a
 // `_failed` results dir holding what both nodes had. Small sizes: the machine is shared.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { describe, expect, it } from '@jest/globals';
+import type { ConfigOverride } from '../../experiments/config/load.js';
 import { ExternalError } from '../../core/errors.js';
 import { LEFTOVERS_FILE, type LeftoversRecord } from '../../experiments/leftovers.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
@@ -22,19 +21,15 @@ import { transfers } from '../../experiments/transfers/registry.js';
 import { rsyncTransfer } from '../../experiments/transfers/rsync.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
 import { runCli } from '../support/cli.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
+import { projectRoot as root, useLab } from '../support/lab.js';
 
 const execFileAsync = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'f1';
 const SMALL = { mb_size: 16, interval: 0.2, max_memory: 64 };
-let work: string;
-let servers: string;
-let info: LabInfo;
-
-const nodeDir = (node: string, sub: string) => join(info.stateDir, 'nodes', node, sub);
-const labNode = (name: string) => info.nodes.find((n) => n.name === name)!;
+const lab = useLab({ name: LAB, nodes: 2, workload: SMALL, upTimeoutMs: 90_000, downTimeoutMs: 90_000 });
+const { work, servers, nodeDir } = lab;
+const labNode = (name: string) => lab.info.nodes.find((n) => n.name === name)!;
 
 async function cmdlines(node: string): Promise<{ pid: number; cmdline: string }[]> {
   const found: { pid: number; cmdline: string }[] = [];
@@ -48,7 +43,7 @@ async function cmdlines(node: string): Promise<{ pid: number; cmdline: string }[
 /** What a run may leave on the nodes: processes carrying a run id (or CRIU's), per-run directories, transfer keys. */
 async function leftBehind(): Promise<string[]> {
   const found: string[] = [];
-  for (const node of info.nodes) {
+  for (const node of lab.info.nodes) {
     for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img'])
       if (existsSync(nodeDir(node.name, sub))) found.push(...readdirSync(nodeDir(node.name, sub)).map((entry) => `${node.name}:${sub}/${entry}`));
     for (const { cmdline } of await cmdlines(node.name)) if (/memory_\d{8}|^criu |rsync|payload\.py/.test(cmdline)) found.push(`${node.name}: ${cmdline}`);
@@ -90,10 +85,7 @@ async function inNode(node: string, argv: string[]): Promise<string> {
   return (await execFileAsync('nsenter', ['-t', String(pid), '-m', '--', ...argv])).stdout;
 }
 
-function planFor(overrides: readonly ConfigOverride[], resultsDir = join(work, 'results')) {
-  const sized = Object.entries(SMALL).map(([key, value]) => ({ path: `workload.${key}`, value, flag: `--${key}` }));
-  return loadPlan({ projectRoot: root, serversFile: servers, overrides: [...sized, { path: 'experiment.results_dir', value: resultsDir, flag: '--results-dir' }, ...overrides] }).plan;
-}
+const planFor = (overrides: readonly ConfigOverride[]) => lab.plan(overrides);
 
 /** Progress that runs a fault when a labelled phase starts (and an undo when it ends, however it ends). */
 function faultAt(label: string, fault: () => Promise<void>, undo: () => Promise<void> = async () => undefined): Progress {
@@ -136,16 +128,6 @@ async function expectCleanFailure(failure: Failure, rollback: 'ok' | 'failed' = 
 }
 
 const cli = (...args: string[]) => runCli(args);
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-f1-'));
-  servers = join(work, 'servers.yaml');
-  info = (await labUp({ name: LAB, nodes: 2, serversPath: servers })).info;
-}, 90_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 90_000);
 
 describe('the destination fails during the migration', () => {
   it("rolls back when the destination's sshd sessions are killed mid-transfer, and cleans the destination over a new connection", async () => {

@@ -1,29 +1,23 @@
 // Real migrations on a real lab (namespaces, sshd, CRIU 4.2.1): the Foundation's promise.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan } from '../../experiments/config/load.js';
-import { runMigration } from '../../experiments/pipeline.js';
-import { createProgress } from '../../experiments/progress.js';
-import { labDown, labUp } from '../../infra/local/lab.js';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { netnsPids } from '../../infra/local/network.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
+import { projectRoot as root, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'mig';
-let work: string;
-let servers: string;
-let stateDir: string;
+const lab = useLab({ name: LAB, nodes: 2 });
+const { work, servers } = lab;
 
 /** Everything a run may leave on a node: processes carrying a run id, and per-run directories. */
 function leftovers(): string[] {
   const found: string[] = [];
   for (const node of ['n1', 'n2']) {
     for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) {
-      const dir = join(stateDir, 'nodes', node, sub);
+      const dir = lab.nodeDir(node, sub);
       if (existsSync(dir)) found.push(...readdirSync(dir).map((entry) => `${node}:${sub}/${entry}`));
     }
   }
@@ -41,33 +35,12 @@ async function runProcesses(): Promise<string[]> {
   return found;
 }
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-mig-'));
-  servers = join(work, 'servers.yaml');
-  stateDir = `/var/lib/criu-lab/${LAB}`;
-  await labUp({ name: LAB, nodes: 2, serversPath: servers });
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
-
 describe('a full + rsync migration on the lab', () => {
   let metrics: RunMetrics;
   let resultsDir: string;
 
   beforeAll(async () => {
-    const { plan } = loadPlan({
-      projectRoot: root,
-      serversFile: servers,
-      overrides: [
-        { path: 'workload.mb_size', value: 128, flag: '--mb-size' },
-        { path: 'workload.interval', value: 0.3, flag: '--interval' },
-        { path: 'workload.max_memory', value: 512, flag: '--max-memory' },
-        { path: 'experiment.results_dir', value: join(work, 'results'), flag: '--results-dir' },
-      ],
-    });
-    ({ metrics, resultsDir } = await runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) }));
+    ({ metrics, resultsDir } = await lab.migrate([], { workload: { mb_size: 128, interval: 0.3, max_memory: 512 } }));
   }, 180_000);
 
   it('restores the 512 MiB memory workload with its checksum intact and its counter moving', () => {

@@ -1,50 +1,37 @@
 // The original framework's ways of running, for real on a lab of their own: a non-root SSH user
 // reaching CRIU through sudo, a migration started at a target RSS, payload and data dirs of
 // their own, its metrics file, its standalone scripts run by path, and --no-cleanup.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { ConfigOverride } from '../../experiments/config/load.js';
 import type { Plan } from '../../experiments/config/plan.js';
 import { cleanLeftovers } from '../../experiments/leftovers.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import type { OriginalMetrics } from '../../experiments/original-metrics.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
-import { labDown, labUp } from '../../infra/local/lab.js';
+import { projectRoot as root, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'hrt';
 const USER = 'hrtuser';
-const stateDir = `/var/lib/criu-lab/${LAB}`;
 const payloads = join(root, 'test/fixtures/original/payloads');
-let work: string;
-let servers: string;
+const lab = useLab({ name: LAB, nodes: 2, subnet: '10.77.212', user: USER, upTimeoutMs: 90_000 });
+const { work } = lab;
 
 /** The run's entries left under a node's /srv (its private bind mount). */
 const onNode = (node: string, sub: string): string[] => {
-  const dir = join(stateDir, 'nodes', node, 'srv', sub);
+  const dir = lab.nodeDir(node, join('srv', sub));
   return existsSync(dir) ? readdirSync(dir) : [];
 };
 
 function planFor(overrides: readonly ConfigOverride[], experiment: Partial<Plan['experiment']> = {}, checkpoint: Partial<Plan['checkpoint']> = {}): Plan {
-  const { plan } = loadPlan({ projectRoot: root, serversFile: servers, overrides: [{ path: 'experiment.results_dir', value: join(work, 'results'), flag: '--results-dir' }, ...overrides] });
+  const plan = lab.plan(overrides);
   // The config edge maps the original's keys onto these fields; here they are set directly.
   return { ...plan, experiment: { ...plan.experiment, ...experiment }, checkpoint: { ...plan.checkpoint, ...checkpoint } };
 }
 
 const migrate = (plan: Plan) => runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true), commandLine: ['criu-lab', 'run', '(test)'] });
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-hrt-'));
-  servers = join(work, 'servers.yaml');
-  await labUp({ name: LAB, nodes: 2, subnet: '10.77.212', serversPath: servers, user: USER });
-}, 90_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
 
 describe('a migration as a non-root user with sudo, started at a target RSS', () => {
   let metrics: RunMetrics;

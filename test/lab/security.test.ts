@@ -2,49 +2,28 @@
 // changed host key is refused, an address nobody answers on is a usage error before anything
 // starts, and what a run and its report write holds no secret.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan } from '../../experiments/config/load.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Plan } from '../../experiments/config/plan.js';
 import { ExternalError, UsageError } from '../../core/errors.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
-import { labDown, labUp } from '../../infra/local/lab.js';
 import { labLayout } from '../../infra/local/layout.js';
 import { resolveLabOptions } from '../../infra/local/options.js';
+import { projectRoot as root, setting, useLab } from '../support/lab.js';
 import { filesHolding, privateKeyLines, secretPatterns } from '../support/secrets.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'b10';
-let work: string;
-let servers: string;
-let layout: ReturnType<typeof labLayout>;
+const lab = useLab({ name: LAB, nodes: 2, upTimeoutMs: 90_000, workload: { mb_size: 16, interval: 0.3, max_memory: 48 } });
+const { work, servers } = lab;
+const layout = labLayout(resolveLabOptions({ name: LAB, serversPath: servers }));
 let plan: Plan;
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-b10-'));
-  servers = join(work, 'servers.yaml');
-  layout = labLayout(resolveLabOptions({ name: LAB, serversPath: servers }));
-  await labUp({ name: LAB, nodes: 2, serversPath: servers });
-  ({ plan } = loadPlan({
-    projectRoot: root,
-    serversFile: servers,
-    overrides: [
-      { path: 'workload.mb_size', value: 16, flag: '--mb-size' },
-      { path: 'workload.interval', value: 0.3, flag: '--interval' },
-      { path: 'workload.max_memory', value: 48, flag: '--max-memory' },
-      { path: 'experiment.results_dir', value: join(work, 'results'), flag: '--results-dir' },
-      { path: 'timeouts.connect_s', value: 3, flag: 'timeouts.connect_s' },
-    ],
-  }));
-}, 90_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
+beforeAll(() => {
+  plan = lab.plan([setting('timeouts.connect_s', 3)]);
+});
 
 describe('after a full + rsync migration on the lab', () => {
   let resultsDir: string;

@@ -4,36 +4,30 @@
 // which goes on; and `criu-lab preflight` passes full, pageserver and lazy. Small sizes: the
 // machine is shared.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { ConfigOverride } from '../../experiments/config/load.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
-import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress, type Progress } from '../../experiments/progress.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import { rsyncTransfer } from '../../experiments/transfers/rsync.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
 import { runCli } from '../support/cli.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
+import { useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 's6';
 const SMALL = { mb_size: 32, interval: 0.2, max_memory: 128 };
-let work: string;
-let servers: string;
-let info: LabInfo;
-
-const nodeDir = (node: string, sub: string) => join(info.stateDir, 'nodes', node, sub);
+const lab = useLab({ name: LAB, nodes: 2, workload: SMALL });
+const { work, servers, nodeDir } = lab;
 
 /** What a run may leave on the nodes: processes carrying a run id (or CRIU's), and per-run directories. */
 async function leftBehind(): Promise<string[]> {
   const found: string[] = [];
-  for (const node of info.nodes) {
+  for (const node of lab.info.nodes) {
     for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img'])
       if (existsSync(nodeDir(node.name, sub))) found.push(...readdirSync(nodeDir(node.name, sub)).map((entry) => `${node.name}:${sub}/${entry}`));
     for (const pid of await netnsPids(node.netns)) {
@@ -44,28 +38,13 @@ async function leftBehind(): Promise<string[]> {
   return found;
 }
 
-function planFor(overrides: readonly ConfigOverride[]) {
-  const sized = Object.entries(SMALL).map(([key, value]) => ({ path: `workload.${key}`, value, flag: `--${key}` }));
-  return loadPlan({ projectRoot: root, serversFile: servers, overrides: [...sized, { path: 'experiment.results_dir', value: join(work, 'results'), flag: '--results-dir' }, ...overrides] }).plan;
-}
-
 const strategy = (mode: string): ConfigOverride => ({ path: 'checkpoint.strategy.mode', value: mode, flag: '--strategy' });
 
 async function migrate(overrides: readonly ConfigOverride[], progress: Progress = createProgress(process.stderr, true)) {
-  return runMigration(planFor(overrides), { signal: new AbortController().signal, progress });
+  return lab.migrate(overrides, { progress });
 }
 
 const cli = (...args: string[]) => runCli([...args, '--servers', servers]);
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-s6-'));
-  servers = join(work, 'servers.yaml');
-  info = (await labUp({ name: LAB, nodes: 2, serversPath: servers })).info;
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
 
 describe('pageserver', () => {
   it('streams the pages to a page server on the destination during the dump and restores the workload intact', async () => {
@@ -161,7 +140,7 @@ describe('a restore that fails', () => {
         const result = await quiet.track(label, step, probe);
         if (label === 'rollback') {
           const statusFile = readdirSync(nodeDir('n1', 'srv/criu-lab/work')).map((run) => join(nodeDir('n1', 'srv/criu-lab/work'), run, 'workload_status.json'))[0]!;
-          const n1 = info.nodes.find((n) => n.name === 'n1')!;
+          const n1 = lab.info.nodes.find((n) => n.name === 'n1')!;
           for (let i = 0; i < 3; i++) {
             seen.counters.push((JSON.parse(readFileSync(statusFile, 'utf8')) as { counter: number }).counter);
             for (const pid of await netnsPids(n1.netns)) {

@@ -4,49 +4,28 @@
 // records; and an encrypted controller key works through a real ssh-agent. Small sizes: the
 // machine is shared.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
-import { runMigration } from '../../experiments/pipeline.js';
-import { createProgress } from '../../experiments/progress.js';
+import { describe, expect, it } from '@jest/globals';
+import type { ConfigOverride } from '../../experiments/config/load.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
+import { setting, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'htt';
 const SMALL = { mb_size: 32, interval: 0.2, max_memory: 128 };
-let work: string;
-let servers: string;
-let info: LabInfo;
+const lab = useLab({ name: LAB, subnet: '10.77.215', nodes: 2, workload: SMALL });
+const { work, servers } = lab;
 
-const flag = (path: string, value: unknown): ConfigOverride => ({ path, value, flag: path });
-
-function planFor(overrides: readonly ConfigOverride[], serversFile = servers) {
-  const sized = Object.entries(SMALL).map(([key, value]) => flag(`workload.${key}`, value));
-  return loadPlan({ projectRoot: root, serversFile, overrides: [...sized, flag('experiment.results_dir', join(work, 'results')), ...overrides] }).plan;
-}
-
-const migrate = (overrides: readonly ConfigOverride[], serversFile?: string) =>
-  runMigration(planFor(overrides, serversFile), { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+const flag = setting;
+const planFor = (overrides: readonly ConfigOverride[], serversFile = servers) => lab.plan(overrides, { serversFile });
+const migrate = (overrides: readonly ConfigOverride[], serversFile = servers) => lab.migrate(overrides, { serversFile });
 
 /** What the nodes still hold of past runs under their checkpoint dirs (images, control and TLS dirs). */
-const leftInImageDirs = () => info.nodes.flatMap((node) => {
-  const dir = join(info.stateDir, 'nodes', node.name, 'srv/criu-lab/img');
+const leftInImageDirs = () => lab.info.nodes.flatMap((node) => {
+  const dir = join(lab.info.stateDir, 'nodes', node.name, 'srv/criu-lab/img');
   return existsSync(dir) ? readdirSync(dir).map((entry) => `${node.name}:${entry}`) : [];
 });
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-htt-'));
-  servers = join(work, 'servers.yaml');
-  info = (await labUp({ name: LAB, subnet: '10.77.215', nodes: 2, serversPath: servers })).info;
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
 
 describe('the page stream over TLS', () => {
   for (const [strategy, logs] of [['pageserver', ['source/criu-dump.log', 'dest/criu-page-server.log']], ['lazy', ['source/criu-dump.log', 'dest/criu-lazy-pages.log']]] as const) {
@@ -75,7 +54,7 @@ describe('host keys', () => {
 describe('an encrypted controller key', () => {
   it('authenticates through a real ssh-agent', async () => {
     const key = join(work, 'id_encrypted');
-    copyFileSync(info.sshKeyPath, key);
+    copyFileSync(lab.info.sshKeyPath, key);
     execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'lab passphrase', '-f', key]);
     const socket = join(work, 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
@@ -88,7 +67,7 @@ describe('an encrypted controller key', () => {
       process.env['SSH_AUTH_SOCK'] = socket;
       const node = await connectPlanNode(planFor([flag('nodes.ssh_key', key)]), 'source');
       try {
-        expect((await node.run(['hostname'])).stdout.trim()).toBe(info.nodes[0]!.name);
+        expect((await node.run(['hostname'])).stdout.trim()).toBe(lab.info.nodes[0]!.name);
       } finally {
         await node.close();
       }

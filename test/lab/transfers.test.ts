@@ -3,27 +3,22 @@
 // and a wrong bucket, an unmounted EFS path or a missing volume fails before the freeze, naming
 // the setting, with nothing left behind. Small sizes: the machine is shared.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { ConfigOverride } from '../../experiments/config/load.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
-import { runMigration } from '../../experiments/pipeline.js';
-import { createProgress } from '../../experiments/progress.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
+import { setting, useLab } from '../support/lab.js';
 
 const execFileAsync = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 't7';
-let work: string;
-let servers: string;
-let info: LabInfo;
+const lab = useLab({ name: LAB, nodes: 2, storage: true, upTimeoutMs: 90_000, workload: { mb_size: 32, interval: 0.2, max_memory: 128 } });
+const { work } = lab;
 
-const stateDir = () => info.stateDir;
+const stateDir = () => lab.info.stateDir;
 const storageDir = () => join(stateDir(), 'nodes', 'storage', 'srv');
 
 /** Files (not directories) under a host path, recursively: the S3 stand-in keeps nothing but objects, parts of open uploads and bodies arriving. */
@@ -41,7 +36,7 @@ async function leftovers(): Promise<string[]> {
     for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(stateDir(), 'nodes', node, sub)));
   found.push(...filesUnder(join(storageDir(), 's3')), ...filesUnder(join(storageDir(), 'efs')));
   // The volume is mounted in whichever node has it now; look from inside each node's mount namespace.
-  for (const node of info.nodes) {
+  for (const node of lab.info.nodes) {
     const { stdout } = await execFileAsync('nsenter', [`--target=${node.hostPid}`, '--mount', '--', 'sh', '-c', 'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true']);
     found.push(...stdout.split('\n').filter((entry) => entry && entry !== 'lost+found').map((entry) => `${node.name}:/mnt/ebs/${entry}`));
   }
@@ -50,7 +45,7 @@ async function leftovers(): Promise<string[]> {
 
 async function runProcesses(): Promise<string[]> {
   const found: string[] = [];
-  for (const node of info.nodes)
+  for (const node of lab.info.nodes)
     for (const pid of await netnsPids(node.netns)) {
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
       if (/memory_\d{8}|criu |\/usr\/bin\/aws /.test(cmdline)) found.push(`${node.name}: ${cmdline}`);
@@ -59,30 +54,8 @@ async function runProcesses(): Promise<string[]> {
 }
 
 function migrate(method: string, extra: ConfigOverride[] = []) {
-  const { plan } = loadPlan({
-    projectRoot: root,
-    serversFile: servers,
-    overrides: [
-      { path: 'transfer.method', value: method, flag: '--transfer' },
-      { path: 'workload.mb_size', value: 32, flag: '--mb-size' },
-      { path: 'workload.interval', value: 0.2, flag: '--interval' },
-      { path: 'workload.max_memory', value: 128, flag: '--max-memory' },
-      { path: 'experiment.results_dir', value: join(work, 'results', method), flag: '--results-dir' },
-      ...extra,
-    ],
-  });
-  return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+  return lab.migrate([setting('transfer.method', method, '--transfer'), ...extra], { resultsDir: join(work, 'results', method) });
 }
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-t7-'));
-  servers = join(work, 'servers.yaml');
-  ({ info } = await labUp({ name: LAB, nodes: 2, serversPath: servers, storage: true }));
-}, 90_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
 
 describe.each([
   ['s3', ['upload images', 'upload workdir', 'download images', 'download workdir']],

@@ -3,50 +3,30 @@
 // the source and only for rsync into the run's directories, and a controller killed mid-run
 // leaves that key behind for `criu-lab cleanup` to remove.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan } from '../../experiments/config/load.js';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Plan } from '../../experiments/config/plan.js';
 import { runMigration } from '../../experiments/pipeline.js';
 import { createProgress, type Progress } from '../../experiments/progress.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
 import type { RemoteNode } from '../../core/node.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { runCli } from '../support/cli.js';
+import { projectRoot as root, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'htl';
 const SUBNET = '10.77.214';
 const SIZES = ['--mb-size', '16', '--max-memory', '48', '--interval', '0.2'];
-let work: string;
-let servers: string;
-let info: LabInfo;
+const lab = useLab({ name: LAB, subnet: SUBNET, nodes: 2, upTimeoutMs: 90_000, downTimeoutMs: 90_000, workload: { mb_size: 16, interval: 0.2, max_memory: 48 } });
+const { work, servers } = lab;
 let plan: Plan;
 
-const authorizedKeys = (node: string) => readFileSync(join(info.stateDir, 'nodes', node, 'root/.ssh/authorized_keys'), 'utf8');
+const authorizedKeys = (node: string) => readFileSync(lab.nodeDir(node, 'root/.ssh/authorized_keys'), 'utf8');
 const runKeyLines = (node: string) => authorizedKeys(node).split('\n').filter((line) => / criu-lab-memory_\d{8}_\d{6}(_\d+)?$/.test(line));
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), `criu-lab-${LAB}-`));
-  servers = join(work, 'servers.yaml');
-  info = (await labUp({ name: LAB, subnet: SUBNET, nodes: 2, serversPath: servers })).info;
-  ({ plan } = loadPlan({
-    projectRoot: root,
-    serversFile: servers,
-    overrides: [
-      { path: 'workload.mb_size', value: 16, flag: '--mb-size' },
-      { path: 'workload.interval', value: 0.2, flag: '--interval' },
-      { path: 'workload.max_memory', value: 48, flag: '--max-memory' },
-      { path: 'experiment.results_dir', value: join(work, 'results'), flag: '--results-dir' },
-    ],
-  }));
-}, 90_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 90_000);
+beforeAll(() => {
+  plan = lab.plan();
+});
 
 /** Progress that runs `probe` on both nodes when the labelled phase starts, before it runs. */
 function probeAt(label: string, probe: (source: RemoteNode, destination: RemoteNode) => Promise<void>): Progress {
@@ -103,7 +83,7 @@ describe('a full + rsync migration', () => {
         const copy = join(work, 'stolen_key');
         writeFileSync(copy, await source.readFile(`${ctl}/transfer_key`), { mode: 0o600 });
         const stolen = await new Promise<{ code: number | null; stderr: string }>((done) => {
-          const child = spawn('ssh', ['-i', copy, '-o', `UserKnownHostsFile=${info.knownHostsPath}`, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', `root@${plan.nodes.destination.ip}`, 'id'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn('ssh', ['-i', copy, '-o', `UserKnownHostsFile=${lab.info.knownHostsPath}`, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', `root@${plan.nodes.destination.ip}`, 'id'], { stdio: ['ignore', 'ignore', 'pipe'] });
           let stderr = '';
           child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
           child.on('exit', (code) => done({ code, stderr }));
@@ -123,8 +103,8 @@ describe('a full + rsync migration', () => {
       expect(entries.length).toBeGreaterThan(3);
       for (const entry of entries) {
         const [mode, type] = entry.split(' ');
-        // The payload script is uploaded executable (0755) inside the 0700 work dir.
-        if (/\/payload\.py$/.test(entry)) continue;
+        // The payload script and the protocol module beside it are uploaded executable (0755) inside the 0700 work dir.
+        if (/\/payload(_protocol)?\.py$/.test(entry)) continue;
         expect({ entry, mode }).toEqual({ entry, mode: type === 'd' ? '700' : '600' });
       }
     }
@@ -166,6 +146,6 @@ describe('a controller killed mid-run', () => {
     expect(runKeyLines('n2')).toEqual([]);
     for (const node of ['n1', 'n2'])
       for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img'])
-        if (existsSync(join(info.stateDir, 'nodes', node, sub))) expect(readdirSync(join(info.stateDir, 'nodes', node, sub))).toEqual([]);
+        if (existsSync(lab.nodeDir(node, sub))) expect(readdirSync(lab.nodeDir(node, sub))).toEqual([]);
   }, 120_000);
 });

@@ -3,30 +3,17 @@
 // instance would take; the margin against the notice's termination time is recorded. And the
 // real IMDSv2 path, against a small IMDS on a lab node (--imds-url): token, 404s, then the notice.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { parseProbe, probeArgv, simulatedNotice } from '../../experiments/watch/notice.js';
 import type { WatchRecord } from '../../experiments/watch/record.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
+import { projectRoot as root, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'swwatch';
-let work: string;
-let servers: string;
-let info: LabInfo;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-watch-'));
-  servers = join(work, 'servers.yaml');
-  ({ info } = await labUp({ name: LAB, nodes: 2, serversPath: servers }));
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
+const lab = useLab({ name: LAB, nodes: 2 });
+const { work, servers } = lab;
 
 describe('the notice probe', () => {
   it('reads a notice from the notice file or from IMDS, and nothing else as one', () => {
@@ -87,7 +74,7 @@ describe('criu-lab watch --simulate-after', () => {
   });
 
   it('leaves no notice file behind on the source', () => {
-    expect(existsSync(join(info.nodes[0]!.dir, 'srv/criu-lab/spot/instance-action'))).toBe(false);
+    expect(existsSync(join(lab.info.nodes[0]!.dir, 'srv/criu-lab/spot/instance-action'))).toBe(false);
   });
 });
 
@@ -101,7 +88,7 @@ describe('criu-lab watch against an IMDSv2 on a lab node (--imds-url)', () => {
 
   beforeAll(async () => {
     // On n2's network, where the source reaches it as it would reach 169.254.169.254; the notice comes 3 s after the first poll.
-    const n2 = info.nodes[1]!;
+    const n2 = lab.info.nodes[1]!;
     log = join(work, 'imds.log');
     imds = spawn('ip', ['netns', 'exec', n2.netns, 'python3', join(root, 'test/lab/fixtures/imds.py'), '--bind', n2.ip, '--port', String(PORT), '--after', '3', '--log', log], { stdio: 'ignore' });
     const results = join(work, 'results-imds');

@@ -2,59 +2,35 @@
 // small parameters: each must go on with its data proven intact. Then the ways it must not pass:
 // a corrupted image, a process killed after restore, a package missing on a node.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan } from '../../experiments/config/load.js';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../core/errors.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
-import { runMigration, type RunOutcome } from '../../experiments/pipeline.js';
-import { createProgress } from '../../experiments/progress.js';
+import { type RunOutcome } from '../../experiments/pipeline.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
-import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
 import { netnsPids } from '../../infra/local/network.js';
 import { workloads } from '../../workloads/registry.js';
 import { runLeftovers } from '../support/lab-leftovers.js';
 import { pythonModule, type Workload } from '../../workloads/workload.js';
+import { projectRoot as root, setting, useLab } from '../support/lab.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const LAB = 'w5';
 const NODES = ['n1', 'n2'] as const;
-let work: string;
-let servers: string;
-let info: LabInfo;
-
-const nodeDir = (node: string, path: string) => join(info.stateDir, 'nodes', node, path);
+const lab = useLab({ name: LAB, nodes: 2 });
+const { work, servers, nodeDir } = lab;
 
 /** Runs one migration in this process, as `criu-lab run` would, with flags given as config paths. */
 async function migrate(workload: string, params: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunOutcome> {
-  const { plan } = loadPlan({
-    projectRoot: root,
-    serversFile: servers,
-    overrides: Object.entries({ 'workload.type': workload, ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`workload.${k}`, v])), 'experiment.results_dir': join(work, 'results'), ...extra }).map(
-      ([path, value]) => ({ path, value, flag: path }),
-    ),
-  });
-  return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+  return lab.migrate([setting('workload.type', workload), ...Object.entries(extra).map(([path, value]) => setting(path, value))], { workload: params });
 }
 
 const checkNames = (metrics: RunMetrics) => metrics.verify?.checks.map((c) => c.name);
 const detailOf = (metrics: RunMetrics, name: string) => metrics.verify?.checks.find((c) => c.name === name)?.detail ?? '';
 const failedChecks = (metrics: RunMetrics) => (metrics.verify?.checks ?? []).filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-w5-'));
-  servers = join(work, 'servers.yaml');
-  ({ info } = await labUp({ name: LAB, nodes: 2, serversPath: servers }));
-}, 60_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
 
 describe('each workload, full + rsync, small', () => {
   it('matmul: the iteration count goes on and the results match a recomputation from the seeded inputs', async () => {
@@ -120,7 +96,7 @@ describe('each workload, full + rsync, small', () => {
   }, 60_000);
 
   it('leaves no process and no run directory on either node', async () => {
-    expect(await runLeftovers(info, NODES)).toEqual([]);
+    expect(await runLeftovers(lab.info, NODES)).toEqual([]);
   });
 });
 
@@ -201,6 +177,6 @@ describe('a migration that must not pass', () => {
   }, 60_000);
 
   it('leaves no process and no run directory on either node', async () => {
-    expect(await runLeftovers(info, NODES)).toEqual([]);
+    expect(await runLeftovers(lab.info, NODES)).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 // the aws CLI of a deploy only through the environment and land in no file it writes, the
 // controller's private key is read only to connect and planned into no node command, and the
 // secret scanner the lab test relies on finds what it must.
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -24,20 +24,6 @@ const root = resolve(import.meta.dirname, '../..');
 const FAKE_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const FAKE_KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
 const FAKE_TOKEN = 'FwoGZXIvYXdzEXAMPLESESSIONTOKEN0123456789';
-
-/** Every TypeScript source criu-lab ships (not tests, not node_modules). */
-function sources(): string[] {
-  const found: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir)) {
-      const path = join(dir, entry);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (path.endsWith('.ts')) found.push(path);
-    }
-  };
-  for (const dir of ['experiments', 'infra', 'workloads', 'bin']) walk(join(root, dir));
-  return found;
-}
 
 describe('AWS credentials', () => {
   it('reach cdktf and the aws CLI of a whole `infra deploy` through their environment, never their argv, and no file the deploy writes holds them', async () => {

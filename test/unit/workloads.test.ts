@@ -1,9 +1,9 @@
 // The workloads as the controller sees them: the seed's parameters and defaults, flags and YAML,
 // each verify's verdict on good and bad evidence, the /proc readings, bring-your-own YAML files.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { loadPlan } from '../../experiments/config/load.js';
@@ -11,7 +11,7 @@ import { loadCustomWorkloads } from '../../workloads/custom/custom.js';
 import { descendants, filesToMove, parseActivity, parsePs } from '../../workloads/proc.js';
 import { workloads } from '../../workloads/registry.js';
 import { describeMissing } from '../../workloads/requirements.js';
-import { chainChecksum, paramDefault, pythonModule, binary, type VerifyEvidence, type WorkloadFinal, type WorkloadStatus } from '../../workloads/workload.js';
+import { chainChecksum, paramDefault, pythonModule, binary, PROTOCOL_FILE, type VerifyEvidence, type WorkloadFinal, type WorkloadStatus } from '../../workloads/workload.js';
 
 const root = resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -160,7 +160,9 @@ describe('verify', () => {
 });
 
 describe('the memory payload', () => {
-  const python = (code: string) => execFileSync('/usr/bin/python3', ['-c', code], { cwd: join(root, 'workloads/memory'), env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' }).trim();
+  // payload.py imports payload_protocol, which the deploy step puts beside it: here it is one dir up.
+  const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONPATH: join(root, 'workloads') };
+  const python = (code: string) => execFileSync('/usr/bin/python3', ['-c', code], { cwd: join(root, 'workloads/memory'), env, encoding: 'utf8' }).trim();
 
   it('fills a block with the bytes one seeded randbytes draw gives, as before, and blocks of 256 MiB and more', () => {
     // Below 256 MiB (where randbytes still works) the data and so the checksums are what they always were.
@@ -168,6 +170,44 @@ describe('the memory payload', () => {
     // randbytes itself overflows from 256 MiB on; the piecewise draw goes on with the same stream.
     expect(python('import payload, random\nb = payload.fill_block(7, 256 << 20)\nprint(len(b) >> 20, b[:4096] == random.Random(7).randbytes(4096))')).toBe('256 True');
   }, 30_000);
+
+  it('follows the protocol from the files the deploy step uploads: ready, status, and on checkpoint_flag gone its final report', () => {
+    const work = mkdtempSync(join(tmpdir(), 'criu-lab-protocol-'));
+    const scripts = join(work, 'scripts');
+    mkdirSync(scripts);
+    for (const file of workloads.get('memory').payloadFiles) copyFileSync(file, join(scripts, basename(file)));
+    writeFileSync(join(work, 'checkpoint_flag'), '');
+    // The flag goes once the payload is ready, as the controller removes it after a restore.
+    const driver = `python3 "$1/payload.py" --working-dir "$2" --mb-size 1 --interval 60 --max-memory 1 & until [ -f "$2/checkpoint_ready" ]; do sleep 0.05; done; rm "$2/checkpoint_flag"; wait`;
+    execFileSync('sh', ['-c', driver, 'sh', scripts, work], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, timeout: 20_000 });
+    const ready = readFileSync(join(work, 'checkpoint_ready'), 'utf8');
+    const final = JSON.parse(readFileSync(join(work, 'workload_final.json'), 'utf8')) as WorkloadFinal;
+    expect(ready).toMatch(/^ready:\d+\n$/);
+    expect(final).toMatchObject({ phase: 'final', pid: Number(ready.slice(6)), blocks: 1 });
+    expect(readFileSync(join(work, 'workload.log'), 'utf8')).toMatch(/ready pid=\d+\n[^]*checkpoint_flag removed: restore complete/);
+  }, 30_000);
+});
+
+describe('the payload protocol file', () => {
+  it('goes beside every built-in payload, all of which import it', () => {
+    for (const workload of workloads.all().filter((w) => !w.observer)) {
+      expect(workload.payloadFiles.map((f) => basename(f))).toEqual(['payload.py', 'payload_protocol.py']);
+      expect(workload.payloadFiles).toContain(PROTOCOL_FILE);
+    }
+  });
+
+  it('goes beside a YAML payload only when it imports it: a standalone script in the original framework\'s shape is uploaded alone', () => {
+    const custom = mkdtempSync(join(tmpdir(), 'criu-lab-protocol-yaml-'));
+    copyFileSync(join(root, 'test/fixtures/original/payloads/memory_standalone.py'), join(custom, 'standalone.py'));
+    writeFileSync(join(custom, 'helped.py'), 'import os\nimport payload_protocol as protocol\n');
+    writeFileSync(join(custom, 'standalone.yaml'), 'description: the original shape\nscript: standalone.py\n');
+    writeFileSync(join(custom, 'helped.yaml'), 'description: uses the protocol module\nscript: helped.py\n');
+    const { workloads: loaded, problems } = loadCustomWorkloads(custom, workloads.all().filter((w) => !w.observer));
+    expect(problems).toEqual([]);
+    const files = (name: string) => loaded.find((w) => w.name === name)!.payloadFiles;
+    expect(files('standalone')).toEqual([join(custom, 'standalone.py')]);
+    expect(files('helped')).toEqual([join(custom, 'helped.py'), PROTOCOL_FILE]);
+  });
 });
 
 describe('/proc readings', () => {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { binary, check, defineWorkload, flagBoolean, numeric, payloadPath, pythonModule, verdict, type Requirement, type Workload, type WorkloadParam } from '../workload.js';
+import { binary, check, defineWorkload, flagBoolean, numeric, payloadPath, pythonModule, verdict, withProtocol, type Requirement, type Workload, type WorkloadParam } from '../workload.js';
 import { observedChecks, seedObserver } from './observer.js';
 
 const NAME = /^[a-z0-9_]+$/;
@@ -79,7 +79,7 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
     name,
     description: definition.description,
     params,
-    payloadFiles: [script],
+    payloadFiles: withProtocol(script),
     // Started in the work dir, which moves with the process, so relative paths the script writes move too.
     startArgv: ({ params, workDir, scriptDir }) => {
       const filled = values(params, workDir, scriptDir);

@@ -2,7 +2,7 @@
 // scenario). Verify proves the operations go on and the table is bit-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, payloadPath } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, pythonPayloadArgv, withProtocol } from '../workload.js';
 
 export interface DataprocParams {
   readonly num_rows: number;
@@ -20,20 +20,35 @@ export const dataprocWorkload = defineWorkload<DataprocParams>({
     { key: 'operations', flag: '--operations', description: 'operations to run (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'seconds between operations', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
-    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
-    '--num-rows', String(params.num_rows), '--num-cols', String(params.num_cols), '--operations', String(params.operations), '--interval', String(params.interval),
+    ...pythonPayloadArgv({ workDir, scriptDir }),
+    '--num-rows',
+    String(params.num_rows),
+    '--num-cols',
+    String(params.num_cols),
+    '--operations',
+    String(params.operations),
+    '--interval',
+    String(params.interval),
   ],
   criuFlags: { dump: [], restore: [] },
   requires: [pythonModule('numpy', 'python3-numpy')],
   verify: ({ frozen, resumed, final }) => {
     const last = (s: typeof frozen) => (s['last_operation'] as { operation?: string } | undefined)?.operation ?? 'none yet';
     return verdict([
-      check('progress continues', resumed.counter > frozen.counter, `operation ${frozen.counter} (${last(frozen)}) at freeze, ${resumed.counter} (${last(resumed)}) after restore`),
+      check(
+        'progress continues',
+        resumed.counter > frozen.counter,
+        `operation ${frozen.counter} (${last(frozen)}) at freeze, ${resumed.counter} (${last(resumed)}) after restore`,
+      ),
       check('same process', final.pid === frozen.pid, `pid ${frozen.pid} at freeze, ${final.pid} after restore`),
-      check('table intact', final['checksum'] === frozen.checksum,
-        `${String(frozen['rows'])}×${String(frozen['cols'])} table (${String(frozen['table_mb'])} MiB): ${frozen.checksum.slice(0, 16)}… at freeze; re-read from memory after restore ${String(final['checksum']).slice(0, 16)}…`),
+      check(
+        'table intact',
+        final['checksum'] === frozen.checksum,
+        `${String(frozen['rows'])}×${String(frozen['cols'])} table (${String(frozen['table_mb'])} MiB): ${frozen.checksum.slice(0, 16)}… at freeze; re-read ` +
+          `from memory after restore ${String(final['checksum']).slice(0, 16)}…`,
+      ),
     ]);
   },
 });

@@ -7,36 +7,24 @@ seconds, --operations of them (0 = forever). Needs numpy (Debian: python3-numpy)
 The table is never modified (operations produce new arrays), so its checksum at any moment must
 equal the one taken when it was built.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>");
 workload_status.json is replaced by rename after every operation; when checkpoint_flag goes we
 re-read the whole table from memory, write workload_final.json and exit 0.
 """
-import argparse
 import hashlib
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+import payload_protocol as protocol
+
 SEED = 20261126
 TICK_S = 0.1
 CATEGORIES = 100
 WINDOW_ROWS = 100
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
 
 
 def digest(*arrays):
@@ -93,14 +81,13 @@ def operations(values, category, dimension):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--num-rows", type=int, default=1_000_000)
     parser.add_argument("--num-cols", type=int, default=50)
     parser.add_argument("--operations", type=int, default=0)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
 
     values, category, dimension = build_table(args.num_rows, args.num_cols)
     table_checksum = digest(values, category, dimension)
@@ -121,18 +108,16 @@ def main():
             "time": time.time(),
         }
 
-    write_atomic("workload_status.json", status("running"))
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()} table {args.num_rows}x{args.num_cols}")
+    protocol.write_status(status("running"))
+    protocol.signal_ready(f"table {args.num_rows}x{args.num_cols}")
     next_operation = time.time()
 
     while True:
-        if not os.path.exists("checkpoint_flag"):
+        if protocol.restored():
             final = status("final")
             final["checksum"] = digest(values, category, dimension)  # re-read from memory
-            write_atomic("workload_final.json", final)
-            log(f"checkpoint_flag removed: restore complete, operations={done_ops}, exiting")
+            protocol.write_final(final)
+            protocol.log(f"checkpoint_flag removed: restore complete, operations={done_ops}, exiting")
             sys.exit(0)
         done = args.operations > 0 and done_ops >= args.operations
         if not done and time.time() >= next_operation:
@@ -142,10 +127,10 @@ def main():
             done_ops += 1
             last = {"operation": name, "result_digest": digest(result), "seconds": time.time() - started}
             next_operation = started + args.interval
-            write_atomic("workload_status.json", status("running"))
-            log(f"operation {done_ops}: {name} in {last['seconds']:.3f}s")
+            protocol.write_status(status("running"))
+            protocol.log(f"operation {done_ops}: {name} in {last['seconds']:.3f}s")
         elif done:
-            write_atomic("workload_status.json", status("done"))
+            protocol.write_status(status("done"))
         time.sleep(TICK_S if done else min(TICK_S, max(0.0, next_operation - time.time())))
 
 

@@ -3,7 +3,7 @@
 // variable the session held at the freeze is byte-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { chainChecksum, check, defineWorkload, numeric, pythonModule, stringList, verdict } from '../workload.js';
+import { chainChecksum, check, defineWorkload, numeric, pythonModule, stringList, verdict, withProtocol } from '../workload.js';
 
 export interface JupyterParams {
   readonly num_cells: number;
@@ -20,7 +20,7 @@ export const jupyterWorkload = defineWorkload<JupyterParams>({
     { key: 'num_cells', flag: '--num-cells', description: 'cells to execute after the first (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'cell_interval', flag: '--cell-interval', description: 'seconds from the end of a cell to the next', schema: numeric(z.number().positive().max(86_400)).default(3) },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir }) => [
     '/usr/bin/python3', `${workDir}/payload.py`, '--working-dir', workDir, '--num-cells', String(params.num_cells), '--cell-interval', String(params.cell_interval),
   ],

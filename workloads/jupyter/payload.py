@@ -13,14 +13,12 @@ model (logistic regression by gradient descent) where the original sleeps.
 A variable, once its cell has run, is never modified: its digest, taken when it was made, must
 still hold for it after a restore. The status reports the chained digest of the namespace.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>");
 workload_status.json is replaced by rename after every cell; when checkpoint_flag goes we re-read
 every variable from memory, write workload_final.json and exit 0.
 """
-import argparse
 import hashlib
-import json
 import os
 import random
 import sys
@@ -28,31 +26,14 @@ import time
 
 import numpy as np
 
+import payload_protocol as protocol
+
 SEED = 20261126
 TICK_S = 0.1
 # The original's cell mix: kind and probability.
 CELL_KINDS = (("import", 0.05), ("markdown", 0.15), ("data_load", 0.15), ("computation", 0.35), ("visualization", 0.15), ("model", 0.15))
 MODEL_STEPS = 200
 FEATURES = 10
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
-
-
-def chain_checksum(digests):
-    h = hashlib.sha256()
-    for d in digests:
-        h.update(d.encode())
-    return h.hexdigest()
 
 
 def variable_digest(name, value):
@@ -134,14 +115,13 @@ class Kernel:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--num-cells", type=int, default=0, help="cells to execute, 0 = forever")
     parser.add_argument("--cell-interval", type=float, default=3.0, help="seconds between cells")
     args = parser.parse_args()
     if args.cell_interval <= 0:
         sys.exit("--cell-interval must be positive")
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
 
     kernel = Kernel()
     last = {"kind": None, "output": None, "seconds": None}
@@ -152,7 +132,7 @@ def main():
             "counter": kernel.execution_count,
             "phase": phase,
             "variables": len(kernel.names),
-            "checksum": chain_checksum(kernel.digests),
+            "checksum": protocol.chain_checksum(kernel.digests),
             "memory_mb": round(kernel.memory_mb(), 1),
             "last_cell": last,
             "time": time.time(),
@@ -163,22 +143,20 @@ def main():
         output = kernel.execute(kind)
         last.update(kind=kind, output=output, seconds=time.time() - started)
         print(f"[{kernel.execution_count}] {kind}: {output} ({last['seconds']:.2f}s)", flush=True)
-        write_atomic("workload_status.json", status("running"))
+        protocol.write_status(status("running"))
 
     run_cell("import")  # the session's first cell, as in the original
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()}")
+    protocol.signal_ready()
     next_cell = time.time() + args.cell_interval
 
     while True:
-        if not os.path.exists("checkpoint_flag"):
+        if protocol.restored():
             final = status("final")
             # Re-read every variable from memory: this is what proves the restored session is intact.
             final["variable_digests"] = [variable_digest(n, kernel.namespace[n]) for n in kernel.names]
-            final["checksum"] = chain_checksum(final["variable_digests"])
-            write_atomic("workload_final.json", final)
-            log(f"checkpoint_flag removed: restore complete, cells={kernel.execution_count}, exiting")
+            final["checksum"] = protocol.chain_checksum(final["variable_digests"])
+            protocol.write_final(final)
+            protocol.log(f"checkpoint_flag removed: restore complete, cells={kernel.execution_count}, exiting")
             sys.exit(0)
         # As in the original, --num-cells counts the cells after the first (the import).
         done = args.num_cells > 0 and kernel.execution_count > args.num_cells
@@ -186,7 +164,7 @@ def main():
             run_cell(kernel.next_kind())
             next_cell = time.time() + args.cell_interval  # from the end of a cell, as the original sleeps after each
         elif done:
-            write_atomic("workload_status.json", status("done"))
+            protocol.write_status(status("done"))
         time.sleep(TICK_S)
 
 

@@ -6,36 +6,24 @@ on odd iterations and B @ A on even ones, at most once every --interval seconds,
 The inputs hold small integers stored as float64, so every product is exact whatever the BLAS,
 its thread count or the CPU: recomputing an iteration anywhere gives the same bits.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>");
 workload_status.json is replaced by rename after every iteration; when checkpoint_flag goes we
 re-read our inputs and recompute both products from freshly seeded inputs, write
 workload_final.json and exit 0.
 """
-import argparse
 import hashlib
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+import payload_protocol as protocol
+
 SEED = 20261126
 TICK_S = 0.1
 MAX_ENTRY = 8  # entries in [0, 8): sums of products stay far below 2**53, so float64 is exact
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
 
 
 def seeded_inputs(n):
@@ -57,13 +45,12 @@ def operands(a, b, iteration):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--matrix-size", type=int, default=2048)
     parser.add_argument("--iterations", type=int, default=0)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
 
     a, b = seeded_inputs(args.matrix_size)
     c = np.empty_like(a)
@@ -84,14 +71,12 @@ def main():
             "time": time.time(),
         }
 
-    write_atomic("workload_status.json", status("running"))
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()} n={args.matrix_size}")
+    protocol.write_status(status("running"))
+    protocol.signal_ready(f"n={args.matrix_size}")
     next_iteration = time.time()
 
     while True:
-        if not os.path.exists("checkpoint_flag"):
+        if protocol.restored():
             fresh_a, fresh_b = seeded_inputs(args.matrix_size)
             final = status("final")
             final["checksum"] = digest(a, b)  # re-read from memory
@@ -99,8 +84,8 @@ def main():
             final["result_digest"] = digest(c) if iteration > 0 else None
             # Index 0: an even iteration (B @ A), index 1: an odd one (A @ B).
             final["recomputed_digests"] = [digest(np.matmul(*operands(fresh_a, fresh_b, parity))) for parity in (0, 1)]
-            write_atomic("workload_final.json", final)
-            log(f"checkpoint_flag removed: restore complete, iteration={iteration}, exiting")
+            protocol.write_final(final)
+            protocol.log(f"checkpoint_flag removed: restore complete, iteration={iteration}, exiting")
             sys.exit(0)
         done = args.iterations > 0 and iteration >= args.iterations
         if not done and time.time() >= next_iteration:
@@ -110,11 +95,11 @@ def main():
             result_digest = digest(c)
             iteration_s = time.time() - started
             next_iteration = started + args.interval
-            write_atomic("workload_status.json", status("running"))
+            protocol.write_status(status("running"))
             if iteration % 10 == 1:
-                log(f"iteration {iteration} took {iteration_s:.3f}s")
+                protocol.log(f"iteration {iteration} took {iteration_s:.3f}s")
         elif done:
-            write_atomic("workload_status.json", status("done"))
+            protocol.write_status(status("done"))
         time.sleep(min(TICK_S, max(0.0, next_iteration - time.time())) if not done else TICK_S)
 
 

@@ -3,7 +3,7 @@
 // that training goes on: the step counter moves and the loss stays on its way down.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
+import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, pythonPayloadArgv, withProtocol } from '../workload.js';
 
 export const MODEL_SIZES = ['small', 'medium', 'large'] as const;
 export const DEVICES = ['cpu', 'cuda'] as const;
@@ -54,36 +54,83 @@ function parametersCheck(frozen: WorkloadStatus, final: WorkloadFinal) {
 function lossCheck(frozen: WorkloadStatus, final: WorkloadFinal) {
   const [first, atFreeze] = [frozen['loss_first'], frozen['loss_recent']];
   if (typeof first !== 'number' || typeof atFreeze !== 'number')
-    return check('loss decreasing on average', true, `not judged: the freeze (--migrate-after) came before the first ${LOSS_WINDOW_STEPS} steps had a mean loss`);
+    return check(
+      'loss decreasing on average',
+      true,
+      `not judged: the freeze (--migrate-after) came before the first ${LOSS_WINDOW_STEPS} steps had a mean loss`,
+    );
   const sinceRestore = final['loss_since_restore'];
   const after = Number(sinceRestore ?? final['loss_recent']);
   // Before the loss starts to fall only a jump can be seen; once it falls it must stay below the start.
   const falling = atFreeze <= first * (1 - LOSS_DROP);
   const noJump = after <= atFreeze * (1 + LOSS_NOISE.relative) + LOSS_NOISE.absolute;
   const ok = [first, atFreeze, after].every(Number.isFinite) && noJump && (!falling || after < first);
-  const span = sinceRestore === null || sinceRestore === undefined ? 'at the end' : `over the ${final.counter - Number(restoreCheckOf(final)?.at_step)} steps since restore`;
-  return check('loss decreasing on average', ok,
-    `mean loss: ${first.toFixed(4)} over the first ${LOSS_WINDOW_STEPS} steps, ${atFreeze.toFixed(4)} over the last ${LOSS_WINDOW_STEPS} before the freeze, ${after.toFixed(4)} ${span}` +
-      (falling ? '' : ` (still on its first plateau at the freeze: only checked that it did not jump)`));
+  const span =
+    sinceRestore === null || sinceRestore === undefined
+      ? 'at the end'
+      : `over the ${final.counter - Number(restoreCheckOf(final)?.at_step)} steps since restore`;
+  return check(
+    'loss decreasing on average',
+    ok,
+    `mean loss: ${first.toFixed(4)} over the first ${LOSS_WINDOW_STEPS} steps, ${atFreeze.toFixed(4)} over the last ${LOSS_WINDOW_STEPS} before the freeze, ` +
+      `${after.toFixed(4)} ${span}` +
+      (falling ? '' : ` (still on its first plateau at the freeze: only checked that it did not jump)`),
+  );
 }
 
 export const mlTrainingWorkload = defineWorkload<MlTrainingParams>({
   name: 'ml_training',
   description: 'an MLP trained with Adam on a seeded synthetic dataset (torch, on the CPU unless --device cuda)',
   params: [
-    { key: 'model_size', flag: '--model-size', description: `model size: ${MODEL_SIZES.join(', ')} (the seed's table)`, schema: z.enum(MODEL_SIZES).default('medium') },
-    { key: 'batch_size', flag: '--batch-size', description: 'rows per training step', schema: numeric(z.number().int().positive().max(1 << 20)).default(64) },
+    {
+      key: 'model_size',
+      flag: '--model-size',
+      description: `model size: ${MODEL_SIZES.join(', ')} (the seed's table)`,
+      schema: z.enum(MODEL_SIZES).default('medium'),
+    },
+    {
+      key: 'batch_size',
+      flag: '--batch-size',
+      description: 'rows per training step',
+      schema: numeric(
+        z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 20),
+      ).default(64),
+    },
     { key: 'epochs', flag: '--epochs', description: 'epochs to train (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'learning_rate', flag: '--learning-rate', description: 'Adam learning rate', schema: numeric(z.number().positive().max(10)).default(0.001) },
-    { key: 'dataset_size', flag: '--dataset-size', description: 'samples (default: the model size\'s: 10K, 50K, 100K)', schema: numeric(z.number().int().positive().max(1e8)).optional() },
+    {
+      key: 'dataset_size',
+      flag: '--dataset-size',
+      description: "samples (default: the model size's: 10K, 50K, 100K)",
+      schema: numeric(z.number().int().positive().max(1e8)).optional(),
+    },
     // The CPU even where there is a GPU, as the seed's framework: CRIU dumps a CUDA context only with its cuda plugin.
-    { key: 'device', flag: '--device', description: `where torch trains: ${DEVICES.join(' or ')} (cuda needs CRIU's cuda plugin on both nodes)`, schema: z.enum(DEVICES).default('cpu') },
+    {
+      key: 'device',
+      flag: '--device',
+      description: `where torch trains: ${DEVICES.join(' or ')} (cuda needs CRIU's cuda plugin on both nodes)`,
+      schema: z.enum(DEVICES).default('cpu'),
+    },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
-    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
-    '--model-size', params.model_size, '--batch-size', String(params.batch_size), '--epochs', String(params.epochs),
-    '--learning-rate', String(params.learning_rate), '--dataset-size', String(params.dataset_size ?? 0), '--device', params.device,
+    ...pythonPayloadArgv({ workDir, scriptDir }),
+    '--model-size',
+    params.model_size,
+    '--batch-size',
+    String(params.batch_size),
+    '--epochs',
+    String(params.epochs),
+    '--learning-rate',
+    String(params.learning_rate),
+    '--dataset-size',
+    String(params.dataset_size ?? 0),
+    '--device',
+    params.device,
   ],
   criuFlags: { dump: [], restore: [] },
   requires: [pythonModule('torch', 'python3-torch')],

@@ -12,20 +12,20 @@ changes; the first loop iteration after that notices it, before the next status 
 either slot, and re-hashes both slots from memory. The slot holding the frozen status's step is
 untouched, so its re-hash must equal the checksum the controller read.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>");
 workload_status.json is replaced by rename every STATUS_S; when checkpoint_flag goes we write
 workload_final.json (with the re-hash made right after the restore) and exit 0.
 """
-import argparse
 import collections
 import hashlib
-import json
 import os
 import sys
 import time
 
 import torch
+
+import payload_protocol as protocol
 
 SEED = 20261126
 STATUS_S = 0.5
@@ -36,18 +36,6 @@ MODEL_SIZES = {  # input, hidden layers, classes, samples (the seed's table)
     "medium": (512, [1024, 512, 256, 128], 100, 50_000),
     "large": (1024, [2048, 1024, 512, 256, 128], 1000, 100_000),
 }
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
 
 
 def build(model_size, dataset_size, device):
@@ -67,19 +55,12 @@ def build(model_size, dataset_size, device):
     return torch.nn.Sequential(*layers).to(device), features.to(device), labels.to(device)
 
 
-def start_time():
-    """When the kernel created this process (clock ticks since boot); a restore creates it anew."""
-    with open("/proc/self/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
-
-
 def slot_checksum(slot):
     return hashlib.sha256(slot.cpu().numpy()).hexdigest()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--model-size", choices=sorted(MODEL_SIZES), default="medium")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=0)
@@ -87,7 +68,7 @@ def main():
     parser.add_argument("--dataset-size", type=int, default=0, help="0 = the model size's default")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
 
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
@@ -106,7 +87,7 @@ def main():
     loss_first = None
     restore_check = None  # both slots re-hashed right after the last restore
     losses_since_restore = []
-    born = start_time()
+    born = protocol.start_time()
 
     def snapshot():
         """Copies the parameters into the next slot and returns its checksum."""
@@ -137,28 +118,26 @@ def main():
             "time": time.time(),
         }
 
-    write_atomic("workload_status.json", status("warming", snapshot()))
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()} model={args.model_size} parameters={parameter_count} samples={len(features)} device={device}")
+    protocol.write_status(status("warming", snapshot()))
+    protocol.signal_ready(f"model={args.model_size} parameters={parameter_count} samples={len(features)} device={device}")
     last_status = time.time()
     batches = iter(())
 
     while True:
-        if start_time() != born:
-            born = start_time()
+        if protocol.start_time() != born:
+            born = protocol.start_time()
             losses_since_restore = []
             restore_check = {"at_step": step, "slots": [{"step": s, "checksum": slot_checksum(t)} for s, t in zip(slot_steps, slots)]}
-            log(f"restored at step {step}: parameter slots re-hashed {restore_check['slots']}")
-        if not os.path.exists("checkpoint_flag"):
+            protocol.log(f"restored at step {step}: parameter slots re-hashed {restore_check['slots']}")
+        if protocol.restored():
             final = status("final", snapshot())
-            write_atomic("workload_final.json", final)
-            log(f"checkpoint_flag removed: restore complete, step={step}, exiting")
+            protocol.write_final(final)
+            protocol.log(f"checkpoint_flag removed: restore complete, step={step}, exiting")
             sys.exit(0)
         batch = next(batches, None)
         if batch is None and args.epochs and epoch >= args.epochs:
             time.sleep(STATUS_S)
-            write_atomic("workload_status.json", status("done", snapshot()))
+            protocol.write_status(status("done", snapshot()))
             continue
         if batch is None:
             epoch += 1
@@ -175,10 +154,10 @@ def main():
         if loss_first is None and len(losses) == LOSS_WINDOW:
             loss_first = sum(losses) / LOSS_WINDOW
         if time.time() - last_status >= STATUS_S:
-            write_atomic("workload_status.json", status("training", snapshot()))
+            protocol.write_status(status("training", snapshot()))
             last_status = time.time()
             if step % 500 < 10:
-                log(f"step {step} epoch {epoch} loss {sum(losses) / len(losses):.4f}")
+                protocol.log(f"step {step} epoch {epoch} loss {sum(losses) / len(losses):.4f}")
 
 
 if __name__ == "__main__":

@@ -11,41 +11,26 @@ The connection is ours alone (single_connection_client): if it ever broke, redis
 reconnect silently, so its CLIENT ID and client address are re-read on it every status write,
 and a new one counts as a reconnect.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>") once
 redis-server answers; workload_status.json is replaced by rename every tick (phase "loading",
 then "serving"); when checkpoint_flag goes we re-read every value over the same connection,
 write workload_final.json, shut redis-server down and exit 0.
 """
-import argparse
-import ctypes
 import hashlib
-import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 
 import redis
 
+import payload_protocol as protocol
+
 TICK_S = 0.1
 OPS_PER_TICK = 20
 BATCH_KEYS = 1000
-PR_SET_PDEATHSIG = 1
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
 
 
 def key_of(i):
@@ -57,11 +42,6 @@ def value_of(i, size):
     return (block * (size // len(block) + 1))[:size]
 
 
-def die_with_parent():
-    """Runs in the child before exec: SIGTERM when we die, so no redis-server outlives the workload."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start_server(port, data_dir):
     # stdout/stderr are inherited, so redis-server's log lands in our payload.out; keeping its
     # argv (no proc title) keeps the run id in it, which cleanup looks for.
@@ -69,7 +49,7 @@ def start_server(port, data_dir):
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", data_dir, "--daemonize", "no", "--set-proc-title", "no", "--loglevel", "notice"],
         stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
+        preexec_fn=protocol.die_with_parent,
     )
 
 
@@ -89,12 +69,6 @@ def connect(port, server):
             time.sleep(0.1)
 
 
-def start_time():
-    """When the kernel created this process (clock ticks since boot); CRIU's restore creates it anew."""
-    with open("/proc/self/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
-
-
 def connection_of(client):
     info = client.client_info()
     return {"id": int(info["id"]), "addr": info["addr"], "laddr": info.get("laddr")}
@@ -110,13 +84,12 @@ def data_checksum(client, num_keys):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--redis-port", type=int, default=6379)
     parser.add_argument("--num-keys", type=int, default=100_000)
     parser.add_argument("--value-size", type=int, default=1024)
     args = parser.parse_args()
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
     os.makedirs("redis", exist_ok=True)
 
     server = start_server(args.redis_port, os.path.abspath("redis"))
@@ -144,41 +117,39 @@ def main():
             "time": time.time(),
         }
 
-    write_atomic("workload_status.json", status())
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()} redis-server pid={server.pid} connection {connection}")
+    protocol.write_status(status())
+    protocol.signal_ready(f"redis-server pid={server.pid} connection {connection}")
 
     while loaded < args.num_keys:
         batch = range(loaded, min(loaded + BATCH_KEYS, args.num_keys))
         client.mset({key_of(i): value_of(i, args.value_size) for i in batch})
         loaded = batch.stop
-        write_atomic("workload_status.json", status())
+        protocol.write_status(status())
     dbsize = client.dbsize()
     checksum = data_checksum(client, args.num_keys)
     phase = "serving"
-    log(f"loaded {loaded} keys, dbsize={dbsize}, checksum={checksum[:16]}")
+    protocol.log(f"loaded {loaded} keys, dbsize={dbsize}, checksum={checksum[:16]}")
 
     rng = random.Random(args.redis_port)
-    born = start_time()
+    born = protocol.start_time()
     while True:
-        if start_time() != born:
-            born = start_time()
-            log(f"restored at op {ops}: the same connection answers as {connection_of(client)} (at start: {first_connection})")
-        if not os.path.exists("checkpoint_flag"):
+        if protocol.start_time() != born:
+            born = protocol.start_time()
+            protocol.log(f"restored at op {ops}: the same connection answers as {connection_of(client)} (at start: {first_connection})")
+        if protocol.restored():
             final = status()
             final["phase"] = "final"
             final["connection"] = connection_of(client)
             final["first_connection"] = first_connection
             final["dbsize"] = client.dbsize()
             final["checksum"] = data_checksum(client, args.num_keys)
-            log(f"checkpoint_flag removed: restore complete, op {ops}, same connection {final['connection']}, exiting")
+            protocol.log(f"checkpoint_flag removed: restore complete, op {ops}, same connection {final['connection']}, exiting")
             try:
                 client.shutdown(nosave=True)
             except redis.ConnectionError:
                 pass  # redis-server closes the connection as it exits
             server.wait(timeout=30)
-            write_atomic("workload_final.json", final)
+            protocol.write_final(final)
             sys.exit(0)
         for _ in range(OPS_PER_TICK):
             read, write = rng.randrange(args.num_keys), rng.randrange(args.num_keys)
@@ -189,9 +160,9 @@ def main():
         current = connection_of(client)
         if current["id"] != connection["id"]:
             reconnects += 1
-            log(f"connection replaced: {connection} -> {current}")
+            protocol.log(f"connection replaced: {connection} -> {current}")
         connection = current
-        write_atomic("workload_status.json", status())
+        protocol.write_status(status())
         time.sleep(TICK_S)
 
 

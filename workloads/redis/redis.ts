@@ -3,7 +3,18 @@
 // connection; verify proves the data set and that very connection survived.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { binary, check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, payloadPath } from '../workload.js';
+import {
+  binary,
+  check,
+  defineWorkload,
+  numeric,
+  pythonModule,
+  verdict,
+  type WorkloadFinal,
+  type WorkloadStatus,
+  pythonPayloadArgv,
+  withProtocol,
+} from '../workload.js';
 
 export interface RedisParams {
   readonly redis_port: number;
@@ -29,22 +40,52 @@ function connectionCheck(frozen: WorkloadStatus, final: WorkloadFinal) {
   const after = connectionOf(final);
   const reconnects = Number(final['reconnects']);
   const same = before !== undefined && after !== undefined && before.id === after.id && before.addr === after.addr && reconnects === 0;
-  return check('same client connection', same,
-    `${describe(before)} at freeze; after restore the same socket answers as ${describe(after)}; ${reconnects} reconnects, ${final.counter - frozen.counter} operations on it since the freeze`);
+  return check(
+    'same client connection',
+    same,
+    `${describe(before)} at freeze; after restore the same socket answers as ${describe(after)}; ${reconnects} reconnects, ` +
+      `${final.counter - frozen.counter} operations on it since the freeze`,
+  );
 }
 
 export const redisWorkload = defineWorkload<RedisParams>({
   name: 'redis',
   description: 'a real redis-server loaded with --num-keys values, read and written over one client TCP connection',
   params: [
-    { key: 'redis_port', flag: '--redis-port', description: 'redis-server port (on the node\'s 127.0.0.1)', schema: numeric(z.number().int().min(1).max(65535)).default(6379) },
-    { key: 'num_keys', flag: '--num-keys', description: 'keys loaded before the migration', schema: numeric(z.number().int().positive().max(1e9)).default(100_000) },
-    { key: 'value_size', flag: '--value-size', description: 'bytes per value', schema: numeric(z.number().int().positive().max(512 * 1024 * 1024)).default(1024) },
+    {
+      key: 'redis_port',
+      flag: '--redis-port',
+      description: "redis-server port (on the node's 127.0.0.1)",
+      schema: numeric(z.number().int().min(1).max(65535)).default(6379),
+    },
+    {
+      key: 'num_keys',
+      flag: '--num-keys',
+      description: 'keys loaded before the migration',
+      schema: numeric(z.number().int().positive().max(1e9)).default(100_000),
+    },
+    {
+      key: 'value_size',
+      flag: '--value-size',
+      description: 'bytes per value',
+      schema: numeric(
+        z
+          .number()
+          .int()
+          .positive()
+          .max(512 * 1024 * 1024),
+      ).default(1024),
+    },
   ],
-  payloadFiles: [fileURLToPath(new URL('./payload.py', import.meta.url))],
+  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir, scriptDir }) => [
-    '/usr/bin/python3', payloadPath({ workDir, scriptDir }, 'payload.py'), '--working-dir', workDir,
-    '--redis-port', String(params.redis_port), '--num-keys', String(params.num_keys), '--value-size', String(params.value_size),
+    ...pythonPayloadArgv({ workDir, scriptDir }),
+    '--redis-port',
+    String(params.redis_port),
+    '--num-keys',
+    String(params.num_keys),
+    '--value-size',
+    String(params.value_size),
   ],
   // The client's connection to redis-server is an established TCP socket inside the dumped tree.
   criuFlags: { dump: ['--tcp-established'], restore: ['--tcp-established'] },
@@ -58,10 +99,17 @@ export const redisWorkload = defineWorkload<RedisParams>({
   verify: ({ frozen, resumed, final }) =>
     verdict([
       check('progress continues', resumed.counter > frozen.counter, `operation ${frozen.counter} at freeze, ${resumed.counter} after restore`),
-      check('same process', final.pid === frozen.pid && final['server_pid'] === frozen['server_pid'],
-        `client pid ${frozen.pid} and redis-server pid ${String(frozen['server_pid'])} at freeze, ${final.pid} and ${String(final['server_pid'])} after restore`),
+      check(
+        'same process',
+        final.pid === frozen.pid && final['server_pid'] === frozen['server_pid'],
+        `client pid ${frozen.pid} and redis-server pid ${String(frozen['server_pid'])} at freeze, ${final.pid} and ${String(final['server_pid'])} after restore`,
+      ),
       connectionCheck(frozen, final),
-      check('data intact', final['dbsize'] === frozen['dbsize'] && final['checksum'] === frozen.checksum && final['mismatches'] === 0,
-        `DBSIZE ${String(frozen['dbsize'])} and values ${frozen.checksum.slice(0, 16)}… at freeze; re-read from redis-server after restore: DBSIZE ${String(final['dbsize'])}, ${String(final['checksum']).slice(0, 16)}…; ${String(final['mismatches'])} reads returned a wrong value`),
+      check(
+        'data intact',
+        final['dbsize'] === frozen['dbsize'] && final['checksum'] === frozen.checksum && final['mismatches'] === 0,
+        `DBSIZE ${String(frozen['dbsize'])} and values ${frozen.checksum.slice(0, 16)}… at freeze; re-read from redis-server after restore: DBSIZE ` +
+          `${String(final['dbsize'])}, ${String(final['checksum']).slice(0, 16)}…; ${String(final['mismatches'])} reads returned a wrong value`,
+      ),
     ]),
 });

@@ -9,16 +9,13 @@ So the status names its output as a list of immutable units (segments, or CHUNK_
 the MP4) and a chained checksum over their digests; after the move the same units must hash the
 same, and ffprobe must accept every file.
 
-Protocol (the one every criu-lab payload follows; see workloads/memory/payload.py):
+Protocol (payload_protocol.py, uploaded beside us):
 checkpoint_flag exists while we may be migrated; we write checkpoint_ready ("ready:<pid>");
 workload_status.json is replaced by rename every tick, its counter the frames ffmpeg reports;
 when checkpoint_flag goes we stop ffmpeg (SIGINT: it finishes its files), hash and ffprobe every
 output file, write workload_final.json and exit 0.
 """
-import argparse
-import ctypes
 import hashlib
-import json
 import os
 import select
 import signal
@@ -26,34 +23,11 @@ import subprocess
 import sys
 import time
 
+import payload_protocol as protocol
+
 TICK_S = 0.1
 SEGMENT_S = 2
 CHUNK_BYTES = 64 * 1024
-PR_SET_PDEATHSIG = 1
-
-
-def write_atomic(name, payload):
-    tmp = name + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, name)
-
-
-def log(message):
-    with open("workload.log", "a") as f:
-        f.write(f"{time.time():.3f} {message}\n")
-
-
-def chain(digests):
-    h = hashlib.sha256()
-    for d in digests:
-        h.update(d.encode())
-    return h.hexdigest()
-
-
-def die_with_parent():
-    """Runs in the child before exec: SIGTERM when we die, so no ffmpeg outlives the workload."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def ffmpeg_argv(args):
@@ -117,18 +91,17 @@ def probe(path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--working-dir", required=True)
+    parser = protocol.arguments(__doc__)
     parser.add_argument("--resolution", default="1920x1080")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--duration", type=int, default=300)
     parser.add_argument("--video-mode", choices=["live", "file"], default="live")
     args = parser.parse_args()
-    os.chdir(args.working_dir)
+    protocol.enter_working_dir(args)
     os.makedirs("segments", exist_ok=True)
 
     # ffmpeg's log goes to our stderr (payload.out); its progress comes to us through a pipe.
-    ffmpeg = subprocess.Popen(ffmpeg_argv(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, preexec_fn=die_with_parent)
+    ffmpeg = subprocess.Popen(ffmpeg_argv(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, preexec_fn=protocol.die_with_parent)
     os.set_blocking(ffmpeg.stdout.fileno(), False)
     output = Output(args.video_mode)
     frames = 0
@@ -139,7 +112,7 @@ def main():
             "pid": os.getpid(),
             "counter": frames,
             "phase": phase,
-            "checksum": chain(output.digests),
+            "checksum": protocol.chain_checksum(output.digests),
             "units": len(output.digests),
             "unit": "segment" if args.video_mode == "live" else f"{CHUNK_BYTES}-byte chunk",
             "output_bytes": output.bytes,
@@ -149,13 +122,11 @@ def main():
             "time": time.time(),
         }
 
-    write_atomic("workload_status.json", status("encoding"))
-    with open("checkpoint_ready", "w") as f:
-        f.write(f"ready:{os.getpid()}\n")
-    log(f"ready pid={os.getpid()} ffmpeg pid={ffmpeg.pid} {args.resolution}@{args.fps} {args.video_mode}")
+    protocol.write_status(status("encoding"))
+    protocol.signal_ready(f"ffmpeg pid={ffmpeg.pid} {args.resolution}@{args.fps} {args.video_mode}")
 
     while True:
-        if not os.path.exists("checkpoint_flag"):
+        if protocol.restored():
             if ffmpeg.poll() is None:
                 ffmpeg.send_signal(signal.SIGINT)  # ffmpeg closes its segment or writes the MP4's end
             ffmpeg.wait(timeout=60)
@@ -170,8 +141,8 @@ def main():
             final["digests"] = output.digests
             final["probes"] = probes
             final["ffmpeg_exit"] = ffmpeg.returncode
-            write_atomic("workload_final.json", final)
-            log(f"checkpoint_flag removed: restore complete, frames={frames}, {len(files)} files probed, exiting")
+            protocol.write_final(final)
+            protocol.log(f"checkpoint_flag removed: restore complete, frames={frames}, {len(files)} files probed, exiting")
             sys.exit(0)
         if ffmpeg.poll() is not None:
             time.sleep(TICK_S)  # file mode reached --duration: nothing more comes through the pipe
@@ -183,7 +154,7 @@ def main():
                     frames = int(line[len(b"frame="):])
         output.scan()
         phase = "encoding" if ffmpeg.poll() is None else "done"
-        write_atomic("workload_status.json", status(phase))
+        protocol.write_status(status(phase))
 
 
 if __name__ == "__main__":
