@@ -15,7 +15,7 @@ import { freemem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCriuStats } from '../experiments/criu/stats.js';
-import { bandwidthProfiles } from '../infra/local/profiles.js';
+import { bandwidthProfiles } from '../core/profiles.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, 'bench');

@@ -5,7 +5,7 @@ import { strategies } from '../strategies/registry.js';
 import { transfers } from '../transfers/registry.js';
 import { workloads } from '../../workloads/registry.js';
 import { DEADLINES_S } from '../metrics.js';
-import { profileNames } from '../../infra/local/profiles.js';
+import { profileNames } from '../../core/profiles.js';
 import { LOG_LEVELS } from './plan.js';
 import { absolutePath, allNodes, awsStack, bastionAddress, labRecord, optionalText, serversSchema, sshUser, transferTargets } from '../../core/servers.js';
 
