@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { deepFreeze } from '../config/load.js';
+import { deepFreeze } from '../../core/freeze.js';
 import { configSchema } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';
