@@ -1,4 +1,4 @@
-// The schema of a merged configuration (the seed's snake_case keys) and its mapping to a Plan.
+// The schema of a merged configuration (the seed's snake_case keys); plan.ts maps it to a Plan.
 import { z } from 'zod';
 import { numeric } from '../../workloads/workload.js';
 import { strategies } from '../strategies/registry.js';
@@ -6,7 +6,6 @@ import { transfers } from '../transfers/registry.js';
 import { workloads } from '../../workloads/registry.js';
 import { DEADLINES_S } from '../metrics.js';
 import { profileNames } from '../../core/profiles.js';
-import { LOG_LEVELS } from './plan.js';
 import { absolutePath, allNodes, awsStack, bastionAddress, labRecord, optionalText, serversSchema, sshUser, transferTargets } from '../../core/servers.js';
 
 const port = numeric(z.number().int().min(1).max(65535));
@@ -17,6 +16,10 @@ const oneOf = (names: () => string[], what: string) =>
 /** Where the two nodes of a migration sit: one availability zone, or two. */
 export const PLACEMENTS = ['same-az', 'cross-az'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
+
+/** logging.level: criu-lab's verbosity. */
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
 export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
@@ -90,7 +93,7 @@ export const configSchema = z.object({
           deadline: z
             .union([z.enum(['aws', 'gcp']), numeric(z.number().positive().max(86_400))], { error: 'must be a provider (aws, gcp) or a number of seconds' })
             .default('aws')
-            .transform((d) => (typeof d === 'number' ? { name: 'custom' as const, seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
+            .transform((d): { name: 'aws' | 'gcp' | 'custom'; seconds: number } => (typeof d === 'number' ? { name: 'custom', seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
         })
         .superRefine((strategy, ctx) => {
           if (strategy.mode === 'pageserver' && strategy.lazy_pages)
