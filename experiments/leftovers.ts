@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { cleanNode } from './cleanup.js';
 import { UsageError } from './errors.js';
 import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
-import type { RemoteNode } from './remote/node.js';
+import type { RemoteNode, Role } from './remote/node.js';
 import type { RunPaths } from './run-context.js';
 import { transfers } from './transfers/registry.js';
 import { removeRunKeyArgv } from './transfers/rsync.js';
@@ -16,7 +16,6 @@ import { OUTPUT_FILE } from './workload-control.js';
 
 export const LEFTOVERS_FILE = 'leftovers.json';
 
-type Role = 'source' | 'destination';
 const ROLES: readonly Role[] = ['source', 'destination'];
 
 export interface LeftoversRecord {

@@ -26,7 +26,7 @@ import { withOpenFiles } from '../workloads/open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from './remote/quote.js';
 
-export interface RunOptions {
+export interface MigrationOptions {
   readonly signal: AbortSignal;
   readonly progress: Progress;
   /** Awaited once the workload is warm, right before the migration starts: `watch` waits here for the spot notice. */
@@ -86,7 +86,7 @@ function outcomeOf(error: unknown, evidence: RestoredEvidence | undefined): RunM
 }
 
 /** Runs one migration as the plan says and writes its results; never leaves anything behind on the nodes. */
-export async function runMigration(plan: Plan, options: RunOptions): Promise<RunOutcome> {
+export async function runMigration(plan: Plan, options: MigrationOptions): Promise<RunOutcome> {
   const { signal, progress } = options;
   const startedAtMs = Date.now();
   const workload = workloadOf(plan);

@@ -2,7 +2,7 @@
 import type { Plan } from './config/plan.js';
 import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
-import type { CommandResult, RemoteNode } from './remote/node.js';
+import type { CommandResult, RemoteNode, Role } from './remote/node.js';
 import type { Workload } from '../workloads/workload.js';
 import { transfers } from './transfers/registry.js';
 
@@ -68,7 +68,7 @@ export interface RunContext {
 
 /** A command a run would issue, and on which node: what --dry-run prints. */
 export interface PlannedCommand {
-  readonly on: 'source' | 'destination';
+  readonly on: Role;
   readonly argv: readonly string[];
 }
 

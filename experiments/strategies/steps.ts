@@ -8,13 +8,12 @@ import { readLog } from '../criu/images.js';
 import type { CriuStats } from '../criu/stats.js';
 import { ExternalError } from '../errors.js';
 import { MIB, throughputMBps, type PageStreamMetrics, type TransferMetrics } from '../metrics.js';
-import type { CommandResult } from '../remote/node.js';
+import type { CommandResult, Role } from '../remote/node.js';
 import { tail } from '../remote/ssh.js';
 import { ms, type RunContext } from '../run-context.js';
 import type { TransferItem } from '../transfers/transfer.js';
 import type { MigrationResult } from './strategy.js';
 
-export type Role = 'source' | 'destination';
 
 export interface NodeTiming {
   readonly startedAtMs: number;
