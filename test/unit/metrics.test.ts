@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { decodeCriuStats } from '../../experiments/criu/stats.js';
-import { deadlineVerdicts, formatSummary, samplesOf, throughputMBps, type RunMetrics } from '../../experiments/metrics.js';
+import { deadlineVerdicts, formatSummary, samplesOf, throughputMiBps, type RunMetrics } from '../../experiments/metrics.js';
 import { transferredBytes } from '../../experiments/transfers/rsync.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name));
@@ -42,7 +42,7 @@ const metrics: RunMetrics = {
     { name: 'transfer.images', startedAt: '2026-11-26T00:00:03.150Z', durationMs: 3450, measuredOn: 'n1' },
   ],
   dump: { durationMs: 2150, criuStats: { frozen_time: 2_000_000, pages_written: 262_144 }, imageBytes: 1 << 30 },
-  transfer: { method: 'rsync', bytes: 2048 * 1024 * 1024, durationMs: 3450, throughputMBps: throughputMBps(2048 * 1024 * 1024, 3450), steps: [] },
+  transfer: { method: 'rsync', bytes: 2048 * 1024 * 1024, durationMs: 3450, throughputMBps: throughputMiBps(2048 * 1024 * 1024, 3450), steps: [] },
   restore: { durationMs: 1230, criuStats: { restore_time: 900_000 } },
   downtimeMs: 6900,
   migrationMs: 6900,
@@ -55,8 +55,8 @@ const metrics: RunMetrics = {
 
 describe('metrics', () => {
   it('computes throughput in MB/s as the seed printed it', () => {
-    expect(throughputMBps(2048 * 1024 * 1024, 3450)).toBeCloseTo(593.62, 2);
-    expect(throughputMBps(100, 0)).toBe(0);
+    expect(throughputMiBps(2048 * 1024 * 1024, 3450)).toBeCloseTo(593.62, 2);
+    expect(throughputMiBps(100, 0)).toBe(0);
   });
 
   it('judges the AWS 120 s and GCP 30 s deadlines', () => {
