@@ -189,7 +189,7 @@ export function samplesOf(metrics: RunMetrics): Sample[] {
   add('dump.image_bytes', metrics.dump?.imageBytes, 'bytes');
   add('transfer.duration', metrics.transfer?.durationMs, 'ms');
   add('transfer.bytes', metrics.transfer?.bytes, 'bytes');
-  add('transfer.throughput', metrics.transfer?.throughputMBps, 'MB/s');
+  add('transfer.throughput', metrics.transfer?.throughputMBps, 'MiB/s');
   add('restore.duration', metrics.restore?.durationMs, 'ms');
   add('downtime', metrics.downtimeMs, 'ms');
   add('migration.duration', metrics.migrationMs, 'ms');

@@ -54,7 +54,7 @@ const metrics: RunMetrics = {
 };
 
 describe('metrics', () => {
-  it('computes throughput in MB/s as the seed printed it', () => {
+  it('computes throughput in MiB/s, which the summary prints as MB/s as the seed did', () => {
     expect(throughputMiBps(2048 * 1024 * 1024, 3450)).toBeCloseTo(593.62, 2);
     expect(throughputMiBps(100, 0)).toBe(0);
   });
@@ -81,6 +81,7 @@ describe('metrics', () => {
     expect(downtime).toMatchObject({ value: 6900, unit: 'ms', metadata: { run_id: 'memory_20261126_000000', workload: 'memory', strategy: 'full', transfer: 'rsync', mb_size: 64 } });
     expect(samples.find((s) => s.metric === 'phase.dump')).toMatchObject({ value: 2150, metadata: { measured_on: 'n1' }, timestamp: Date.parse('2026-11-26T00:00:01.000Z') / 1000 });
     expect(samples.find((s) => s.metric === 'criu.dump.frozen_time')).toMatchObject({ value: 2_000_000, unit: 'us' });
+    expect(samples.find((s) => s.metric === 'transfer.throughput')).toMatchObject({ value: expect.closeTo(593.62, 2), unit: 'MiB/s' });
     expect(samples.find((s) => s.metric === 'verify.ok')?.value).toBe(1);
   });
 
