@@ -13,7 +13,9 @@ import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import { registerScriptWorkload } from '../../workloads/custom/script.js';
 import { toPlan, type MigrationTrigger, type NodePair, type Plan } from './plan.js';
-import { configSchema, workloadKeysSchema, type RawConfig } from './schema.js';
+import { configSchemaOf, workloadKeysSchemaOf, type RawConfig, type RegisteredNames } from './schema.js';
+import { strategies } from '../strategies/registry.js';
+import { transfers } from '../transfers/registry.js';
 import { INERT_KEYS, inertRootOf, ORIGINAL_ALIASES, type Alias } from './original.js';
 import { PAGE_SERVER_PORTS } from '../../infra/aws/props.js';
 import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
@@ -166,6 +168,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'custom' || input === undefined) return issue.message;
   return `${issue.message.replace(/^Invalid input: /, '')}, got ${JSON.stringify(input)}`;
 }
+
+const REGISTERED: RegisteredNames = { workloads: () => workloads.names(), strategies: () => strategies.names(), transfers: () => transfers.names() };
+/** The config schema over the names the registries hold. */
+export const configSchema = configSchemaOf(REGISTERED);
+const workloadKeysSchema = workloadKeysSchemaOf(REGISTERED);
 
 const CONFIG_KEYS = knownKeysOf(configSchema) as KeyTree;
 const WORKLOAD_KEYS = knownKeysOf(workloadKeysSchema) as KeyTree;

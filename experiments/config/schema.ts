@@ -1,9 +1,8 @@
 // The schema of a merged configuration (the seed's snake_case keys); plan.ts maps it to a Plan.
+// It takes the registries' names as lookups (load.ts binds them), so the Plan's type, derived
+// from it, does not import the strategies, transfers and workloads that read a Plan.
 import { z } from 'zod';
 import { numeric } from '../../workloads/workload.js';
-import { strategies } from '../strategies/registry.js';
-import { transfers } from '../transfers/registry.js';
-import { workloads } from '../../workloads/registry.js';
 import { DEADLINES_S } from '../metrics.js';
 import { profileNames } from '../../core/profiles.js';
 import { absolutePath, allNodes, awsStack, bastionAddress, labRecord, optionalText, serversSchema, sshUser, transferTargets } from '../../core/servers.js';
@@ -24,9 +23,17 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
 export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
 
+/** The names the registries hold, looked up when a config is checked (a script workload registers late). */
+export interface RegisteredNames {
+  readonly workloads: () => string[];
+  readonly strategies: () => string[];
+  readonly transfers: () => string[];
+}
+
 /** The keys of `workload:` every workload has. */
-export const workloadKeysSchema = z.object({
-  type: oneOf(() => workloads.names(), 'workload').optional(),
+export const workloadKeysSchemaOf = (names: RegisteredNames) =>
+  z.object({
+  type: oneOf(names.workloads, 'workload').optional(),
   /** A preset of the workload's file (`presets:` in config/workloads/<type>.yaml), between that file and the -c file. */
   preset: z.string().min(1).optional(),
   /** A standalone script of the original framework, run as a workload of its own (relative to the file that names it). */
@@ -38,7 +45,8 @@ export const workloadKeysSchema = z.object({
     .prefault({}),
 });
 
-export const configSchema = z.object({
+export const configSchemaOf = (names: RegisteredNames) =>
+  z.object({
   experiment: z
     .object({
       name: z.string().min(1).default('default-experiment'),
@@ -75,7 +83,7 @@ export const configSchema = z.object({
       dirs: z.object({ working_dir: absolutePath.default('/srv/criu-lab/work'), checkpoint_dir: absolutePath.default('/srv/criu-lab/img') }).prefault({}),
       strategy: z
         .object({
-          mode: oneOf(() => strategies.names(), 'checkpoint strategy').default('full'),
+          mode: oneOf(names.strategies, 'checkpoint strategy').default('full'),
           predump_iterations: z
             .union([z.literal('auto'), numeric(z.number().int().min(0).max(100))], { error: "must be a whole number of pre-dumps (0 to 100) or 'auto'" })
             .default(8),
@@ -110,7 +118,7 @@ export const configSchema = z.object({
     .prefault({}),
   transfer: z
     .object({
-      method: oneOf(() => transfers.names(), 'transfer method').default('rsync'),
+      method: oneOf(names.transfers, 'transfer method').default('rsync'),
       dest_dir: absolutePath.default('/srv/criu-lab/img'),
       s3_bucket: transferTargets.s3_bucket,
       s3_prefix: transferTargets.s3_prefix.default('criu-checkpoints'),
@@ -144,7 +152,7 @@ export const configSchema = z.object({
   /** Which lab wrote servers.yaml (`lab status` and `lab down` read it); a run does not. */
   lab: labRecord.optional(),
   // Besides these, `workload:` takes the chosen workload's own parameters (checked against its schema).
-  workload: workloadKeysSchema.loose().prefault({}),
+  workload: workloadKeysSchemaOf(names).loose().prefault({}),
   /** Where payloads and their data go on the nodes; unset = the run's working dir. */
   paths: z.object({ scripts_dir: absolutePath.optional(), data_dir: absolutePath.optional() }).prefault({}),
   migration: z
@@ -174,4 +182,4 @@ export const configSchema = z.object({
     .prefault({}),
 });
 
-export type RawConfig = z.infer<typeof configSchema>;
+export type RawConfig = z.infer<ReturnType<typeof configSchemaOf>>;

@@ -6,7 +6,7 @@ import { basename, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { deepFreeze } from '../../core/freeze.js';
-import { configSchema } from '../config/schema.js';
+import { configSchema } from '../config/load.js';
 import { hasKeyPath, knownKeysOf } from '../config/unknown-keys.js';
 import { UsageError } from '../errors.js';
 import { workloads } from '../../workloads/registry.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { serversSchema } from '../../core/servers.js';
-import { configSchema } from '../../experiments/config/schema.js';
+import { configSchema } from '../../experiments/config/load.js';
 import { findUnknownKeys, knownKeysOf, type KnownKeys } from '../../experiments/config/unknown-keys.js';
 import { renderServersYaml as renderLabServers } from '../../infra/local/servers.js';
 import { buildServersDocument, renderServersYaml as renderAwsServers } from '../../infra/aws/servers.js';
