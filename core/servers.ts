@@ -37,7 +37,12 @@ export const awsStack = z.object({
 });
 
 /** Which lab wrote the file: `lab status` and `lab down` read it; a run does not. */
-export const labRecord = z.looseObject({ name: z.string().min(1), backend: z.string().optional(), bridge: z.string().optional(), state_dir: z.string().optional() });
+export const labRecord = z.looseObject({
+  name: z.string().min(1),
+  backend: z.string().optional(),
+  bridge: z.string().optional(),
+  state_dir: z.string().optional(),
+});
 
 /** The transfer targets a servers.yaml names (the stack's bucket and mounts, the lab's storage node); the config adds the rest of `transfer:`. */
 export const transferTargets = {
@@ -47,7 +52,9 @@ export const transferTargets = {
   ebs_mount: absolutePath,
   s3_endpoint_url: optionalText(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
   s3_profile: optionalText(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be an AWS CLI profile name')),
-  ebs_volume: optionalText(z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)')),
+  ebs_volume: optionalText(
+    z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)'),
+  ),
 } as const;
 
 export const serversSchema = z.object({

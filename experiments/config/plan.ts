@@ -37,7 +37,15 @@ type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>
 export type Plan = DeepReadonly<ReturnType<typeof toPlan>>;
 
 /** The Plan of a validated configuration; paths in it are made absolute against `cwd`. */
-export function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: NodePair | undefined, resolved: Resolved) {
+export function toPlan(
+  raw: RawConfig,
+  workloadType: string,
+  params: Record<string, unknown>,
+  sources: string[],
+  cwd: string,
+  pair: NodePair | undefined,
+  resolved: Resolved,
+) {
   const { nodes, checkpoint, transfer, timeouts } = raw;
   return {
     experiment: {

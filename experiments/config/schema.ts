@@ -23,6 +23,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
 export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
 
+/** The notice a migration plans for: a provider's, or a number of seconds (custom). */
+type Deadline = { name: 'aws' | 'gcp' | 'custom'; seconds: number };
+
 /** The names the registries hold, looked up when a config is checked (a script workload registers late). */
 export interface RegisteredNames {
   readonly workloads: () => string[];
@@ -101,7 +104,7 @@ export const configSchemaOf = (names: RegisteredNames) =>
           deadline: z
             .union([z.enum(['aws', 'gcp']), numeric(z.number().positive().max(86_400))], { error: 'must be a provider (aws, gcp) or a number of seconds' })
             .default('aws')
-            .transform((d): { name: 'aws' | 'gcp' | 'custom'; seconds: number } => (typeof d === 'number' ? { name: 'custom', seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
+            .transform((d): Deadline => (typeof d === 'number' ? { name: 'custom', seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
         })
         .superRefine((strategy, ctx) => {
           if (strategy.mode === 'pageserver' && strategy.lazy_pages)

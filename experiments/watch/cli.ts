@@ -61,7 +61,8 @@ export function registerWatchCommand(program: Command): Command {
   return watch.addHelpText('after', '\nA real notice on AWS: an AWS FIS experiment with the action aws:ec2:send-spot-instance-interruptions (see README, "Spot notices").\n').action(async (flags: WatchFlags) => {
     const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
     const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
-    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)] });
+    const overrides = [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)];
+    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
     await withInterrupts(stop, async (signal) => {

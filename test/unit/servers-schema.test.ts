@@ -17,11 +17,22 @@ const dir = mkdtempSync(join(tmpdir(), 'criu-lab-servers-schema-'));
 const node = (i: number) => ({ name: `n${i}`, ip: `10.77.9.${10 + i}`, netns: `b1-n${i}`, veth: `vb1-n${i}`, hostPid: 1, dir: '/tmp' });
 const written = {
   lab: renderLabServers({
-    name: 'b1', backend: 'namespaces', subnet: '10.77.9', bridge: 'br-b1', stateDir: '/var/lib/criu-lab/b1', sshKeyPath: join(dir, 'id'), knownHostsPath: join(dir, 'known_hosts'),
-    serversPath: join(dir, 'servers.yaml'), createdAt: '2026-01-01T00:00:00Z', bastion: 'n1', nodes: [node(1), node(2), node(3)],
-    storage: { ip: '10.77.9.2', s3: { endpointUrl: 'http://10.77.9.2:9000', bucket: 'criu-lab', profile: 'criu-lab-s3' }, efsMount: '/mnt/efs', ebs: { device: '/dev/loop7', mount: '/mnt/ebs' } },
+    name: 'b1', backend: 'namespaces', subnet: '10.77.9', bridge: 'br-b1', stateDir: '/var/lib/criu-lab/b1',
+    sshKeyPath: join(dir, 'id'), knownHostsPath: join(dir, 'known_hosts'), serversPath: join(dir, 'servers.yaml'),
+    createdAt: '2026-01-01T00:00:00Z', bastion: 'n1', nodes: [node(1), node(2), node(3)],
+    storage: {
+      ip: '10.77.9.2',
+      s3: { endpointUrl: 'http://10.77.9.2:9000', bucket: 'criu-lab', profile: 'criu-lab-s3' },
+      efsMount: '/mnt/efs',
+      ebs: { device: '/dev/loop7', mount: '/mnt/ebs' },
+    },
   }),
-  aws: renderAwsServers(buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: '~/.ssh/id', knownHostsPath: 'config/servers.known_hosts' })),
+  aws: renderAwsServers(
+    buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), {
+      privateKeyPath: '~/.ssh/id',
+      knownHostsPath: 'config/servers.known_hosts',
+    }),
+  ),
 };
 
 describe('the servers.yaml schema', () => {
@@ -34,7 +45,8 @@ describe('the servers.yaml schema', () => {
   }
 
   it('is part of the config schema: every key servers.yaml may hold is a config key', () => {
-    const sample = { nodes: { ssh_user: 'u', ssh_key: 'k', known_hosts: 'h', bastion: { ip: '10.0.0.1', name: 'b', ssh_user: 'u' }, source: { ip: '10.0.0.2' }, destination: { ip: '10.0.0.3' } } };
+    const bastion = { ip: '10.0.0.1', name: 'b', ssh_user: 'u' };
+    const sample = { nodes: { ssh_user: 'u', ssh_key: 'k', known_hosts: 'h', bastion, source: { ip: '10.0.0.2' }, destination: { ip: '10.0.0.3' } } };
     const everyKey = { ...sample, ...parse(written.aws), ...parse(written.lab) };
     expect(findUnknownKeys(everyKey, knownKeysOf(configSchema) as KnownKeys)).toEqual([]);
   });

@@ -107,7 +107,8 @@ fresh: per-cell
   });
 
   it('takes any setting of the config schema as an axis: through defaults and transforms, and under records', () => {
-    for (const path of ['checkpoint.strategy.predump_iterations', 'checkpoint.strategy.deadline', 'transfer.s3.part_size_mb', 'logging.level', 'aws.ebs_volumes.az_a', 'checkpoint.strategy'])
+    const settings = ['checkpoint.strategy.predump_iterations', 'checkpoint.strategy.deadline', 'transfer.s3.part_size_mb', 'logging.level', 'aws.ebs_volumes.az_a'];
+    for (const path of [...settings, 'checkpoint.strategy'])
       expect({ path, problem: unknownPathProblem(path, 'memory') }).toEqual({ path, problem: undefined });
     for (const path of ['checkpoint.strategy.mode.name', 'transfer.s3.speed', 'logging.level.x'])
       expect(unknownPathProblem(path, 'memory')).toBe('is not a configuration setting (see the table in README.md)');
