@@ -15,7 +15,7 @@ import { freemem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCriuStats } from '../experiments/criu/stats.js';
-import { bandwidthProfiles } from '../infra/local/profiles.js';
+import { bandwidthProfiles } from '../core/profiles.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, 'bench');
@@ -56,7 +56,7 @@ interface RunRecord extends Phases {
   /** The dump's page-write batches (see pageBatches): their median ms, and how many took < FAST_BATCH_MS. */
   batchMedianMs?: number;
   fastBatches?: number;
-  /** MB/s of the node-to-node move that carries the pages (rsync, or the page stream). */
+  /** MiB/s of the node-to-node move that carries the pages (rsync, or the page stream). */
   throughputMBps?: number;
   rssKiB?: number;
   bytes?: number;
@@ -273,6 +273,8 @@ const push = (r: RunRecord | undefined) => {
   writeFileSync(join(OUT, 'raw.json'), JSON.stringify(raw, null, 2));
 };
 const iperfMBps = (onLink: Link) => (median(raw.iperf.filter((i) => (i.link ?? 'unshaped') === onLink).map((i) => i.gbps)) * 1e9) / 8 / 1e6;
+// criu-lab's throughput is in MiB/s: the raw link in the same unit, so the ratio compares like with like.
+const iperfMiBps = (onLink: Link) => (iperfMBps(onLink) * 1e6) / (1024 * 1024);
 
 function machine(): void {
   const out = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout.trim();
@@ -317,9 +319,9 @@ function report(): string {
 
   L.push('## 2. Transfer efficiency (1 GiB): throughput ÷ raw iperf3 n1 → n2 in the same session', '');
   L.push('Page server: pages_written × 4 KiB ÷ CRIU\'s memwrite_time. rsync: bytes moved ÷ the rsync command\'s time (criu-lab metrics.transfer).', '');
-  L.push('| link | iperf3 MB/s | transfer | median MB/s | ÷ iperf3 | runs | goal |', '| --- | --- | --- | --- | --- | --- | --- |');
+  L.push('| link | iperf3 MiB/s | transfer | median MiB/s | ÷ iperf3 | runs | goal |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const onLink of ['unshaped', ...SHAPED_PROFILES] as const) {
-    const raw3 = iperfMBps(onLink);
+    const raw3 = iperfMiBps(onLink);
     const row = (label: string, st: 'full' | 'pageserver', goal: string) => {
       const runs = pick('criu-lab', st, 1024, onLink);
       if (!runs.length) return;
@@ -368,7 +370,7 @@ function report(): string {
     L.push(`| ${st} | ${s(median(plain))} | ${s(median(tls))} | ${f(median(tls) / median(plain), 3)} | ${f(low, 2)}–${f(high, 2)} | ${plain.map(s).join(', ')} | ${tls.map(s).join(', ')} |`);
   }
   L.push('', '![benchmark plot](plot.png)', '');
-  L.push('## Every run', '', `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MB/s | RSS KiB |`, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push('## Every run', '', `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MiB/s | RSS KiB |`, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy}${r.tls === undefined ? '' : r.tls ? ' (TLS)' : ' (plain, tls section)'} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
   L.push('', '## Commands (in order, first occurrence of each)', '', '```', `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`, `${PREPARE}   # before every run`, ...[...new Set(raw.commands)], `node bin/criu-lab.js lab down --name ${LAB}`, '```', '');
   return L.join('\n');

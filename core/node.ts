@@ -14,6 +14,9 @@ export interface CommandResult {
   readonly nodeTiming?: { readonly startedAtMs: number; readonly durationMs: number };
 }
 
+/** Which end of a migration a node is. */
+export type Role = 'source' | 'destination';
+
 export interface RunOptions {
   /** Fail with ExternalError on a non-zero exit (default true). */
   readonly check?: boolean;

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadPlan, type ConfigOverride } from './config/load.js';
+import { overridesFrom, PLAN_FLAGS, RUN_FLAGS, SWITCH_FLAGS, TRUST_FLAG, workloadFlags, type PlanFlag } from './config/flags.js';
 import { renderError, UsageError } from '../core/errors.js';
 import { withInterrupts } from './interrupts.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
@@ -21,67 +22,6 @@ import { registerWatchCommand } from './watch/cli.js';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-interface FlagMapping {
-  readonly flag: string;
-  readonly attribute: string;
-  readonly paths: readonly string[];
-}
-
-const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-
-interface PlanFlag extends FlagMapping {
-  readonly value: string;
-  readonly description: string;
-  /** The one-letter form the original framework also takes (-w). */
-  readonly short?: string;
-  /** Flags of another flag that cannot go with this one (attributes). */
-  readonly conflicts?: readonly string[];
-}
-
-const planFlag = (f: Omit<PlanFlag, 'attribute'>): PlanFlag => ({ ...f, attribute: camel(f.flag) });
-
-/** Plan flags: the seed's run_experiment.py flags, each a config key; aliases keep the original framework's names working. */
-const PLAN_FLAGS: readonly PlanFlag[] = [
-  { flag: '--workload', short: '-w', value: '<name>', description: 'workload type (config: workload.type)', paths: ['workload.type', 'experiment.workload_type'] },
-  { flag: '--preset', value: '<name>', description: "a preset of the workload's file, e.g. small, medium, large, xlarge, lazy_test for memory (config: workload.preset)", paths: ['workload.preset'] },
-  { flag: '--strategy', value: '<name>', description: 'checkpoint strategy (config: checkpoint.strategy.mode)', paths: ['checkpoint.strategy.mode'] },
-  { flag: '--transfer', value: '<method>', description: 'transfer method (config: transfer.method)', paths: ['transfer.method'] },
-  { flag: '--transfer-method', value: '<method>', description: 'the original\'s name for --transfer (config: transfer.method)', paths: ['transfer.method'] },
-  { flag: '--source-ip', value: '<ip>', description: 'source node address (config: nodes.source.ip)', paths: ['nodes.source.ip'] },
-  { flag: '--dest-ip', value: '<ip>', description: 'destination node address (config: nodes.destination.ip)', paths: ['nodes.destination.ip'] },
-  { flag: '--ssh-user', value: '<user>', description: 'the user SSH logs in as on the nodes (config: nodes.ssh_user)', paths: ['nodes.ssh_user'] },
-  { flag: '--predump-iterations', value: '<n|auto>', description: "pre-dump rounds, or 'auto': stop when converged, diverging or the deadline is at risk (config: checkpoint.strategy.predump_iterations)", paths: ['checkpoint.strategy.predump_iterations'] },
-  { flag: '--predump-interval', value: '<s>', description: 'seconds between pre-dumps (config: checkpoint.strategy.predump_interval)', paths: ['checkpoint.strategy.predump_interval'] },
-  { flag: '--deadline', value: '<s|aws|gcp>', description: 'the notice --predump-iterations auto plans for; seconds also add a verdict (config: checkpoint.strategy.deadline)', paths: ['checkpoint.strategy.deadline'] },
-  { flag: '--placement', value: '<same-az|cross-az>', description: 'pick the node pair from all_nodes in servers.yaml: both in one zone, or across two (config: experiment.placement)', paths: ['experiment.placement'] },
-  { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
-  { flag: '--logs-dir', value: '<dir>', description: 'the original\'s name for --results-dir; logs are always collected there (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
-  { flag: '--log-level', value: '<level>', description: 'verbosity: debug, info, warning or error, any case (config: logging.level)', paths: ['logging.level'] },
-  { flag: '--trigger', value: '<warm|ready|wait|rss>', description: 'when the migration starts: when the workload is warm, right after ready, after a wait, or at a target RSS (config: experiment.trigger)', paths: ['experiment.trigger'] },
-  { flag: '--migrate-after', value: '<s>', description: 'migrate this many seconds after the workload is ready instead of when it says it is warm (config: experiment.migrate_after)', paths: ['experiment.migrate_after'] },
-  { flag: '--wait-before-dump', value: '<s>', description: 'the original\'s trigger: seconds after ready before a full dump (config: checkpoint.strategy.wait_before_dump)', paths: ['checkpoint.strategy.wait_before_dump'], conflicts: ['targetMemoryMb'] },
-  { flag: '--target-memory-mb', value: '<mb>', description: 'the original\'s trigger: migrate when the workload\'s RSS reaches this many MiB (config: checkpoint.strategy.target_memory_mb)', paths: ['checkpoint.strategy.target_memory_mb'], conflicts: ['waitBeforeDump'] },
-].map(planFlag);
-
-/** Flags only a run takes (a preflight writes no results). */
-const RUN_FLAGS: readonly PlanFlag[] = [
-  { flag: '--name', short: '-n', value: '<name>', description: 'experiment name, recorded with the results (config: experiment.name)', paths: ['experiment.name'] },
-  { flag: '--output', short: '-o', value: '<file>', description: 'also write the metrics in the original framework\'s format to this file (config: experiment.metrics_file)', paths: ['experiment.metrics_file'] },
-].map(planFlag);
-
-/** Workload flags from every registered workload (--mb-size, --interval, ...), deduplicated by name. */
-function workloadFlags(): (FlagMapping & { readonly description: string; readonly value: string })[] {
-  const byFlag = new Map<string, FlagMapping & { description: string; value: string }>();
-  for (const workload of workloads.all())
-    for (const param of workload.params) {
-      const known = byFlag.get(param.flag);
-      const description = `${known ? `${known.description}; ` : ''}${workload.name}: ${param.description}`;
-      // A switch may stand alone (--check-lazy-loading means true).
-      byFlag.set(param.flag, { flag: param.flag, attribute: camel(param.flag), paths: [`workload.${param.key}`], description, value: param.isSwitch ? '[value]' : '<value>' });
-    }
-  return [...byFlag.values()];
-}
-
 const EXAMPLES = `
 Examples:
   criu-lab lab up                                   # two lab nodes on this machine, writes config/servers.yaml
@@ -96,7 +36,6 @@ Examples:
   criu-lab lab down
 `;
 
-const TRUST_FLAG = '--trust-unknown-host-keys';
 const TRUST_HELP = 'connect without nodes.known_hosts, accepting whatever host key answers; recorded in metrics.json (config: nodes.trust_unknown_host_keys)';
 
 interface RunFlags {
@@ -110,22 +49,8 @@ interface RunFlags {
   readonly [attribute: string]: unknown;
 }
 
-function overridesFrom(flags: RunFlags): ConfigOverride[] {
-  const overrides: ConfigOverride[] = [];
-  for (const mapping of [...PLAN_FLAGS, ...RUN_FLAGS, ...workloadFlags()]) {
-    const value = flags[mapping.attribute];
-    if (value !== undefined) for (const path of mapping.paths) overrides.push({ path, value, flag: mapping.flag });
-  }
-  if (flags.lazyPages) overrides.push({ path: 'checkpoint.strategy.lazy_pages', value: true, flag: '--lazy-pages' });
-  if (flags.keepImages) overrides.push({ path: 'transfer.keep_images', value: true, flag: '--keep-images' });
-  // As in the original, naming a metrics file means writing it.
-  if (flags['output'] !== undefined) overrides.push({ path: 'experiment.save_metrics', value: true, flag: '--output' });
-  if (flags['cleanup'] === false) overrides.push({ path: 'experiment.cleanup', value: false, flag: '--no-cleanup' });
-  if (flags['collectLogs']) overrides.push({ path: 'experiment.collect_logs', value: true, flag: '--collect-logs' });
-  if (flags['tls'] === false) overrides.push({ path: 'checkpoint.strategy.tls', value: false, flag: '--no-tls' });
-  if (flags['trustUnknownHostKeys']) overrides.push({ path: 'nodes.trust_unknown_host_keys', value: true, flag: TRUST_FLAG });
-  return overrides;
-}
+/** What `run` and `preflight` read from their flags: every flag of the table. */
+const runMappings = () => [...PLAN_FLAGS, ...RUN_FLAGS, ...workloadFlags(), ...SWITCH_FLAGS];
 
 const optionOf = (f: PlanFlag) => {
   const option = new Option(`${f.short ? `${f.short}, ` : ''}${f.flag} ${f.value}`, f.description);
@@ -143,7 +68,7 @@ function scriptOverrides(flags: RunFlags, scriptArgs: readonly string[]): Config
 }
 
 async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): Promise<number> {
-  const overrides = [...overridesFrom(flags), ...scriptOverrides(flags, scriptArgs)];
+  const overrides = [...overridesFrom(flags, runMappings()), ...scriptOverrides(flags, scriptArgs)];
   const { plan, warnings, wouldRefuse } = loadPlan({
     projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides, purpose: flags.dryRun ? 'dry-run' : 'run',
   });
@@ -182,7 +107,7 @@ async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): 
 
 /** `criu-lab preflight`: the table of every check a run would make first; exit 0 when all pass, 2 otherwise. */
 async function preflightCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags) });
+  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags, runMappings()) });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   const { report, table } = await preflightNodes(plan, new AbortController().signal);
   process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : table}\n`);

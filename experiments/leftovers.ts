@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { cleanNode } from './cleanup.js';
 import { UsageError } from '../core/errors.js';
 import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
-import type { RemoteNode } from '../core/node.js';
+import type { RemoteNode, Role } from '../core/node.js';
 import type { RunPaths } from './run-context.js';
 import { transfers } from './transfers/registry.js';
 import { removeRunKeyArgv } from './transfers/rsync.js';
@@ -16,7 +16,6 @@ import { OUTPUT_FILE } from '../workloads/payload-files.js';
 
 export const LEFTOVERS_FILE = 'leftovers.json';
 
-type Role = 'source' | 'destination';
 const ROLES: readonly Role[] = ['source', 'destination'];
 
 export interface LeftoversRecord {

@@ -24,6 +24,7 @@ export interface TransferMetrics {
   readonly method: string;
   readonly bytes: number;
   readonly durationMs: number;
+  /** MiB/s (2^20 bytes per second), from throughputMiBps; the field keeps its name for readers of metrics.json. */
   readonly throughputMBps: number;
   readonly steps: readonly { readonly name: string; readonly durationMs: number; readonly bytes?: number }[];
 }
@@ -73,6 +74,7 @@ export interface PageStreamMetrics {
   readonly durationMs: number;
   readonly pages: number;
   readonly bytes: number;
+  /** MiB/s (2^20 bytes per second), from throughputMiBps; the field keeps its name for readers of metrics.json. */
   readonly throughputMBps: number;
   /** Over CRIU's TLS with the run's certificates (checkpoint.strategy.tls), else in the clear. */
   readonly tls: boolean;
@@ -157,7 +159,8 @@ export interface RunMetrics {
 
 export const MIB = 1024 * 1024;
 
-export function throughputMBps(bytes: number, durationMs: number): number {
+/** Mebibytes (2^20 bytes) per second; 0 for an instant move. */
+export function throughputMiBps(bytes: number, durationMs: number): number {
   return durationMs > 0 ? bytes / MIB / (durationMs / 1000) : 0;
 }
 
@@ -186,7 +189,7 @@ export function samplesOf(metrics: RunMetrics): Sample[] {
   add('dump.image_bytes', metrics.dump?.imageBytes, 'bytes');
   add('transfer.duration', metrics.transfer?.durationMs, 'ms');
   add('transfer.bytes', metrics.transfer?.bytes, 'bytes');
-  add('transfer.throughput', metrics.transfer?.throughputMBps, 'MB/s');
+  add('transfer.throughput', metrics.transfer?.throughputMBps, 'MiB/s');
   add('restore.duration', metrics.restore?.durationMs, 'ms');
   add('downtime', metrics.downtimeMs, 'ms');
   add('migration.duration', metrics.migrationMs, 'ms');

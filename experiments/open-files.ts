@@ -2,7 +2,7 @@
 // open outside the work dir (found in /proc at dump time) and what the workload names itself.
 // CRIU reopens every file by path, so without them restore fails with "Unable to open fd".
 import type { RunContext } from './run-context.js';
-import { throughputMBps } from './metrics.js';
+import { throughputMiBps } from './metrics.js';
 import { copyArgv } from './transfers/staging.js';
 import { nodeStep } from './transfers/steps.js';
 import type { Transfer } from './transfers/transfer.js';
@@ -44,7 +44,7 @@ export function withOpenFiles(transfer: Transfer, pid: number): Transfer {
     return {
       ...moved,
       durationMs,
-      throughputMBps: throughputMBps(moved.bytes, durationMs),
+      throughputMBps: throughputMiBps(moved.bytes, durationMs),
       steps: [{ name: staged.step.name, durationMs: staged.step.durationMs }, ...moved.steps, { name: placed.step.name, durationMs: placed.step.durationMs }],
     };
   };

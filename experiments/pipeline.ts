@@ -39,7 +39,7 @@ import { withOpenFiles } from './open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from '../core/quote.js';
 
-export interface RunOptions {
+export interface MigrationOptions {
   readonly signal: AbortSignal;
   readonly progress: Progress;
   /** Awaited once the workload is warm, right before the migration starts: `watch` waits here for the spot notice. */
@@ -99,7 +99,7 @@ function outcomeOf(error: unknown, evidence: RestoredEvidence | undefined): RunM
 }
 
 /** Runs one migration as the plan says and writes its results; never leaves anything behind on the nodes. */
-export async function runMigration(plan: Plan, options: RunOptions): Promise<RunOutcome> {
+export async function runMigration(plan: Plan, options: MigrationOptions): Promise<RunOutcome> {
   const { signal, progress } = options;
   const startedAtMs = Date.now();
   const workload = workloadOf(plan);

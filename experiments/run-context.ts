@@ -2,7 +2,7 @@
 import type { Plan } from './config/plan.js';
 import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
-import type { CommandResult, RemoteNode } from '../core/node.js';
+import type { CommandResult, RemoteNode, Role } from '../core/node.js';
 import type { Workload } from '../workloads/workload.js';
 
 /** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it. */
@@ -54,7 +54,7 @@ export interface RunContext {
 
 /** A command a run would issue, and on which node: what --dry-run prints. */
 export interface PlannedCommand {
-  readonly on: 'source' | 'destination';
+  readonly on: Role;
   readonly argv: readonly string[];
 }
 

@@ -2,17 +2,20 @@
 // with ${VAR} / $VAR substitution and the original framework's key names (original.ts), and reports
 // every problem at once with its dotted path and origin.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { deepFreeze } from '../../core/freeze.js';
+import { expandHome } from '../../core/paths.js';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
 import { paramsSchema } from '../../workloads/workload.js';
 import { registerScriptWorkload } from '../../workloads/custom/script.js';
-import type { InertKey, MigrationTrigger, Plan } from './plan.js';
-import { configSchema, workloadKeysSchema, type Placement, type RawConfig } from './schema.js';
+import { toPlan, type MigrationTrigger, type NodePair, type Plan } from './plan.js';
+import { configSchemaOf, workloadKeysSchemaOf, type RawConfig, type RegisteredNames } from './schema.js';
+import { strategies } from '../strategies/registry.js';
+import { transfers } from '../transfers/registry.js';
 import { INERT_KEYS, inertRootOf, ORIGINAL_ALIASES, type Alias } from './original.js';
 import { PAGE_SERVER_PORTS } from '../../infra/aws/props.js';
 import { findUnknownKeys, knownKeysOf, type KeyTree } from './unknown-keys.js';
@@ -166,6 +169,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${issue.message.replace(/^Invalid input: /, '')}, got ${JSON.stringify(input)}`;
 }
 
+const REGISTERED: RegisteredNames = { workloads: () => workloads.names(), strategies: () => strategies.names(), transfers: () => transfers.names() };
+/** The config schema over the names the registries hold. */
+export const configSchema = configSchemaOf(REGISTERED);
+const workloadKeysSchema = workloadKeysSchemaOf(REGISTERED);
+
 const CONFIG_KEYS = knownKeysOf(configSchema) as KeyTree;
 const WORKLOAD_KEYS = knownKeysOf(workloadKeysSchema) as KeyTree;
 
@@ -174,11 +182,6 @@ const FLAG_HINTS: Record<string, string> = {
   'nodes.destination.ip': 'run `criu-lab lab up` (it writes config/servers.yaml), pass --dest-ip, or export DEST_NODE_IP',
   'nodes.ssh_key': 'set nodes.ssh_key to the private key for the nodes (servers.yaml from `criu-lab lab up` sets it)',
 };
-
-function expandHome(path: string, cwd: string): string {
-  if (path === '~' || path.startsWith('~/')) return join(homedir(), path.slice(1));
-  return isAbsolute(path) ? path : resolve(cwd, path);
-}
 
 export function loadPlan(options: LoadOptions): LoadedPlan {
   const env = options.env ?? process.env;
@@ -435,14 +438,8 @@ function triggerOf(raw: RawConfig, origin: string): MigrationTrigger | { problem
   }
 }
 
-interface Pair {
-  readonly source: { ip: string; name: string };
-  readonly destination: { ip: string; name: string };
-  readonly placement: Placement | undefined;
-}
-
 /** The node pair: picked from all_nodes by experiment.placement, else nodes.source/destination with their placement inferred. */
-function choosePair(raw: RawConfig, origin: string): Pair | { problem: string } | undefined {
+function choosePair(raw: RawConfig, origin: string): NodePair | { problem: string } | undefined {
   const zones = Object.entries(raw.all_nodes ?? {}).filter(([, nodes]) => nodes.length > 0);
   const wanted = raw.experiment.placement;
   const counts = zones.map(([zone, nodes]) => `${zone}: ${nodes.length}`).join(', ') || 'no all_nodes';
@@ -458,99 +455,4 @@ function choosePair(raw: RawConfig, origin: string): Pair | { problem: string } 
   const zoneOf = (ip: string) => zones.find(([, nodes]) => nodes.some((n) => n.ip === ip))?.[0];
   const [from, to] = [zoneOf(raw.nodes.source.ip), zoneOf(raw.nodes.destination.ip)];
   return from && to ? { source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' }, destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' }, placement: from === to ? 'same-az' : 'cross-az' } : undefined;
-}
-
-interface Resolved {
-  readonly resolvedConfig: Tree;
-  readonly inertKeys: readonly InertKey[];
-  readonly trigger: MigrationTrigger;
-}
-
-function toPlan(raw: RawConfig, workloadType: string, params: Record<string, unknown>, sources: string[], cwd: string, pair: Pair | undefined, resolved: Resolved): Plan {
-  const { nodes, checkpoint, transfer, timeouts } = raw;
-  return {
-    experiment: {
-      name: raw.experiment.name,
-      description: raw.experiment.description,
-      saveMetrics: raw.experiment.save_metrics,
-      resultsDir: resolve(cwd, raw.experiment.results_dir),
-      metricsFile: raw.experiment.metrics_file === undefined ? undefined : expandHome(raw.experiment.metrics_file, cwd),
-      trigger: resolved.trigger,
-      logLevel: raw.logging.level,
-      cleanup: raw.experiment.cleanup,
-      successCriteria: { processRunning: raw.migration.success_criteria.process_running, dataIntegrity: raw.migration.success_criteria.data_integrity_check },
-      inertKeys: resolved.inertKeys,
-      resolvedConfig: resolved.resolvedConfig,
-      placement: pair?.placement,
-      profile: raw.experiment.profile,
-    },
-    nodes: {
-      sshUser: nodes.ssh_user,
-      sshKey: expandHome(nodes.ssh_key, cwd),
-      sshPort: nodes.ssh_port,
-      knownHosts: nodes.known_hosts ? expandHome(nodes.known_hosts, cwd) : undefined,
-      trustUnknownHostKeys: nodes.trust_unknown_host_keys,
-      bastion: nodes.bastion
-        ? { ip: nodes.bastion.ip, name: nodes.bastion.name, sshUser: nodes.bastion.ssh_user ?? nodes.ssh_user, sshPort: nodes.bastion.ssh_port ?? nodes.ssh_port }
-        : undefined,
-      source: pair?.source ?? { ip: nodes.source.ip, name: nodes.source.name ?? 'source' },
-      destination: pair?.destination ?? { ip: nodes.destination.ip, name: nodes.destination.name ?? 'destination' },
-    },
-    checkpoint: {
-      workingDir: checkpoint.dirs.working_dir,
-      checkpointDir: checkpoint.dirs.checkpoint_dir,
-      scriptsDir: raw.paths.scripts_dir,
-      dataDir: raw.paths.data_dir,
-      strategy: {
-        mode: checkpoint.strategy.mode,
-        predumpIterations: checkpoint.strategy.predump_iterations,
-        predumpIntervalS: checkpoint.strategy.predump_interval,
-        predumpIntervalFrom: checkpoint.strategy.predump_interval_from,
-        syncAfterPredump: checkpoint.strategy.sync_after_predump,
-        lazyPages: checkpoint.strategy.lazy_pages,
-        pageServerPort: checkpoint.strategy.page_server_port,
-        tls: checkpoint.strategy.tls,
-        deadline: checkpoint.strategy.deadline,
-      },
-    },
-    transfer: {
-      method: transfer.method,
-      destDir: transfer.dest_dir,
-      s3Bucket: transfer.s3_bucket,
-      s3Prefix: transfer.s3_prefix,
-      efsMount: transfer.efs_mount,
-      ebsMount: transfer.ebs_mount,
-      rsync: { cipher: transfer.rsync.cipher, compress: transfer.rsync.compress },
-      keepImages: transfer.keep_images,
-      s3: {
-        endpointUrl: transfer.s3.endpoint_url,
-        profile: transfer.s3.profile,
-        region: transfer.s3.region,
-        partSizeMb: transfer.s3.part_size_mb,
-        maxConcurrency: transfer.s3.max_concurrency,
-      },
-      ebs: { volume: transfer.ebs.volume, waitS: transfer.ebs.wait_s },
-    },
-    aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes } : undefined,
-    workload: { type: workloadType, params, readyFile: raw.workload.readiness.file_path },
-    timeouts: {
-      connectS: timeouts.connect_s,
-      commandS: timeouts.command_s,
-      readyS: timeouts.ready_s,
-      dumpS: timeouts.dump_s,
-      transferS: timeouts.transfer_s,
-      restoreS: timeouts.restore_s,
-      verifyS: timeouts.verify_s,
-    },
-    sources,
-  };
-}
-
-/** Freezes a value and everything it holds: a Plan (or a sweep spec) cannot change once built. */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }

@@ -1,37 +1,42 @@
-// The schema of a merged configuration (the seed's snake_case keys) and its mapping to a Plan.
+// The schema of a merged configuration (the seed's snake_case keys); plan.ts maps it to a Plan.
+// It takes the registries' names as lookups (load.ts binds them), so the Plan's type, derived
+// from it, does not import the strategies, transfers and workloads that read a Plan.
 import { z } from 'zod';
 import { numeric } from '../../workloads/workload.js';
-import { strategies } from '../strategies/registry.js';
-import { transfers } from '../transfers/registry.js';
-import { workloads } from '../../workloads/registry.js';
 import { DEADLINES_S } from '../metrics.js';
-import { profileNames } from '../../infra/local/profiles.js';
-import { LOG_LEVELS } from './plan.js';
+import { profileNames } from '../../core/profiles.js';
+import { absolutePath, allNodes, awsStack, bastionAddress, labRecord, optionalText, serversSchema, sshUser, transferTargets } from '../../core/servers.js';
 
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const host = z.string().refine((v) => z.ipv4().safeParse(v).success || z.ipv6().safeParse(v).success || HOST.test(v), {
-  message: 'is not an IP address or host name',
-});
 const port = numeric(z.number().int().min(1).max(65535));
-const absolutePath = z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, 'must be an absolute path of letters, digits and . _ - /');
 const seconds = (fallback: number) => numeric(z.number().positive().max(86_400)).default(fallback);
 const oneOf = (names: () => string[], what: string) =>
   z.string().refine((v) => names().includes(v), { error: (issue) => `unknown ${what} '${String(issue.input)}'; choose one of: ${names().join(', ')}` });
-
-const address = z.object({ ip: host, name: z.string().min(1).optional() });
-/** An optional setting where an empty string (an unset `${VAR:-}`) means unset. */
-const optionalText = (schema: z.ZodType<string>) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 /** Where the two nodes of a migration sit: one availability zone, or two. */
 export const PLACEMENTS = ['same-az', 'cross-az'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
+/** logging.level: criu-lab's verbosity. */
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** experiment.trigger: when the migration starts (see MigrationTrigger in plan.ts). */
 export const TRIGGERS = ['warm', 'ready', 'wait', 'rss'] as const;
 
+/** The notice a migration plans for: a provider's, or a number of seconds (custom). */
+type Deadline = { name: 'aws' | 'gcp' | 'custom'; seconds: number };
+
+/** The names the registries hold, looked up when a config is checked (a script workload registers late). */
+export interface RegisteredNames {
+  readonly workloads: () => string[];
+  readonly strategies: () => string[];
+  readonly transfers: () => string[];
+}
+
 /** The keys of `workload:` every workload has. */
-export const workloadKeysSchema = z.object({
-  type: oneOf(() => workloads.names(), 'workload').optional(),
+export const workloadKeysSchemaOf = (names: RegisteredNames) =>
+  z.object({
+  type: oneOf(names.workloads, 'workload').optional(),
   /** A preset of the workload's file (`presets:` in config/workloads/<type>.yaml), between that file and the -c file. */
   preset: z.string().min(1).optional(),
   /** A standalone script of the original framework, run as a workload of its own (relative to the file that names it). */
@@ -43,7 +48,8 @@ export const workloadKeysSchema = z.object({
     .prefault({}),
 });
 
-export const configSchema = z.object({
+export const configSchemaOf = (names: RegisteredNames) =>
+  z.object({
   experiment: z
     .object({
       name: z.string().min(1).default('default-experiment'),
@@ -66,24 +72,21 @@ export const configSchema = z.object({
       profile: oneOf(() => profileNames(), 'bandwidth profile').optional(),
     })
     .prefault({}),
-  nodes: z.object({
-    ssh_user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be a user name').default('root'),
-    ssh_key: z.string().min(1),
+  // servers.yaml's part of the config (core/servers.ts), with what only a -c file or a flag sets.
+  nodes: serversSchema.shape.nodes.extend({
+    ssh_user: sshUser.default('root'),
     ssh_port: port.default(22),
-    known_hosts: z.string().min(1).optional(),
     trust_unknown_host_keys: z.boolean().default(false),
-    bastion: z.object({ ip: host, name: z.string().min(1).default('bastion'), ssh_user: z.string().optional(), ssh_port: port.optional() }).optional(),
-    source: address,
-    destination: address,
+    bastion: bastionAddress.extend({ ssh_port: port.optional() }).optional(),
   }),
   /** Every node by zone (servers.yaml from `lab up` or the AWS deploy); --placement picks the pair from here. */
-  all_nodes: z.record(z.string(), z.array(z.looseObject({ ip: host, name: z.string().min(1) }))).optional(),
+  all_nodes: allNodes.optional(),
   checkpoint: z
     .object({
       dirs: z.object({ working_dir: absolutePath.default('/srv/criu-lab/work'), checkpoint_dir: absolutePath.default('/srv/criu-lab/img') }).prefault({}),
       strategy: z
         .object({
-          mode: oneOf(() => strategies.names(), 'checkpoint strategy').default('full'),
+          mode: oneOf(names.strategies, 'checkpoint strategy').default('full'),
           predump_iterations: z
             .union([z.literal('auto'), numeric(z.number().int().min(0).max(100))], { error: "must be a whole number of pre-dumps (0 to 100) or 'auto'" })
             .default(8),
@@ -101,7 +104,7 @@ export const configSchema = z.object({
           deadline: z
             .union([z.enum(['aws', 'gcp']), numeric(z.number().positive().max(86_400))], { error: 'must be a provider (aws, gcp) or a number of seconds' })
             .default('aws')
-            .transform((d) => (typeof d === 'number' ? { name: 'custom' as const, seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
+            .transform((d): Deadline => (typeof d === 'number' ? { name: 'custom', seconds: d } : { name: d, seconds: DEADLINES_S[d] })),
         })
         .superRefine((strategy, ctx) => {
           if (strategy.mode === 'pageserver' && strategy.lazy_pages)
@@ -118,18 +121,18 @@ export const configSchema = z.object({
     .prefault({}),
   transfer: z
     .object({
-      method: oneOf(() => transfers.names(), 'transfer method').default('rsync'),
+      method: oneOf(names.transfers, 'transfer method').default('rsync'),
       dest_dir: absolutePath.default('/srv/criu-lab/img'),
-      s3_bucket: optionalText(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
-      s3_prefix: z.string().regex(/^[A-Za-z0-9._\/-]*$/, 'must be an S3 key prefix of letters, digits and . _ - /').default('criu-checkpoints'),
-      efs_mount: absolutePath.default('/mnt/efs'),
-      ebs_mount: absolutePath.default('/mnt/ebs'),
+      s3_bucket: transferTargets.s3_bucket,
+      s3_prefix: transferTargets.s3_prefix.default('criu-checkpoints'),
+      efs_mount: transferTargets.efs_mount.default('/mnt/efs'),
+      ebs_mount: transferTargets.ebs_mount.default('/mnt/ebs'),
       rsync: z.object({ cipher: z.string().regex(/^[a-z0-9@.-]+$/).default('aes128-gcm@openssh.com'), compress: z.boolean().default(false) }).prefault({}),
       keep_images: z.boolean().default(false),
       s3: z
         .object({
-          endpoint_url: optionalText(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
-          profile: optionalText(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be an AWS CLI profile name')),
+          endpoint_url: transferTargets.s3_endpoint_url,
+          profile: transferTargets.s3_profile,
           region: optionalText(z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-west-2')),
           part_size_mb: numeric(z.number().int().min(5).max(5120)).default(16),
           max_concurrency: numeric(z.number().int().min(1).max(64)).default(10),
@@ -137,7 +140,7 @@ export const configSchema = z.object({
         .prefault({}),
       ebs: z
         .object({
-          volume: optionalText(z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)')),
+          volume: transferTargets.ebs_volume,
           wait_s: seconds(300),
         })
         .prefault({}),
@@ -147,20 +150,12 @@ export const configSchema = z.object({
       if (transfer.method === 's3' && !transfer.s3_bucket)
         ctx.addIssue({ code: 'custom', path: ['s3_bucket'], message: 'is required for transfer.method s3; set transfer.s3_bucket or export AWS_S3_BUCKET' });
     }),
-  aws: z
-    .object({
-      region: z.string().min(1),
-      stack: z.string().min(1),
-      ebs_volumes: z.record(z.string(), z.string()).default({}),
-      // Written by the deploy for the record (transfer.s3_bucket and the EFS mount carry what a run uses).
-      bucket: z.string().optional(),
-      efs_id: z.string().optional(),
-    })
-    .optional(),
+  /** The AWS stack the nodes belong to (servers.yaml from `criu-lab infra deploy`). */
+  aws: awsStack.optional(),
   /** Which lab wrote servers.yaml (`lab status` and `lab down` read it); a run does not. */
-  lab: z.record(z.string(), z.unknown()).optional(),
+  lab: labRecord.optional(),
   // Besides these, `workload:` takes the chosen workload's own parameters (checked against its schema).
-  workload: workloadKeysSchema.loose().prefault({}),
+  workload: workloadKeysSchemaOf(names).loose().prefault({}),
   /** Where payloads and their data go on the nodes; unset = the run's working dir. */
   paths: z.object({ scripts_dir: absolutePath.optional(), data_dir: absolutePath.optional() }).prefault({}),
   migration: z
@@ -190,4 +185,4 @@ export const configSchema = z.object({
     .prefault({}),
 });
 
-export type RawConfig = z.infer<typeof configSchema>;
+export type RawConfig = z.infer<ReturnType<typeof configSchemaOf>>;

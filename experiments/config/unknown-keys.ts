@@ -12,6 +12,7 @@ interface Def {
   readonly type: string;
   readonly innerType?: z.ZodType;
   readonly in?: z.ZodType;
+  readonly out?: z.ZodType;
   readonly shape?: Record<string, z.ZodType>;
   readonly catchall?: z.ZodType;
 }
@@ -20,17 +21,32 @@ const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: D
 
 const WRAPPERS = new Set(['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional']);
 
-/** The key tree of a zod schema, seen through defaults, optionals and transforms. */
+/**
+ * The key tree of a zod schema, seen through defaults, optionals and pipes (a pipe's schema is
+ * the side that is not a transform: preprocess or .transform). The one walker over zod's
+ * internals: the loader's unknown keys and the sweep's setting paths both read its tree.
+ */
 export function knownKeysOf(schema: z.ZodType): KnownKeys | 'leaf' {
   const def = defOf(schema);
   if (WRAPPERS.has(def.type) && def.innerType) return knownKeysOf(def.innerType);
-  if (def.type === 'pipe' && def.in) return knownKeysOf(def.in);
+  if (def.type === 'pipe' && def.in && def.out) return knownKeysOf(defOf(def.out).type === 'transform' ? def.in : def.out);
   if (def.type === 'record') return 'any';
   if (def.type === 'object' && def.shape) {
     if (def.catchall && defOf(def.catchall).type !== 'never') return 'any';
     return Object.fromEntries(Object.entries(def.shape).map(([key, child]) => [key, knownKeysOf(child)]));
   }
   return 'leaf';
+}
+
+/** Whether a dotted path (as keys) names a setting of the tree: a key it reads, or one under a record or loose object. */
+export function hasKeyPath(known: KnownKeys | 'leaf', path: readonly string[]): boolean {
+  let level = known;
+  for (const key of path) {
+    if (level === 'any') return true;
+    if (level === 'leaf' || !Object.hasOwn(level, key)) return false;
+    level = level[key]!;
+  }
+  return true;
 }
 
 /** Levenshtein distance, for "did you mean". */

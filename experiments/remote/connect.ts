@@ -7,14 +7,14 @@ import type { Plan } from '../config/plan.js';
 import { UsageError } from '../../core/errors.js';
 import { ms } from '../units.js';
 import { KnownHosts } from './known-hosts.js';
-import type { CommandResult } from '../../core/node.js';
+import type { CommandResult, Role } from '../../core/node.js';
 import { SshNode, UnreachableNodeError } from './ssh.js';
 
 /**
  * Connects to the plan's source or destination. An address that does not answer at all is the
  * configuration's fault, found before anything started: a UsageError naming the key to fix.
  */
-export async function connectPlanNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect?: (message: string) => void, onCommand?: (result: CommandResult) => void): Promise<SshNode> {
+export async function connectPlanNode(plan: ConnectionPlan, role: Role, onReconnect?: (message: string) => void, onCommand?: (result: CommandResult) => void): Promise<SshNode> {
   try {
     return await connectToNode(plan, role, onReconnect, onCommand);
   } catch (error) {
@@ -76,7 +76,7 @@ export function hostKeysFor(nodes: ConnectionPlan['nodes']): KnownHosts | 'trust
 /** Only what a connection needs, so `criu-lab cleanup` can reconnect from a run's leftovers record. */
 export type ConnectionPlan = Pick<Plan, 'nodes' | 'timeouts'>;
 
-function connectToNode(plan: ConnectionPlan, role: 'source' | 'destination', onReconnect: ((message: string) => void) | undefined, onCommand: ((result: CommandResult) => void) | undefined): Promise<SshNode> {
+function connectToNode(plan: ConnectionPlan, role: Role, onReconnect: ((message: string) => void) | undefined, onCommand: ((result: CommandResult) => void) | undefined): Promise<SshNode> {
   const { nodes } = plan;
   const address = nodes[role];
   // Host keys first: without them nothing else about the connection matters.

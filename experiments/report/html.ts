@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { bandwidthProfiles } from '../../infra/local/profiles.js';
+import { bandwidthProfiles } from '../../core/profiles.js';
 import { DEADLINES_S } from '../metrics.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import type { ReportInput } from './load.js';

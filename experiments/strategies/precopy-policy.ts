@@ -3,7 +3,7 @@
 // Pure functions of the rounds' recorded figures, so the rule can be tested on recorded runs.
 import type { Plan } from '../config/plan.js';
 import { PAGE_BYTES } from '../criu/commands.js';
-import { throughputMBps, type PredumpStopReason } from '../metrics.js';
+import { throughputMiBps, type PredumpStopReason } from '../metrics.js';
 
 /** What one finished round tells the rule; times are the source's clock. */
 export interface RoundFigures {
@@ -69,7 +69,7 @@ export function adaptiveVerdict(rounds: readonly RoundFigures[], policy: Adaptiv
   const finalPages = dirtied(nextMs, nextPages);
   const restoreMs = last.pagesScanned * pageMs;
   const finishMs = elapsedMs + waitMs + nextMs + roundMs(finalPages) + restoreMs;
-  const rates = `${dirtyPerMs === undefined ? 'dirty rate unknown after one round' : `dirtying ${Math.round(dirtyPerMs * 1000)} pages/s`}, pre-copy at ${throughputMBps(bytes, workMs).toFixed(0)} MB/s`;
+  const rates = `${dirtyPerMs === undefined ? 'dirty rate unknown after one round' : `dirtying ${Math.round(dirtyPerMs * 1000)} pages/s`}, pre-copy at ${throughputMiBps(bytes, workMs).toFixed(0)} MiB/s`;
   const plan = `one more round (≈${Math.round(nextPages)} pages) and the final step (≈${Math.round(finalPages)} pages, restore included) would end ≈${s(finishMs)} after the first pre-dump`;
   if (finishMs > policy.deadlineMs) return { stop: true, reason: 'deadline', detail: `${plan}, past the ${s(policy.deadlineMs)} deadline (${rates})` };
   if (n >= policy.maxRounds) return { stop: true, reason: 'max-iterations', detail: `${n} rounds, the most the adaptive rule takes` };

@@ -7,14 +7,13 @@ import { availableBytes, row } from '../criu/checks.js';
 import { readLog } from '../criu/images.js';
 import type { CriuStats } from '../criu/stats.js';
 import { ExternalError } from '../../core/errors.js';
-import { MIB, throughputMBps, type PageStreamMetrics, type TransferMetrics } from '../metrics.js';
-import type { CommandResult } from '../../core/node.js';
+import { MIB, throughputMiBps, type PageStreamMetrics, type TransferMetrics } from '../metrics.js';
+import type { CommandResult, Role } from '../../core/node.js';
 import { tail } from '../remote/ssh.js';
 import { ms, type RunContext } from '../run-context.js';
 import type { TransferItem } from '../transfers/transfer.js';
 import type { MigrationResult } from './strategy.js';
 
-export type Role = 'source' | 'destination';
 
 export interface NodeTiming {
   readonly startedAtMs: number;
@@ -154,7 +153,7 @@ export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'plan' | 'source'>, 
 export function pageStreamOf(stats: CriuStats, tls: boolean): PageStreamMetrics {
   const pages = stats['pages_written'] ?? 0;
   const durationMs = (stats['memwrite_time'] ?? 0) / 1000;
-  return { durationMs, pages, bytes: pages * PAGE_BYTES, throughputMBps: throughputMBps(pages * PAGE_BYTES, durationMs), tls };
+  return { durationMs, pages, bytes: pages * PAGE_BYTES, throughputMBps: throughputMiBps(pages * PAGE_BYTES, durationMs), tls };
 }
 
 /** The figures of a final step whose restore ends the migration (no lazy tail). */

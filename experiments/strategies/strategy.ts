@@ -4,6 +4,7 @@ import type { PreflightRow } from '../criu/checks.js';
 import type { CriuStats } from '../criu/stats.js';
 import type { LazyMetrics, PageStreamMetrics, PredumpMetrics, TransferMetrics } from '../metrics.js';
 import type { PlannedCommand, RunContext } from '../run-context.js';
+import type { Role } from '../../core/node.js';
 import type { Transfer, TransferItem } from '../transfers/transfer.js';
 
 export interface MigrationResult {
@@ -28,7 +29,7 @@ export interface MigrationResult {
 
 /** A file a strategy's CRIU calls leave on a node, collected into results/<run>/source|dest/. */
 export interface StrategyLog {
-  readonly on: 'source' | 'destination';
+  readonly on: Role;
   readonly path: string;
   /** The file name in the results (criu-dump.log, ...). */
   readonly name: string;

@@ -5,7 +5,7 @@
 import { makeStreamCertificates } from '../criu/certificates.js';
 import type { TlsFiles } from '../criu/commands.js';
 import { ms, type PlannedCommand, type RunContext } from '../run-context.js';
-import type { Role } from './steps.js';
+import type { Role } from '../../core/node.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'paths'>;
 

@@ -5,8 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { deepFreeze } from '../config/load.js';
-import { configSchema } from '../config/schema.js';
+import { deepFreeze } from '../../core/freeze.js';
+import { configSchema } from '../config/load.js';
+import { hasKeyPath, knownKeysOf } from '../config/unknown-keys.js';
 import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
 
@@ -91,37 +92,7 @@ const fileSchema = z.strictObject({
     .optional(),
 });
 
-interface ZodDef {
-  readonly type: string;
-  readonly innerType?: { readonly _zod: { readonly def: ZodDef } };
-  readonly in?: { readonly _zod: { readonly def: ZodDef } };
-  readonly out?: { readonly _zod: { readonly def: ZodDef } };
-  readonly shape?: Record<string, { readonly _zod: { readonly def: ZodDef } }>;
-  readonly catchall?: unknown;
-}
-
-/** The schema under defaults, optionals and pipes: a pipe's schema is the side that is not a transform (preprocess or .transform). */
-function unwrap(def: ZodDef): ZodDef {
-  for (;;) {
-    if (def.innerType) def = def.innerType._zod.def;
-    else if (def.type === 'pipe' && def.in && def.out) def = (def.out._zod.def.type === 'transform' ? def.in : def.out)._zod.def;
-    else return def;
-  }
-}
-
-/** Whether a dotted path names a setting of the config schema (unwrapping defaults, optionals and preprocessing). */
-function schemaHasPath(path: readonly string[]): boolean {
-  let def = (configSchema as unknown as { _zod: { def: ZodDef } })._zod.def;
-  for (const key of path) {
-    def = unwrap(def);
-    if (def.type === 'record') return true;
-    if (def.type !== 'object' || !def.shape) return false;
-    const child = def.shape[key];
-    if (!child) return def.catchall !== undefined && def.catchall !== null && (def.catchall as { _zod?: { def: ZodDef } })._zod?.def.type !== 'never';
-    def = child._zod.def;
-  }
-  return true;
-}
+const CONFIG_KEYS = knownKeysOf(configSchema);
 
 /** A workload parameter is known to the workload the run uses; everything else must be in the config schema. */
 export function unknownPathProblem(path: string, workloadType: string): string | undefined {
@@ -132,7 +103,7 @@ export function unknownPathProblem(path: string, workloadType: string): string |
     const params = workloads.get(workloadType).params.map((p) => p.key);
     return params.includes(key ?? '') && deeper.length === 0 ? undefined : `workload ${workloadType} has no parameter '${key}'; it has: ${params.join(', ')}`;
   }
-  return schemaHasPath(path.split('.')) ? undefined : 'is not a configuration setting (see the table in README.md)';
+  return hasKeyPath(CONFIG_KEYS, path.split('.')) ? undefined : 'is not a configuration setting (see the table in README.md)';
 }
 
 function entries(record: Record<string, readonly unknown[]>) {

@@ -20,7 +20,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExternalError } from '../../core/errors.js';
-import type { Role, StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
+import type { Role } from '../../core/node.js';
+import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
 
 /** Seconds between waiter polls: volume moves take seconds, not the SDK default's 15 s steps. */
 export const WAITER_DELAYS_S = { minDelay: 1, maxDelay: 2 } as const;

@@ -1,8 +1,8 @@
 // The EBS transfer's volume, seen from the transfer: where it is, and how it gets from the
 // source to the destination. Two implementations: an EC2 volume (ebs-ec2.ts) and a local
 // block device (the lab's loop device, "attached" to a node by being mounted in its namespace).
+import type { Role } from '../../core/node.js';
 
-export type Role = 'source' | 'destination';
 
 /** What a volume mover needs done on the nodes (mounts are the nodes' business, not EC2's). */
 export interface VolumeHost {

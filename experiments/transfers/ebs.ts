@@ -5,11 +5,11 @@
 // node at a time by being mounted in that node's mount namespace only.
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ExternalError } from '../../core/errors.js';
-import type { RemoteNode } from '../../core/node.js';
+import type { RemoteNode, Role } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 import { Ec2VolumeMover } from './ebs-ec2.js';
-import type { Role, StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
+import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
 import { describeThroughStorage, moveThroughStorage, stageDir } from './shared-storage.js';
 import { controllerStep } from './steps.js';
 import type { Transfer } from './transfer.js';

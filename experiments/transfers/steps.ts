@@ -1,6 +1,6 @@
 // Timed sub-steps of a transfer: each runs as one command timed on the node that does it, and
 // a transfer's duration spans its first step's start to its last step's end.
-import { throughputMBps, type TransferMetrics } from '../metrics.js';
+import { throughputMiBps, type TransferMetrics } from '../metrics.js';
 import type { CommandResult, RemoteNode } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
@@ -49,7 +49,7 @@ export function transferMetrics(method: string, bytes: number, steps: readonly T
     method,
     bytes,
     durationMs,
-    throughputMBps: throughputMBps(bytes, durationMs),
+    throughputMBps: throughputMiBps(bytes, durationMs),
     steps: steps.map(({ name, durationMs: d, bytes: b }) => ({ name, durationMs: d, ...(b === undefined ? {} : { bytes: b }) })),
   };
 }

@@ -3,10 +3,10 @@
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { loadPlan, type ConfigOverride } from '../config/load.js';
+import { overridesFrom, PLAN_FLAGS, workloadFlags } from '../config/flags.js';
 import { UsageError } from '../../core/errors.js';
 import { formatSummary } from '../metrics.js';
 import { createProgress } from '../progress.js';
-import { workloads } from '../../workloads/registry.js';
 import { withInterrupts } from '../interrupts.js';
 import { IMDS_URL, NOTICE_FILE, POLL_INTERVAL_S } from './notice.js';
 import { watchAndMigrate } from './watcher.js';
@@ -25,14 +25,8 @@ interface WatchFlags {
   readonly [flag: string]: unknown;
 }
 
-const NAMED: readonly { readonly flag: string; readonly attribute: string; readonly path: string }[] = [
-  { flag: '--strategy', attribute: 'strategy', path: 'checkpoint.strategy.mode' },
-  { flag: '--transfer', attribute: 'transfer', path: 'transfer.method' },
-  { flag: '--placement', attribute: 'placement', path: 'experiment.placement' },
-  { flag: '--results-dir', attribute: 'resultsDir', path: 'experiment.results_dir' },
-];
-
-const camel = (flag: string) => flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+/** The run flags watch takes too, from the one flag table. */
+const WATCH_FLAGS = PLAN_FLAGS.filter((f) => ['--strategy', '--transfer', '--placement', '--results-dir'].includes(f.flag));
 
 function positiveSeconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -41,20 +35,13 @@ function positiveSeconds(value: string | undefined, flag: string): number | unde
   return seconds;
 }
 
-function overridesFrom(flags: WatchFlags): ConfigOverride[] {
-  const overrides: ConfigOverride[] = [];
-  for (const n of NAMED) if (flags[n.attribute] !== undefined) overrides.push({ path: n.path, value: flags[n.attribute], flag: n.flag });
-  for (const workload of workloads.all())
-    for (const param of workload.params) {
-      const value = flags[camel(param.flag)];
-      if (value !== undefined && !overrides.some((o) => o.flag === param.flag)) overrides.push({ path: `workload.${param.key}`, value, flag: param.flag });
-    }
-  for (const assignment of flags.set) {
+/** --set path=value: any config setting, after the named flags. */
+function setOverrides(flags: WatchFlags): ConfigOverride[] {
+  return flags.set.map((assignment) => {
     const match = /^([a-z_][a-z0-9_.]*)=(.*)$/.exec(assignment);
     if (!match) throw new UsageError('--set takes path=value', [`--set ${assignment}: write it as a dotted config path, =, a value (--set workload.mb_size=64)`]);
-    overrides.push({ path: match[1]!, value: match[2], flag: `--set ${match[1]}` });
-  }
-  return overrides;
+    return { path: match[1]!, value: match[2], flag: `--set ${match[1]}` };
+  });
 }
 
 export function registerWatchCommand(program: Command): Command {
@@ -69,18 +56,13 @@ export function registerWatchCommand(program: Command): Command {
     .option('--imds-url <url>', 'the instance metadata service', IMDS_URL)
     .option('--notice-file <path>', 'a notice file on the source node, read before IMDS (what --simulate-after writes)', NOTICE_FILE)
     .option('--json', 'print metrics and the watch record as JSON on stdout');
-  for (const n of NAMED) watch.addOption(new Option(`${n.flag} <value>`, `as for run (config: ${n.path})`));
-  const seen = new Set<string>();
-  for (const workload of workloads.all())
-    for (const param of workload.params)
-      if (!seen.has(param.flag)) {
-        seen.add(param.flag);
-        watch.addOption(new Option(`${param.flag} <value>`, `${workload.name}: ${param.description}`));
-      }
+  for (const f of WATCH_FLAGS) watch.addOption(new Option(`${f.flag} <value>`, `as for run (config: ${f.paths.join(', ')})`));
+  for (const f of workloadFlags()) watch.addOption(new Option(`${f.flag} ${f.value}`, f.description));
   return watch.addHelpText('after', '\nA real notice on AWS: an AWS FIS experiment with the action aws:ec2:send-spot-instance-interruptions (see README, "Spot notices").\n').action(async (flags: WatchFlags) => {
     const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
     const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
-    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides: overridesFrom(flags) });
+    const overrides = [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)];
+    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
     await withInterrupts(stop, async (signal) => {

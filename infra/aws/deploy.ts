@@ -10,7 +10,8 @@ import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
 import { readStackOutputs, type StackOutputs } from './outputs.js';
 import { runProcess, type ProcessResult, type ProcessRunner } from '../../core/process.js';
 import { ensureKeyPair } from '../local/keys.js';
-import { expandHome, loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
+import { loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.js';
+import { expandHome } from '../../core/paths.js';
 import { buildServersDocument, writeServersFile, type ServersDocument } from './servers.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));

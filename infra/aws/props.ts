@@ -2,11 +2,11 @@
 // camelCase InfraProps with every default applied. All problems are reported at once, each
 // under its dotted key and with the fix, before any construct is created.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
+import { deepFreeze } from '../../core/freeze.js';
+import { expandHome } from '../../core/paths.js';
 
 /** One availability zone of the lab and the nodes placed in it. */
 export interface ZoneProps {
@@ -392,14 +392,6 @@ function problemsOf(error: z.ZodError): ConfigProblem[] {
   });
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    Object.values(value).forEach(deepFreeze);
-    Object.freeze(value);
-  }
-  return value;
-}
-
 /** Validates a config object (as read from YAML) and applies the defaults. */
 export function parseInfraProps(config: unknown, source = 'the infra config'): InfraProps {
   const result = infraConfigSchema.safeParse(config ?? {});
@@ -424,13 +416,8 @@ export function readInfraYaml(path: string): unknown {
   }
 }
 
-/** `~/x` → `$HOME/x`; other paths are resolved against the working directory. */
 /** Where `infra deploy` keeps the key pair it makes for a stack (beside the local labs' keys). */
 export const stackKeyPath = (prefix: string): string => `~/.criu-lab/keys/aws-${prefix}/id_ed25519`;
-
-export function expandHome(path: string): string {
-  return path === '~' || path.startsWith('~/') ? resolve(homedir(), path.slice(2)) : resolve(path);
-}
 
 const PUBLIC_KEY_LINE =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;

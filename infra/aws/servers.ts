@@ -6,42 +6,17 @@ import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import { ExternalError } from '../../core/errors.js';
 import type { StackOutputs } from './outputs.js';
+import type { ServersDocument as ServersFile } from '../../core/servers.js';
 
-export interface ServerAddress {
-  readonly ip: string;
-  readonly name: string;
-}
+type ZoneNode = { readonly ip: string; readonly name: string; readonly instance_id: string };
 
-export interface ZoneNode extends ServerAddress {
-  readonly instance_id: string;
-}
-
-export interface ServersDocument {
-  readonly nodes: {
-    readonly ssh_user: string;
-    readonly ssh_key: string;
-    readonly known_hosts?: string;
-    readonly bastion: ServerAddress & { readonly ssh_user: string };
-    readonly source: ServerAddress;
-    readonly destination: ServerAddress;
-  };
-  /** Keyed `az_<letter>`, in the config's zone order; the first zone holds the source. */
+/** servers.yaml as the deploy writes it: the one schema (core/servers.ts) with the parts a deploy always has. */
+export type ServersDocument = ServersFile & {
+  readonly nodes: ServersFile['nodes'] & { readonly bastion: NonNullable<ServersFile['nodes']['bastion']> };
   readonly all_nodes: Readonly<Record<string, readonly ZoneNode[]>>;
-  readonly aws: {
-    readonly region: string;
-    readonly stack: string;
-    readonly bucket?: string;
-    readonly efs_id?: string;
-    readonly ebs_volumes: Readonly<Record<string, string>>;
-  };
-  readonly transfer: {
-    readonly s3_bucket?: string;
-    /** Nodes may only read and write keys under this prefix. */
-    readonly s3_prefix?: string;
-    readonly efs_mount?: string;
-    readonly ebs_mount?: string;
-  };
-}
+  readonly aws: NonNullable<ServersFile['aws']>;
+  readonly transfer: NonNullable<ServersFile['transfer']>;
+};
 
 export interface ServersOptions {
   /** The operator's private key, as written in the config (`~` is kept). */
@@ -60,7 +35,7 @@ function zonesOf(outputs: StackOutputs): Record<string, ZoneNode[]> {
   return zones;
 }
 
-const address = (node: ZoneNode): ServerAddress => ({ ip: node.ip, name: node.name });
+const address = (node: ZoneNode) => ({ ip: node.ip, name: node.name });
 
 export function buildServersDocument(outputs: StackOutputs, options: ServersOptions): ServersDocument {
   const zones = zonesOf(outputs);

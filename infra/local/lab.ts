@@ -29,7 +29,8 @@ import {
 } from './node.js';
 import { MAX_NODES, resolveLabOptions, type LabOptions, type LabOptionsInput } from './options.js';
 import { requirePidSpace, requireRoot, requireTools } from './prerequisites.js';
-import { applyProfile, bandwidthProfile, type BandwidthProfile } from './profiles.js';
+import { applyProfile, bandwidthProfile } from './profiles.js';
+import type { BandwidthProfile } from '../../core/profiles.js';
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
 import { storageDown, storageUp } from './storage.js';

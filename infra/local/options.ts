@@ -4,7 +4,7 @@ import { USER_NAME } from './lab-user.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
-import { profileNames } from './profiles.js';
+import { profileNames } from '../../core/profiles.js';
 
 export const MIN_NODES = 2;
 export const MAX_NODES = 8;

@@ -1,52 +1,15 @@
-// Bandwidth profiles (config/profiles.yaml): a named rate applied with tc tbf to every node
+// Bandwidth profiles (config/profiles.yaml, read by core/profiles.ts): a named rate applied with tc tbf to every node
 // link of a lab, both ways (host end of the veth = into the node, the node's eth0 = out of it).
 // The kernel's qdiscs are the record of what is applied; nothing else remembers it.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { z } from 'zod';
+import { bandwidthProfiles, profileNames, type BandwidthProfile } from '../../core/profiles.js';
 import { UsageError } from '../../core/errors.js';
 import { run } from './exec.js';
-
-export const PROFILES_FILE = fileURLToPath(new URL('../../config/profiles.yaml', import.meta.url));
-
-export interface BandwidthProfile {
-  readonly name: string;
-  readonly rateMbit: number;
-  /** The AWS figure the rate stands for, before scaling. */
-  readonly awsGbit: number;
-  readonly basis: string;
-}
 
 /** The links of one node: its veth's host end and its network namespace (whose eth0 is the other end). */
 export interface NodeLink {
   readonly netns: string;
   readonly veth: string;
-}
-
-const fileSchema = z.object({
-  scale: z.number().positive(),
-  profiles: z.record(
-    z.string().regex(/^[a-z0-9-]+$/),
-    z.object({ rate_mbit: z.number().positive().max(100_000), aws_gbit: z.number().positive(), basis: z.string().min(1) }),
-  ),
-});
-
-let cache: ReadonlyMap<string, BandwidthProfile> | undefined;
-
-/** Every profile in config/profiles.yaml, by name; an invalid file is our bug, reported as such. */
-export function bandwidthProfiles(file: string = PROFILES_FILE): ReadonlyMap<string, BandwidthProfile> {
-  if (file === PROFILES_FILE && cache) return cache;
-  const parsed = fileSchema.parse(parse(readFileSync(file, 'utf8')));
-  const profiles = new Map(
-    Object.entries(parsed.profiles).map(([name, p]) => [name, Object.freeze({ name, rateMbit: p.rate_mbit, awsGbit: p.aws_gbit, basis: p.basis })]),
-  );
-  if (file === PROFILES_FILE) cache = profiles;
-  return profiles;
-}
-
-export function profileNames(): string[] {
-  return [...bandwidthProfiles().keys()];
 }
 
 export function bandwidthProfile(name: string): BandwidthProfile {

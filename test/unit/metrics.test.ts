@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { decodeCriuStats } from '../../experiments/criu/stats.js';
-import { deadlineVerdicts, formatSummary, samplesOf, throughputMBps, type RunMetrics } from '../../experiments/metrics.js';
+import { deadlineVerdicts, formatSummary, samplesOf, throughputMiBps, type RunMetrics } from '../../experiments/metrics.js';
 import { transferredBytes } from '../../experiments/transfers/rsync.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name));
@@ -42,7 +42,7 @@ const metrics: RunMetrics = {
     { name: 'transfer.images', startedAt: '2026-11-26T00:00:03.150Z', durationMs: 3450, measuredOn: 'n1' },
   ],
   dump: { durationMs: 2150, criuStats: { frozen_time: 2_000_000, pages_written: 262_144 }, imageBytes: 1 << 30 },
-  transfer: { method: 'rsync', bytes: 2048 * 1024 * 1024, durationMs: 3450, throughputMBps: throughputMBps(2048 * 1024 * 1024, 3450), steps: [] },
+  transfer: { method: 'rsync', bytes: 2048 * 1024 * 1024, durationMs: 3450, throughputMBps: throughputMiBps(2048 * 1024 * 1024, 3450), steps: [] },
   restore: { durationMs: 1230, criuStats: { restore_time: 900_000 } },
   downtimeMs: 6900,
   migrationMs: 6900,
@@ -54,9 +54,9 @@ const metrics: RunMetrics = {
 };
 
 describe('metrics', () => {
-  it('computes throughput in MB/s as the seed printed it', () => {
-    expect(throughputMBps(2048 * 1024 * 1024, 3450)).toBeCloseTo(593.62, 2);
-    expect(throughputMBps(100, 0)).toBe(0);
+  it('computes throughput in MiB/s, which the summary prints as MB/s as the seed did', () => {
+    expect(throughputMiBps(2048 * 1024 * 1024, 3450)).toBeCloseTo(593.62, 2);
+    expect(throughputMiBps(100, 0)).toBe(0);
   });
 
   it('judges the AWS 120 s and GCP 30 s deadlines', () => {
@@ -81,6 +81,7 @@ describe('metrics', () => {
     expect(downtime).toMatchObject({ value: 6900, unit: 'ms', metadata: { run_id: 'memory_20261126_000000', workload: 'memory', strategy: 'full', transfer: 'rsync', mb_size: 64 } });
     expect(samples.find((s) => s.metric === 'phase.dump')).toMatchObject({ value: 2150, metadata: { measured_on: 'n1' }, timestamp: Date.parse('2026-11-26T00:00:01.000Z') / 1000 });
     expect(samples.find((s) => s.metric === 'criu.dump.frozen_time')).toMatchObject({ value: 2_000_000, unit: 'us' });
+    expect(samples.find((s) => s.metric === 'transfer.throughput')).toMatchObject({ value: expect.closeTo(593.62, 2), unit: 'MiB/s' });
     expect(samples.find((s) => s.metric === 'verify.ok')?.value).toBe(1);
   });
 

@@ -62,7 +62,7 @@ describe('adaptive pre-copy', () => {
     const { after, verdict } = runRule(rounds, policy(60));
     expect(after).toBe(3);
     expect(verdict.stop && verdict.reason).toBe('deadline');
-    expect(verdict.detail).toMatch(/would end ≈80\.\d s after the first pre-dump, past the 60\.0 s deadline \(dirtying 38182 pages\/s, pre-copy at \d+ MB\/s\)$/);
+    expect(verdict.detail).toMatch(/would end ≈80\.\d s after the first pre-dump, past the 60\.0 s deadline \(dirtying 38182 pages\/s, pre-copy at \d+ MiB\/s\)$/);
     // The same rounds against a 120 s notice: another round still fits.
     expect(adaptiveVerdict(rounds.slice(0, 3), policy(120))).toMatchObject({ stop: false });
   });

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
 import type { Plan } from '../../experiments/config/plan.js';
 import { ExternalError } from '../../core/errors.js';
-import { throughputMBps, type TransferMetrics } from '../../experiments/metrics.js';
+import { throughputMiBps, type TransferMetrics } from '../../experiments/metrics.js';
 import { createProgress } from '../../experiments/progress.js';
 import type { CommandResult, RemoteNode, RunOptions } from '../../core/node.js';
 import { PhaseLog, type RunContext } from '../../experiments/run-context.js';
@@ -103,7 +103,7 @@ export function recordingTransfer(world: FakeWorld, bytesPerMove = 4096 * 1000):
       moves.push({ items, atMs: world.nowMs });
       world.nowMs += 50;
       world.calls.push({ node: 'transfer', argv: ['move', ...items.map((i) => i.label)], atMs: world.nowMs });
-      return { method: 'recording', bytes: bytesPerMove, durationMs: 50, throughputMBps: throughputMBps(bytesPerMove, 50), steps: [] };
+      return { method: 'recording', bytes: bytesPerMove, durationMs: 50, throughputMBps: throughputMiBps(bytesPerMove, 50), steps: [] };
     },
     async cleanup() {},
     describe: (_ctx, items) => ({ prepare: [], move: [{ on: 'source', argv: ['move', ...items.map((i) => `${i.from}->${i.to}`)] }] }),

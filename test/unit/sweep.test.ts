@@ -8,7 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import { bisectLargestMeeting, maxProbes, midpoint } from '../../experiments/sweep/bisect.js';
 import { cellsOf, runsOf } from '../../experiments/sweep/expand.js';
 import { estimateRemainingMs, formatDuration } from '../../experiments/sweep/progress.js';
-import { loadSweepSpec } from '../../experiments/sweep/spec.js';
+import { loadSweepSpec, unknownPathProblem } from '../../experiments/sweep/spec.js';
 import { SweepStore } from '../../experiments/sweep/state.js';
 
 let dir: string;
@@ -104,6 +104,14 @@ fresh: per-cell
       'fresh: per-cell needs infra the sweep can recreate (infra.backend lab or aws), not none',
       'infra.servers: backend none runs on existing nodes; name their servers.yaml here or pass --servers',
     ]);
+  });
+
+  it('takes any setting of the config schema as an axis: through defaults and transforms, and under records', () => {
+    const settings = ['checkpoint.strategy.predump_iterations', 'checkpoint.strategy.deadline', 'transfer.s3.part_size_mb', 'logging.level', 'aws.ebs_volumes.az_a'];
+    for (const path of [...settings, 'checkpoint.strategy'])
+      expect({ path, problem: unknownPathProblem(path, 'memory') }).toEqual({ path, problem: undefined });
+    for (const path of ['checkpoint.strategy.mode.name', 'transfer.s3.speed', 'logging.level.x'])
+      expect(unknownPathProblem(path, 'memory')).toBe('is not a configuration setting (see the table in README.md)');
   });
 
   it('refuses lab bandwidth profiles on AWS, where the placement is real', () => {

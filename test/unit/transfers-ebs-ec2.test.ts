@@ -18,7 +18,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Ec2VolumeMover, nvmeDevice, WAITER_DELAYS_S } from '../../experiments/transfers/ebs-ec2.js';
-import type { Role, StepRunner, VolumeHost } from '../../experiments/transfers/ebs-volume.js';
+import type { Role } from '../../core/node.js';
+import type { StepRunner, VolumeHost } from '../../experiments/transfers/ebs-volume.js';
 
 const ec2 = mockClient(EC2Client);
 const VOLUME = 'vol-0a1b2c3d4e5f60718';
