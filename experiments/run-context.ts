@@ -4,9 +4,8 @@ import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
 import type { CommandResult, RemoteNode } from './remote/node.js';
 import type { Workload } from '../workloads/workload.js';
-import { transfers } from './transfers/registry.js';
 
-/** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it. */
+/** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it (made by transfers/registry.ts runPaths). */
 export interface RunPaths {
   /** The workload's working directory, the same path on both nodes (CRIU restores its cwd). */
   readonly workDir: string;
@@ -18,19 +17,6 @@ export interface RunPaths {
   readonly scriptDir: string;
   /** Made on both nodes for the payload's data (paths.data_dir/<run id>); the work dir when no data dir is set. */
   readonly dataDir: string;
-}
-
-export function runPaths(plan: Plan, runId: string): RunPaths {
-  // The transfer decides where images live (node-local, a shared mount, a volume); see transfers/transfer.ts.
-  const images = transfers.get(plan.transfer.method).imageDirs(plan, runId);
-  return {
-    workDir: `${plan.checkpoint.workingDir}/${runId}`,
-    sourceImageDir: images.source,
-    destImageDir: images.destination,
-    sourceControlDir: `${plan.checkpoint.checkpointDir}/${runId}.ctl`,
-    scriptDir: plan.checkpoint.scriptsDir ? `${plan.checkpoint.scriptsDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
-    dataDir: plan.checkpoint.dataDir ? `${plan.checkpoint.dataDir}/${runId}` : `${plan.checkpoint.workingDir}/${runId}`,
-  };
 }
 
 /** The phases of a run in the order they ran. */
@@ -64,12 +50,6 @@ export interface RunContext {
   readonly phases: PhaseLog;
   readonly progress: Progress;
   readonly signal: AbortSignal;
-}
-
-/** A command a run would issue, and on which node: what --dry-run prints. */
-export interface PlannedCommand {
-  readonly on: 'source' | 'destination';
-  readonly argv: readonly string[];
 }
 
 export { ms } from './units.js';
