@@ -258,12 +258,16 @@ function dryRunScript(ctx: Pick<RunContext, 'plan' | 'paths'>): RecordingScript 
       // A lazy dump and the lazy-pages daemon run on while the run waits for them to be ready.
       if (argv.includes('--lazy-pages') && argv.includes('dump')) return { settleAfterMs: 20 };
       if (argv.includes('lazy-pages')) return { settleAfterMs: 20 };
+      // A scratch directory the check makes, named as mktemp would.
+      if (argv[0] === 'mktemp') return { stdout: `${(argv.at(-1) ?? '/tmp/tmp.XXXXXX').replace(/X+$/, '<scratch>')}\n` };
       return undefined;
     },
     file(path) {
       if (path === readyPath(ctx)) return `ready:${DRY_RUN_PID}\n`;
       if (path.endsWith('/transfer_key.pub')) return '<public key from the source>';
-      return undefined;
+      // CRIU's statistics are absent, as after a CRIU that writes none; any other file reads empty.
+      if (/\/stats-(dump|restore)$/.test(path)) return undefined;
+      return '';
     },
   };
 }
