@@ -164,7 +164,7 @@ export const ebsTransfer: Transfer = {
         await ctx.source.run(['mkdir', '-p', ctx.paths.sourceImageDir], { step: 'ebs prepare', timeoutMs, signal: ctx.signal });
       },
 
-      move(items) {
+      async move(items) {
         const moving = mover;
         if (!moving) throw new Error('internal: ebs move before prepare');
         return moveThroughStorage(ctx, mount, items, async ({ onNode, record: recordStep }) => {
