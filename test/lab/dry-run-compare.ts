@@ -1,0 +1,62 @@
+// A real run's commands against its dry run's, for the lab and VM-lab tests: the real run is made
+// with every command it issues recorded, then the dry run of the same plan, and both lists are
+// made alike where they differ by nature (run id, workload pid, mktemp names, the run key).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plan } from '../../experiments/config/plan.js';
+import { LEFTOVERS_FILE } from '../../experiments/leftovers.js';
+import type { RunMetrics } from '../../experiments/metrics.js';
+import { dryRun, runMigration } from '../../experiments/pipeline.js';
+import { createProgress } from '../../experiments/progress.js';
+import { quoteArgv } from '../../experiments/remote/quote.js';
+
+/** A command as both lists show it: the run's id, the workload's pid, mktemp's names and the run key's public half made alike. */
+export function normalise(command: string, runId: string, pid: string): string {
+  return command
+    .replaceAll(runId, '<run>')
+    .replaceAll('memory_<timestamp>', '<run>')
+    .replace(new RegExp(`(?<![0-9])${pid}(?![0-9])`, 'g'), '<pid>')
+    .replaceAll("'<pid>'", '<pid>')
+    .replace(/\/tmp\/criu-lab-cpuinfo\.[A-Za-z0-9]{6}/g, '/tmp/criu-lab-cpuinfo.<scratch>')
+    .replaceAll("'/tmp/criu-lab-cpuinfo.<scratch>'", '/tmp/criu-lab-cpuinfo.<scratch>')
+    .replace(/ssh-ed25519 [A-Za-z0-9+/=]+ criu-lab-<run>/g, '<public key>')
+    .replaceAll('<public key from the source>', '<public key>');
+}
+
+/**
+ * Commands of the stages the dry run does not replay: warm up and the pre-dump capture (ps of the
+ * tree, pgrep), verify (the flag's removal, ps, the wait for the old pid to go), and the logs collected at the end.
+ */
+export const REAL_ONLY: readonly RegExp[] = [/^ps -o pid,ppid,stat,rss,vsz,etime,args /, /^rm -f \S*checkpoint_flag$/, /^sh -c 'echo "# processes of the run"/, /^pgrep -f /, /^kill -0 <pid>$/];
+
+export interface Comparison {
+  readonly outcome: RunMetrics['outcome'];
+  readonly differences: { readonly missing: string[]; readonly unplanned: string[] };
+}
+
+/**
+ * Runs the plan for real and dry. `missing`: what the dry run lists that the real run never
+ * issued; `unplanned`: what the real run issued that the dry run does not list (REAL_ONLY aside).
+ * Compared as sets of `[node] command`: waits poll and probes run in parallel. Files go by SFTP,
+ * not as commands, so the dry run's puts are left out.
+ */
+export async function compareWithDryRun(plan: Plan): Promise<Comparison> {
+  const issued: { node: string; command: string }[] = [];
+  const { metrics, resultsDir } = await runMigration(plan, {
+    signal: new AbortController().signal,
+    progress: createProgress(process.stderr, true),
+    onCommand: (r) => issued.push({ node: r.node, command: quoteArgv(r.argv) }),
+  });
+  const pid = String((JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { workloadPid: number }).workloadPid);
+  const real = new Set(issued.map((c) => `[${c.node}] ${normalise(c.command, metrics.runId, pid)}`));
+  const planned = new Set(
+    (await dryRun(plan)).steps.filter((s) => !/^(sftp|sudo-cat)-put /.test(s.command)).map((s) => `[${s.node}] ${normalise(s.command, metrics.runId, pid)}`),
+  );
+  return {
+    outcome: metrics.outcome,
+    differences: {
+      missing: [...planned].filter((c) => !real.has(c)),
+      unplanned: [...real].filter((c) => !planned.has(c) && !REAL_ONLY.some((pattern) => pattern.test(c.replace(/^\[\S+\] /, '')))),
+    },
+  };
+}
