@@ -258,6 +258,8 @@ function dryRunScript(ctx: Pick<RunContext, 'plan' | 'paths'>): RecordingScript 
       // A lazy dump and the lazy-pages daemon run on while the run waits for them to be ready.
       if (argv.includes('--lazy-pages') && argv.includes('dump')) return { settleAfterMs: 20 };
       if (argv.includes('lazy-pages')) return { settleAfterMs: 20 };
+      // The workload's process tree is the workload alone (its open files are then looked up as a run does).
+      if (argv.join(' ') === 'ps -e -o pid=,ppid=,comm=') return { stdout: `${DRY_RUN_PID} 1 payload\n` };
       // A scratch directory the check makes, named as mktemp would.
       if (argv[0] === 'mktemp') return { stdout: `${(argv.at(-1) ?? '/tmp/tmp.XXXXXX').replace(/X+$/, '<scratch>')}\n` };
       return undefined;
@@ -275,7 +277,9 @@ function dryRunScript(ctx: Pick<RunContext, 'plan' | 'paths'>): RecordingScript 
 export interface DryRunStep {
   readonly node: string;
   readonly step: string;
+  /** The command as a shell would take it. */
   readonly command: string;
+  readonly argv: readonly string[];
 }
 
 /**
@@ -309,5 +313,11 @@ export async function dryRun(plan: Plan): Promise<{ runId: string; steps: DryRun
   if (plan.experiment.cleanup) await recorder.during('cleanup', () => Promise.all([cleanNode(source, runId, paths, pid), cleanNode(destination, runId, paths, pid)]));
 
   const shown = (arg: string) => arg.replaceAll(String(DRY_RUN_PID), '<pid>');
-  return { runId, steps: recorder.commands.map((c) => ({ node: c.node, step: c.stage, command: quoteArgv(c.argv.map(shown)) })) };
+  return {
+    runId,
+    steps: recorder.commands.map((c) => {
+      const argv = c.argv.map(shown);
+      return { node: c.node, step: c.stage, command: quoteArgv(argv), argv };
+    }),
+  };
 }

@@ -8,26 +8,42 @@ import { LEFTOVERS_FILE } from '../../experiments/leftovers.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { dryRun, runMigration } from '../../experiments/pipeline.js';
 import { createProgress } from '../../experiments/progress.js';
-import { quoteArgv } from '../../experiments/remote/quote.js';
 
-/** A command as both lists show it: the run's id, the workload's pid, mktemp's names and the run key's public half made alike. */
-export function normalise(command: string, runId: string, pid: string): string {
-  return command
-    .replaceAll(runId, '<run>')
-    .replaceAll('memory_<timestamp>', '<run>')
-    .replace(new RegExp(`(?<![0-9])${pid}(?![0-9])`, 'g'), '<pid>')
-    .replaceAll("'<pid>'", '<pid>')
-    .replace(/\/tmp\/criu-lab-cpuinfo\.[A-Za-z0-9]{6}/g, '/tmp/criu-lab-cpuinfo.<scratch>')
-    .replaceAll("'/tmp/criu-lab-cpuinfo.<scratch>'", '/tmp/criu-lab-cpuinfo.<scratch>')
-    .replace(/ssh-ed25519 [A-Za-z0-9+/=]+ criu-lab-<run>/g, '<public key>')
-    .replaceAll('<public key from the source>', '<public key>');
+/**
+ * A command as both lists show it: each argument with the run's id (also as the `[m]emory_…` pgrep
+ * pattern), the workload's pid, mktemp's names and the run key's public half made alike, then
+ * joined with spaces (unquoted: the dry run's `<timestamp>` placeholder needs quotes a real id does not).
+ */
+export function normalise(argv: readonly string[], runId: string, pid: string): string {
+  return argv
+    .map((arg) =>
+      arg
+        .replaceAll(`[${runId[0]}]${runId.slice(1)}`, '[<run>]')
+        .replaceAll('[m]emory_<timestamp>', '[<run>]')
+        .replaceAll(runId, '<run>')
+        .replaceAll('memory_<timestamp>', '<run>')
+        .replace(new RegExp(`(?<![0-9])${pid}(?![0-9])`, 'g'), '<pid>')
+        .replace(/\/tmp\/criu-lab-cpuinfo\.[A-Za-z0-9]{6}/g, '/tmp/criu-lab-cpuinfo.<scratch>')
+        .replace(/ssh-ed25519 [A-Za-z0-9+/=]+ criu-lab-<run>/g, '<public key>')
+        .replaceAll('<public key from the source>', '<public key>'),
+    )
+    .join(' ');
 }
 
 /**
- * Commands of the stages the dry run does not replay: warm up and the pre-dump capture (ps of the
- * tree, pgrep), verify (the flag's removal, ps, the wait for the old pid to go), and the logs collected at the end.
+ * Commands of the stages the dry run does not replay, as `[node] command`: warm up and the
+ * pre-dump capture (ps of the tree, pgrep), verify on the destination (the flag's removal, ps, the
+ * restored tree read from /proc, the wait for the old pid to go), and the logs collected at the end.
  */
-export const REAL_ONLY: readonly RegExp[] = [/^ps -o pid,ppid,stat,rss,vsz,etime,args /, /^rm -f \S*checkpoint_flag$/, /^sh -c 'echo "# processes of the run"/, /^pgrep -f /, /^kill -0 <pid>$/];
+export const REAL_ONLY: readonly RegExp[] = [
+  /^\[\S+\] ps -o pid,ppid,stat,rss,vsz,etime,args /,
+  /^\[\S+\] pgrep -f /,
+  /^\[\S+\] sh -c echo "# processes of the run"/,
+  /^\[n2\] rm -f \S*checkpoint_flag$/,
+  /^\[n2\] ps -e -o pid=,ppid=,comm=$/,
+  /^\[n2\] cat \/proc\/<pid>\/stat \/proc\/<pid>\/status$/,
+  /^\[n2\] kill -0 <pid>$/,
+];
 
 export interface Comparison {
   readonly outcome: RunMetrics['outcome'];
@@ -41,22 +57,22 @@ export interface Comparison {
  * not as commands, so the dry run's puts are left out.
  */
 export async function compareWithDryRun(plan: Plan): Promise<Comparison> {
-  const issued: { node: string; command: string }[] = [];
+  const issued: { node: string; argv: readonly string[] }[] = [];
   const { metrics, resultsDir } = await runMigration(plan, {
     signal: new AbortController().signal,
     progress: createProgress(process.stderr, true),
-    onCommand: (r) => issued.push({ node: r.node, command: quoteArgv(r.argv) }),
+    onCommand: (r) => issued.push({ node: r.node, argv: r.argv }),
   });
   const pid = String((JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { workloadPid: number }).workloadPid);
-  const real = new Set(issued.map((c) => `[${c.node}] ${normalise(c.command, metrics.runId, pid)}`));
+  const real = new Set(issued.map((c) => `[${c.node}] ${normalise(c.argv, metrics.runId, pid)}`));
   const planned = new Set(
-    (await dryRun(plan)).steps.filter((s) => !/^(sftp|sudo-cat)-put /.test(s.command)).map((s) => `[${s.node}] ${normalise(s.command, metrics.runId, pid)}`),
+    (await dryRun(plan)).steps.filter((s) => !/^(sftp|sudo-cat)-put$/.test(s.argv[0] ?? '')).map((s) => `[${s.node}] ${normalise(s.argv, metrics.runId, pid)}`),
   );
   return {
     outcome: metrics.outcome,
     differences: {
       missing: [...planned].filter((c) => !real.has(c)),
-      unplanned: [...real].filter((c) => !planned.has(c) && !REAL_ONLY.some((pattern) => pattern.test(c.replace(/^\[\S+\] /, '')))),
+      unplanned: [...real].filter((c) => !planned.has(c) && !REAL_ONLY.some((pattern) => pattern.test(c))),
     },
   };
 }
