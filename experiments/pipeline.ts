@@ -135,10 +135,11 @@ export async function runMigration(plan: Plan, options: RunOptions): Promise<Run
     // --no-cleanup (experiment.cleanup false): the run's processes and directories stay; leftovers.json lets `criu-lab cleanup` remove them later.
     if (plan.experiment.cleanup)
       cleanup.defer('clean nodes', async () => {
-        await Promise.all([
-          cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source')),
-          cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination')),
-        ]);
+        const cleanSource = () => cleanNode(source, runId, paths, workloadPid).then(() => leftovers.markCleaned('source'));
+        const cleanDestination = () => cleanNode(destination, runId, paths, workloadPid).then(() => leftovers.markCleaned('destination'));
+        // On shared storage both nodes see the one image directory: two rm -rf of it at once trip over each other.
+        if (session.capabilities.imagesOnSharedStorage) await cleanSource().finally(cleanDestination);
+        else await Promise.all([cleanSource(), cleanDestination()]);
       });
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => session.cleanup());
