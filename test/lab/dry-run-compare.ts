@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan } from '../../experiments/config/plan.js';
+import { ExternalError } from '../../experiments/errors.js';
 import { LEFTOVERS_FILE } from '../../experiments/leftovers.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { dryRun, runMigration } from '../../experiments/pipeline.js';
@@ -62,6 +63,10 @@ export async function compareWithDryRun(plan: Plan): Promise<Comparison> {
     signal: new AbortController().signal,
     progress: createProgress(process.stderr, true),
     onCommand: (r) => issued.push({ node: r.node, argv: r.argv }),
+  }).catch((error: unknown) => {
+    // A failed CRIU call's log lives on the node, gone with the lab: the failure carries its tail.
+    const logTail = error instanceof ExternalError ? error.details.logTail : undefined;
+    throw logTail ? new Error(`${(error as Error).message}\nlog tail:\n${logTail}`) : error;
   });
   const pid = String((JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { workloadPid: number }).workloadPid);
   const real = new Set(issued.map((c) => `[${c.node}] ${normalise(c.argv, metrics.runId, pid)}`));
