@@ -8,7 +8,7 @@ import { overridesFrom, PLAN_FLAGS, RUN_FLAGS, SWITCH_FLAGS, TRUST_FLAG, workloa
 import { renderError, UsageError } from '../core/errors.js';
 import { withInterrupts } from './interrupts.js';
 import { formatSummary, type RunMetrics } from './metrics.js';
-import { describeRun, preflightNodes, runMigration } from './pipeline.js';
+import { dryRun, preflightNodes, runMigration } from './pipeline.js';
 import { cleanLeftovers } from './leftovers.js';
 import { createProgress } from './progress.js';
 import { workloads } from '../workloads/registry.js';
@@ -75,7 +75,7 @@ async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): 
   const level = plan.experiment.logLevel;
   if (level !== 'error') for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (flags.dryRun) {
-    const { runId, steps } = describeRun(plan);
+    const { runId, steps } = await dryRun(plan);
     if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps, wouldRefuse }, null, 2)}\n`);
     else {
       const asUser = plan.nodes.sshUser === 'root' ? '' : ` as ${plan.nodes.sshUser}, each through \`sudo -n --\` but the run key's authorisation`;

@@ -10,7 +10,7 @@ import { connectPlanNode, type ConnectionPlan } from './remote/connect.js';
 import type { RemoteNode, Role } from '../core/node.js';
 import type { RunPaths } from './run-context.js';
 import { transfers } from './transfers/registry.js';
-import { removeRunKeyArgv } from './transfers/rsync.js';
+import type { TransferLeftovers } from './transfers/transfer.js';
 import { ms } from './units.js';
 import { OUTPUT_FILE } from '../workloads/payload-files.js';
 
@@ -24,6 +24,8 @@ export interface LeftoversRecord {
   readonly connection: ConnectionPlan;
   readonly paths: RunPaths;
   readonly transfer: string;
+  /** What the transfer's session said it leaves (objects, a stage dir on a mount, a volume's move), checked by the method itself. */
+  readonly transferLeftovers?: TransferLeftovers;
   /** The workload's PID (it leads its own session) once it has started. */
   readonly workloadPid?: number;
   /** Nodes the run may have changed (from the deploy on), and those cleaned since. */
@@ -49,7 +51,7 @@ export class LeftoversLog {
     return log;
   }
 
-  update(change: Partial<Pick<LeftoversRecord, 'workloadPid' | 'touched'>>): Promise<void> {
+  update(change: Partial<Pick<LeftoversRecord, 'workloadPid' | 'touched' | 'transferLeftovers'>>): Promise<void> {
     this.record = { ...this.record, ...change };
     return this.flush();
   }
@@ -114,6 +116,7 @@ function recordSchema(runId: string) {
       dataDir: runDir(runId, runId),
     }),
     transfer: z.string().refine((name) => transfers.has(name), { error: `must be a transfer method (${transfers.names().join(', ')})` }),
+    transferLeftovers: z.record(z.string(), z.unknown()).optional(),
     workloadPid: z.number().int().min(2).max(4_194_304).optional(),
     touched: z.array(role),
     cleaned: z.array(role),
@@ -140,6 +143,10 @@ export function parseLeftovers(text: string, path: string): LeftoversRecord {
       ...parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
       fix,
     ]);
+  // The method checks its own part: what it names is passed to commands run as root.
+  const transferProblems = transfers.get(parsed.data.transfer).checkLeftovers(parsed.data.transferLeftovers);
+  if (transferProblems.length > 0)
+    throw new UsageError(`${path} is not a run's leftovers record; nothing was run on the nodes`, [...transferProblems.map((p) => `transferLeftovers.${p}`), fix]);
   const { connection, ...record } = parsed.data;
   // Trusting unknown host keys is never taken from a record: only cleanup's own flag turns it on.
   return { ...record, runId, connection: { ...connection, nodes: { ...connection.nodes, bastion: connection.nodes.bastion, trustUnknownHostKeys: false } } };
@@ -166,12 +173,9 @@ function logsOf(record: LeftoversRecord, role: Role): { remote: string; local: s
       ];
 }
 
-async function cleanRole(resultsDir: string, record: LeftoversRecord, role: Role, node: RemoteNode): Promise<void> {
+async function collectMissingLogs(resultsDir: string, record: LeftoversRecord, role: Role, node: RemoteNode): Promise<void> {
   for (const log of logsOf(record, role))
     if (!existsSync(join(resultsDir, log.local))) await node.download(log.remote, join(resultsDir, log.local)).catch(() => undefined);
-  await cleanNode(node, record.runId, record.paths, record.workloadPid);
-  if (role === 'destination' && record.transfer === 'rsync')
-    await node.run(removeRunKeyArgv(record.runId), { check: false, idempotent: true, step: 'cleanup', asUser: true, timeoutMs: ms(record.connection.timeouts.commandS) });
 }
 
 export interface CleanupReport {
@@ -192,23 +196,46 @@ export async function cleanLeftovers(resultsDir: string, note: (message: string)
   const failures: string[] = [];
   const pending = ROLES.filter((role) => record.touched.includes(role) && !record.cleaned.includes(role));
   if (pending.length === 0) note(`${record.runId}: nothing left on the nodes`);
-  for (const role of pending) {
-    const name = record.connection.nodes[role].name;
-    try {
-      // Trusting unknown host keys is this command's own choice (--trust-unknown-host-keys), never the record's: results dirs get copied and edited.
-      const node = await connectPlanNode({ ...record.connection, nodes: { ...record.connection.nodes, trustUnknownHostKeys } }, role);
+  const nodes: Partial<Record<Role, RemoteNode>> = {};
+  try {
+    for (const role of pending) {
       try {
-        await cleanRole(resultsDir, record, role, node);
-      } finally {
-        await node.close();
+        // Trusting unknown host keys is this command's own choice (--trust-unknown-host-keys), never the record's: results dirs get copied and edited.
+        nodes[role] = await connectPlanNode({ ...record.connection, nodes: { ...record.connection.nodes, trustUnknownHostKeys } }, role);
+      } catch (error) {
+        failures.push(`${record.connection.nodes[role].name} (${role}): ${(error as Error).message}`);
       }
-      record = { ...record, cleaned: [...record.cleaned, role] };
-      await writeFile(join(resultsDir, LEFTOVERS_FILE), `${JSON.stringify(record, null, 2)}\n`);
-      cleaned.push(name);
-      note(`${record.runId}: ${name} (${role}) cleaned: processes ended, ${record.paths.workDir} and the image directories removed`);
-    } catch (error) {
-      failures.push(`${name} (${role}): ${(error as Error).message}`);
     }
+    // The method's debris first (its objects, its stage dir, the volume brought back), while the run's directories still hold what it needs.
+    let transferCleaned = true;
+    if (Object.keys(nodes).length > 0)
+      try {
+        await transfers.get(record.transfer).cleanLeftovers({
+          runId: record.runId, paths: record.paths, nodes, leftovers: record.transferLeftovers ?? {}, commandTimeoutMs: ms(record.connection.timeouts.commandS),
+        });
+      } catch (error) {
+        transferCleaned = false;
+        failures.push(`${record.transfer} (the transfer's leftovers): ${(error as Error).message}`);
+      }
+    for (const role of pending) {
+      const node = nodes[role];
+      if (!node) continue;
+      const name = record.connection.nodes[role].name;
+      try {
+        await collectMissingLogs(resultsDir, record, role, node);
+        await cleanNode(node, record.runId, record.paths, record.workloadPid);
+        // A node whose transfer leftovers failed stays pending, so the next cleanup tries them again.
+        if (!transferCleaned) continue;
+        record = { ...record, cleaned: [...record.cleaned, role] };
+        await writeFile(join(resultsDir, LEFTOVERS_FILE), `${JSON.stringify(record, null, 2)}\n`);
+        cleaned.push(name);
+        note(`${record.runId}: ${name} (${role}) cleaned: processes ended, ${record.paths.workDir} and the image directories removed, ${record.transfer} leftovers removed`);
+      } catch (error) {
+        failures.push(`${name} (${role}): ${(error as Error).message}`);
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(nodes).map((node) => node.close()));
   }
   let finalDir = resultsDir;
   if (failures.length === 0 && !existsSync(join(resultsDir, 'metrics.json')) && !/_(failed|exception)$/.test(basename(resultsDir))) {

@@ -5,7 +5,7 @@ import type { RunContext } from './run-context.js';
 import { throughputMiBps } from './metrics.js';
 import { copyArgv } from './transfers/staging.js';
 import { nodeStep } from './transfers/steps.js';
-import type { Transfer } from './transfers/transfer.js';
+import type { TransferSession } from './transfers/transfer.js';
 import { filesToMove, openRegularFiles, processTree } from '../workloads/proc.js';
 
 /** Where the files are gathered on the source and land on the destination; under the run's control dir, so cleanup removes it on both nodes. */
@@ -26,27 +26,30 @@ const gatherArgv = (stage: string, files: readonly string[]) => copyArgv(files.m
 const placeArgv = (stage: string, files: readonly string[]) => copyArgv(files.map((f) => ({ from: `${stage}${f}`, to: f })));
 
 /**
- * The transfer, moving one more directory when the tree holds files outside the moved ones:
- * they are staged on the source, travel with the images, and are placed before restore.
- * Wrapping the transfer keeps this out of every strategy: each calls move() after its dump.
+ * The transfer session, moving one more directory when the tree holds files outside the moved
+ * ones: they are staged on the source, travel with the images, and are placed before restore.
+ * Wrapping the session keeps this out of every strategy: each calls move() after its dump.
  */
-export function withOpenFiles(transfer: Transfer, pid: number): Transfer {
-  const wrapped = Object.create(transfer) as Transfer;
-  wrapped.move = async (ctx, items) => {
-    const files = await filesOutsideMovedDirs(ctx, pid);
-    if (files.length === 0) return transfer.move(ctx, items);
-    ctx.progress.note(`  open outside the work dir, moved along: ${files.join(', ')}`);
-    const stage = stagingDir(ctx.paths);
-    const staged = await nodeStep(ctx, ctx.source, 'stage open files', gatherArgv(stage, files));
-    const moved = await transfer.move(ctx, [...items, { label: 'open-files', from: stage, to: stage }]);
-    const placed = await nodeStep(ctx, ctx.destination, 'place open files', placeArgv(stage, files));
-    const durationMs = staged.step.durationMs + moved.durationMs + placed.step.durationMs;
-    return {
-      ...moved,
-      durationMs,
-      throughputMBps: throughputMiBps(moved.bytes, durationMs),
-      steps: [{ name: staged.step.name, durationMs: staged.step.durationMs }, ...moved.steps, { name: placed.step.name, durationMs: placed.step.durationMs }],
-    };
+export function withOpenFiles(ctx: RunContext, transfer: TransferSession, pid: number): TransferSession {
+  return {
+    ...transfer,
+    prepare: () => transfer.prepare(),
+    cleanup: () => transfer.cleanup(),
+    async move(items) {
+      const files = await filesOutsideMovedDirs(ctx, pid);
+      if (files.length === 0) return transfer.move(items);
+      ctx.progress.note(`  open outside the work dir, moved along: ${files.join(', ')}`);
+      const stage = stagingDir(ctx.paths);
+      const staged = await nodeStep(ctx, ctx.source, 'stage open files', gatherArgv(stage, files));
+      const moved = await transfer.move([...items, { label: 'open-files', from: stage, to: stage }]);
+      const placed = await nodeStep(ctx, ctx.destination, 'place open files', placeArgv(stage, files));
+      const durationMs = staged.step.durationMs + moved.durationMs + placed.step.durationMs;
+      return {
+        ...moved,
+        durationMs,
+        throughputMBps: throughputMiBps(moved.bytes, durationMs),
+        steps: [{ name: staged.step.name, durationMs: staged.step.durationMs }, ...moved.steps, { name: placed.step.name, durationMs: placed.step.durationMs }],
+      };
+    },
   };
-  return wrapped;
 }

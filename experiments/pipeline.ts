@@ -3,41 +3,40 @@
 // fails; logs are collected and both nodes cleaned in a finally, also on failure and Ctrl-C.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CleanupStack, cleanNodes, killArgv, removeArgv, runProcessPattern } from './cleanup.js';
+import { CleanupStack, cleanNodes, runProcessPattern } from './cleanup.js';
 import { LeftoversLog } from './leftovers.js';
 import type { Plan } from './config/plan.js';
 import { AbortedError, ExternalError, UsageError } from '../core/errors.js';
 import { deadlineVerdicts, type RollbackMetrics, type RunMetrics } from './metrics.js';
-import { formatPreflight, inspectNodes, preflight, preflightCommands, type PreflightReport } from './preflight.js';
+import { formatPreflight, inspectNodes, preflight, type PreflightReport } from './preflight.js';
 import { createProgress, type Progress } from './progress.js';
 import type { RemoteNode } from '../core/node.js';
 import { connectPlanNode, hostKeysFor } from './remote/connect.js';
 import { createResultsDir, finishResults, makeRunId, type ResultsDir } from './results.js';
 import { PhaseLog, type RunContext, type RunPaths } from './run-context.js';
-import { runPaths } from './run-paths.js';
 import { strategies } from './strategies/registry.js';
 import type { MigrationResult, Strategy } from './strategies/strategy.js';
 import { rollBack } from './rollback.js';
-import { transfers } from './transfers/registry.js';
+import { runPaths, transferOf } from './transfers/registry.js';
 import {
-  deployDirs,
   deployPayload,
   psTreeArgv,
   readStatus,
-  startArgv,
+  readyPath,
   startPayload,
   verifyRestored,
   waitForMigrationPoint,
   type RestoredEvidence,
   type TriggerRecord,
 } from './workload-control.js';
-import { FINAL_FILE, FLAG_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
+import { FINAL_FILE, LOG_FILE, OUTPUT_FILE, STATUS_FILE } from '../workloads/payload-files.js';
 import { writeOriginalMetrics } from './original-metrics.js';
 import type { CommandResult } from '../core/node.js';
 import { workloads } from '../workloads/registry.js';
 import { withOpenFiles } from './open-files.js';
 import type { Workload, WorkloadStatus } from '../workloads/workload.js';
 import { quoteArgv } from '../core/quote.js';
+import { CommandRecorder, type RecordingScript } from './remote/recording.js';
 
 export interface MigrationOptions {
   readonly signal: AbortSignal;
@@ -46,6 +45,8 @@ export interface MigrationOptions {
   readonly beforeMigration?: () => Promise<void>;
   /** The command line that started the run (criu-lab's argv), recorded in metrics.json. */
   readonly commandLine?: readonly string[];
+  /** Every command the run issued on a node, as it finishes (the dry-run comparison test listens here). */
+  readonly onCommand?: (result: CommandResult) => void;
 }
 
 export interface RunOutcome {
@@ -104,7 +105,7 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
   const startedAtMs = Date.now();
   const workload = workloadOf(plan);
   const strategy = strategies.get(plan.checkpoint.strategy.mode);
-  const transfer = transfers.get(plan.transfer.method);
+  const transfer = transferOf(plan);
   // Refused before anything is written or connected when no host key is pinned and none may be trusted blindly.
   const hostKeyCheck = hostKeysFor(plan.nodes) === 'trust-unknown' ? 'trust-unknown' : 'pinned';
   const runId = makeRunId(workload.name, plan.experiment.resultsDir);
@@ -129,21 +130,25 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
     const connected = Date.now();
     const onReconnect = (message: string) => progress.note(`  ${message}`);
     // logging.level debug: every remote command, with how long it took, as it finishes.
-    const onCommand = plan.experiment.logLevel === 'debug'
+    const debug = plan.experiment.logLevel === 'debug'
       ? (r: CommandResult) => progress.note(`  [debug] ${r.node} $ ${quoteArgv(r.argv)}  (${r.durationMs.toFixed(0)} ms, exit ${r.exitCode})`)
       : undefined;
+    const onCommand = debug && options.onCommand ? (r: CommandResult) => (debug(r), options.onCommand!(r)) : (debug ?? options.onCommand);
     const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source', onReconnect, onCommand), connectPlanNode(plan, 'destination', onReconnect, onCommand)]));
     cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
     phases.fromController('connect', connected, Date.now() - connected);
     const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
+    // The session writes what it will leave (objects, a mount's stage dir, a volume's move) into the record before it does.
+    const session = transfer.open(ctx, { remember: (transferLeftovers) => leftovers.update({ transferLeftovers }) });
 
-    versions = await progress.track('preflight', () => preflight(ctx, strategy));
+    versions = await progress.track('preflight', () => preflight(ctx, strategy, session));
     await leftovers.update({ touched: ['source', 'destination'] });
     // --no-cleanup (experiment.cleanup false): the run's processes and directories stay; leftovers.json lets `criu-lab cleanup` remove them later.
     if (plan.experiment.cleanup)
+      // Processes on both nodes first, then directories one node after the other (shared storage races), every node tried.
       cleanup.defer('clean nodes', () => cleanNodes([source, destination], runId, paths, workloadPid, (node) => leftovers.markCleaned(node === source ? 'source' : 'destination')));
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
-    cleanup.defer(`${transfer.name} cleanup`, () => transfer.cleanup(ctx));
+    cleanup.defer(`${transfer.name} cleanup`, () => session.cleanup());
 
     await progress.track('deploy workload', () => deployPayload(ctx));
     const pid = await progress.track('start workload', () => startPayload(ctx));
@@ -154,12 +159,12 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
     progress.note(`  migration trigger: ${trigger.detail}, fired ${(trigger.firedAfterReadyMs / 1000).toFixed(2)} s after ready${trigger.rssMb !== undefined ? ` (RSS ${trigger.rssMb.toFixed(0)} MiB)` : ''}`);
     await options.beforeMigration?.();
     await capturePreDump(ctx, pid, results);
-    await progress.track(`${transfer.name} prepare`, () => transfer.prepare(ctx));
+    await progress.track(`${transfer.name} prepare`, () => session.prepare());
 
     // From the first CRIU action on, a failed migration resumes the source before anything is cleaned.
     rollBackSource = () => rollBack(signal.aborted ? { ...ctx, signal: new AbortController().signal } : ctx, pid);
     // The transfer also moves what the frozen tree holds open outside the work dir (found in /proc).
-    migration = await strategy.migrate(ctx, withOpenFiles(transfer, pid), pid);
+    migration = await strategy.migrate(ctx, withOpenFiles(ctx, session, pid), pid);
     // The source process is stopped (left by the dump), so its last status is what was frozen.
     frozen = await readStatus(source, ctx);
     if (!frozen) throw new ExternalError(`no ${STATUS_FILE} in the frozen work dir on ${source.name}`, { node: source.name, step: 'verify' });
@@ -240,39 +245,86 @@ export async function preflightNodes(plan: Plan, signal: AbortSignal): Promise<{
   try {
     const runId = 'preflight';
     const ctx: RunContext = { plan, runId, source, destination, paths: runPaths(plan, runId), workload: workloadOf(plan), phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal };
-    const report = await inspectNodes(ctx, strategies.get(plan.checkpoint.strategy.mode));
+    // The session is only asked what its method can do; it is never prepared.
+    const report = await inspectNodes(ctx, strategies.get(plan.checkpoint.strategy.mode), transferOf(plan).open(ctx));
     return { report, table: formatPreflight(report, ctx) };
   } finally {
     await Promise.all([source.close(), destination.close()]);
   }
 }
 
-/** What a run would do, command by command, without connecting to anything (--dry-run). */
-export function describeRun(plan: Plan): { runId: string; steps: { node: string; step: string; command: string }[] } {
-  const workload = workloadOf(plan);
-  const strategy = strategies.get(plan.checkpoint.strategy.mode);
-  const transfer = transfers.get(plan.transfer.method);
-  const runId = `${workload.name}_<timestamp>`;
-  const paths = runPaths(plan, runId);
-  const ctx = { plan, runId, paths, workload };
-  const { source, destination } = plan.nodes;
-  const steps: { node: string; step: string; command: string }[] = [];
-  const add = (node: string, step: string, argv: readonly string[]) => steps.push({ node, step, command: quoteArgv(argv) });
-  for (const argv of preflightCommands()) for (const node of [source.name, destination.name]) add(node, 'preflight', argv);
-  const dirs = deployDirs(ctx);
-  add(source.name, 'deploy', ['mkdir', '-p', ...dirs.source]);
-  if (dirs.destination.length > 0) add(destination.name, 'deploy', ['mkdir', '-p', ...dirs.destination]);
-  for (const file of workload.payloadFiles) add(source.name, 'deploy', [plan.nodes.sshUser === 'root' ? 'sftp-put' : 'sudo-cat-put', file, paths.scriptDir]);
-  add(source.name, 'deploy', ['touch', `${paths.workDir}/${FLAG_FILE}`]);
-  add(source.name, 'start', startArgv(ctx));
-  for (const c of transfer.describe(ctx, []).prepare) add(plan.nodes[c.on].name, `${transfer.name} prepare`, c.argv);
-  for (const c of strategy.describe(ctx, transfer)) add(plan.nodes[c.on].name, 'migrate', c.argv);
-  add(destination.name, 'verify', ['rm', '-f', `${paths.workDir}/${FLAG_FILE}`]);
-  if (plan.experiment.cleanup)
-    for (const node of [source.name, destination.name]) {
-      add(node, 'cleanup', killArgv(runId));
-      add(node, 'cleanup', removeArgv(paths));
-    }
-  return { runId, steps };
+/** A pid no node hands out (above the default pid_max): the dry run's workload, shown as <pid>. */
+const DRY_RUN_PID = 4_194_303;
+
+/** How the dry run's recording nodes answer: as a healthy run sees its nodes. */
+function dryRunScript(ctx: Pick<RunContext, 'plan' | 'paths'>): RecordingScript {
+  return {
+    answer(argv) {
+      // The destination must not have the workload's pid yet (the pre-freeze check probes it).
+      if (argv[0] === 'kill' && argv[1] === '-0') return { exitCode: 1 };
+      // A lazy dump and the lazy-pages daemon run on while the run waits for them to be ready.
+      if (argv.includes('--lazy-pages') && argv.includes('dump')) return { settleAfterMs: 20 };
+      if (argv.includes('lazy-pages')) return { settleAfterMs: 20 };
+      // The workload's process tree is the workload alone (its open files are then looked up as a run does).
+      if (argv.join(' ') === 'ps -e -o pid=,ppid=,comm=') return { stdout: `${DRY_RUN_PID} 1 payload\n` };
+      // A scratch directory the check makes, named as mktemp would.
+      if (argv[0] === 'mktemp') return { stdout: `${(argv.at(-1) ?? '/tmp/tmp.XXXXXX').replace(/X+$/, '<scratch>')}\n` };
+      return undefined;
+    },
+    file(path) {
+      if (path === readyPath(ctx)) return `ready:${DRY_RUN_PID}\n`;
+      if (path.endsWith('/transfer_key.pub')) return '<public key from the source>';
+      // CRIU's statistics are absent, as after a CRIU that writes none; any other file reads empty.
+      if (/\/stats-(dump|restore)$/.test(path)) return undefined;
+      return '';
+    },
+  };
 }
 
+export interface DryRunStep {
+  readonly node: string;
+  readonly step: string;
+  /** The command as a shell would take it. */
+  readonly command: string;
+  readonly argv: readonly string[];
+}
+
+/**
+ * What a run would do, command by command, without connecting to anything (--dry-run): the
+ * run's own stages, in the order runMigration takes them, against two nodes that record each
+ * command instead of running it. Left out are the stages that only read the workload's files
+ * (warm up, the pre-dump capture, verify) and log collection; a pre-dump round follows the one
+ * before at once (the interval is a wait, not a command).
+ */
+export async function dryRun(plan: Plan): Promise<{ runId: string; steps: DryRunStep[] }> {
+  const workload = workloadOf(plan);
+  const strategy = strategies.get(plan.checkpoint.strategy.mode);
+  const transfer = transferOf(plan);
+  const runId = `${workload.name}_<timestamp>`;
+  const recorded: Plan = { ...plan, checkpoint: { ...plan.checkpoint, strategy: { ...plan.checkpoint.strategy, predumpIntervalS: 0 } } };
+  const paths = runPaths(recorded, runId);
+  const recorder = new CommandRecorder();
+  const script = dryRunScript({ plan: recorded, paths });
+  const putVerb = plan.nodes.sshUser === 'root' ? 'sftp-put' : 'sudo-cat-put';
+  const source = recorder.node(plan.nodes.source.name, plan.nodes.source.ip, script, putVerb);
+  const destination = recorder.node(plan.nodes.destination.name, plan.nodes.destination.ip, script, putVerb);
+  const ctx: RunContext = { plan: recorded, runId, source, destination, paths, workload, phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal: new AbortController().signal };
+  const session = transfer.open(ctx, { dryRun: true });
+
+  await recorder.during('preflight', () => inspectNodes(ctx, strategy, session));
+  await recorder.during('deploy', () => deployPayload(ctx));
+  const pid = await recorder.during('start', () => startPayload(ctx));
+  await recorder.during(`${transfer.name} prepare`, () => session.prepare());
+  await recorder.during('migrate', () => strategy.migrate(ctx, withOpenFiles(ctx, session, pid), pid));
+  await recorder.during(`${transfer.name} cleanup`, () => session.cleanup());
+  if (plan.experiment.cleanup) await recorder.during('cleanup', () => cleanNodes([source, destination], runId, paths, pid, async () => undefined));
+
+  const shown = (arg: string) => arg.replaceAll(String(DRY_RUN_PID), '<pid>');
+  return {
+    runId,
+    steps: recorder.commands.map((c) => {
+      const argv = c.argv.map(shown);
+      return { node: c.node, step: c.stage, command: quoteArgv(argv), argv };
+    }),
+  };
+}

@@ -5,16 +5,15 @@
 import { setMaxListeners } from 'node:events';
 import { dirname } from 'node:path/posix';
 import { UsageError } from '../core/errors.js';
-import { CRIU } from './criu/commands.js';
 import { cpuinfoRow, criuRows, diskRow, pidNamespaceRow, row, sameVersionRow, sudoRow, tcpRepairRow, type PreflightRow } from './criu/checks.js';
 import type { RemoteNode } from '../core/node.js';
 import { ms, type RunContext } from './run-context.js';
 import type { Strategy } from './strategies/strategy.js';
+import type { TransferSession } from './transfers/transfer.js';
 import { workloadPreflight } from '../workloads/requirements.js';
 
 export type { PreflightRow } from './criu/checks.js';
 
-export const preflightCommands = (): string[][] => [[CRIU, '--version'], [CRIU, 'check'], ['uname', '-r']];
 
 export interface PreflightReport {
   readonly strategy: string;
@@ -50,7 +49,7 @@ function requirementRow(problem: string, nodes: readonly string[]): PreflightRow
 }
 
 /** Every check on both nodes, as rows; nothing is started and nothing throws for a failing check. */
-export async function inspectNodes(ctx: RunContext, strategy: Strategy): Promise<PreflightReport> {
+export async function inspectNodes(ctx: RunContext, strategy: Strategy, transfer: TransferSession): Promise<PreflightReport> {
   const { source, destination } = ctx;
   // Some twenty probes run at once, each listening on the run's abort signal.
   setMaxListeners(64, ctx.signal);
@@ -65,7 +64,7 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy): Promise
     inspect(destination, ctx, dirname(ctx.paths.destImageDir)),
     cpuinfoRow(source, destination, ctx),
     pidNamespaceRow(source, destination, ctx),
-    strategy.preflight(ctx),
+    strategy.preflight(ctx, transfer),
     workloadPreflight([source, destination], ctx.workload, { timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal }),
     tcp ? Promise.all([tcpRepairRow(source, ctx), tcpRepairRow(destination, ctx)]) : Promise.resolve([]),
   ]);
@@ -106,8 +105,8 @@ export function formatPreflight(report: PreflightReport, ctx: Pick<RunContext, '
 }
 
 /** Before every run: returns the versions to record; throws a usage error (exit 2) naming every failing row and its fix. */
-export async function preflight(ctx: RunContext, strategy: Strategy): Promise<Record<string, string>> {
-  const report = await inspectNodes(ctx, strategy);
+export async function preflight(ctx: RunContext, strategy: Strategy, transfer: TransferSession): Promise<Record<string, string>> {
+  const report = await inspectNodes(ctx, strategy, transfer);
   const failing = report.rows.filter((r) => !r.ok);
   if (failing.length > 0)
     throw new UsageError(

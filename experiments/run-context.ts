@@ -2,10 +2,10 @@
 import type { Plan } from './config/plan.js';
 import type { Phase } from './metrics.js';
 import type { Progress } from './progress.js';
-import type { CommandResult, RemoteNode, Role } from '../core/node.js';
+import type { CommandResult, RemoteNode } from '../core/node.js';
 import type { Workload } from '../workloads/workload.js';
 
-/** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it. */
+/** Per-run directories on the nodes; each ends in the run id, so cleanup can find all of it (made by transfers/registry.ts runPaths). */
 export interface RunPaths {
   /** The workload's working directory, the same path on both nodes (CRIU restores its cwd). */
   readonly workDir: string;
@@ -50,12 +50,6 @@ export interface RunContext {
   readonly phases: PhaseLog;
   readonly progress: Progress;
   readonly signal: AbortSignal;
-}
-
-/** A command a run would issue, and on which node: what --dry-run prints. */
-export interface PlannedCommand {
-  readonly on: Role;
-  readonly argv: readonly string[];
 }
 
 export { ms } from './units.js';

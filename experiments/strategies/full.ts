@@ -3,8 +3,8 @@
 // predump is the same dump → move → restore, into a directory of its own.
 import { dumpArgv, restoreArgv, type DumpOptions } from '../criu/commands.js';
 import { directoryBytes, readCriuStats } from '../criu/images.js';
-import type { PlannedCommand, RunContext } from '../run-context.js';
-import type { Transfer } from '../transfers/transfer.js';
+import type { RunContext } from '../run-context.js';
+import type { TransferSession } from '../transfers/transfer.js';
 import { checkBeforeFreeze, makeDirs, migrationResult, timedStep, withImagesAt } from './steps.js';
 import { migrationItems, type MigrationResult, type Strategy, type StrategyLog } from './strategy.js';
 
@@ -50,11 +50,11 @@ export const finalItems = (c: Pick<RunContext, 'paths'>, images: FinalImages) =>
  * dump → move → restore. Statistics and sizes are read afterwards on the destination, where the
  * move put the whole image (ebs takes it away from the source), so reading them adds nothing to the downtime.
  */
-export async function dumpMoveRestore(ctx: RunContext, transfer: Transfer, pid: number, step: FinalStep): Promise<MigrationResult> {
+export async function dumpMoveRestore(ctx: RunContext, transfer: TransferSession, pid: number, step: FinalStep): Promise<MigrationResult> {
   const { images } = step;
   await makeDirs(ctx, 'source', [images.source]);
   const dump = await timedStep(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, step), ctx.plan.timeouts.dumpS);
-  const moved = await transfer.move(ctx, finalItems(ctx, images));
+  const moved = await transfer.move(finalItems(ctx, images));
   await step.beforeRestore?.();
   const restore = await timedStep(ctx, 'destination', 'restore', finalRestoreArgv(ctx, images), ctx.plan.timeouts.restoreS);
   const [dumpStats, restoreStats, imageBytes] = await Promise.all([
@@ -66,17 +66,6 @@ export async function dumpMoveRestore(ctx: RunContext, transfer: Transfer, pid: 
     dump: dump.nodeTiming, dumpStats, imageBytes, transfer: moved, restore: restore.nodeTiming, restoreStats,
     firstActionAtMs: step.firstActionAtMs ?? dump.nodeTiming.startedAtMs,
   });
-}
-
-/** The commands of dumpMoveRestore, for --dry-run. */
-export function describeFinalStep(ctx: Parameters<Strategy['describe']>[0], transfer: Transfer, step: Pick<FinalStep, 'images' | 'pageServer' | 'tls'>, beforeRestore: readonly PlannedCommand[] = []): PlannedCommand[] {
-  return [
-    { on: 'source', argv: ['mkdir', '-p', step.images.source] },
-    { on: 'source', argv: finalDumpArgv(ctx, '<pid>', step) },
-    ...transfer.describe(ctx, finalItems(ctx, step.images)).move,
-    ...beforeRestore,
-    { on: 'destination', argv: finalRestoreArgv(ctx, step.images) },
-  ];
 }
 
 /** The logs of a final step: the dump's on the source, the restore's on the destination. */
@@ -98,6 +87,4 @@ export const fullStrategy: Strategy = {
   },
 
   logs: async (ctx) => finalStepLogs(runImages(ctx)),
-
-  describe: (ctx, transfer) => describeFinalStep(ctx, transfer, { images: runImages(ctx) }),
 };

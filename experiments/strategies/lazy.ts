@@ -7,15 +7,14 @@ import { pipeSysctlsRow, portFreeRow, uffdRows, type PreflightRow } from '../cri
 import { directoryBytes, readCriuStats, readLog } from '../criu/images.js';
 import { LAZY_SERVER_STARTED, TASK_SEIZED, lazyTransferredPages, logOffsetMs } from '../criu/log.js';
 import type { CriuStats } from '../criu/stats.js';
-import type { PlannedCommand, RunContext } from '../run-context.js';
-import type { Transfer } from '../transfers/transfer.js';
+import type { RunContext } from '../run-context.js';
+import type { TransferSession } from '../transfers/transfer.js';
 import { finalDumpArgv, finalItems, finalRestoreArgv, finalStepLogs, runImages, type FinalImages, type FinalStep } from './full.js';
-import { checkBeforeFreeze, endOf, imagesStayOnSourceRow, listeningCondition, makeDirs, migrationResult, startLongRunning, timedStep, untilReady, waitArgv } from './steps.js';
+import { checkBeforeFreeze, endOf, imagesStayOnSourceRow, listeningCondition, makeDirs, migrationResult, startLongRunning, timedStep, untilReady } from './steps.js';
 import type { MigrationResult, Strategy, StrategyLog } from './strategy.js';
-import { describeStreamTls, installStreamTls, streamTls } from './stream-tls.js';
+import { installStreamTls, streamTls } from './stream-tls.js';
 
 type LazyStep = Omit<FinalStep, 'pageServer'>;
-type Described = Parameters<Strategy['describe']>[0];
 
 const daemonArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>, images: FinalImages) =>
   lazyPagesArgv({ imageDir: images.destination, logFile: 'lazy-pages.log', address: ctx.plan.nodes.source.ip, port: ctx.plan.checkpoint.strategy.pageServerPort, tls: streamTls(ctx) });
@@ -27,7 +26,7 @@ function usableLazyDumpStats(stats: CriuStats): CriuStats {
 }
 
 /** dump (serving pages) → move the rest → lazy-pages daemon → restore → wait for the last page. */
-export async function lazyDumpMoveRestore(ctx: RunContext, transfer: Transfer, pid: number, step: LazyStep): Promise<MigrationResult> {
+export async function lazyDumpMoveRestore(ctx: RunContext, transfer: TransferSession, pid: number, step: LazyStep): Promise<MigrationResult> {
   const { plan, source, destination } = ctx;
   const { images } = step;
   const { timeouts } = plan;
@@ -36,7 +35,7 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: Transfer, p
   // The dump stays up through the move, the restore and the page stream, so it runs beside them.
   const dump = startLongRunning(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, { ...step, tls: streamTls(ctx) }, port), timeouts.dumpS + timeouts.transferS);
   await ctx.progress.track('dump', () => untilReady(ctx, 'source', 'the lazy dump serving pages', listeningCondition(port, images.source), dump, timeouts.dumpS));
-  const moved = await transfer.move(ctx, finalItems(ctx, images));
+  const moved = await transfer.move(finalItems(ctx, images));
   await step.beforeRestore?.();
   const daemon = startLongRunning(ctx, 'destination', 'lazy-pages', daemonArgv(ctx, images), timeouts.transferS + timeouts.restoreS);
   await untilReady(ctx, 'destination', 'the lazy-pages daemon', socketCondition(images), daemon, timeouts.commandS);
@@ -82,31 +81,14 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: Transfer, p
 }
 
 /** Userfaultfd on the destination; on the source the pipe sysctls and a free port to serve from. */
-export async function lazyPreflight(ctx: RunContext): Promise<PreflightRow[]> {
+export async function lazyPreflight(ctx: RunContext, transfer: TransferSession): Promise<PreflightRow[]> {
   const port = ctx.plan.checkpoint.strategy.pageServerPort;
   const [uffd, pipes, free] = await Promise.all([
     uffdRows(ctx.destination, ctx),
     pipeSysctlsRow(ctx.source, ctx),
     portFreeRow(ctx.source, ctx, port, `the lazy dump serves pages there to ${ctx.destination.name}`),
   ]);
-  return [pipes, free, ...uffd, imagesStayOnSourceRow(ctx, 'lazy pages')];
-}
-
-export function describeLazyStep(ctx: Described, transfer: Transfer, step: Pick<FinalStep, 'images'>, beforeRestore: readonly PlannedCommand[] = []): PlannedCommand[] {
-  const { images } = step;
-  const { timeouts, checkpoint } = ctx.plan;
-  return [
-    { on: 'source', argv: ['mkdir', '-p', images.source] },
-    { on: 'destination', argv: ['mkdir', '-p', images.destination] },
-    ...describeStreamTls(ctx),
-    { on: 'source', argv: finalDumpArgv(ctx, '<pid>', { ...step, tls: streamTls(ctx) }, checkpoint.strategy.pageServerPort) },
-    { on: 'source', argv: waitArgv(listeningCondition(checkpoint.strategy.pageServerPort, images.source), timeouts.dumpS) },
-    ...transfer.describe(ctx, finalItems(ctx, images)).move,
-    ...beforeRestore,
-    { on: 'destination', argv: daemonArgv(ctx, images) },
-    { on: 'destination', argv: waitArgv(socketCondition(images), timeouts.commandS) },
-    { on: 'destination', argv: finalRestoreArgv(ctx, images, true) },
-  ];
+  return [pipes, free, ...uffd, imagesStayOnSourceRow(ctx, transfer, 'lazy pages')];
 }
 
 export const lazyStepLogs = (images: FinalImages): StrategyLog[] => [
@@ -125,6 +107,4 @@ export const lazyStrategy: Strategy = {
   },
 
   logs: async (ctx) => lazyStepLogs(runImages(ctx)),
-
-  describe: (ctx, transfer) => describeLazyStep(ctx, transfer, { images: runImages(ctx) }),
 };

@@ -4,9 +4,9 @@
 import { pageServerArgv } from '../criu/commands.js';
 import { portFreeRow } from '../criu/checks.js';
 import { ms, type RunContext } from '../run-context.js';
-import { describeFinalStep, dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
+import { dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
 import { checkBeforeFreeze, makeDirs, pageStreamOf, withCriuLog } from './steps.js';
-import { describeStreamTls, installStreamTls, streamTls } from './stream-tls.js';
+import { installStreamTls, streamTls } from './stream-tls.js';
 import type { Strategy } from './strategy.js';
 
 const serverArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>) =>
@@ -39,11 +39,4 @@ export const pageserverStrategy: Strategy = {
   },
 
   logs: async (ctx) => [...finalStepLogs(runImages(ctx)), { on: 'destination', path: `${ctx.paths.destImageDir}/page-server.log`, name: 'criu-page-server.log' }],
-
-  describe: (ctx, transfer) => [
-    { on: 'destination', argv: ['mkdir', '-p', ctx.paths.destImageDir] },
-    ...describeStreamTls(ctx),
-    { on: 'destination', argv: serverArgv(ctx) },
-    ...describeFinalStep(ctx, transfer, streamedStep(ctx)),
-  ],
 };

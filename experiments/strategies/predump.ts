@@ -9,11 +9,11 @@ import { softDirtyRow } from '../criu/checks.js';
 import { readCriuStats } from '../criu/images.js';
 import { AbortedError } from '../../core/errors.js';
 import type { PredumpMetrics, PredumpRoundMetrics } from '../metrics.js';
-import { ms, type PlannedCommand, type RunContext } from '../run-context.js';
-import type { Transfer, TransferItem } from '../transfers/transfer.js';
-import { describeFinalStep, dumpMoveRestore, finalStepLogs, type FinalImages } from './full.js';
-import { describeLazyStep, lazyDumpMoveRestore, lazyPreflight, lazyStepLogs } from './lazy.js';
-import { ADAPTIVE_DEFAULTS, nextRound, type RoundFigures, type Verdict } from './precopy-policy.js';
+import { ms, type RunContext } from '../run-context.js';
+import type { TransferItem, TransferSession } from '../transfers/transfer.js';
+import { dumpMoveRestore, finalStepLogs, type FinalImages } from './full.js';
+import { lazyDumpMoveRestore, lazyPreflight, lazyStepLogs } from './lazy.js';
+import { nextRound, type RoundFigures, type Verdict } from './precopy-policy.js';
 import { checkBeforeFreeze, imagesStayOnSourceRow, makeDirs, timedStep } from './steps.js';
 import type { Strategy, StrategyLog } from './strategy.js';
 
@@ -54,36 +54,23 @@ export function chainLinks(ctx: Pick<RunContext, 'paths'>, rounds: number): [dir
 const RELINK_SCRIPT = 'while [ $# -gt 0 ]; do rm -rf "$1/parent" && ln -s "$2" "$1/parent" || exit 1; shift 2; done';
 export const relinkArgv = (links: readonly (readonly [string, string])[]): string[] => ['sh', '-c', RELINK_SCRIPT, 'sh', ...links.flat()];
 
-function relinkCommands(ctx: Pick<RunContext, 'paths'>, rounds: number): PlannedCommand[] {
-  return rounds > 0 ? [{ on: 'destination', argv: relinkArgv(chainLinks(ctx, rounds)) }] : [];
-}
-
-/** How many rounds a dry run shows: the fixed count, or the most the adaptive rule takes. */
-const describedRounds = (ctx: Ctx) => {
-  const planned = ctx.plan.checkpoint.strategy.predumpIterations;
-  return planned === 'auto' ? ADAPTIVE_DEFAULTS.maxRounds : planned;
-};
-
 async function pause(ctx: RunContext, endsAtMs: number): Promise<void> {
   const leftMs = endsAtMs - performance.now();
   if (leftMs > 0) await sleep(leftMs, undefined, { signal: ctx.signal }).catch(() => { throw new AbortedError(); });
 }
 
-/** Transfers whose images sit on shared storage, where a round is only safely there once synced. */
-const SHARED_STORAGE = new Set(['efs', 'ebs']);
-
 export const syncArgv = (ctx: Pick<RunContext, 'paths'>, n: number): string[] => ['sync', '-f', roundDir(ctx.paths.sourceImageDir, n)];
 
 /** checkpoint.strategy.sync_after_predump: flushes round n's filesystem to the shared storage; returns how long it took, or undefined when not asked for. */
-async function syncRound(ctx: RunContext, transfer: Transfer, n: number): Promise<number | undefined> {
-  if (!ctx.plan.checkpoint.strategy.syncAfterPredump || !SHARED_STORAGE.has(transfer.name)) return undefined;
+async function syncRound(ctx: RunContext, transfer: TransferSession, n: number): Promise<number | undefined> {
+  if (!ctx.plan.checkpoint.strategy.syncAfterPredump || !transfer.capabilities.imagesOnSharedStorage) return undefined;
   const started = performance.now();
   await ctx.source.run(syncArgv(ctx, n), { step: `sync predump-${n}`, timeoutMs: ms(ctx.plan.timeouts.transferS), signal: ctx.signal, idempotent: true });
   return performance.now() - started;
 }
 
 /** Pre-dumps until the plan's rule says stop; each round is shipped while the next interval runs. */
-async function preCopy(ctx: RunContext, transfer: Transfer, pid: number): Promise<{ rounds: PredumpRoundMetrics[]; figures: RoundFigures[]; verdict: Extract<Verdict, { stop: true }> }> {
+async function preCopy(ctx: RunContext, transfer: TransferSession, pid: number): Promise<{ rounds: PredumpRoundMetrics[]; figures: RoundFigures[]; verdict: Extract<Verdict, { stop: true }> }> {
   const rounds: PredumpRoundMetrics[] = [];
   const figures: RoundFigures[] = [];
   for (let verdict = nextRound(ctx.plan, figures); ; verdict = nextRound(ctx.plan, figures)) {
@@ -96,7 +83,7 @@ async function preCopy(ctx: RunContext, transfer: Transfer, pid: number): Promis
     // 'end': the interval runs from the end of this pre-dump (criu-lab); 'start': from its start (the original framework).
     const nextAtMs = (predumpIntervalFrom === 'start' ? roundStartMs : performance.now()) + ms(predumpIntervalS);
     const criuStats = await readCriuStats(ctx.source, roundDir(ctx.paths.sourceImageDir, n), 'dump');
-    const shipped = await transfer.move(ctx, [roundItem(ctx, n)]);
+    const shipped = await transfer.move([roundItem(ctx, n)]);
     const syncMs = await syncRound(ctx, transfer, n);
     const { startedAtMs, durationMs } = pre.nodeTiming;
     figures.push({ startedAtMs, durationMs, pagesScanned: criuStats['pages_scanned'] ?? 0, pagesWritten: criuStats['pages_written'] ?? 0, shipMs: shipped.durationMs });
@@ -108,9 +95,9 @@ async function preCopy(ctx: RunContext, transfer: Transfer, pid: number): Promis
 export const predumpStrategy: Strategy = {
   name: 'predump',
 
-  async preflight(ctx) {
-    const rows = [await softDirtyRow(ctx.source, ctx), imagesStayOnSourceRow(ctx, 'predump')];
-    return ctx.plan.checkpoint.strategy.lazyPages ? [...rows, ...(await lazyPreflight(ctx)).filter((r) => !r.check.startsWith('transfer '))] : rows;
+  async preflight(ctx, transfer) {
+    const rows = [await softDirtyRow(ctx.source, ctx), imagesStayOnSourceRow(ctx, transfer, 'predump')];
+    return ctx.plan.checkpoint.strategy.lazyPages ? [...rows, ...(await lazyPreflight(ctx, transfer)).filter((r) => !r.check.startsWith('transfer '))] : rows;
   },
 
   async migrate(ctx, transfer, pid) {
@@ -120,7 +107,7 @@ export const predumpStrategy: Strategy = {
     const step = {
       images: finalImages(ctx, rounds.length),
       beforeRestore: async () => {
-        for (const c of relinkCommands(ctx, rounds.length)) await ctx.destination.run(c.argv, { step: 'relink chain', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
+        if (rounds.length > 0) await ctx.destination.run(relinkArgv(chainLinks(ctx, rounds.length)), { step: 'relink chain', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
       },
       ...(figures[0] ? { firstActionAtMs: figures[0].startedAtMs } : {}),
     };
@@ -139,20 +126,5 @@ export const predumpStrategy: Strategy = {
     const final = finalImages(ctx, rounds.length);
     const preDumps: StrategyLog[] = rounds.map((n) => ({ on: 'source', path: `${roundDir(ctx.paths.sourceImageDir, n)}/pre-dump.log`, name: `criu-pre-dump-${n}.log` }));
     return [...preDumps, ...(ctx.plan.checkpoint.strategy.lazyPages ? lazyStepLogs(final) : finalStepLogs(final))];
-  },
-
-  describe(ctx, transfer) {
-    const count = describedRounds(ctx);
-    const rounds = Array.from({ length: count }, (_, i) => i + 1).flatMap((n): PlannedCommand[] => [
-      { on: 'source', argv: ['mkdir', '-p', roundDir(ctx.paths.sourceImageDir, n)] },
-      { on: 'source', argv: preDumpCommand(ctx, '<pid>', n) },
-      ...transfer.describe(ctx, [roundItem(ctx, n)]).move,
-      ...(ctx.plan.checkpoint.strategy.syncAfterPredump && SHARED_STORAGE.has(transfer.name) ? [{ on: 'source' as const, argv: syncArgv(ctx, n) }] : []),
-    ]);
-    const step = { images: finalImages(ctx, count) };
-    const final = ctx.plan.checkpoint.strategy.lazyPages
-      ? describeLazyStep(ctx, transfer, step, relinkCommands(ctx, count))
-      : describeFinalStep(ctx, transfer, step, relinkCommands(ctx, count));
-    return [...rounds, ...final];
   },
 };

@@ -11,7 +11,7 @@ import { MIB, throughputMiBps, type PageStreamMetrics, type TransferMetrics } fr
 import type { CommandResult, Role } from '../../core/node.js';
 import { tail } from '../remote/ssh.js';
 import { ms, type RunContext } from '../run-context.js';
-import type { TransferItem } from '../transfers/transfer.js';
+import type { TransferItem, TransferSession } from '../transfers/transfer.js';
 import type { MigrationResult } from './strategy.js';
 
 
@@ -142,11 +142,11 @@ export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: 
 }
 
 /** Transfers that hand the image storage over once (ebs) cannot ship a pre-dump chain round by round, nor leave a lazy dump writing on the source. */
-export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'plan' | 'source'>, strategy: string): PreflightRow {
-  const method = ctx.plan.transfer.method;
-  const ok = method !== 'ebs';
-  return row(ctx.source.name, `transfer ${method}`, ok, ok ? `${method} can move images while CRIU still works in the source's image directory` : `${strategy} keeps CRIU working in the image directory after a move, but ebs detaches the volume from the source at the first move`,
-    'choose --transfer rsync, s3 or efs for this strategy, or --strategy full or pageserver with ebs');
+export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'source'>, transfer: Pick<TransferSession, 'name' | 'capabilities'>, strategy: string): PreflightRow {
+  const method = transfer.name;
+  const ok = !transfer.capabilities.handsStorageOver;
+  return row(ctx.source.name, `transfer ${method}`, ok, ok ? `${method} can move images while CRIU still works in the source's image directory` : `${strategy} keeps CRIU working in the image directory after a move, but ${method} takes the image storage away from the source at the first move`,
+    `choose a --transfer that leaves the images on the source for this strategy, or --strategy full or pageserver with ${method}`);
 }
 
 /** Pages a dump sent to the destination's page server, from its own statistics; `tls` says how they went. */

@@ -3,9 +3,9 @@
 import type { PreflightRow } from '../criu/checks.js';
 import type { CriuStats } from '../criu/stats.js';
 import type { LazyMetrics, PageStreamMetrics, PredumpMetrics, TransferMetrics } from '../metrics.js';
-import type { PlannedCommand, RunContext } from '../run-context.js';
+import type { RunContext } from '../run-context.js';
 import type { Role } from '../../core/node.js';
-import type { Transfer, TransferItem } from '../transfers/transfer.js';
+import type { TransferItem, TransferSession } from '../transfers/transfer.js';
 
 export interface MigrationResult {
   readonly dump: { readonly durationMs: number; readonly startedAtMs: number; readonly criuStats: CriuStats; readonly imageBytes: number };
@@ -37,13 +37,11 @@ export interface StrategyLog {
 
 export interface Strategy {
   readonly name: string;
-  /** What this strategy needs from the nodes, one row per check, taken before anything starts. */
-  preflight(context: RunContext): Promise<PreflightRow[]>;
-  migrate(context: RunContext, transfer: Transfer, pid: number): Promise<MigrationResult>;
+  /** What this strategy needs from the nodes and of the transfer, one row per check, taken before anything starts. */
+  preflight(context: RunContext, transfer: TransferSession): Promise<PreflightRow[]>;
+  migrate(context: RunContext, transfer: TransferSession, pid: number): Promise<MigrationResult>;
   /** The CRIU logs a run left, to collect (also after a failure: a missing file is skipped). */
   logs(context: RunContext): Promise<StrategyLog[]>;
-  /** The commands a run would issue, for --dry-run. */
-  describe(context: Pick<RunContext, 'plan' | 'runId' | 'paths' | 'workload'>, transfer: Transfer): PlannedCommand[];
 }
 
 /** What every strategy moves: the images, and the working directory the process has open as its cwd. */

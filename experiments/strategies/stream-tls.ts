@@ -4,7 +4,7 @@
 // each node, which the run's cleanup removes with its other directories.
 import { makeStreamCertificates } from '../criu/certificates.js';
 import type { TlsFiles } from '../criu/commands.js';
-import { ms, type PlannedCommand, type RunContext } from '../run-context.js';
+import { ms, type RunContext } from '../run-context.js';
 import type { Role } from '../../core/node.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'paths'>;
@@ -44,14 +44,4 @@ export async function installStreamTls(ctx: RunContext): Promise<void> {
       }),
     ),
   );
-}
-
-/** What installStreamTls does, for --dry-run. */
-export function describeStreamTls(ctx: Ctx): PlannedCommand[] {
-  const files = streamTls(ctx);
-  if (!files) return [];
-  return ROLES.flatMap((role): PlannedCommand[] => [
-    { on: role, argv: mkdirArgv(ctx) },
-    { on: role, argv: ['sftp-put', '--mode', '0600', `<run CA certificate, ${role} certificate and key>`, files.caCert, files.cert, files.key] },
-  ]);
 }

@@ -10,7 +10,7 @@ import type { Plan } from '../config/plan.js';
 import { AbortedError, renderError } from '../../core/errors.js';
 import { samplesOf, type RunMetrics } from '../metrics.js';
 import { runMigration } from '../pipeline.js';
-import { runPaths } from '../run-paths.js';
+import { runPaths } from '../transfers/registry.js';
 import { bisectLargestMeeting, maxProbes, type ProbeResult } from './bisect.js';
 import type { Registry } from '../../core/registry.js';
 import type { BackendFactory, SweepBackend } from './backends/backend.js';

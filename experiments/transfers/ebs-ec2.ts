@@ -19,6 +19,7 @@ import {
   waitUntilVolumeInUse,
 } from '@aws-sdk/client-ec2';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { ExternalError } from '../../core/errors.js';
 import type { Role } from '../../core/node.js';
 import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
@@ -49,6 +50,8 @@ export interface Ec2VolumeOptions {
   readonly throttleAttempts?: number;
   /** First pause after a throttled call, doubling each time. @default 1000 */
   readonly throttleDelayMs?: number;
+  /** Called with the move's state each time it changes, for the leftovers record. @default - not recorded */
+  readonly onState?: (state: Ec2MoveState) => Promise<void>;
 }
 
 interface NodeInstance {
@@ -58,7 +61,18 @@ interface NodeInstance {
 }
 
 /** Where the move stands, so cleanup knows what to undo. */
-type Stage = 'unchecked' | 'on-source' | 'unmounted' | 'attaching' | 'on-destination';
+const STAGES = ['unchecked', 'on-source', 'unmounted', 'attaching', 'on-destination'] as const;
+type Stage = (typeof STAGES)[number];
+
+const instanceSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), instanceId: z.string().regex(/^i-[0-9a-f]+$/), zone: z.string().regex(/^[a-z0-9-]+$/) });
+/** The move's state as the leftovers record keeps it: enough for `criu-lab cleanup` to undo the move after the controller died. */
+export const ec2MoveStateSchema = z.object({
+  stage: z.enum(STAGES),
+  nodes: z.object({ source: instanceSchema, destination: instanceSchema }).optional(),
+  snapshotId: z.string().regex(/^snap-[0-9a-f]+$/).optional(),
+  cloneId: z.string().regex(/^vol-[0-9a-f]+$/).optional(),
+});
+export type Ec2MoveState = z.infer<typeof ec2MoveStateSchema>;
 
 const errorName = (error: unknown): string => (error as { name?: string }).name ?? 'Error';
 const errorText = (error: unknown): string => `${errorName(error)}: ${(error as Error).message}`;
@@ -72,6 +86,28 @@ export class Ec2VolumeMover implements VolumeMover {
 
   constructor(private readonly options: Ec2VolumeOptions) {}
 
+  /** Takes up a move from its recorded state (cleanup of an interrupted run). */
+  resume(state: Ec2MoveState): this {
+    this.stage = state.stage;
+    this.nodes = state.nodes;
+    this.snapshotId = state.snapshotId;
+    this.cloneId = state.cloneId;
+    return this;
+  }
+
+  private async changed(change: Partial<Ec2MoveState>): Promise<void> {
+    if (change.stage) this.stage = change.stage;
+    if (change.nodes) this.nodes = change.nodes;
+    if (change.snapshotId) this.snapshotId = change.snapshotId;
+    if (change.cloneId) this.cloneId = change.cloneId;
+    await this.options.onState?.({
+      stage: this.stage,
+      ...(this.nodes ? { nodes: this.nodes } : {}),
+      ...(this.snapshotId ? { snapshotId: this.snapshotId } : {}),
+      ...(this.cloneId ? { cloneId: this.cloneId } : {}),
+    });
+  }
+
   get label(): string {
     return `${this.options.volumeId} (${this.options.region})`;
   }
@@ -81,7 +117,7 @@ export class Ec2VolumeMover implements VolumeMover {
     const volume = await this.describeVolume(volumeId);
     this.original = volume;
     const nodes = await this.findInstances();
-    this.nodes = nodes;
+    await this.changed({ nodes });
     if (volume.AvailabilityZone !== nodes.source.zone)
       throw new ExternalError(
         `transfer.ebs.volume: ${volumeId} is in ${volume.AvailabilityZone}, but the source ${source.name} runs in ${nodes.source.zone}; a volume attaches only in its own zone, so name the source node's volume (servers.yaml aws.ebs_volumes)`,
@@ -111,26 +147,26 @@ export class Ec2VolumeMover implements VolumeMover {
       await host.waitForDevice('source', device);
       await host.mount('source', device);
     }
-    this.stage = 'on-source';
+    await this.changed({ stage: 'on-source' });
   }
 
   async handOver(_host: VolumeHost, step: StepRunner): Promise<string> {
     const nodes = this.requireNodes();
     const { volumeId } = this.options;
-    this.stage = 'unmounted';
+    await this.changed({ stage: 'unmounted' });
     if (nodes.destination.zone === nodes.source.zone) {
       await step('detach', () => this.detach(volumeId, nodes.source));
-      this.stage = 'attaching';
+      await this.changed({ stage: 'attaching' });
       await step('attach', () => this.attach(volumeId, nodes.destination));
-      this.stage = 'on-destination';
+      await this.changed({ stage: 'on-destination' });
       return nvmeDevice(volumeId);
     }
     // Across zones the volume cannot follow: its data does, through a snapshot.
     const snapshotId = await step('snapshot', () => this.snapshot(volumeId));
     const cloneId = await step('create volume', () => this.createVolume(snapshotId, nodes.destination.zone));
-    this.stage = 'attaching';
+    await this.changed({ stage: 'attaching' });
     await step('attach', () => this.attach(cloneId, nodes.destination));
-    this.stage = 'on-destination';
+    await this.changed({ stage: 'on-destination' });
     return nvmeDevice(cloneId);
   }
 
@@ -270,7 +306,7 @@ export class Ec2VolumeMover implements VolumeMover {
     });
     const snapshotId = created.SnapshotId;
     if (!snapshotId) throw new ExternalError(`EC2 CreateSnapshot of ${volumeId} returned no snapshot id`, { step: 'ebs' });
-    this.snapshotId = snapshotId;
+    await this.changed({ snapshotId });
     await this.wait(`snapshot ${snapshotId} of ${volumeId} to complete`, () => waitUntilSnapshotCompleted(this.waiter(), { SnapshotIds: [snapshotId] }));
     return snapshotId;
   }
@@ -290,7 +326,7 @@ export class Ec2VolumeMover implements VolumeMover {
     });
     const volumeId = created.VolumeId;
     if (!volumeId) throw new ExternalError(`EC2 CreateVolume from ${snapshotId} returned no volume id`, { step: 'ebs' });
-    this.cloneId = volumeId;
+    await this.changed({ cloneId: volumeId });
     await this.wait(`${volumeId} (from ${snapshotId}) to become available in ${zone}`, () => waitUntilVolumeAvailable(this.waiter(), { VolumeIds: [volumeId] }));
     return volumeId;
   }

@@ -8,11 +8,12 @@ import { ExternalError } from '../../core/errors.js';
 import type { RemoteNode, Role } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
-import { Ec2VolumeMover } from './ebs-ec2.js';
+import { z } from 'zod';
+import { Ec2VolumeMover, ec2MoveStateSchema, nvmeDevice, type Ec2MoveState, type Ec2VolumeOptions } from './ebs-ec2.js';
 import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
-import { describeThroughStorage, moveThroughStorage, stageDir } from './shared-storage.js';
+import { leftoversProblems, mountPathSchema, moveThroughStorage, removeStage } from './shared-storage.js';
 import { controllerStep } from './steps.js';
-import type { Transfer } from './transfer.js';
+import type { SessionOptions, Transfer, TransferCapabilities } from './transfer.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
 
@@ -21,8 +22,8 @@ const IS_MOUNTED_SCRIPT = '[ "$(findmnt -n -o SOURCE --mountpoint "$1")" = "$(re
 const WAIT_DEVICE_SCRIPT = 'i=0; while [ ! -b "$1" ] && [ "$i" -lt "$2" ]; do sleep 0.2; i=$((i+1)); done; [ -b "$1" ]';
 const MOUNT_SCRIPT = 'i=0; while [ ! -b "$1" ] && [ "$i" -lt "$3" ]; do sleep 0.2; i=$((i+1)); done; mkdir -p "$2" && mount "$1" "$2"';
 
-const mountArgv = (c: Ctx, device: string) => ['sh', '-c', MOUNT_SCRIPT, 'sh', device, c.plan.transfer.ebsMount, String(Math.ceil(c.plan.transfer.ebs.waitS * 5))];
-const unmountArgv = (c: Ctx) => ['umount', c.plan.transfer.ebsMount];
+const mountArgv = (mount: string, device: string, waitS: number) => ['sh', '-c', MOUNT_SCRIPT, 'sh', device, mount, String(Math.ceil(waitS * 5))];
+const unmountArgv = (mount: string) => ['umount', mount];
 
 /** The volume this run moves: transfer.ebs.volume, else the source node's volume in servers.yaml. */
 export function volumeOf(c: Ctx): string {
@@ -63,29 +64,35 @@ export class LocalVolumeMover implements VolumeMover {
   async cleanup(): Promise<void> {}
 }
 
-function moverFor(ctx: RunContext): VolumeMover {
+function moverFor(ctx: RunContext, options: SessionOptions, remember: (state: Ec2MoveState) => Promise<void>): VolumeMover {
   const volume = volumeOf(ctx);
   if (volume.startsWith('/dev/')) return new LocalVolumeMover(volume, ctx.source.name);
+  // A dry run touches no cloud: the volume is taken to be where a run finds it, at its NVMe device.
+  if (options.dryRun) return new LocalVolumeMover(nvmeDevice(volume), ctx.source.name);
   const aws = ctx.plan.aws;
   if (!aws)
     throw new ExternalError(`transfer.ebs.volume: ${volume} is an EC2 volume, but servers.yaml names no AWS stack (aws.region, aws.stack); use the servers.yaml \`criu-lab infra deploy\` writes`, { step: 'ebs prepare' });
-  return new Ec2VolumeMover({
-    // Throttling is retried by the mover itself (visible and tested), so the SDK does not retry on top.
-    client: new EC2Client({ region: aws.region, maxAttempts: 1 }),
-    region: aws.region,
-    volumeId: volume,
-    stack: aws.stack,
-    source: ctx.plan.nodes.source,
-    destination: ctx.plan.nodes.destination,
-    waitS: ctx.plan.transfer.ebs.waitS,
-  });
+  return ec2Mover({ region: aws.region, stack: aws.stack, volumeId: volume, source: ctx.plan.nodes.source, destination: ctx.plan.nodes.destination, waitS: ctx.plan.transfer.ebs.waitS }, remember);
 }
 
-/** Mount work on the nodes, over SSH. */
-function nodeVolumeHost(ctx: RunContext): VolumeHost {
-  const node = (role: Role): RemoteNode => (role === 'source' ? ctx.source : ctx.destination);
-  const mountPath = ctx.plan.transfer.ebsMount;
-  const options = { step: 'ebs', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal };
+type Ec2Target = Omit<Ec2VolumeOptions, 'client' | 'onState'>;
+
+const ec2Mover = (target: Ec2Target, remember: (state: Ec2MoveState) => Promise<void>) =>
+  new Ec2VolumeMover({
+    ...target,
+    // Throttling is retried by the mover itself (visible and tested), so the SDK does not retry on top.
+    client: new EC2Client({ region: target.region, maxAttempts: 1 }),
+    onState: remember,
+  });
+
+/** Mount work on the nodes, over SSH; a role without a node (unreachable at cleanup) fails when used. */
+function volumeHost(nodes: Partial<Record<Role, RemoteNode>>, mountPath: string, waitS: number, timeoutMs: number, signal?: AbortSignal): VolumeHost {
+  const node = (role: Role): RemoteNode => {
+    const found = nodes[role];
+    if (!found) throw new ExternalError(`ebs: the ${role} node is not reachable`, { step: 'ebs' });
+    return found;
+  };
+  const options = { step: 'ebs', timeoutMs, ...(signal ? { signal } : {}) };
   const succeeds = async (role: Role, argv: string[]) => (await node(role).run(argv, { ...options, check: false })).exitCode === 0;
   return {
     mountPath,
@@ -93,70 +100,105 @@ function nodeVolumeHost(ctx: RunContext): VolumeHost {
     anythingMounted: (role) => succeeds(role, ['mountpoint', '-q', mountPath]),
     hasDevice: (role, device) => succeeds(role, ['test', '-b', device]),
     async waitForDevice(role, device) {
-      const waitS = ctx.plan.transfer.ebs.waitS;
       if (!(await succeeds(role, ['sh', '-c', WAIT_DEVICE_SCRIPT, 'sh', device, String(Math.ceil(waitS * 5))])))
         throw new ExternalError(`ebs: ${device} did not appear on ${node(role).name} within ${waitS} s of the attach`, { node: node(role).name, step: 'ebs' });
     },
-    mount: async (role, device) => void (await node(role).run(mountArgv(ctx, device), { ...options, timeoutMs: ms(ctx.plan.timeouts.commandS + ctx.plan.transfer.ebs.waitS) })),
-    unmount: async (role) => void (await node(role).run(unmountArgv(ctx), options)),
+    mount: async (role, device) => void (await node(role).run(mountArgv(mountPath, device, waitS), { ...options, timeoutMs: timeoutMs + waitS * 1000 })),
+    unmount: async (role) => void (await node(role).run(unmountArgv(mountPath), options)),
   };
 }
 
-// One mover per run: prepare finds the volume, move hands it over, cleanup undoes what is left.
-const movers = new Map<string, VolumeMover>();
+const HANDS_OVER: TransferCapabilities = { handsStorageOver: true, imagesOnSharedStorage: true };
+
+// What cleanup needs: the mount and the volume; for an EC2 volume, the stack and nodes, and how far the move got.
+const leftoversSchema = z.object({
+  mount: mountPathSchema,
+  volume: z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._/-]+)$/, 'must be an EC2 volume id or a block device'),
+  waitS: z.number().positive().max(3600),
+  ec2: z
+    .object({
+      region: z.string().regex(/^[a-z0-9-]+$/),
+      stack: z.string().regex(/^[A-Za-z0-9._-]+$/),
+      source: z.object({ name: z.string(), ip: z.string() }),
+      destination: z.object({ name: z.string(), ip: z.string() }),
+      state: ec2MoveStateSchema.optional(),
+    })
+    .optional(),
+});
+type EbsLeftovers = z.infer<typeof leftoversSchema>;
 
 export const ebsTransfer: Transfer = {
   name: 'ebs',
+  capabilities: HANDS_OVER,
 
   imageDirs(plan, runId) {
     const dir = `${plan.transfer.ebsMount}/${runId}`;
     return { source: dir, destination: dir };
   },
 
-  async prepare(ctx) {
-    const mover = moverFor(ctx);
-    movers.set(ctx.runId, mover);
-    await mover.prepare(nodeVolumeHost(ctx));
-    await ctx.source.run(['mkdir', '-p', ctx.paths.sourceImageDir], { step: 'ebs prepare', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
-  },
-
-  move(ctx, items) {
-    const mover = movers.get(ctx.runId);
-    if (!mover) throw new Error('internal: ebs move before prepare');
-    return moveThroughStorage(ctx, ctx.plan.transfer.ebsMount, items, async ({ onNode, record }) => {
-      await onNode(ctx.source, 'unmount', unmountArgv(ctx));
-      const apiStep: StepRunner = async (name, work) => {
-        const { step, value } = await controllerStep(ctx, name, work);
-        record(step);
-        return value;
-      };
-      const device = await mover.handOver(nodeVolumeHost(ctx), apiStep);
-      await onNode(ctx.destination, 'mount', mountArgv(ctx, device));
-    });
-  },
-
-  async cleanup(ctx) {
-    const stage = stageDir(ctx.plan.transfer.ebsMount, ctx.runId);
-    const timeoutMs = ms(ctx.plan.timeouts.commandS);
-    await Promise.all([ctx.source, ctx.destination].map((node) => node.run(['rm', '-rf', stage], { check: false, timeoutMs, idempotent: true })));
-    const mover = movers.get(ctx.runId);
-    movers.delete(ctx.runId);
-    await mover?.cleanup(nodeVolumeHost(ctx));
-  },
-
-  describe(ctx, items) {
+  open(ctx, options = {}) {
     const mount = ctx.plan.transfer.ebsMount;
-    const volume = ctx.plan.transfer.ebs.volume ?? ctx.plan.aws?.ebsVolumes[ctx.plan.nodes.source.name] ?? '<transfer.ebs.volume>';
-    const device = volume.startsWith('/dev/') ? volume : `<the device of ${volume} after the move>`;
-    return {
-      prepare: [
-        { on: 'source', argv: ['sh', '-c', IS_MOUNTED_SCRIPT, 'sh', mount, volume] },
-        { on: 'source', argv: ['mkdir', '-p', ctx.paths.sourceImageDir] },
-      ],
-      move: describeThroughStorage(ctx, mount, items, [
-        { on: 'source', argv: unmountArgv(ctx) },
-        { on: 'destination', argv: mountArgv(ctx, device) },
-      ]),
+    const { waitS } = ctx.plan.transfer.ebs;
+    const timeoutMs = ms(ctx.plan.timeouts.commandS);
+    const host = () => volumeHost({ source: ctx.source, destination: ctx.destination }, mount, waitS, timeoutMs, ctx.signal);
+    // The session's own: prepare finds the volume, move hands it over, cleanup undoes what is left.
+    let mover: VolumeMover | undefined;
+    let record: EbsLeftovers | undefined;
+    const remember = async (state: Ec2MoveState) => {
+      if (record?.ec2) {
+        record = { ...record, ec2: { ...record.ec2, state } };
+        await options.remember?.(record);
+      }
     };
+    return {
+      name: 'ebs',
+      capabilities: HANDS_OVER,
+
+      async prepare() {
+        const volume = volumeOf(ctx);
+        const aws = ctx.plan.aws;
+        record = { mount, volume, waitS, ...(!volume.startsWith('/dev/') && aws ? { ec2: { region: aws.region, stack: aws.stack, source: ctx.plan.nodes.source, destination: ctx.plan.nodes.destination } } : {}) };
+        await options.remember?.(record);
+        mover = moverFor(ctx, options, remember);
+        await mover.prepare(host());
+        await ctx.source.run(['mkdir', '-p', ctx.paths.sourceImageDir], { step: 'ebs prepare', timeoutMs, signal: ctx.signal });
+      },
+
+      async move(items) {
+        const moving = mover;
+        if (!moving) throw new Error('internal: ebs move before prepare');
+        return moveThroughStorage(ctx, mount, items, async ({ onNode, record: recordStep }) => {
+          await onNode(ctx.source, 'unmount', unmountArgv(mount));
+          const apiStep: StepRunner = async (name, work) => {
+            const { step, value } = await controllerStep(ctx, name, work);
+            recordStep(step);
+            return value;
+          };
+          const device = await moving.handOver(host(), apiStep);
+          await onNode(ctx.destination, 'mount', mountArgv(mount, device, waitS));
+        });
+      },
+
+      async cleanup() {
+        await removeStage([ctx.source, ctx.destination], mount, ctx.runId, timeoutMs);
+        await mover?.cleanup(host());
+      },
+    };
+  },
+
+  checkLeftovers: (leftovers) => leftoversProblems(leftoversSchema, leftovers),
+
+  /**
+   * The staging directory on whichever node has the volume; then the volume goes back where a
+   * run finds it: a lab device mounted on the source again, an EC2 move undone from its recorded state.
+   */
+  async cleanLeftovers({ nodes, leftovers, runId, commandTimeoutMs }) {
+    if (Object.keys(leftovers).length === 0) return;
+    const { mount, volume, waitS, ec2 } = leftoversSchema.parse(leftovers);
+    await removeStage(Object.values(nodes), mount, runId, commandTimeoutMs);
+    if (!nodes.source || !nodes.destination) return;
+    const host = volumeHost(nodes, mount, waitS, commandTimeoutMs);
+    if (volume.startsWith('/dev/')) await new LocalVolumeMover(volume, nodes.source.name).prepare(host);
+    else if (ec2?.state) await ec2Mover({ region: ec2.region, stack: ec2.stack, volumeId: volume, source: ec2.source, destination: ec2.destination, waitS }, async () => {}).resume(ec2.state).cleanup(host);
   },
 };

@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { stagingDir } from '../open-files.js';
 import { directoryBytes } from '../criu/images.js';
 import { ExternalError } from '../../core/errors.js';
+import type { RemoteNode } from '../../core/node.js';
 import type { RunContext, RunPaths } from '../run-context.js';
 import { ms } from '../units.js';
 import { nodeStep, transferMetrics } from './steps.js';
-import { localImageDirs, type Transfer, type TransferItem } from './transfer.js';
+import { LOCAL_IMAGES, localImageDirs, type Transfer, type TransferItem } from './transfer.js';
 
 type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
 
@@ -101,44 +102,52 @@ export function transferredBytes(stats: string): number {
   return [...stats.matchAll(/Total transferred file size: ([\d,.]+)/g)].reduce((sum, m) => sum + Number(m[1]!.replace(/[,.]/g, '')), 0);
 }
 
+const removeRunKey = (destination: RemoteNode, runId: string, timeoutMs: number) =>
+  destination.run(removeRunKeyArgv(runId), { check: false, idempotent: true, step: 'rsync cleanup', timeoutMs, asUser: true });
+
 export const rsyncTransfer: Transfer = {
   name: 'rsync',
+  capabilities: LOCAL_IMAGES,
 
   imageDirs: localImageDirs,
 
-  async prepare(ctx) {
-    const { source, destination, signal } = ctx;
-    const timeoutMs = ms(ctx.plan.timeouts.commandS);
-    await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal, idempotent: true });
-    await source.run(keygenArgv(ctx), { step: 'rsync key', timeoutMs, signal });
-    const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
-    if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
-    await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
-    // The key goes to the SSH user's own authorized_keys (the one rsync logs in as), not root's;
-    // its gate runs rsync through sudo when that user is not root.
-    await destination.run(authorizeArgv(authorizedKeyLine(ctx, await sourceAddresses(ctx), publicKey)), { step: 'rsync authorize', timeoutMs, signal, asUser: true });
-  },
-
-  async move(ctx, items) {
-    const label = items.map((i) => i.label).join('+');
-    const { step, result } = await nodeStep(ctx, ctx.source, label, moveArgv(ctx, items), async () =>
-      (await Promise.all(items.map((i) => directoryBytes(ctx.destination, i.to)))).reduce((a, b) => a + b, 0),
-    );
-    const bytes = transferredBytes(result.stdout);
-    return transferMetrics('rsync', bytes, [{ ...step, name: `rsync ${label}`, bytes }]);
-  },
-
-  async cleanup(ctx) {
-    await ctx.destination.run(removeRunKeyArgv(ctx.runId), { check: false, idempotent: true, step: 'rsync cleanup', timeoutMs: ms(ctx.plan.timeouts.commandS), asUser: true });
-  },
-
-  describe(ctx, items) {
+  open(ctx) {
     return {
-      prepare: [
-        { on: 'source', argv: keygenArgv(ctx) },
-        { on: 'destination', argv: authorizeArgv(authorizedKeyLine(ctx, [ctx.plan.nodes.source.ip], '<public key from the source>')) },
-      ],
-      move: [{ on: 'source', argv: moveArgv(ctx, items) }],
+      name: 'rsync',
+      capabilities: LOCAL_IMAGES,
+
+      async prepare() {
+        const { source, destination, signal } = ctx;
+        const timeoutMs = ms(ctx.plan.timeouts.commandS);
+        await source.run(['mkdir', '-p', '-m', '700', ctx.paths.sourceControlDir], { step: 'rsync prepare', timeoutMs, signal, idempotent: true });
+        await source.run(keygenArgv(ctx), { step: 'rsync key', timeoutMs, signal });
+        const publicKey = (await source.readFile(`${keyPath(ctx)}.pub`)).toString('utf8').trim();
+        if (!destination.hostKey) throw new ExternalError(`no host key known for ${destination.name}`, { node: destination.name, step: 'rsync prepare' });
+        await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
+        // The key goes to the SSH user's own authorized_keys (the one rsync logs in as), not root's;
+        // its gate runs rsync through sudo when that user is not root.
+        await destination.run(authorizeArgv(authorizedKeyLine(ctx, await sourceAddresses(ctx), publicKey)), { step: 'rsync authorize', timeoutMs, signal, asUser: true });
+      },
+
+      async move(items) {
+        const label = items.map((i) => i.label).join('+');
+        const { step, result } = await nodeStep(ctx, ctx.source, label, moveArgv(ctx, items), async () =>
+          (await Promise.all(items.map((i) => directoryBytes(ctx.destination, i.to)))).reduce((a, b) => a + b, 0),
+        );
+        const bytes = transferredBytes(result.stdout);
+        return transferMetrics('rsync', bytes, [{ ...step, name: `rsync ${label}`, bytes }]);
+      },
+
+      async cleanup() {
+        await removeRunKey(ctx.destination, ctx.runId, ms(ctx.plan.timeouts.commandS));
+      },
     };
+  },
+
+  // The run key is the only thing rsync leaves outside the run's directories; the run id finds it.
+  checkLeftovers: () => [],
+
+  async cleanLeftovers({ nodes, runId, commandTimeoutMs }) {
+    if (nodes.destination) await removeRunKey(nodes.destination, runId, commandTimeoutMs);
   },
 };

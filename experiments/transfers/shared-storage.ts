@@ -1,10 +1,11 @@
 // What efs and ebs share: images that already live on the storage move with it; any other
 // directory (the work dir) is copied onto the storage on the source and off it on the
 // destination, through a staging directory next to the run's images.
+import { z } from 'zod';
 import { ExternalError } from '../../core/errors.js';
 import type { TransferMetrics } from '../metrics.js';
 import type { RemoteNode } from '../../core/node.js';
-import type { PlannedCommand, RunContext } from '../run-context.js';
+import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 import { copyArgv } from './staging.js';
 import { nodeStep, sumOfLeadingNumbers, transferMetrics, type TimedStep } from './steps.js';
@@ -68,14 +69,17 @@ export async function moveThroughStorage(
   return transferMetrics(ctx.plan.transfer.method, bytes, steps);
 }
 
-/** The commands moveThroughStorage issues, with the method's hand-over in the middle, for --dry-run. */
-export function describeThroughStorage(ctx: Pick<RunContext, 'runId'>, root: string, items: readonly TransferItem[], handOver: readonly PlannedCommand[] = []): PlannedCommand[] {
-  const stage = stageDir(root, ctx.runId);
-  const { onStorage, staged } = splitItems(items, root);
-  return [
-    ...(staged.length > 0 ? [{ on: 'source' as const, argv: stageArgv(stage, staged) }] : []),
-    { on: 'source', argv: flushArgv(root, onStorage.map((i) => i.from)) },
-    ...handOver,
-    ...(staged.length > 0 ? [{ on: 'destination' as const, argv: unstageArgv(stage, staged) }] : []),
-  ];
+/** A mount path as a leftovers record may name it: absolute, plain segments (cleanup removes below it as root). */
+export const mountPathSchema = z.string().refine((path) => /^\/[A-Za-z0-9._/-]+$/.test(path) && path.split('/').slice(1).every((s) => s !== '' && s !== '.' && s !== '..'), 'must be an absolute path of plain segments');
+
+/** Removes the run's staging directory on the storage, from each node given (on shared storage one is enough, but a volume may be mounted on either). */
+export async function removeStage(nodes: readonly RemoteNode[], root: string, runId: string, timeoutMs: number): Promise<void> {
+  await Promise.all(nodes.map((node) => node.run(['rm', '-rf', stageDir(root, runId)], { check: false, timeoutMs, idempotent: true, step: 'cleanup' })));
+}
+
+/** The problems of a leftovers part, each with its key; none for an empty part (a record from before sessions). */
+export function leftoversProblems(schema: z.ZodType, leftovers: unknown): string[] {
+  if (leftovers === undefined || (typeof leftovers === 'object' && leftovers !== null && Object.keys(leftovers).length === 0)) return [];
+  const parsed = schema.safeParse(leftovers);
+  return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
 }

@@ -119,10 +119,16 @@ describe('a restore that fails', () => {
   const corrupting: Transfer = {
     ...rsyncTransfer,
     name: 'rsync-corrupting',
-    async move(ctx, items) {
-      const moved = await rsyncTransfer.move(ctx, items);
-      await ctx.destination.run(['sh', '-c', 'for f in "$1"/pagemap-*.img; do truncate -s 10 "$f"; done', 'sh', ctx.paths.destImageDir]);
-      return moved;
+    open(ctx, options) {
+      const session = rsyncTransfer.open(ctx, options);
+      return {
+        ...session,
+        async move(items) {
+          const moved = await session.move(items);
+          await ctx.destination.run(['sh', '-c', 'for f in "$1"/pagemap-*.img; do truncate -s 10 "$f"; done', 'sh', ctx.paths.destImageDir]);
+          return moved;
+        },
+      };
     },
   };
 

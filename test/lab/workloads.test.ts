@@ -105,10 +105,13 @@ describe('a migration that must not pass', () => {
     // A transfer that flips one byte inside the memory workload's first block once it is on the destination.
     const block0 = execFileSync('/usr/bin/python3', ['-c', 'import random, sys; sys.stdout.buffer.write(random.Random(0).randbytes(64))']);
     const rsync = transfers.get('rsync');
-    const corrupting: Transfer = Object.assign(Object.create(rsync) as Transfer, {
+    const corrupting: Transfer = {
+      ...rsync,
       name: 'rsync_corrupting',
-      async move(ctx: Parameters<Transfer['move']>[0], items: Parameters<Transfer['move']>[1]) {
-        const moved = await rsync.move(ctx, items);
+      open: (ctx, options) => {
+        const session = rsync.open(ctx, options);
+        return { ...session, move: async (items) => {
+        const moved = await session.move(items);
         const images = nodeDir('n2', ctx.paths.destImageDir);
         const flipped = readdirSync(images).filter((f) => f.startsWith('pages-')).some((file) => {
           const data = readFileSync(join(images, file));
@@ -120,8 +123,9 @@ describe('a migration that must not pass', () => {
         });
         if (!flipped) throw new Error('the first block was not found in the page images');
         return moved;
+        } };
       },
-    });
+    };
     transfers.register(corrupting);
     const { metrics, resultsDir } = await migrate('memory', { mb_size: 16, max_memory: 32, interval: 0.1 }, { 'transfer.method': 'rsync_corrupting' });
     expect(metrics.outcome).toBe('failed');

@@ -11,7 +11,7 @@ import { deployLab } from '../../infra/aws/deploy.js';
 import { runProcess, type ProcessRunner } from '../../core/process.js';
 import { loadPlan } from '../../experiments/config/load.js';
 import { UsageError } from '../../core/errors.js';
-import { describeRun } from '../../experiments/pipeline.js';
+import { dryRun } from '../../experiments/pipeline.js';
 import { connectPlanNode } from '../../experiments/remote/connect.js';
 import { TEST_PUBLIC_KEY } from '../infra/helpers.js';
 import { awsArgv, awsCliConfig } from '../../experiments/transfers/s3.js';
@@ -97,13 +97,13 @@ describe('the controller private key', () => {
     const servers = join(dir, 'servers.yaml');
     writeFileSync(servers, `nodes: { ssh_key: ${join(dir, 'id_ed25519')}, known_hosts: ${join(dir, 'known_hosts')}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
     const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {} });
-    expect(describeRun(plan).steps.length).toBeGreaterThan(3);
+    expect((await dryRun(plan)).steps.length).toBeGreaterThan(3);
     const error = await connectPlanNode(plan, 'source').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).problems).toEqual([expect.stringMatching(/^nodes\.ssh_key: \S+id_ed25519 is not a usable private key/)]);
   });
 
-  it('appears in no command, file or upload a dry run plans for the nodes', () => {
+  it('appears in no command, file or upload a dry run plans for the nodes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-lab-key-'));
     const key = join(dir, 'id_ed25519');
     writeFileSync(key, 'PRIVATE KEY BODY');
@@ -111,7 +111,7 @@ describe('the controller private key', () => {
     writeFileSync(servers, `nodes: { ssh_key: ${key}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
     for (const method of ['rsync', 's3', 'efs', 'ebs']) {
       const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {}, overrides: [{ path: 'transfer.method', value: method, flag: '--transfer' }, { path: 'transfer.s3_bucket', value: 'bucket', flag: '--s3-bucket' }, { path: 'transfer.ebs.volume', value: '/dev/loop7', flag: '--ebs-volume' }] });
-      const planned = JSON.stringify(describeRun(plan));
+      const planned = JSON.stringify(await dryRun(plan));
       expect({ method, key: planned.includes(key) || planned.includes('PRIVATE KEY BODY') }).toEqual({ method, key: false });
     }
   });

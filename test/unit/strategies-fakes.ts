@@ -10,8 +10,8 @@ import { throughputMiBps, type TransferMetrics } from '../../experiments/metrics
 import { createProgress } from '../../experiments/progress.js';
 import type { CommandResult, RemoteNode, RunOptions } from '../../core/node.js';
 import { PhaseLog, type RunContext } from '../../experiments/run-context.js';
-import { runPaths } from '../../experiments/run-paths.js';
-import type { Transfer, TransferItem } from '../../experiments/transfers/transfer.js';
+import { runPaths } from '../../experiments/transfers/registry.js';
+import type { TransferItem, TransferSession } from '../../experiments/transfers/transfer.js';
 import { workloads } from '../../workloads/registry.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -91,22 +91,21 @@ export class FakeWorld {
   }
 }
 
-/** A transfer that records each move's items (and when) and reports `bytesPerMove`. */
-export function recordingTransfer(world: FakeWorld, bytesPerMove = 4096 * 1000): Transfer & { readonly moves: { readonly items: readonly TransferItem[]; readonly atMs: number }[] } {
+/** A transfer session that records what it was asked to move (and when) and reports `bytesPerMove`. */
+export function recordingTransfer(world: FakeWorld, bytesPerMove = 4096 * 1000): TransferSession & { readonly moves: { readonly items: readonly TransferItem[]; readonly atMs: number }[] } {
   const moves: { items: readonly TransferItem[]; atMs: number }[] = [];
   return {
     name: 'recording',
+    capabilities: { handsStorageOver: false, imagesOnSharedStorage: false },
     moves,
-    imageDirs: (plan, runId) => ({ source: `${plan.checkpoint.checkpointDir}/${runId}`, destination: `${plan.transfer.destDir}/${runId}` }),
     async prepare() {},
-    async move(_ctx, items): Promise<TransferMetrics> {
+    async move(items): Promise<TransferMetrics> {
       moves.push({ items, atMs: world.nowMs });
       world.nowMs += 50;
       world.calls.push({ node: 'transfer', argv: ['move', ...items.map((i) => i.label)], atMs: world.nowMs });
       return { method: 'recording', bytes: bytesPerMove, durationMs: 50, throughputMBps: throughputMiBps(bytesPerMove, 50), steps: [] };
     },
     async cleanup() {},
-    describe: (_ctx, items) => ({ prepare: [], move: [{ on: 'source', argv: ['move', ...items.map((i) => `${i.from}->${i.to}`)] }] }),
   };
 }
 

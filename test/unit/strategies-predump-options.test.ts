@@ -3,7 +3,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Plan } from '../../experiments/config/plan.js';
+import { dryRun } from '../../experiments/pipeline.js';
 import { predumpStrategy } from '../../experiments/strategies/predump.js';
+import { transfers } from '../../experiments/transfers/registry.js';
 import { FakeWorld, contextFor, flag, planWith, recordingTransfer, statsImage } from './strategies-fakes.js';
 
 const RUN = 'memory_20261126_000000';
@@ -62,7 +64,7 @@ describe('predump_interval_from', () => {
 describe('sync_after_predump', () => {
   const syncs = async (transferName: string, syncAfterPredump: boolean) => {
     const w = world();
-    const transfer = { ...recordingTransfer(w), name: transferName };
+    const transfer = { ...recordingTransfer(w), name: transferName, capabilities: transfers.get(transferName).capabilities };
     const result = await predumpStrategy.migrate(contextFor(plan({ syncAfterPredump }, 0), w), transfer, PID);
     return { calls: w.argvs('n1', 'sync'), rounds: result.predump!.iterations };
   };
@@ -81,10 +83,10 @@ describe('sync_after_predump', () => {
     expect((await syncs('efs', false)).calls).toEqual([]);
   });
 
-  it('shows the sync in a dry run', () => {
-    const w = world();
-    const ctx = contextFor(plan({ syncAfterPredump: true }, 0), w);
-    const described = predumpStrategy.describe(ctx, { ...recordingTransfer(w), name: 'efs' });
-    expect(described.filter((c) => c.argv[0] === 'sync').map((c) => c.argv[2])).toEqual([1, 2, 3].map((n) => `${SRC}/${n}`));
+  it('shows the sync in a dry run', async () => {
+    const efs = planWith([flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.predump_iterations', 3), flag('checkpoint.strategy.sync_after_predump', true), flag('transfer.method', 'efs')]);
+    const { steps } = await dryRun(efs);
+    const root = `${efs.transfer.efsMount}/memory_<timestamp>`;
+    expect(steps.filter((s) => s.command.startsWith('sync -f ')).map((s) => s.command)).toEqual([1, 2, 3].map((n) => `sync -f '${root}/${n}'`));
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from '@jest/globals';
 import { UsageError } from '../../core/errors.js';
 import { formatPreflight, inspectNodes, preflight } from '../../experiments/preflight.js';
 import { strategies } from '../../experiments/strategies/registry.js';
-import { FakeWorld, contextFor, flag, planWith, type Answer } from './strategies-fakes.js';
+import { FakeWorld, contextFor, flag, planWith, recordingTransfer, type Answer } from './strategies-fakes.js';
 
 const SCRATCH = '/tmp/criu-lab-cpuinfo.test';
 
@@ -36,12 +36,14 @@ function labWorld(lab: Lab = {}): FakeWorld {
 }
 
 const contextWith = (world: FakeWorld, ...flags: ReturnType<typeof flag>[]) => contextFor(planWith(flags), world);
+/** Preflight asks the transfer only its name and what it can do. */
+const rsyncSession = { ...recordingTransfer(new FakeWorld()), name: 'rsync' };
 
 describe('preflight', () => {
   it('refuses predump on a kernel without soft-dirty tracking, naming CONFIG_MEM_SOFT_DIRTY and the strategies that work, before anything starts', async () => {
     const world = labWorld();
     const ctx = contextWith(world, flag('checkpoint.strategy.mode', 'predump'));
-    const refused = preflight(ctx, strategies.get('predump'));
+    const refused = preflight(ctx, strategies.get('predump'), rsyncSession);
     await expect(refused).rejects.toBeInstanceOf(UsageError);
     const error = (await refused.catch((e: unknown) => e)) as UsageError;
     expect(error.exitCode).toBe(2);
@@ -53,19 +55,19 @@ describe('preflight', () => {
 
   it('passes full, pageserver and lazy on the same nodes', async () => {
     for (const mode of ['full', 'pageserver', 'lazy']) {
-      const report = await inspectNodes(contextWith(labWorld(), flag('checkpoint.strategy.mode', mode)), strategies.get(mode));
+      const report = await inspectNodes(contextWith(labWorld(), flag('checkpoint.strategy.mode', mode)), strategies.get(mode), rsyncSession);
       expect({ mode, failing: report.rows.filter((r) => !r.ok) }).toEqual({ mode, failing: [] });
     }
   });
 
   it('checks what lazy pages need: userfaultfd on the destination, pipe sysctls and a free port on the source', async () => {
-    const report = await inspectNodes(contextWith(labWorld(), flag('checkpoint.strategy.mode', 'lazy')), strategies.get('lazy'));
+    const report = await inspectNodes(contextWith(labWorld(), flag('checkpoint.strategy.mode', 'lazy')), strategies.get('lazy'), rsyncSession);
     expect(report.rows.map((r) => `${r.node} ${r.check}`)).toEqual(expect.arrayContaining(['n2 userfaultfd', 'n2 userfaultfd non-cooperative', 'n1 pipe sysctls', 'n1 port 27000 free', 'n1 → n2 cpuinfo', 'n1 → n2 PID namespace']));
   });
 
   it('fails a row that names the port and the setting to change when the page server port is taken', async () => {
     const world = labWorld({ listening: { n2: 'LISTEN 0 1 0.0.0.0:27000 0.0.0.0:* users:(("criu",pid=9,fd=7))' } });
-    const report = await inspectNodes(contextWith(world, flag('checkpoint.strategy.mode', 'pageserver')), strategies.get('pageserver'));
+    const report = await inspectNodes(contextWith(world, flag('checkpoint.strategy.mode', 'pageserver')), strategies.get('pageserver'), rsyncSession);
     expect(report.ok).toBe(false);
     expect(report.rows.filter((r) => !r.ok)).toEqual([
       expect.objectContaining({ node: 'n2', check: 'port 27000 free', detail: expect.stringContaining('taken: LISTEN'), fix: expect.stringContaining('checkpoint.strategy.page_server_port') }),
@@ -73,13 +75,13 @@ describe('preflight', () => {
   });
 
   it('fails when both nodes share one PID namespace, where CRIU cannot give the process its PID back', async () => {
-    const report = await inspectNodes(contextWith(labWorld({ samePidNamespace: true })), strategies.get('full'));
+    const report = await inspectNodes(contextWith(labWorld({ samePidNamespace: true })), strategies.get('full'), rsyncSession);
     expect(report.rows.find((r) => r.check === 'PID namespace')).toMatchObject({ ok: false, detail: expect.stringContaining("Can't fork for <pid>: File exists") });
   });
 
   it('prints a table per node with a fix under each failing row', async () => {
     const ctx = contextWith(labWorld(), flag('checkpoint.strategy.mode', 'predump'));
-    const table = formatPreflight(await inspectNodes(ctx, strategies.get('predump')), ctx);
+    const table = formatPreflight(await inspectNodes(ctx, strategies.get('predump'), rsyncSession), ctx);
     expect(table.split('\n').filter((line) => !line.startsWith(' '))).toEqual([
       'preflight: strategy predump, workload memory, n1 → n2', '', 'n1 (source)', '', 'n2 (destination)', '', 'n1 → n2', '', 'preflight: 1 of 14 checks failed; nothing was started',
     ]);

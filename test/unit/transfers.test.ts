@@ -6,11 +6,10 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
 import { UsageError } from '../../core/errors.js';
-import { describeRun } from '../../experiments/pipeline.js';
-import { runPaths } from '../../experiments/run-paths.js';
+import { dryRun } from '../../experiments/pipeline.js';
 import { awsCliConfig, runPrefix } from '../../experiments/transfers/s3.js';
 import { splitItems } from '../../experiments/transfers/shared-storage.js';
-import { transfers } from '../../experiments/transfers/registry.js';
+import { runPaths, transfers } from '../../experiments/transfers/registry.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 let projectRoot: string;
@@ -76,8 +75,8 @@ describe('the s3 transfer', () => {
     );
   });
 
-  it('uploads on the source and downloads on the destination through the endpoint (--dry-run)', () => {
-    const steps = describeRun(plan('s3')).steps.filter((s) => s.command.includes(' s3 cp '));
+  it('uploads on the source and downloads on the destination through the endpoint (--dry-run)', async () => {
+    const steps = (await dryRun(plan('s3'))).steps.filter((s) => s.command.includes(' s3 cp '));
     expect(steps.map((s) => s.node)).toEqual(['n1', 'n1', 'n2', 'n2']);
     expect(steps[0]!.command).toContain("aws --profile criu-lab-t7 --endpoint-url http://10.9.0.2:9000 s3 cp --only-show-errors - 's3://criu-lab-t7/criu-checkpoints/memory_<timestamp>/images.tar'");
     expect(steps[2]!.command).toMatch(/^bash -c .*tar -C "\$dir" -xf -' bash '\/srv\/criu-lab\/img\/memory_<timestamp>' env .* s3 cp --only-show-errors 's3:\/\/criu-lab-t7\/criu-checkpoints\/memory_<timestamp>\/images\.tar' -$/);
