@@ -40,7 +40,12 @@ const GiB = 1024 ** 3;
 
 type Strategy = 'full' | 'pageserver' | 'lazy';
 type Link = 'unshaped' | (typeof SHAPED_PROFILES)[number];
-interface Phases { dumpMs: number; transferMs: number; restoreMs: number; downtimeMs: number }
+interface Phases {
+  dumpMs: number;
+  transferMs: number;
+  restoreMs: number;
+  downtimeMs: number;
+}
 interface RunRecord extends Phases {
   kind: 'criu-lab' | 'bare';
   strategy: Strategy;
@@ -196,8 +201,31 @@ function commandDowntimeMs(m: Metrics): number {
 /** `tls` set: a run of the tls section, over TLS or in the clear; unset: in the clear, as everywhere else. */
 async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Promise<RunRecord | undefined> {
   await prepare();
-  const r = await sh(['/usr/bin/time', '-v', 'node', 'bin/criu-lab.js', 'run', '--servers', SERVERS, '--results-dir', RESULTS_DIR, '--workload', 'memory',
-    '--mb-size', String(MB_SIZE), '--max-memory', String(maxMemory), '--interval', INTERVAL, '--strategy', strategy, '--transfer', 'rsync', '--json', ...(tls ? [] : ['--no-tls'])]);
+  const r = await sh([
+    '/usr/bin/time',
+    '-v',
+    'node',
+    'bin/criu-lab.js',
+    'run',
+    '--servers',
+    SERVERS,
+    '--results-dir',
+    RESULTS_DIR,
+    '--workload',
+    'memory',
+    '--mb-size',
+    String(MB_SIZE),
+    '--max-memory',
+    String(maxMemory),
+    '--interval',
+    INTERVAL,
+    '--strategy',
+    strategy,
+    '--transfer',
+    'rsync',
+    '--json',
+    ...(tls ? [] : ['--no-tls']),
+  ]);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const start = r.stdout.indexOf('{');
   if (r.code !== 0 || start < 0) {
@@ -208,15 +236,26 @@ async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Pr
   const m = JSON.parse(r.stdout.slice(start)) as Metrics;
   const stats = m.dump?.criuStats ?? {};
   const rec: RunRecord = {
-    kind: 'criu-lab', strategy, maxMemory, link, ...(tls === undefined ? {} : { tls }),
-    dumpMs: m.dump?.durationMs ?? NaN, transferMs: m.transfer?.durationMs ?? NaN, restoreMs: m.restore?.durationMs ?? NaN,
-    downtimeMs: commandDowntimeMs(m), freezeDowntimeMs: m.downtimeMs ?? NaN,
+    kind: 'criu-lab',
+    strategy,
+    maxMemory,
+    link,
+    ...(tls === undefined ? {} : { tls }),
+    dumpMs: m.dump?.durationMs ?? NaN,
+    transferMs: m.transfer?.durationMs ?? NaN,
+    restoreMs: m.restore?.durationMs ?? NaN,
+    downtimeMs: commandDowntimeMs(m),
+    freezeDowntimeMs: m.downtimeMs ?? NaN,
     ...pageWriting(stats, join(m.resultsDir, 'source', 'criu-dump.log')),
     throughputMBps: strategy === 'pageserver' ? m.pageStream?.throughputMBps : m.transfer?.throughputMBps,
-    rssKiB: rss?.[1] ? Number(rss[1]) : undefined, bytes: m.dump?.imageBytes, outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
+    rssKiB: rss?.[1] ? Number(rss[1]) : undefined,
+    bytes: m.dump?.imageBytes,
+    outcome: typeof m.outcome === 'string' ? m.outcome : JSON.stringify(m.outcome),
     lazy: m.lazy,
   };
-  log(`criu-lab ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`);
+  log(
+    `criu-lab ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms, rss ${rec.rssKiB} KiB`,
+  );
   return rec;
 }
 
@@ -226,7 +265,8 @@ async function bare(strategy: 'full' | 'pageserver', maxMemory: number): Promise
   rmSync(logs, { recursive: true, force: true });
   const env = { SERVERS, STRATEGY: strategy, INTERVAL, KEEP_LOGS: logs };
   const r = await sh(['bash', 'bench/bare-migration.sh', String(MB_SIZE), String(maxMemory)], { env });
-  raw.commands[raw.commands.length - 1] = `SERVERS=${SERVERS} STRATEGY=${strategy} INTERVAL=${INTERVAL} KEEP_LOGS=bench/out/bare-logs ${raw.commands[raw.commands.length - 1]}`;
+  raw.commands[raw.commands.length - 1] =
+    `SERVERS=${SERVERS} STRATEGY=${strategy} INTERVAL=${INTERVAL} KEEP_LOGS=bench/out/bare-logs ${raw.commands[raw.commands.length - 1]}`;
   const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (r.code !== 0 || !line) {
     log(`bare ${strategy} ${maxMemory} failed (exit ${r.code}): ${r.stdout.slice(-300)}`);
@@ -236,10 +276,16 @@ async function bare(strategy: 'full' | 'pageserver', maxMemory: number): Promise
   const statsFile = join(logs, 'stats-dump');
   const stats = existsSync(statsFile) ? (decodeCriuStats(readFileSync(statsFile)).dump ?? {}) : {};
   const rec: RunRecord = {
-    kind: 'bare', strategy, maxMemory, link, ...j,
+    kind: 'bare',
+    strategy,
+    maxMemory,
+    link,
+    ...j,
     ...pageWriting(stats, join(logs, 'dump.log')),
   };
-  log(`bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`);
+  log(
+    `bare ${strategy} ${maxMemory} (${link}): dump ${rec.dumpMs} (memwrite ${rec.memwriteMs}, batch ${rec.batchMedianMs} ms, ${rec.fastBatches} fast) transfer ${rec.transferMs} restore ${rec.restoreMs} downtime ${rec.downtimeMs} ms`,
+  );
   return rec;
 }
 
@@ -285,18 +331,36 @@ function report(): string {
   const phases: (keyof Phases)[] = ['dumpMs', 'transferMs', 'restoreMs', 'downtimeMs'];
   const L: string[] = [];
   L.push('# criu-lab benchmarks', '', `Date: ${raw.date} (session start, UTC). Generated by \`npm run bench\` (bench/run.ts).`, '');
-  L.push('## Machine', '', '```', `nproc: ${raw.machine['nproc']}`, `uname -r: ${raw.machine['kernel']}`, `criu --version: ${raw.machine['criu']}`, `node: ${raw.machine['node']}`, 'free -g:', raw.machine['free'] ?? '', '```', '');
-  L.push('## Method', '',
+  L.push(
+    '## Machine',
+    '',
+    '```',
+    `nproc: ${raw.machine['nproc']}`,
+    `uname -r: ${raw.machine['kernel']}`,
+    `criu --version: ${raw.machine['criu']}`,
+    `node: ${raw.machine['node']}`,
+    'free -g:',
+    raw.machine['free'] ?? '',
+    '```',
+    '',
+  );
+  L.push(
+    '## Method',
+    '',
     `- Lab: \`criu-lab lab up --name ${LAB}\` (2 namespace nodes n1 → n2 on one bridge, images on the host's ext4). Workload: memory, --mb-size ${MB_SIZE} --interval ${INTERVAL}. Transfer: rsync.`,
     `- A = criu-lab, B = bench/bare-migration.sh (the same CRIU and rsync commands in a plain shell, timed with \`date\` on the node), in the order A B B A A B … so neither always goes first.`,
     `- Before every run: \`${PREPARE}\`, then ${SETTLE_S} s idle. Without it, one and the same \`criu dump\` of 1 GiB wrote its pages in anything from 0.2 s to 2.4 s, whichever tool ran it, faster when the run before had just freed memory. A likely cause (not proven): this machine is a Firecracker guest whose virtio-balloon reports free pages to the host and which runs DAMON pageout, so memory freed a while ago is no longer backed and costs a host fault per page when touched again. Settling gives every run the same start.`,
     `- The dump's page writes: CRIU's \`-v4\` log marks each batch of ~27 MB it writes; the tables give each run's median ms per batch. On this host it sits at levels the host sets (~8 ms into page cache the hypervisor still backs, else ~30, ~40, ~72 or ~90 ms), which occur for criu-lab and the shell alike and change between runs and even within one dump; the level, not the argv, sets the dump's length. How often each tool's runs land on the slow level is in the "Every run" table. The 95 % interval next to each ratio comes from 4,000 bootstrap resamples of each side.`,
     '- Phase times are measured on the nodes. "downtime" in the overhead table is the same for both: start of the `criu dump` command → end of the `criu restore` command. criu-lab\'s own downtime (what it reports: freeze start from CRIU\'s statistics → restored) is in section 3.',
-    '');
+    '',
+  );
   if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
 
   L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB, unshaped link; goal ≤ 1.05)', '');
-  L.push('| strategy | phase | criu-lab median s | bare median s | ratio of medians | its 95 % interval (bootstrap) | median of pair ratios | n (A/B) |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push(
+    '| strategy | phase | criu-lab median s | bare median s | ratio of medians | its 95 % interval (bootstrap) | median of pair ratios | n (A/B) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const st of ['full', 'pageserver'] as const) {
     const A = pick('criu-lab', st);
     const B = pick('bare', st);
@@ -308,17 +372,22 @@ function report(): string {
       const [low, high] = ratioInterval(A.map((r) => get(r) ?? NaN).filter(Number.isFinite), B.map((r) => get(r) ?? NaN).filter(Number.isFinite));
       L.push(`| ${st} | ${label} | ${show(a)} | ${show(b)} | ${f(a / b, 3)} | ${f(low, 2)}–${f(high, 2)} | ${f(pairs, 3)} | ${A.length}/${B.length} |`);
     };
-    for (const p of phases) row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
+    for (const p of phases)
+      row(p === 'transferMs' ? (st === 'pageserver' ? 'transfer (rest after page stream)' : 'transfer') : p.replace('Ms', ''), (r) => r[p]);
     row('CRIU memwrite_time (inside dump)', (r) => r.memwriteMs);
     // The tool's own share of the downtime: the time between its commands (SSH round trips, lookups).
     row('between the commands (downtime − dump − transfer − restore)', (r) => r.downtimeMs - r.dumpMs - r.transferMs - r.restoreMs);
     row('dump without page writes (dump − memwrite)', (r) => (r.memwriteMs === undefined ? undefined : r.dumpMs - r.memwriteMs));
-    row('page-write batch of ~27 MB, median (ms)', (r) => r.batchMedianMs, (ms) => f(ms, 0));
+    row(
+      'page-write batch of ~27 MB, median (ms)',
+      (r) => r.batchMedianMs,
+      (ms) => f(ms, 0),
+    );
   }
   L.push('');
 
   L.push('## 2. Transfer efficiency (1 GiB): throughput ÷ raw iperf3 n1 → n2 in the same session', '');
-  L.push('Page server: pages_written × 4 KiB ÷ CRIU\'s memwrite_time. rsync: bytes moved ÷ the rsync command\'s time (criu-lab metrics.transfer).', '');
+  L.push("Page server: pages_written × 4 KiB ÷ CRIU's memwrite_time. rsync: bytes moved ÷ the rsync command's time (criu-lab metrics.transfer).", '');
   L.push('| link | iperf3 MiB/s | transfer | median MiB/s | ÷ iperf3 | runs | goal |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const onLink of ['unshaped', ...SHAPED_PROFILES] as const) {
     const raw3 = iperfMiBps(onLink);
@@ -340,7 +409,11 @@ function report(): string {
     L.push(`| ${profile} | ${f(rate, 0)} | ${f(measured, 0)} | ${f(measured / rate, 2)} | 0.70 – 1.04 |`);
   }
   const transferS = (onLink: Link) => median(pick('criu-lab', 'full', 1024, onLink).map((r) => r.transferMs)) / 1000;
-  L.push('', `rsync transfer, median: cross-az ${f(transferS('cross-az'))} s ÷ same-az ${f(transferS('same-az'))} s = ${f(transferS('cross-az') / transferS('same-az'))} (goal > 1.3).`, '');
+  L.push(
+    '',
+    `rsync transfer, median: cross-az ${f(transferS('cross-az'))} s ÷ same-az ${f(transferS('same-az'))} s = ${f(transferS('cross-az') / transferS('same-az'))} (goal > 1.3).`,
+    '',
+  );
 
   L.push('## 3. Downtime, 1 GiB, unshaped link (criu-lab: freeze start → restored process runs; goal for lazy ≤ 1.5 s)', '');
   L.push('| strategy | median downtime s | runs (s) |', '| --- | --- | --- |');
@@ -351,28 +424,61 @@ function report(): string {
   L.push('');
 
   L.push('## 4. Scale: controller peak RSS (`/usr/bin/time -v` Maximum resident set size of `criu-lab run`)', '');
-  L.push('| strategy | heap MiB | runs | median peak RSS MiB | median dump s | median transfer s | median restore s | median downtime s |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push(
+    '| strategy | heap MiB | runs | median peak RSS MiB | median dump s | median transfer s | median restore s | median downtime s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const st of ['full', 'lazy'] as const) {
     for (const size of SIZES) {
       const A = pick('criu-lab', st, size);
       if (!A.length) continue;
-      L.push(`| ${st} | ${size} | ${A.length} | ${f(median(A.map((r) => (r.rssKiB ?? NaN) / 1024)), 1)} | ${s(median(A.map((r) => r.dumpMs)))} | ${s(median(A.map((r) => r.transferMs)))} | ${s(median(A.map((r) => r.restoreMs)))} | ${s(median(A.map((r) => r.freezeDowntimeMs ?? NaN)))} |`);
+      L.push(
+        `| ${st} | ${size} | ${A.length} | ${f(median(A.map((r) => (r.rssKiB ?? NaN) / 1024)), 1)} | ${s(median(A.map((r) => r.dumpMs)))} | ${s(median(A.map((r) => r.transferMs)))} | ${s(median(A.map((r) => r.restoreMs)))} | ${s(median(A.map((r) => r.freezeDowntimeMs ?? NaN)))} |`,
+      );
     }
   }
   L.push('');
-  L.push('## 5. The page stream over TLS (1 GiB, unshaped link): CRIU\'s --tls with per-run certificates against the same stream in the clear, runs alternating', '');
-  L.push('| strategy | plain median downtime s | TLS median downtime s | TLS ÷ plain | its 95 % interval (bootstrap) | plain runs (s) | TLS runs (s) |', '| --- | --- | --- | --- | --- | --- | --- |');
+  L.push(
+    "## 5. The page stream over TLS (1 GiB, unshaped link): CRIU's --tls with per-run certificates against the same stream in the clear, runs alternating",
+    '',
+  );
+  L.push(
+    '| strategy | plain median downtime s | TLS median downtime s | TLS ÷ plain | its 95 % interval (bootstrap) | plain runs (s) | TLS runs (s) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const st of ['pageserver', 'lazy'] as const) {
     const plain = pick('criu-lab', st, 1024, 'unshaped', false).map((r) => r.freezeDowntimeMs ?? NaN);
     const tls = pick('criu-lab', st, 1024, 'unshaped', true).map((r) => r.freezeDowntimeMs ?? NaN);
     if (!tls.length) continue;
     const [low, high] = ratioInterval(tls.filter(Number.isFinite), plain.filter(Number.isFinite));
-    L.push(`| ${st} | ${s(median(plain))} | ${s(median(tls))} | ${f(median(tls) / median(plain), 3)} | ${f(low, 2)}–${f(high, 2)} | ${plain.map(s).join(', ')} | ${tls.map(s).join(', ')} |`);
+    L.push(
+      `| ${st} | ${s(median(plain))} | ${s(median(tls))} | ${f(median(tls) / median(plain), 3)} | ${f(low, 2)}–${f(high, 2)} | ${plain.map(s).join(', ')} | ${tls.map(s).join(', ')} |`,
+    );
   }
   L.push('', '![benchmark plot](plot.png)', '');
-  L.push('## Every run', '', `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MiB/s | RSS KiB |`, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  raw.runs.forEach((r, i) => L.push(`| ${i + 1} | ${r.kind} | ${r.strategy}${r.tls === undefined ? '' : r.tls ? ' (TLS)' : ' (plain, tls section)'} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`));
-  L.push('', '## Commands (in order, first occurrence of each)', '', '```', `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`, `${PREPARE}   # before every run`, ...[...new Set(raw.commands)], `node bin/criu-lab.js lab down --name ${LAB}`, '```', '');
+  L.push(
+    '## Every run',
+    '',
+    `| # | kind | strategy | link | MiB | dump ms | memwrite ms | page batch median ms | batches < ${FAST_BATCH_MS} ms | transfer ms | restore ms | downtime ms (dump cmd → restore end) | MiB/s | RSS KiB |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  raw.runs.forEach((r, i) =>
+    L.push(
+      `| ${i + 1} | ${r.kind} | ${r.strategy}${r.tls === undefined ? '' : r.tls ? ' (TLS)' : ' (plain, tls section)'} | ${r.link ?? 'unshaped'} | ${r.maxMemory} | ${f(r.dumpMs, 0)} | ${f(r.memwriteMs ?? NaN, 0)} | ${f(r.batchMedianMs ?? NaN, 0)} | ${r.fastBatches ?? ''} | ${f(r.transferMs, 0)} | ${f(r.restoreMs, 0)} | ${f(r.downtimeMs, 0)} | ${r.throughputMBps === undefined ? '' : f(r.throughputMBps, 0)} | ${r.rssKiB ?? ''} |`,
+    ),
+  );
+  L.push(
+    '',
+    '## Commands (in order, first occurrence of each)',
+    '',
+    '```',
+    `node bin/criu-lab.js lab up --name ${LAB} --servers ${SERVERS}`,
+    `${PREPARE}   # before every run`,
+    ...[...new Set(raw.commands)],
+    `node bin/criu-lab.js lab down --name ${LAB}`,
+    '```',
+    '',
+  );
   return L.join('\n');
 }
 
@@ -383,23 +489,41 @@ function plot(): void {
   const chart = readFileSync(join(ROOT, 'node_modules/chart.js/dist/chart.umd.js'), 'utf8');
   const cfg1 = {
     type: 'bar',
-    data: { labels: ['dump', 'transfer', 'restore', 'downtime'], datasets: [
-      { label: 'criu-lab full', data: ds('criu-lab', 'full') }, { label: 'bare full', data: ds('bare', 'full') },
-      { label: 'criu-lab pageserver', data: ds('criu-lab', 'pageserver') }, { label: 'bare pageserver', data: ds('bare', 'pageserver') },
-    ] },
+    data: {
+      labels: ['dump', 'transfer', 'restore', 'downtime'],
+      datasets: [
+        { label: 'criu-lab full', data: ds('criu-lab', 'full') },
+        { label: 'bare full', data: ds('bare', 'full') },
+        { label: 'criu-lab pageserver', data: ds('criu-lab', 'pageserver') },
+        { label: 'bare pageserver', data: ds('bare', 'pageserver') },
+      ],
+    },
     options: { animation: false, plugins: { title: { display: true, text: '1 GiB, unshaped: median phase time (s), dump command start → restore end' } } },
   };
   const cfg2 = {
     type: 'line',
-    data: { labels: SIZES.map(String), datasets: [{ label: 'full + rsync', data: series('full') }, { label: 'lazy', data: series('lazy') }] },
-    options: { animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'controller peak RSS (MiB)' } }, x: { title: { display: true, text: 'heap MiB' } } },
-      plugins: { title: { display: true, text: 'controller peak RSS vs heap size' } } },
+    data: {
+      labels: SIZES.map(String),
+      datasets: [
+        { label: 'full + rsync', data: series('full') },
+        { label: 'lazy', data: series('lazy') },
+      ],
+    },
+    options: {
+      animation: false,
+      scales: { y: { beginAtZero: true, title: { display: true, text: 'controller peak RSS (MiB)' } }, x: { title: { display: true, text: 'heap MiB' } } },
+      plugins: { title: { display: true, text: 'controller peak RSS vs heap size' } },
+    },
   };
   const html = `<!doctype html><html><body style="margin:0;background:#fff"><div style="display:flex"><div style="width:700px;height:450px"><canvas id="a"></canvas></div><div style="width:500px;height:450px"><canvas id="b"></canvas></div></div>
 <script>${chart}</script><script>new Chart(document.getElementById('a'),${JSON.stringify(cfg1)});new Chart(document.getElementById('b'),${JSON.stringify(cfg2)});</script></body></html>`;
   const htmlPath = join(OUT, 'plot.html');
   writeFileSync(htmlPath, html);
-  const r = spawnSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${join(BENCH, 'plot.png')}`, '--window-size=1200,460', `file://${htmlPath}`], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    '/usr/bin/chromium',
+    ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${join(BENCH, 'plot.png')}`, '--window-size=1200,460', `file://${htmlPath}`],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   if (r.status !== 0) log(`chromium failed: ${r.stderr.slice(-300)}`);
 }
 
@@ -411,7 +535,9 @@ function fits(strategy: Strategy, maxMemory: number): boolean {
   const needed = 2 * maxMemory * 1024 ** 2 + 2 * GiB;
   spawnSync('sh', ['-c', PREPARE]);
   if (freemem() >= needed) return true;
-  raw.cut.push(`${strategy} ${maxMemory} MiB not run: ${(needed / GiB).toFixed(1)} GiB of free memory needed for two copies of the heap, ${(freemem() / GiB).toFixed(1)} GiB free.`);
+  raw.cut.push(
+    `${strategy} ${maxMemory} MiB not run: ${(needed / GiB).toFixed(1)} GiB of free memory needed for two copies of the heap, ${(freemem() / GiB).toFixed(1)} GiB free.`,
+  );
   return false;
 }
 

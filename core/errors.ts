@@ -73,7 +73,15 @@ export function renderError(error: unknown): { text: string; exitCode: number } 
       if (d.step) lines.push(`  step:    ${d.step}`);
       if (d.command) lines.push(`  command: ${d.command}`);
       if (d.exitCode !== undefined) lines.push(`  exit:    ${d.exitCode}`);
-      if (d.logTail?.trim()) lines.push('  log tail:', ...d.logTail.trimEnd().split('\n').slice(-LOG_TAIL_LINES).map((l) => `    ${l}`));
+      if (d.logTail?.trim())
+        lines.push(
+          '  log tail:',
+          ...d.logTail
+            .trimEnd()
+            .split('\n')
+            .slice(-LOG_TAIL_LINES)
+            .map((l) => `    ${l}`),
+        );
     }
     if (error.hint) lines.push(`hint: ${error.hint}`);
     return { text: lines.join('\n'), exitCode: error.exitCode };

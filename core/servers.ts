@@ -52,9 +52,7 @@ export const transferTargets = {
   ebs_mount: absolutePath,
   s3_endpoint_url: optionalText(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
   s3_profile: optionalText(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be an AWS CLI profile name')),
-  ebs_volume: optionalText(
-    z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)'),
-  ),
+  ebs_volume: optionalText(z.string().regex(/^(vol-[0-9a-f]+|\/dev\/[A-Za-z0-9._\/-]+)$/, 'must be an EC2 volume id (vol-…) or a block device path (/dev/…)')),
 } as const;
 
 export const serversSchema = z.object({

@@ -47,7 +47,12 @@ export function removeArgv(paths: RunPaths): string[] {
 export async function killRunProcesses(node: RemoteNode, runId: string): Promise<void> {
   const pattern = runProcessPattern(runId);
   await node.run(killArgv(runId), { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
-  await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], { check: false, timeoutMs: 20_000, idempotent: true, step: 'cleanup' });
+  await node.run(['sh', '-c', 'i=0; while pgrep -f "$1" >/dev/null && [ $i -lt 50 ]; do pkill -KILL -f "$1"; sleep 0.1; i=$((i+1)); done', 'sh', pattern], {
+    check: false,
+    timeoutMs: 20_000,
+    idempotent: true,
+    step: 'cleanup',
+  });
 }
 
 /**
@@ -56,7 +61,12 @@ export async function killRunProcesses(node: RemoteNode, runId: string): Promise
  * the run id go too; on a node where the run never restored, that number is someone else's session.
  */
 export const killSessionArgv = (runId: string, workloadPid: number): string[] => [
-  'sh', '-c', '! pgrep -s "$1" -f "$2" >/dev/null || pkill -KILL -s "$1"', 'sh', String(workloadPid), runProcessPattern(runId),
+  'sh',
+  '-c',
+  '! pgrep -s "$1" -f "$2" >/dev/null || pkill -KILL -s "$1"',
+  'sh',
+  String(workloadPid),
+  runProcessPattern(runId),
 ];
 
 /** Kills every process of the run on a node (with its session, given the workload's PID) and waits until they are gone. */
@@ -94,7 +104,13 @@ export async function cleanNode(node: RemoteNode, runId: string, paths: RunPaths
  * two nodes at once races (one rm finds entries the other is removing). Every node is tried
  * even when another fails; the failures are thrown together at the end.
  */
-export async function cleanNodes(nodes: readonly RemoteNode[], runId: string, paths: RunPaths, workloadPid: number | undefined, onCleaned: (node: RemoteNode) => Promise<void>): Promise<void> {
+export async function cleanNodes(
+  nodes: readonly RemoteNode[],
+  runId: string,
+  paths: RunPaths,
+  workloadPid: number | undefined,
+  onCleaned: (node: RemoteNode) => Promise<void>,
+): Promise<void> {
   const failures: string[] = [];
   const failed = new Set<RemoteNode>();
   const note = (node: RemoteNode) => (error: unknown) => {

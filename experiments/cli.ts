@@ -60,7 +60,8 @@ const optionOf = (f: PlanFlag) => {
 /** --script <file> [-- its args]: the script becomes a workload of its own, named after it. */
 function scriptOverrides(flags: RunFlags, scriptArgs: readonly string[]): ConfigOverride[] {
   if (typeof flags.script !== 'string') {
-    if (scriptArgs.length > 0) throw new UsageError('arguments after -- need a script', [`${scriptArgs.join(' ')}: fix: name the script with --script <file>, or drop them`]);
+    if (scriptArgs.length > 0)
+      throw new UsageError('arguments after -- need a script', [`${scriptArgs.join(' ')}: fix: name the script with --script <file>, or drop them`]);
     return [];
   }
   const name = registerScriptWorkload(workloads, resolve(flags.script), scriptArgs, '--script');
@@ -70,7 +71,12 @@ function scriptOverrides(flags: RunFlags, scriptArgs: readonly string[]): Config
 async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): Promise<number> {
   const overrides = [...overridesFrom(flags, runMappings()), ...scriptOverrides(flags, scriptArgs)];
   const { plan, warnings, wouldRefuse } = loadPlan({
-    projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides, purpose: flags.dryRun ? 'dry-run' : 'run',
+    projectRoot: PROJECT_ROOT,
+    configFile: flags.config,
+    serversFile: flags.servers,
+    strict: flags.strict,
+    overrides,
+    purpose: flags.dryRun ? 'dry-run' : 'run',
   });
   const level = plan.experiment.logLevel;
   if (level !== 'error') for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
@@ -79,7 +85,9 @@ async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): 
     if (flags.json) process.stdout.write(`${JSON.stringify({ plan, runId, steps, wouldRefuse }, null, 2)}\n`);
     else {
       const asUser = plan.nodes.sshUser === 'root' ? '' : ` as ${plan.nodes.sshUser}, each through \`sudo -n --\` but the run key's authorisation`;
-      process.stdout.write(`Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue${asUser} (nothing was touched):\n`);
+      process.stdout.write(
+        `Plan (from ${plan.sources.join(' < ')} < flags):\n${JSON.stringify(plan, null, 2)}\n\nCommands a run would issue${asUser} (nothing was touched):\n`,
+      );
       for (const s of steps) process.stdout.write(`  [${s.node}] ${s.step.padEnd(16)} ${s.command}\n`);
       if (plan.experiment.inertKeys.length > 0) process.stdout.write('\nAccepted from the original framework, with no effect here:\n');
       for (const { path, reason } of plan.experiment.inertKeys) process.stdout.write(`  ${path}: ${reason}\n`);
@@ -107,7 +115,13 @@ async function runCommand(flags: RunFlags, scriptArgs: readonly string[] = []): 
 
 /** `criu-lab preflight`: the table of every check a run would make first; exit 0 when all pass, 2 otherwise. */
 async function preflightCommand(flags: RunFlags): Promise<number> {
-  const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, strict: flags.strict, overrides: overridesFrom(flags, runMappings()) });
+  const { plan, warnings } = loadPlan({
+    projectRoot: PROJECT_ROOT,
+    configFile: flags.config,
+    serversFile: flags.servers,
+    strict: flags.strict,
+    overrides: overridesFrom(flags, runMappings()),
+  });
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   const { report, table } = await preflightNodes(plan, new AbortController().signal);
   process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : table}\n`);
@@ -121,7 +135,10 @@ function withPlanOptions(command: Command): Command {
     .option('--servers <file>', 'servers.yaml with the node addresses (default config/servers.yaml)')
     .option('--strict', 'refuse keys no criu-lab setting reads instead of warning about them (config: experiment.strict)')
     .option('--lazy-pages', 'final dump with lazy pages: --strategy full becomes lazy, predump ends lazily (config: checkpoint.strategy.lazy_pages)')
-    .option('--no-tls', 'page-server and lazy-pages streams in the clear instead of over CRIU\'s TLS with per-run certificates (config: checkpoint.strategy.tls)')
+    .option(
+      '--no-tls',
+      "page-server and lazy-pages streams in the clear instead of over CRIU's TLS with per-run certificates (config: checkpoint.strategy.tls)",
+    )
     .option(TRUST_FLAG, TRUST_HELP);
   for (const f of PLAN_FLAGS) command.addOption(optionOf(f));
   for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));
@@ -140,12 +157,15 @@ export function buildProgram(): Command {
 
   const run = withPlanOptions(program.command('run'))
     .description('migrate one workload from the source node to the destination node, verify it, and write results/')
-    .option('--keep-images', 'leave the run\'s images in the S3 bucket after the run (config: transfer.keep_images)')
-    .option('--no-cleanup', 'leave the restored process and the run\'s dirs on the nodes (config: experiment.cleanup)')
-    .option('--collect-logs', 'accepted for the original framework: criu-lab always collects both nodes\' logs (config: experiment.collect_logs)')
+    .option('--keep-images', "leave the run's images in the S3 bucket after the run (config: transfer.keep_images)")
+    .option('--no-cleanup', "leave the restored process and the run's dirs on the nodes (config: experiment.cleanup)")
+    .option('--collect-logs', "accepted for the original framework: criu-lab always collects both nodes' logs (config: experiment.collect_logs)")
     .option('--dry-run', 'print the plan and every command a run would issue; touch nothing')
     .option('--json', 'print metrics as JSON on stdout (progress stays on stderr)')
-    .option('--script <file>', "run a standalone script written for the original framework (--working_dir, checkpoint_ready/checkpoint_flag) with no YAML registration; its own flags go after --")
+    .option(
+      '--script <file>',
+      'run a standalone script written for the original framework (--working_dir, checkpoint_ready/checkpoint_flag) with no YAML registration; its own flags go after --',
+    )
     .argument('[script-args...]', 'after --: arguments for the --script file');
   for (const f of RUN_FLAGS) run.addOption(optionOf(f));
   run.addHelpText('after', EXAMPLES).action(async (scriptArgs: string[], flags: RunFlags) => {
@@ -153,7 +173,9 @@ export function buildProgram(): Command {
   });
 
   withPlanOptions(program.command('preflight'))
-    .description('check both nodes for the planned strategy and workload (what every run checks first): a table per node, a fix for each failing row; exit 0 when all pass, 2 otherwise')
+    .description(
+      'check both nodes for the planned strategy and workload (what every run checks first): a table per node, a fix for each failing row; exit 0 when all pass, 2 otherwise',
+    )
     .option('--json', 'print the report as JSON')
     .action(async (flags: RunFlags) => {
       process.exitCode = await preflightCommand(flags);
@@ -162,7 +184,9 @@ export function buildProgram(): Command {
   program
     .command('cleanup <results-dir>')
     .option(TRUST_FLAG, 'connect even when the record names no known_hosts, accepting whatever host key answers')
-    .description('reconnect to the nodes a run recorded in <results-dir>/leftovers.json and remove what it left (processes, directories, transfer key), collecting missing logs first; harmless to repeat; exit 1 if a node cannot be cleaned')
+    .description(
+      'reconnect to the nodes a run recorded in <results-dir>/leftovers.json and remove what it left (processes, directories, transfer key), collecting missing logs first; harmless to repeat; exit 1 if a node cannot be cleaned',
+    )
     .action(async (resultsDir: string, flags: { trustUnknownHostKeys?: boolean }) => {
       const report = await cleanLeftovers(resolve(resultsDir), (message) => process.stderr.write(`${message}\n`), flags.trustUnknownHostKeys === true);
       for (const failure of report.failures) process.stderr.write(`error: cannot clean ${failure}\n`);

@@ -76,9 +76,18 @@ export const RUN_ID = /^[a-z0-9_]+_\d{8}_\d{6}(?:_\d+)?$/;
 
 /** An absolute path of plain segments (no `.`, `..` or empty ones) whose last segment is `last`: inside the run's own directory. */
 const runDir = (runId: string, last: string) =>
-  z.string().refine((path) => /^\/[A-Za-z0-9._/-]+$/.test(path) && path.split('/').slice(1).every((s) => s !== '' && s !== '.' && s !== '..') && path.endsWith(`/${last}`), {
-    error: (issue) => `${JSON.stringify(issue.input)} is not a directory of run ${runId} (an absolute path ending in /${last})`,
-  });
+  z.string().refine(
+    (path) =>
+      /^\/[A-Za-z0-9._/-]+$/.test(path) &&
+      path
+        .split('/')
+        .slice(1)
+        .every((s) => s !== '' && s !== '.' && s !== '..') &&
+      path.endsWith(`/${last}`),
+    {
+      error: (issue) => `${JSON.stringify(issue.input)} is not a directory of run ${runId} (an absolute path ending in /${last})`,
+    },
+  );
 
 const hostAddress = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]*$/, 'must be an IP address or host name');
 const nodeAddress = z.object({ ip: hostAddress, name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a node name') });
@@ -146,7 +155,10 @@ export function parseLeftovers(text: string, path: string): LeftoversRecord {
   // The method checks its own part: what it names is passed to commands run as root.
   const transferProblems = transfers.get(parsed.data.transfer).checkLeftovers(parsed.data.transferLeftovers);
   if (transferProblems.length > 0)
-    throw new UsageError(`${path} is not a run's leftovers record; nothing was run on the nodes`, [...transferProblems.map((p) => `transferLeftovers.${p}`), fix]);
+    throw new UsageError(`${path} is not a run's leftovers record; nothing was run on the nodes`, [
+      ...transferProblems.map((p) => `transferLeftovers.${p}`),
+      fix,
+    ]);
   const { connection, ...record } = parsed.data;
   // Trusting unknown host keys is never taken from a record: only cleanup's own flag turns it on.
   return { ...record, runId, connection: { ...connection, nodes: { ...connection.nodes, bastion: connection.nodes.bastion, trustUnknownHostKeys: false } } };
@@ -211,7 +223,11 @@ export async function cleanLeftovers(resultsDir: string, note: (message: string)
     if (Object.keys(nodes).length > 0)
       try {
         await transfers.get(record.transfer).cleanLeftovers({
-          runId: record.runId, paths: record.paths, nodes, leftovers: record.transferLeftovers ?? {}, commandTimeoutMs: ms(record.connection.timeouts.commandS),
+          runId: record.runId,
+          paths: record.paths,
+          nodes,
+          leftovers: record.transferLeftovers ?? {},
+          commandTimeoutMs: ms(record.connection.timeouts.commandS),
         });
       } catch (error) {
         transferCleaned = false;
@@ -229,7 +245,9 @@ export async function cleanLeftovers(resultsDir: string, note: (message: string)
         record = { ...record, cleaned: [...record.cleaned, role] };
         await writeFile(join(resultsDir, LEFTOVERS_FILE), `${JSON.stringify(record, null, 2)}\n`);
         cleaned.push(name);
-        note(`${record.runId}: ${name} (${role}) cleaned: processes ended, ${record.paths.workDir} and the image directories removed, ${record.transfer} leftovers removed`);
+        note(
+          `${record.runId}: ${name} (${role}) cleaned: processes ended, ${record.paths.workDir} and the image directories removed, ${record.transfer} leftovers removed`,
+        );
       } catch (error) {
         failures.push(`${name} (${role}): ${(error as Error).message}`);
       }

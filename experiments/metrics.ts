@@ -176,11 +176,25 @@ const streamSecurity = (tls: boolean | undefined) => (tls ? 'over TLS' : 'in the
 /** One sample per phase and per headline figure, with the run's identity as metadata. */
 export function samplesOf(metrics: RunMetrics): Sample[] {
   const metadata = {
-    run_id: metrics.runId, experiment: metrics.experiment, workload: metrics.workload, strategy: metrics.strategy, placement: metrics.placement, profile: metrics.profile,
-    transfer: metrics.transfer?.method, source: metrics.source.name, destination: metrics.destination.name, ...metrics.workloadParams,
+    run_id: metrics.runId,
+    experiment: metrics.experiment,
+    workload: metrics.workload,
+    strategy: metrics.strategy,
+    placement: metrics.placement,
+    profile: metrics.profile,
+    transfer: metrics.transfer?.method,
+    source: metrics.source.name,
+    destination: metrics.destination.name,
+    ...metrics.workloadParams,
   };
   const at = (iso: string) => Date.parse(iso) / 1000;
-  const samples: Sample[] = metrics.phases.map((p) => ({ metric: `phase.${p.name}`, value: p.durationMs, unit: 'ms', metadata: { ...metadata, measured_on: p.measuredOn }, timestamp: at(p.startedAt) }));
+  const samples: Sample[] = metrics.phases.map((p) => ({
+    metric: `phase.${p.name}`,
+    value: p.durationMs,
+    unit: 'ms',
+    metadata: { ...metadata, measured_on: p.measuredOn },
+    timestamp: at(p.startedAt),
+  }));
   const now = Date.now() / 1000;
   const add = (metric: string, value: number | undefined, unit: string, extra: Record<string, unknown> = {}, timestamp = now) => {
     if (value !== undefined) samples.push({ metric, value, unit, metadata: { ...metadata, ...extra }, timestamp });
@@ -234,18 +248,36 @@ export function formatSummary(metrics: RunMetrics): string {
   }
   if (metrics.transfer) {
     const t = metrics.transfer;
-    lines.push('Transfer:', `  Method: ${t.method}`, `  Duration: ${seconds(t.durationMs)}`, `  Size: ${(t.bytes / MIB).toFixed(2)} MB`, `  Throughput: ${t.throughputMBps.toFixed(2)} MB/s`, '');
+    lines.push(
+      'Transfer:',
+      `  Method: ${t.method}`,
+      `  Duration: ${seconds(t.durationMs)}`,
+      `  Size: ${(t.bytes / MIB).toFixed(2)} MB`,
+      `  Throughput: ${t.throughputMBps.toFixed(2)} MB/s`,
+      '',
+    );
   }
   if (metrics.pageStream) {
     const p = metrics.pageStream;
-    lines.push(`Page Stream (to ${metrics.destination.name}'s page server, during the dump, ${streamSecurity(p.tls)}):`, `  Duration: ${seconds(p.durationMs)} (CRIU memwrite_time)`, `  Size: ${(p.bytes / MIB).toFixed(2)} MB (${p.pages} pages)`, `  Throughput: ${p.throughputMBps.toFixed(2)} MB/s`, '');
+    lines.push(
+      `Page Stream (to ${metrics.destination.name}'s page server, during the dump, ${streamSecurity(p.tls)}):`,
+      `  Duration: ${seconds(p.durationMs)} (CRIU memwrite_time)`,
+      `  Size: ${(p.bytes / MIB).toFixed(2)} MB (${p.pages} pages)`,
+      `  Throughput: ${p.throughputMBps.toFixed(2)} MB/s`,
+      '',
+    );
   }
   if (metrics.restore) lines.push('Restore:', `  Duration: ${seconds(metrics.restore.durationMs)}`, '');
   if (metrics.lazy) {
     const l = metrics.lazy;
     lines.push(`Lazy Pages (after the freeze, ${streamSecurity(l.tls)}):`);
     if (l.imagesDumpedMs !== undefined) lines.push(`  Images without memory dumped: ${seconds(l.imagesDumpedMs)}`);
-    lines.push(`  Restore ready (running on ${metrics.destination.name}): ${seconds(l.restoreReadyMs)}`, `  All pages arrived: ${seconds(l.allPagesArrivedMs)}${l.pagesTransferred !== undefined ? ` (${l.pagesTransferred} of ${l.pagesTotal} pages by userfaultfd)` : ''}`, `  Source released: ${seconds(l.sourceReleasedMs)}`, '');
+    lines.push(
+      `  Restore ready (running on ${metrics.destination.name}): ${seconds(l.restoreReadyMs)}`,
+      `  All pages arrived: ${seconds(l.allPagesArrivedMs)}${l.pagesTransferred !== undefined ? ` (${l.pagesTransferred} of ${l.pagesTotal} pages by userfaultfd)` : ''}`,
+      `  Source released: ${seconds(l.sourceReleasedMs)}`,
+      '',
+    );
   }
   if (metrics.downtimeMs !== undefined) lines.push(`Downtime (freeze → running on ${metrics.destination.name}): ${seconds(metrics.downtimeMs)}`);
   if (metrics.migrationMs !== undefined) lines.push(`Migration (first CRIU action → source no longer needed): ${seconds(metrics.migrationMs)}`);
@@ -256,7 +288,8 @@ export function formatSummary(metrics: RunMetrics): string {
   }
   if (metrics.verify) {
     lines.push(`Verify: ${metrics.verify.ok ? 'ok' : 'FAILED'}`);
-    for (const c of metrics.verify.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.counted === false ? ' (not counted: migration.success_criteria)' : ''}`);
+    for (const c of metrics.verify.checks)
+      lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}${c.counted === false ? ' (not counted: migration.success_criteria)' : ''}`);
   }
   if (metrics.error) lines.push(`Error: ${metrics.error}`);
   if (metrics.leftOnNodes) {
@@ -275,7 +308,9 @@ function predumpLines(predump: PredumpMetrics): string[] {
   if (predump.iterations.length > 0) lines.push(`  Total time: ${seconds(predump.totalMs)}`, `  Average time: ${seconds(predump.averageMs)}`);
   for (const round of predump.iterations) {
     const written = round.criuStats['pages_written'];
-    lines.push(`  Iteration ${round.iteration}: ${seconds(round.durationMs)}${written !== undefined ? ` (pages written ${written}, shipped ${(round.shippedBytes / MIB).toFixed(2)} MB in ${seconds(round.shipMs)})` : ''}`);
+    lines.push(
+      `  Iteration ${round.iteration}: ${seconds(round.durationMs)}${written !== undefined ? ` (pages written ${written}, shipped ${(round.shippedBytes / MIB).toFixed(2)} MB in ${seconds(round.shipMs)})` : ''}`,
+    );
   }
   lines.push(`  Stopped: ${predump.stopReason}: ${predump.stopDetail}`, '');
   return lines;

@@ -15,7 +15,10 @@ export const stagingDir = (paths: RunContext['paths']): string => `${paths.sourc
 export async function filesOutsideMovedDirs(ctx: RunContext, pid: number): Promise<string[]> {
   const { paths } = ctx;
   const tree = await processTree(ctx.source, pid);
-  const open = await openRegularFiles(ctx.source, tree.map((p) => p.pid));
+  const open = await openRegularFiles(
+    ctx.source,
+    tree.map((p) => p.pid),
+  );
   const named = ctx.workload.moveFiles?.({ params: ctx.plan.workload.params, workDir: paths.workDir }) ?? [];
   return [...new Set([...filesToMove(open, [paths.workDir, paths.sourceImageDir, paths.sourceControlDir]), ...named])];
 }

@@ -34,7 +34,13 @@ export interface OriginalMetrics {
 
 const seconds = (ms: number) => ms / 1000;
 
-function timing(name: string, durationMs: number, startedAt: string | undefined, fallbackStartMs: number, metadata: Record<string, unknown> = {}): OriginalTiming {
+function timing(
+  name: string,
+  durationMs: number,
+  startedAt: string | undefined,
+  fallbackStartMs: number,
+  metadata: Record<string, unknown> = {},
+): OriginalTiming {
   const start = seconds(startedAt ? Date.parse(startedAt) : fallbackStartMs);
   return { name, duration: seconds(durationMs), start_time: start, end_time: start + seconds(durationMs), metadata };
 }
@@ -51,30 +57,73 @@ export function toOriginalMetrics(metrics: RunMetrics, logFiles: OriginalMetrics
   const runStartMs = Date.parse(metrics.startedAt);
   const { phases } = metrics;
   const custom: Record<string, OriginalTiming> = {};
-  if (metrics.downtimeMs !== undefined) custom['downtime'] = timing('downtime', metrics.downtimeMs, firstPhase(phases, (n) => n === 'dump'), runStartMs);
-  if (metrics.migrationMs !== undefined) custom['migration'] = timing('migration', metrics.migrationMs, firstPhase(phases, (n) => n.startsWith('predump.') || n === 'dump'), runStartMs);
-  if (metrics.trigger) custom['wait_before_migration'] = timing('wait_before_migration', metrics.trigger.firedAfterReadyMs, undefined, runStartMs, { trigger: metrics.trigger.kind, detail: metrics.trigger.detail });
-  for (const phase of phases.filter((p) => p.name === 'connect' || p.name === 'verify')) custom[phase.name] = timing(phase.name, phase.durationMs, phase.startedAt, runStartMs, { measured_on: phase.measuredOn });
+  if (metrics.downtimeMs !== undefined)
+    custom['downtime'] = timing(
+      'downtime',
+      metrics.downtimeMs,
+      firstPhase(phases, (n) => n === 'dump'),
+      runStartMs,
+    );
+  if (metrics.migrationMs !== undefined)
+    custom['migration'] = timing(
+      'migration',
+      metrics.migrationMs,
+      firstPhase(phases, (n) => n.startsWith('predump.') || n === 'dump'),
+      runStartMs,
+    );
+  if (metrics.trigger)
+    custom['wait_before_migration'] = timing('wait_before_migration', metrics.trigger.firedAfterReadyMs, undefined, runStartMs, {
+      trigger: metrics.trigger.kind,
+      detail: metrics.trigger.detail,
+    });
+  for (const phase of phases.filter((p) => p.name === 'connect' || p.name === 'verify'))
+    custom[phase.name] = timing(phase.name, phase.durationMs, phase.startedAt, runStartMs, { measured_on: phase.measuredOn });
   return {
     experiment_name: metrics.experiment,
     workload_type: metrics.workload,
     total_duration: seconds(metrics.totalDurationMs),
     pre_dump_iterations: (metrics.predump?.iterations ?? []).map((round) =>
-      timing(`pre_dump_${round.iteration}`, round.durationMs, round.startedAt, runStartMs, { ...round.criuStats, rsync_duration: seconds(round.shipMs), size_mb: round.shippedBytes / MIB }),
+      timing(`pre_dump_${round.iteration}`, round.durationMs, round.startedAt, runStartMs, {
+        ...round.criuStats,
+        rsync_duration: seconds(round.shipMs),
+        size_mb: round.shippedBytes / MIB,
+      }),
     ),
     final_dump: metrics.dump
-      ? timing('final_dump', metrics.dump.durationMs, firstPhase(phases, (n) => n === 'dump'), runStartMs, { ...metrics.dump.criuStats, size_mb: metrics.dump.imageBytes / MIB, strategy: metrics.strategy })
+      ? timing(
+          'final_dump',
+          metrics.dump.durationMs,
+          firstPhase(phases, (n) => n === 'dump'),
+          runStartMs,
+          { ...metrics.dump.criuStats, size_mb: metrics.dump.imageBytes / MIB, strategy: metrics.strategy },
+        )
       : null,
     transfer: metrics.transfer
-      ? timing('transfer', metrics.transfer.durationMs, firstPhase(phases, (n) => n.startsWith('transfer.')), runStartMs, {
-          method: metrics.transfer.method,
-          size_mb: metrics.transfer.bytes / MIB,
-          throughput_mbps: metrics.transfer.throughputMBps,
-          steps: metrics.transfer.steps.map((s) => ({ name: s.name, duration: seconds(s.durationMs), ...(s.bytes !== undefined ? { size_mb: s.bytes / MIB } : {}) })),
-        })
+      ? timing(
+          'transfer',
+          metrics.transfer.durationMs,
+          firstPhase(phases, (n) => n.startsWith('transfer.')),
+          runStartMs,
+          {
+            method: metrics.transfer.method,
+            size_mb: metrics.transfer.bytes / MIB,
+            throughput_mbps: metrics.transfer.throughputMBps,
+            steps: metrics.transfer.steps.map((s) => ({
+              name: s.name,
+              duration: seconds(s.durationMs),
+              ...(s.bytes !== undefined ? { size_mb: s.bytes / MIB } : {}),
+            })),
+          },
+        )
       : null,
     restore: metrics.restore
-      ? timing('restore', metrics.restore.durationMs, firstPhase(phases, (n) => n === 'restore'), runStartMs, { ...metrics.restore.criuStats, lazy_pages: metrics.lazy !== undefined })
+      ? timing(
+          'restore',
+          metrics.restore.durationMs,
+          firstPhase(phases, (n) => n === 'restore'),
+          runStartMs,
+          { ...metrics.restore.criuStats, lazy_pages: metrics.lazy !== undefined },
+        )
       : null,
     custom_metrics: custom,
     timestamp: metrics.startedAt,
@@ -86,7 +135,11 @@ export function toOriginalMetrics(metrics: RunMetrics, logFiles: OriginalMetrics
   };
 }
 
-const listFiles = (dir: string) => readdir(dir).then((names) => names.sort().map((name) => join(dir, name)), () => []);
+const listFiles = (dir: string) =>
+  readdir(dir).then(
+    (names) => names.sort().map((name) => join(dir, name)),
+    () => [],
+  );
 
 /** Writes the framework's metrics file at `path` (absolute), its parent dirs made; the logs are those in the run's results dir. */
 export async function writeOriginalMetrics(path: string, metrics: RunMetrics, resultsDir: string): Promise<void> {

@@ -65,7 +65,19 @@ async function collect(node: RemoteNode, remotePath: string, localPath: string):
 async function collectNodeState(ctx: RunContext, node: RemoteNode, localPath: string): Promise<void> {
   const { paths, runId } = ctx;
   const state = await node
-    .run(['sh', '-c', 'echo "# processes of the run"; pgrep -a -f "$1" | grep -v "^$$ "; echo "# its directories"; ls -la "$2" "$3" "$4" 2>&1', 'sh', runProcessPattern(runId), paths.workDir, paths.sourceImageDir, paths.destImageDir], { check: false, idempotent: true, step: 'collect logs' })
+    .run(
+      [
+        'sh',
+        '-c',
+        'echo "# processes of the run"; pgrep -a -f "$1" | grep -v "^$$ "; echo "# its directories"; ls -la "$2" "$3" "$4" 2>&1',
+        'sh',
+        runProcessPattern(runId),
+        paths.workDir,
+        paths.sourceImageDir,
+        paths.destImageDir,
+      ],
+      { check: false, idempotent: true, step: 'collect logs' },
+    )
     .catch((error: unknown) => ({ stdout: `unreachable: ${(error as Error).message}\n` }));
   await writeFile(localPath, state.stdout);
 }
@@ -114,8 +126,15 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
   const phases = new PhaseLog();
   const cleanup = new CleanupStack();
   // Written before anything happens on a node, so a controller killed at any point leaves a record for `criu-lab cleanup`.
-  const leftovers = await LeftoversLog.create(results.path, { runId, connection: { nodes: plan.nodes, timeouts: plan.timeouts }, paths, transfer: transfer.name });
-  progress.note(`run ${runId}: ${workload.name} ${plan.nodes.source.name} → ${plan.nodes.destination.name}, strategy ${strategy.name}, transfer ${transfer.name}`);
+  const leftovers = await LeftoversLog.create(results.path, {
+    runId,
+    connection: { nodes: plan.nodes, timeouts: plan.timeouts },
+    paths,
+    transfer: transfer.name,
+  });
+  progress.note(
+    `run ${runId}: ${workload.name} ${plan.nodes.source.name} → ${plan.nodes.destination.name}, strategy ${strategy.name}, transfer ${transfer.name}`,
+  );
 
   let error: unknown;
   let versions: Record<string, string> = { node: process.version };
@@ -130,11 +149,14 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
     const connected = Date.now();
     const onReconnect = (message: string) => progress.note(`  ${message}`);
     // logging.level debug: every remote command, with how long it took, as it finishes.
-    const debug = plan.experiment.logLevel === 'debug'
-      ? (r: CommandResult) => progress.note(`  [debug] ${r.node} $ ${quoteArgv(r.argv)}  (${r.durationMs.toFixed(0)} ms, exit ${r.exitCode})`)
-      : undefined;
+    const debug =
+      plan.experiment.logLevel === 'debug'
+        ? (r: CommandResult) => progress.note(`  [debug] ${r.node} $ ${quoteArgv(r.argv)}  (${r.durationMs.toFixed(0)} ms, exit ${r.exitCode})`)
+        : undefined;
     const onCommand = debug && options.onCommand ? (r: CommandResult) => (debug(r), options.onCommand!(r)) : (debug ?? options.onCommand);
-    const [source, destination] = await progress.track('connect', () => Promise.all([connectPlanNode(plan, 'source', onReconnect, onCommand), connectPlanNode(plan, 'destination', onReconnect, onCommand)]));
+    const [source, destination] = await progress.track('connect', () =>
+      Promise.all([connectPlanNode(plan, 'source', onReconnect, onCommand), connectPlanNode(plan, 'destination', onReconnect, onCommand)]),
+    );
     cleanup.defer('close connections', async () => Promise.all([source.close(), destination.close()]));
     phases.fromController('connect', connected, Date.now() - connected);
     const ctx: RunContext = { plan, runId, source, destination, paths, workload, phases, progress, signal };
@@ -146,7 +168,9 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
     // --no-cleanup (experiment.cleanup false): the run's processes and directories stay; leftovers.json lets `criu-lab cleanup` remove them later.
     if (plan.experiment.cleanup)
       // Processes on both nodes first, then directories one node after the other (shared storage races), every node tried.
-      cleanup.defer('clean nodes', () => cleanNodes([source, destination], runId, paths, workloadPid, (node) => leftovers.markCleaned(node === source ? 'source' : 'destination')));
+      cleanup.defer('clean nodes', () =>
+        cleanNodes([source, destination], runId, paths, workloadPid, (node) => leftovers.markCleaned(node === source ? 'source' : 'destination')),
+      );
     cleanup.defer('collect logs', () => collectLogs(ctx, strategy, results));
     cleanup.defer(`${transfer.name} cleanup`, () => session.cleanup());
 
@@ -156,7 +180,9 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
     await leftovers.update({ workloadPid: pid });
     progress.note(`  workload pid ${pid} on ${source.name}`);
     trigger = (await progress.track('warm up', () => waitForMigrationPoint(ctx, pid))).trigger;
-    progress.note(`  migration trigger: ${trigger.detail}, fired ${(trigger.firedAfterReadyMs / 1000).toFixed(2)} s after ready${trigger.rssMb !== undefined ? ` (RSS ${trigger.rssMb.toFixed(0)} MiB)` : ''}`);
+    progress.note(
+      `  migration trigger: ${trigger.detail}, fired ${(trigger.firedAfterReadyMs / 1000).toFixed(2)} s after ready${trigger.rssMb !== undefined ? ` (RSS ${trigger.rssMb.toFixed(0)} MiB)` : ''}`,
+    );
     await options.beforeMigration?.();
     await capturePreDump(ctx, pid, results);
     await progress.track(`${transfer.name} prepare`, () => session.prepare());
@@ -183,9 +209,15 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
 
   const outcome = outcomeOf(error, evidence);
   const errorText =
-    error instanceof UsageError ? [error.message, ...error.problems].join('\n  - ')
-    : error instanceof ExternalError && error.details.logTail ? `${error.message}\nlog tail:\n${error.details.logTail}`
-    : error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+    error instanceof UsageError
+      ? [error.message, ...error.problems].join('\n  - ')
+      : error instanceof ExternalError && error.details.logTail
+        ? `${error.message}\nlog tail:\n${error.details.logTail}`
+        : error instanceof Error
+          ? error.message
+          : error === undefined
+            ? undefined
+            : String(error);
   const metrics: RunMetrics = {
     experiment: plan.experiment.name,
     ...(plan.experiment.description !== undefined ? { description: plan.experiment.description } : {}),
@@ -206,7 +238,10 @@ export async function runMigration(plan: Plan, options: MigrationOptions): Promi
           restore: { durationMs: migration.restore.durationMs, criuStats: migration.restore.criuStats },
           downtimeMs: migration.downtimeMs,
           migrationMs: migration.migrationMs,
-          deadlines: deadlineVerdicts(migration.migrationMs, plan.checkpoint.strategy.deadline.name === 'custom' ? plan.checkpoint.strategy.deadline.seconds : undefined),
+          deadlines: deadlineVerdicts(
+            migration.migrationMs,
+            plan.checkpoint.strategy.deadline.name === 'custom' ? plan.checkpoint.strategy.deadline.seconds : undefined,
+          ),
           ...(migration.predump ? { predump: migration.predump } : {}),
           ...(migration.pageStream ? { pageStream: migration.pageStream } : {}),
           ...(migration.lazy ? { lazy: migration.lazy } : {}),
@@ -244,7 +279,17 @@ export async function preflightNodes(plan: Plan, signal: AbortSignal): Promise<{
   const [source, destination] = await Promise.all([connectPlanNode(plan, 'source'), connectPlanNode(plan, 'destination')]);
   try {
     const runId = 'preflight';
-    const ctx: RunContext = { plan, runId, source, destination, paths: runPaths(plan, runId), workload: workloadOf(plan), phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal };
+    const ctx: RunContext = {
+      plan,
+      runId,
+      source,
+      destination,
+      paths: runPaths(plan, runId),
+      workload: workloadOf(plan),
+      phases: new PhaseLog(),
+      progress: createProgress(process.stderr, true),
+      signal,
+    };
     // The session is only asked what its method can do; it is never prepared.
     const report = await inspectNodes(ctx, strategies.get(plan.checkpoint.strategy.mode), transferOf(plan).open(ctx));
     return { report, table: formatPreflight(report, ctx) };
@@ -308,7 +353,17 @@ export async function dryRun(plan: Plan): Promise<{ runId: string; steps: DryRun
   const putVerb = plan.nodes.sshUser === 'root' ? 'sftp-put' : 'sudo-cat-put';
   const source = recorder.node(plan.nodes.source.name, plan.nodes.source.ip, script, putVerb);
   const destination = recorder.node(plan.nodes.destination.name, plan.nodes.destination.ip, script, putVerb);
-  const ctx: RunContext = { plan: recorded, runId, source, destination, paths, workload, phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal: new AbortController().signal };
+  const ctx: RunContext = {
+    plan: recorded,
+    runId,
+    source,
+    destination,
+    paths,
+    workload,
+    phases: new PhaseLog(),
+    progress: createProgress(process.stderr, true),
+    signal: new AbortController().signal,
+  };
   const session = transfer.open(ctx, { dryRun: true });
 
   await recorder.during('preflight', () => inspectNodes(ctx, strategy, session));

@@ -14,7 +14,6 @@ import { workloadPreflight } from '../workloads/requirements.js';
 
 export type { PreflightRow } from './criu/checks.js';
 
-
 export interface PreflightReport {
   readonly strategy: string;
   readonly rows: readonly PreflightRow[];
@@ -31,10 +30,21 @@ interface NodeFacts {
 
 async function inspect(node: RemoteNode, ctx: RunContext, imageDir: string): Promise<NodeFacts> {
   const run = (argv: string[]) => node.run(argv, { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal, step: 'preflight' });
-  const [criu, kernel, python, disk] = await Promise.all([criuRows(node, ctx), run(['uname', '-r']), run(['test', '-x', '/usr/bin/python3']), diskRow(node, ctx, imageDir)]);
+  const [criu, kernel, python, disk] = await Promise.all([
+    criuRows(node, ctx),
+    run(['uname', '-r']),
+    run(['test', '-x', '/usr/bin/python3']),
+    diskRow(node, ctx, imageDir),
+  ]);
   const rows = [
     ...criu.rows,
-    row(node.name, 'python3', python.exitCode === 0, python.exitCode === 0 ? '/usr/bin/python3 present (payloads run with it)' : '/usr/bin/python3 is missing (payloads need it)', `run scripts/setup-host.sh on ${node.name}`),
+    row(
+      node.name,
+      'python3',
+      python.exitCode === 0,
+      python.exitCode === 0 ? '/usr/bin/python3 present (payloads run with it)' : '/usr/bin/python3 is missing (payloads need it)',
+      `run scripts/setup-host.sh on ${node.name}`,
+    ),
     disk,
   ];
   return { criu: criu.version, kernel: kernel.stdout.trim(), rows };
@@ -45,7 +55,13 @@ function requirementRow(problem: string, nodes: readonly string[]): PreflightRow
   const node = nodes.find((name) => problem.startsWith(`${name}: `));
   const text = node ? problem.slice(node.length + 2) : problem;
   const fixAt = text.lastIndexOf('; ');
-  return row(node ?? 'workload', 'workload requirements', false, fixAt > 0 ? text.slice(0, fixAt) : text, fixAt > 0 ? text.slice(fixAt + 2) : 'install what it names');
+  return row(
+    node ?? 'workload',
+    'workload requirements',
+    false,
+    fixAt > 0 ? text.slice(0, fixAt) : text,
+    fixAt > 0 ? text.slice(fixAt + 2) : 'install what it names',
+  );
 }
 
 /** Every check on both nodes, as rows; nothing is started and nothing throws for a failing check. */
@@ -77,7 +93,9 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy, transfer
     pidNamespace,
     ...strategyRows,
     ...tcpRows,
-    ...(requirements.length > 0 ? requirements.map((p) => requirementRow(p, nodes)) : [row(`${source.name} → ${destination.name}`, 'workload requirements', true, `what the ${ctx.workload.name} workload needs is on both`, '')]),
+    ...(requirements.length > 0
+      ? requirements.map((p) => requirementRow(p, nodes))
+      : [row(`${source.name} → ${destination.name}`, 'workload requirements', true, `what the ${ctx.workload.name} workload needs is on both`, '')]),
   ];
   return {
     strategy: strategy.name,
@@ -90,7 +108,10 @@ export async function inspectNodes(ctx: RunContext, strategy: Strategy, transfer
 /** The table: one block per node (and one for the checks across both), a fix under each failing row. */
 export function formatPreflight(report: PreflightReport, ctx: Pick<RunContext, 'source' | 'destination' | 'workload'>): string {
   const width = Math.max(...report.rows.map((r) => r.check.length));
-  const roles = new Map([[ctx.source.name, `${ctx.source.name} (source)`], [ctx.destination.name, `${ctx.destination.name} (destination)`]]);
+  const roles = new Map([
+    [ctx.source.name, `${ctx.source.name} (source)`],
+    [ctx.destination.name, `${ctx.destination.name} (destination)`],
+  ]);
   const lines = [`preflight: strategy ${report.strategy}, workload ${ctx.workload.name}, ${ctx.source.name} → ${ctx.destination.name}`];
   for (const node of [...new Set(report.rows.map((r) => r.node))]) {
     lines.push('', roles.get(node) ?? node);
@@ -100,7 +121,10 @@ export function formatPreflight(report: PreflightReport, ctx: Pick<RunContext, '
     }
   }
   const failed = report.rows.filter((r) => !r.ok).length;
-  lines.push('', failed === 0 ? `preflight: all ${report.rows.length} checks passed` : `preflight: ${failed} of ${report.rows.length} checks failed; nothing was started`);
+  lines.push(
+    '',
+    failed === 0 ? `preflight: all ${report.rows.length} checks passed` : `preflight: ${failed} of ${report.rows.length} checks failed; nothing was started`,
+  );
   return lines.join('\n');
 }
 

@@ -31,7 +31,12 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr, quie
           render();
           if (probeBytes && !probing) {
             probing = true;
-            probeBytes().then((b) => (bytes = b), () => undefined).finally(() => (probing = false));
+            probeBytes()
+              .then(
+                (b) => (bytes = b),
+                () => undefined,
+              )
+              .finally(() => (probing = false));
           }
         }, 250);
       } else write(`  → ${label}\n`);

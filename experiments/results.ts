@@ -36,7 +36,12 @@ export async function createResultsDir(resultsRoot: string, runId: string): Prom
 export async function finishResults(dir: ResultsDir, metrics: RunMetrics, save: boolean): Promise<string> {
   if (save) {
     await writeFile(join(dir.path, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
-    await writeFile(join(dir.path, 'samples.jsonl'), samplesOf(metrics).map((s) => JSON.stringify(s)).join('\n') + '\n');
+    await writeFile(
+      join(dir.path, 'samples.jsonl'),
+      samplesOf(metrics)
+        .map((s) => JSON.stringify(s))
+        .join('\n') + '\n',
+    );
   }
   if (metrics.outcome === 'ok') return dir.path;
   const marked = `${dir.path}_${metrics.outcome}`;

@@ -25,7 +25,8 @@ async function resume(ctx: RunContext, pid: number, started: number): Promise<Ro
   await killRunProcesses(destination, ctx.runId);
   await source.run(stopCriuArgv(ctx.runId), options);
   const resumed = await source.run(['kill', '-CONT', String(pid)], { ...options, check: false });
-  if (resumed.exitCode !== 0) throw new ExternalError(`pid ${pid} is gone on ${source.name}; there is nothing to resume`, { node: source.name, step: 'rollback' });
+  if (resumed.exitCode !== 0)
+    throw new ExternalError(`pid ${pid} is gone on ${source.name}; there is nothing to resume`, { node: source.name, step: 'rollback' });
   const deadline = performance.now() + ms(plan.timeouts.verifyS);
   let baseline = atFreeze?.counter;
   for (;;) {
@@ -42,7 +43,11 @@ async function resume(ctx: RunContext, pid: number, started: number): Promise<Ro
     baseline ??= status?.counter;
     if ((await source.run(['kill', '-0', String(pid)], { ...options, check: false })).exitCode !== 0)
       throw new ExternalError(`pid ${pid} exited on ${source.name} after SIGCONT`, { node: source.name, step: 'rollback' });
-    if (performance.now() > deadline) throw new ExternalError(`pid ${pid} made no progress on ${source.name} within ${plan.timeouts.verifyS} s of SIGCONT`, { node: source.name, step: 'rollback' });
+    if (performance.now() > deadline)
+      throw new ExternalError(`pid ${pid} made no progress on ${source.name} within ${plan.timeouts.verifyS} s of SIGCONT`, {
+        node: source.name,
+        step: 'rollback',
+      });
     await sleep(POLL_MS, undefined, { signal }).catch(() => {
       throw new AbortedError();
     });

@@ -18,7 +18,11 @@ const POLL_MS = 200;
 
 type Ctx = Pick<RunContext, 'plan' | 'paths' | 'workload' | 'runId'>;
 
-export const startArgv = (ctx: Ctx): string[] => ['setsid', '-f', ...ctx.workload.startArgv({ params: ctx.plan.workload.params, workDir: ctx.paths.workDir, scriptDir: ctx.paths.scriptDir })];
+export const startArgv = (ctx: Ctx): string[] => [
+  'setsid',
+  '-f',
+  ...ctx.workload.startArgv({ params: ctx.plan.workload.params, workDir: ctx.paths.workDir, scriptDir: ctx.paths.scriptDir }),
+];
 
 /** The ready file the payload writes (workload.readiness.file_path): relative to the work dir unless absolute. */
 export const readyPath = (ctx: Pick<Ctx, 'plan' | 'paths'>): string => {
@@ -46,10 +50,20 @@ async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, s
  * to `capMs` in all. So a stalled or dead process fails after one window, a busy one is given time.
  */
 async function pollWhileBusy<T>(
-  node: RemoteNode, pid: number, probe: () => Promise<T | undefined>, windowMs: number, capMs: number, signal: AbortSignal, explain: () => Promise<ExternalError>,
+  node: RemoteNode,
+  pid: number,
+  probe: () => Promise<T | undefined>,
+  windowMs: number,
+  capMs: number,
+  signal: AbortSignal,
+  explain: () => Promise<ExternalError>,
 ): Promise<T> {
   const cap = performance.now() + Math.max(capMs, windowMs);
-  const activity = async () => treeActivity(node, (await processTree(node, pid)).map((p) => p.pid)).catch(() => ({ cpuTicks: 0, states: [] as string[] }));
+  const activity = async () =>
+    treeActivity(
+      node,
+      (await processTree(node, pid)).map((p) => p.pid),
+    ).catch(() => ({ cpuTicks: 0, states: [] as string[] }));
   let lastTicks = (await activity()).cpuTicks;
   for (;;) {
     const windowEnd = Math.min(performance.now() + windowMs, cap);
@@ -66,7 +80,10 @@ async function pollWhileBusy<T>(
 }
 
 async function readText(node: RemoteNode, path: string): Promise<string | undefined> {
-  return node.readFile(path).then((b) => b.toString('utf8'), () => undefined);
+  return node.readFile(path).then(
+    (b) => b.toString('utf8'),
+    () => undefined,
+  );
 }
 
 async function readJson<T>(node: RemoteNode, path: string): Promise<T | undefined> {
@@ -81,13 +98,24 @@ async function readJson<T>(node: RemoteNode, path: string): Promise<T | undefine
 
 /** The payload's status file, or what its observer sees from outside for a payload that writes none. */
 export const readStatus = (node: RemoteNode, ctx: Ctx): Promise<WorkloadStatus | undefined> =>
-  ctx.workload.observer ? ctx.workload.observer.status(node, ctx.paths.workDir, readyPath(ctx)) : readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
+  ctx.workload.observer
+    ? ctx.workload.observer.status(node, ctx.paths.workDir, readyPath(ctx))
+    : readJson<WorkloadStatus>(node, `${ctx.paths.workDir}/${STATUS_FILE}`);
 
 /** `ps` of the workload's root and its children (redis-server, ffmpeg), for the results. */
 export const psTreeArgv = (pid: number): string[] => ['ps', '-o', 'pid,ppid,stat,rss,vsz,etime,args', '--pid', String(pid), '--ppid', String(pid)];
 
 async function isRunning(node: RemoteNode, ctx: Ctx): Promise<boolean> {
-  return (await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], { check: false, idempotent: true, step: 'workload check', timeoutMs: ms(ctx.plan.timeouts.commandS) })).exitCode === 0;
+  return (
+    (
+      await node.run(['pgrep', '-f', runProcessPattern(ctx.runId)], {
+        check: false,
+        idempotent: true,
+        step: 'workload check',
+        timeoutMs: ms(ctx.plan.timeouts.commandS),
+      })
+    ).exitCode === 0
+  );
 }
 
 async function payloadError(node: RemoteNode, ctx: Ctx, message: string, step: string): Promise<ExternalError> {
@@ -116,7 +144,12 @@ export async function deployPayload(ctx: RunContext): Promise<void> {
 /** Starts the payload detached and returns the PID it reports in checkpoint_ready. */
 export async function startPayload(ctx: RunContext): Promise<number> {
   const { source, paths, signal } = ctx;
-  await source.run(startArgv(ctx), { step: 'start workload', detachStdio: `${paths.workDir}/${OUTPUT_FILE}`, timeoutMs: ms(ctx.plan.timeouts.commandS), signal });
+  await source.run(startArgv(ctx), {
+    step: 'start workload',
+    detachStdio: `${paths.workDir}/${OUTPUT_FILE}`,
+    timeoutMs: ms(ctx.plan.timeouts.commandS),
+    signal,
+  });
   // Right after setsid returns the payload may be inside execve, when pgrep sees no command line:
   // only two misses in a row, a poll apart, mean it exited.
   let missed = 0;
@@ -130,7 +163,13 @@ export async function startPayload(ctx: RunContext): Promise<number> {
     },
     ms(ctx.plan.timeouts.readyS),
     signal,
-    () => payloadError(source, ctx, `the ${ctx.workload.name} workload did not write ${readyPath(ctx)} within ${ctx.plan.timeouts.readyS} s (timeouts.ready_s, workload.readiness.timeout)`, 'start workload'),
+    () =>
+      payloadError(
+        source,
+        ctx,
+        `the ${ctx.workload.name} workload did not write ${readyPath(ctx)} within ${ctx.plan.timeouts.readyS} s (timeouts.ready_s, workload.readiness.timeout)`,
+        'start workload',
+      ),
   );
 }
 
@@ -145,10 +184,13 @@ export interface TriggerRecord {
 }
 
 export const describeTrigger = (trigger: MigrationTrigger): string =>
-  trigger.kind === 'wait' ? `wait ${trigger.seconds} s after ready`
-  : trigger.kind === 'rss' ? `rss >= ${trigger.targetMb} MiB`
-  : trigger.kind === 'ready' ? 'right after ready'
-  : 'when the workload is warm';
+  trigger.kind === 'wait'
+    ? `wait ${trigger.seconds} s after ready`
+    : trigger.kind === 'rss'
+      ? `rss >= ${trigger.targetMb} MiB`
+      : trigger.kind === 'ready'
+        ? 'right after ready'
+        : 'when the workload is warm';
 
 /**
  * Waits for the moment to migrate, as plan.experiment.trigger says: right after ready, a number
@@ -159,7 +201,10 @@ export async function waitForMigrationPoint(ctx: RunContext, pid: number): Promi
   const { source, plan, signal, workload } = ctx;
   const trigger = plan.experiment.trigger;
   const readyAt = performance.now();
-  if (trigger.kind === 'wait') await sleep(ms(trigger.seconds), undefined, { signal }).catch(() => { throw new AbortedError(); });
+  if (trigger.kind === 'wait')
+    await sleep(ms(trigger.seconds), undefined, { signal }).catch(() => {
+      throw new AbortedError();
+    });
   const ready = workload.readyToMigrate;
   let rssMb: number | undefined;
   const reached = async (status: WorkloadStatus): Promise<boolean> => {
@@ -173,15 +218,24 @@ export async function waitForMigrationPoint(ctx: RunContext, pid: number): Promi
     async () => {
       const status = await readStatus(source, ctx);
       if (status && (await reached(status))) return status;
-      if (!(await isRunning(source, ctx))) throw await payloadError(source, ctx, `the ${workload.name} workload died before the migration (trigger: ${describeTrigger(trigger)})`, 'warm-up');
+      if (!(await isRunning(source, ctx)))
+        throw await payloadError(source, ctx, `the ${workload.name} workload died before the migration (trigger: ${describeTrigger(trigger)})`, 'warm-up');
       return undefined;
     },
     ms(plan.timeouts.readyS),
     signal,
     () => {
       const seen = rssMb === undefined ? '' : `; its process tree's RSS was ${rssMb.toFixed(0)} MiB`;
-      const fix = trigger.kind === 'rss' ? 'lower the target (checkpoint.strategy.target_memory_mb, --target-memory-mb) or raise timeouts.ready_s' : 'raise timeouts.ready_s (workload.readiness.timeout)';
-      return payloadError(source, ctx, `the ${workload.name} workload did not reach its migration point (trigger: ${describeTrigger(trigger)}) within ${plan.timeouts.readyS} s${seen}; fix: ${fix}`, 'warm-up');
+      const fix =
+        trigger.kind === 'rss'
+          ? 'lower the target (checkpoint.strategy.target_memory_mb, --target-memory-mb) or raise timeouts.ready_s'
+          : 'raise timeouts.ready_s (workload.readiness.timeout)';
+      return payloadError(
+        source,
+        ctx,
+        `the ${workload.name} workload did not reach its migration point (trigger: ${describeTrigger(trigger)}) within ${plan.timeouts.readyS} s${seen}; fix: ${fix}`,
+        'warm-up',
+      );
     },
   );
   const firedAfterReadyMs = performance.now() - readyAt;
@@ -220,21 +274,33 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
     timeoutMs,
     busyCapMs,
     signal,
-    () => payloadError(destination, ctx, `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s (and used no CPU in the last ${plan.timeouts.verifyS} s)`, 'verify'),
+    () =>
+      payloadError(
+        destination,
+        ctx,
+        `the restored ${workload.name} workload (pid ${pid}) made no progress on ${destination.name} within ${plan.timeouts.verifyS} s (and used no CPU in the last ${plan.timeouts.verifyS} s)`,
+        'verify',
+      ),
   );
   await destination.run(['rm', '-f', `${paths.workDir}/${FLAG_FILE}`], { step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal, idempotent: true });
   // A payload observed from outside writes no final report: what was seen last stands for it.
-  const final: WorkloadFinal = workload.observer ? resumed : await pollWhileBusy(
-    destination,
-    pid,
-    () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
-    timeoutMs,
-    busyCapMs,
-    signal,
-    () => payloadError(destination, ctx, `the restored ${workload.name} workload did not write ${FINAL_FILE} after checkpoint_flag was removed`, 'verify'),
-  );
+  const final: WorkloadFinal = workload.observer
+    ? resumed
+    : await pollWhileBusy(
+        destination,
+        pid,
+        () => readJson<WorkloadFinal>(destination, `${paths.workDir}/${FINAL_FILE}`),
+        timeoutMs,
+        busyCapMs,
+        signal,
+        () => payloadError(destination, ctx, `the restored ${workload.name} workload did not write ${FINAL_FILE} after checkpoint_flag was removed`, 'verify'),
+      );
   const exited = await poll(
-    async () => ((await destination.run(['kill', '-0', String(pid)], { check: false, idempotent: true, step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal })).exitCode !== 0 ? true : undefined),
+    async () =>
+      (await destination.run(['kill', '-0', String(pid)], { check: false, idempotent: true, step: 'verify', timeoutMs: ms(plan.timeouts.commandS), signal }))
+        .exitCode !== 0
+        ? true
+        : undefined,
     timeoutMs,
     signal,
     () => payloadError(destination, ctx, `the restored ${workload.name} workload did not exit after its final report`, 'verify'),
@@ -249,7 +315,16 @@ export async function verifyRestored(ctx: RunContext, pid: number, frozen: Workl
 }
 
 /** Checks about the process itself (it runs on, it is the same one); every other check is about its data. */
-const PROCESS_CHECKS = new Set(['alive on destination', 'progress continues', 'same process', 'same process tree', 'process tree restored', 'exits after checkpoint_flag removal', 'same client connection', 'output keeps growing']);
+const PROCESS_CHECKS = new Set([
+  'alive on destination',
+  'progress continues',
+  'same process',
+  'same process tree',
+  'process tree restored',
+  'exits after checkpoint_flag removal',
+  'same client connection',
+  'output keeps growing',
+]);
 
 export const checkKind = (name: string): 'process' | 'integrity' => (PROCESS_CHECKS.has(name) ? 'process' : 'integrity');
 

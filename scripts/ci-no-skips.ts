@@ -16,7 +16,9 @@ export function skippedTests(results: JestResults, root: string, allowed: readon
   return results.testResults
     .filter((suite) => !allowed.includes(relative(root, suite.name)))
     .flatMap((suite) =>
-      suite.assertionResults.filter((test) => ['pending', 'skipped', 'todo', 'disabled'].includes(test.status)).map((test) => `${relative(root, suite.name)}: ${test.fullName}`),
+      suite.assertionResults
+        .filter((test) => ['pending', 'skipped', 'todo', 'disabled'].includes(test.status))
+        .map((test) => `${relative(root, suite.name)}: ${test.fullName}`),
     );
 }
 

@@ -21,7 +21,12 @@ export function listWorkloads(): WorkloadListing[] {
     name: w.name,
     description: w.description,
     definedIn: custom.has(w) ? `${CUSTOM_WORKLOADS_DIR}${w.name}.yaml` : undefined,
-    params: w.params.map((p) => ({ flag: p.flag, key: `workload.${p.key}`, default: paramDefault(p) ?? (p.isSwitch ? false : undefined), description: p.description })),
+    params: w.params.map((p) => ({
+      flag: p.flag,
+      key: `workload.${p.key}`,
+      default: paramDefault(p) ?? (p.isSwitch ? false : undefined),
+      description: p.description,
+    })),
     requires: w.requires.map((r) => `${r.kind === 'binary' ? '' : 'python module '}${r.name} (${r.debianPackage})`),
     criuFlags: w.criuFlags,
   }));
@@ -51,6 +56,8 @@ export function registerWorkloadCommands(program: Command): Command {
     .option('--json', 'print the list as JSON')
     .action((flags: { json?: boolean }) => {
       const listing = listWorkloads();
-      process.stdout.write(`${flags.json ? JSON.stringify({ workloads: listing, skipped: customWorkloads.problems }, null, 2) : render(listing, customWorkloads.problems)}\n`);
+      process.stdout.write(
+        `${flags.json ? JSON.stringify({ workloads: listing, skipped: customWorkloads.problems }, null, 2) : render(listing, customWorkloads.problems)}\n`,
+      );
     });
 }

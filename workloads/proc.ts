@@ -32,7 +32,10 @@ export async function processTree(node: RemoteNode, root: number): Promise<TreeP
 /** The regular files the processes hold open (`find -xtype f` skips sockets, pipes, devices' links and deleted files, which CRIU keeps in the images). */
 export async function openRegularFiles(node: RemoteNode, pids: readonly number[]): Promise<string[]> {
   if (pids.length === 0) return [];
-  const found = await node.run(['find', ...pids.map((pid) => `/proc/${pid}/fd`), '-maxdepth', '1', '-xtype', 'f', '-printf', '%l\\n'], { check: false, step: 'open files' });
+  const found = await node.run(['find', ...pids.map((pid) => `/proc/${pid}/fd`), '-maxdepth', '1', '-xtype', 'f', '-printf', '%l\\n'], {
+    check: false,
+    step: 'open files',
+  });
   return [...new Set(found.stdout.split('\n').filter((line) => line.startsWith('/')))].sort();
 }
 

@@ -12,14 +12,22 @@ for arg in sys.argv[1:]:
         print(arg)
 `;
 
-export const requirementsProbeArgv = (requires: readonly Requirement[]): string[] => ['/usr/bin/python3', '-c', PROBE, ...requires.map((r) => `${r.kind}:${r.name}`)];
+export const requirementsProbeArgv = (requires: readonly Requirement[]): string[] => [
+  '/usr/bin/python3',
+  '-c',
+  PROBE,
+  ...requires.map((r) => `${r.kind}:${r.name}`),
+];
 
 /** One problem line per requirement `probeOutput` reports missing. */
 export function describeMissing(nodeName: string, workloadName: string, requires: readonly Requirement[], probeOutput: string): string[] {
   const missing = new Set(probeOutput.split('\n').map((line) => line.trim()));
   return requires
     .filter((r) => missing.has(`${r.kind}:${r.name}`))
-    .map((r) => `${nodeName}: the ${workloadName} workload needs ${r.kind === 'binary' ? 'the program' : 'the python module'} ${r.name} (Debian package ${r.debianPackage}); install it: apt-get install ${r.debianPackage}`);
+    .map(
+      (r) =>
+        `${nodeName}: the ${workloadName} workload needs ${r.kind === 'binary' ? 'the program' : 'the python module'} ${r.name} (Debian package ${r.debianPackage}); install it: apt-get install ${r.debianPackage}`,
+    );
 }
 
 /** How the probe runs on each node: the run's command timeout and abort signal. */

@@ -58,7 +58,8 @@ export interface StartContext<P> {
 }
 
 /** Where a payload file lies on the node: in the scripts dir when one is set, else in the work dir. */
-export const payloadPath = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>, file: string): string => `${context.scriptDir ?? context.workDir}/${file}`;
+export const payloadPath = (context: Pick<StartContext<unknown>, 'workDir' | 'scriptDir'>, file: string): string =>
+  `${context.scriptDir ?? context.workDir}/${file}`;
 
 /** The payload protocol's helpers (checkpoint_ready, checkpoint_flag, the status and final files, the working dir) in one Python module. */
 export const PROTOCOL_FILE = fileURLToPath(new URL('./payload_protocol.py', import.meta.url));

@@ -66,7 +66,10 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9
 /** Replaces ${VAR}, ${VAR:-default} and $VAR in every string; an unset variable is left in place to be reported if it survives the merge. */
 export function substitute(value: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof value === 'string')
-    return value.replace(VAR, (whole, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => env[(braced ?? bare)!] ?? fallback ?? whole);
+    return value.replace(
+      VAR,
+      (whole, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => env[(braced ?? bare)!] ?? fallback ?? whole,
+    );
   if (Array.isArray(value)) return value.map((v) => substitute(v, env));
   if (isTree(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env)]));
   return value;
@@ -208,7 +211,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     setPath(flags.data, override.path, override.value);
     flagOrigins.set(override.path, override.flag);
   }
-  const originIn = (layer: Layer, key: string, path: string) => (layer === flags ? (flagOrigins.get(key) ?? layer.source) : key === path ? layer.source : `${layer.source}, key ${key}`);
+  const originIn = (layer: Layer, key: string, path: string) =>
+    layer === flags ? (flagOrigins.get(key) ?? layer.source) : key === path ? layer.source : `${layer.source}, key ${key}`;
 
   // The workload type decides which workload defaults file joins the stack: the highest layer that names one wins.
   const layersLowToHigh = [defaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
@@ -222,7 +226,12 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     else {
       const script = resolve(baseOf(scripted), String(substitute(getPath(scripted.data, 'workload.script'), env)));
       try {
-        scriptType = registerScriptWorkload(workloads, script, args.map((a) => String(substitute(a, env))), `workload.script (from ${scripted.source})`);
+        scriptType = registerScriptWorkload(
+          workloads,
+          script,
+          args.map((a) => String(substitute(a, env))),
+          `workload.script (from ${scripted.source})`,
+        );
       } catch (error) {
         if (!(error instanceof UsageError)) throw error;
         problems.push(...error.problems);
@@ -244,7 +253,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   }
   // experiment.servers_precedence: servers: servers.yaml's nodes win over the -c file (the original framework's order).
   if (servers && highest([defaults, servers, experiment, flags], (data) => getPath(data, 'experiment.servers_precedence'))?.value === 'servers')
-    for (const key of ['nodes', 'all_nodes']) if (isTree(servers.data[key])) mergeInto(merged, { [key]: structuredClone(servers.data[key]) }, servers.source, origins);
+    for (const key of ['nodes', 'all_nodes'])
+      if (isTree(servers.data[key])) mergeInto(merged, { [key]: structuredClone(servers.data[key]) }, servers.source, origins);
   mergeInto(merged, flags.data, flags.source, origins);
   for (const [path, flag] of flagOrigins) origins.set(path, flag);
   setPath(merged, 'workload.type', workloadType);
@@ -285,10 +295,14 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     else ignoredKeys.push(`${path}: unknown key, ignored${meant}${where(path)}`);
   }
   warnings.push(...ignoredKeys);
-  const inertKeys = Object.entries(INERT_KEYS).filter(([path]) => getPath(merged, path) !== undefined).map(([path, reason]) => ({ path, reason }));
+  const inertKeys = Object.entries(INERT_KEYS)
+    .filter(([path]) => getPath(merged, path) !== undefined)
+    .map(([path, reason]) => ({ path, reason }));
 
   if (getPath(merged, 'nodes.known_hosts') === undefined && getPath(merged, 'nodes.trust_unknown_host_keys') === true)
-    warnings.push('nodes.known_hosts: not set and nodes.trust_unknown_host_keys is on, so whatever answers at the nodes\' addresses is trusted (the run records it); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`');
+    warnings.push(
+      "nodes.known_hosts: not set and nodes.trust_unknown_host_keys is on, so whatever answers at the nodes' addresses is trusted (the run records it); fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy`",
+    );
 
   const parsed = configSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
@@ -307,7 +321,8 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     if (result.success) {
       params = result.data;
       // The workload's checks across its parameters (the original's validate_config).
-      for (const { key, message, fix } of workload.validate?.(params) ?? []) problems.push(`workload.${key}: ${message}${where(`workload.${key}`)}; fix: ${fix}`);
+      for (const { key, message, fix } of workload.validate?.(params) ?? [])
+        problems.push(`workload.${key}: ${message}${where(`workload.${key}`)}; fix: ${fix}`);
     } else
       for (const issue of result.error.issues) {
         const path = ['workload', ...issue.path].join('.');
@@ -319,14 +334,20 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   const sourceIp = getPath(merged, 'nodes.source.ip');
   if (typeof sourceIp === 'string' && sourceIp === getPath(merged, 'nodes.destination.ip') && !unresolved.has('nodes.source.ip'))
     problems.push(`nodes.destination.ip: is the same address as nodes.source.ip (${sourceIp})${where('nodes.destination.ip')}; a migration needs two nodes`);
-  for (const [path, fix] of [['nodes.ssh_key', hint('nodes.ssh_key')], ['nodes.known_hosts', '']] as const) {
+  for (const [path, fix] of [
+    ['nodes.ssh_key', hint('nodes.ssh_key')],
+    ['nodes.known_hosts', ''],
+  ] as const) {
     const file = getPath(merged, path);
-    if (typeof file === 'string' && !unresolved.has(path) && !existsSync(expandHome(file, cwd))) refuse.push(`${path}: no such file ${expandHome(file, cwd)}${where(path)}${fix}`);
+    if (typeof file === 'string' && !unresolved.has(path) && !existsSync(expandHome(file, cwd)))
+      refuse.push(`${path}: no such file ${expandHome(file, cwd)}${where(path)}${fix}`);
   }
   const port = parsed.success ? parsed.data.checkpoint.strategy.page_server_port : undefined;
   if (parsed.success && parsed.data.aws && port !== undefined && (port < PAGE_SERVER_PORTS.fromPort || port > PAGE_SERVER_PORTS.toPort)) {
     const range = `${PAGE_SERVER_PORTS.fromPort}-${PAGE_SERVER_PORTS.toPort}`;
-    refuse.push(`checkpoint.strategy.page_server_port: ${port} is closed between AWS nodes (their security groups open ${range})${where('checkpoint.strategy.page_server_port')}; fix: set it to a port in ${range}`);
+    refuse.push(
+      `checkpoint.strategy.page_server_port: ${port} is closed between AWS nodes (their security groups open ${range})${where('checkpoint.strategy.page_server_port')}; fix: set it to a port in ${range}`,
+    );
   }
 
   const pair = parsed.success ? choosePair(parsed.data, where('experiment.placement')) : undefined;
@@ -381,7 +402,9 @@ function presetLayer(
   const preset = presets.get(name);
   if (!preset) {
     const known = [...presets.keys()];
-    problems.push(`workload.preset: no preset '${name}' for the ${type} workload (from ${origin}); ${known.length > 0 ? `choose one of: ${known.join(', ')}` : `no file defines presets; add \`presets:\` to ${workloadFile}`}`);
+    problems.push(
+      `workload.preset: no preset '${name}' for the ${type} workload (from ${origin}); ${known.length > 0 ? `choose one of: ${known.join(', ')}` : `no file defines presets; add \`presets:\` to ${workloadFile}`}`,
+    );
     return undefined;
   }
   if (!isTree(preset.values)) {
@@ -400,7 +423,9 @@ function applyAliases(layer: Layer, problems: string[]): Alias[] {
     deletePath(layer.data, alias.from);
     const own = getPath(layer.data, alias.to);
     if (own !== undefined && !isDeepStrictEqual(own, value))
-      problems.push(`${alias.from}: ${JSON.stringify(value)} disagrees with ${alias.to}: ${JSON.stringify(own)} in ${layer.source}; both set the same thing; fix: keep one`);
+      problems.push(
+        `${alias.from}: ${JSON.stringify(value)} disagrees with ${alias.to}: ${JSON.stringify(own)} in ${layer.source}; both set the same thing; fix: keep one`,
+      );
     else {
       setPath(layer.data, alias.to, value);
       renamed.push(alias);
@@ -424,11 +449,15 @@ function triggerOf(raw: RawConfig, origin: string): MigrationTrigger | { problem
       return { kind: raw.experiment.trigger };
     case 'wait': {
       const seconds = after ?? waitS;
-      if (seconds === undefined) return { problem: `experiment.trigger: wait needs the seconds in experiment.migrate_after or checkpoint.strategy.wait_before_dump${origin}; fix: set one (--migrate-after, --wait-before-dump)` };
+      if (seconds === undefined)
+        return {
+          problem: `experiment.trigger: wait needs the seconds in experiment.migrate_after or checkpoint.strategy.wait_before_dump${origin}; fix: set one (--migrate-after, --wait-before-dump)`,
+        };
       return { kind: 'wait', seconds };
     }
     case 'rss':
-      if (targetMb === undefined) return { problem: `experiment.trigger: rss needs checkpoint.strategy.target_memory_mb${origin}; fix: set it (--target-memory-mb)` };
+      if (targetMb === undefined)
+        return { problem: `experiment.trigger: rss needs checkpoint.strategy.target_memory_mb${origin}; fix: set it (--target-memory-mb)` };
       return { kind: 'rss', targetMb };
     case undefined:
       if (after !== undefined) return { kind: 'wait', seconds: after };
@@ -445,14 +474,26 @@ function choosePair(raw: RawConfig, origin: string): NodePair | { problem: strin
   const counts = zones.map(([zone, nodes]) => `${zone}: ${nodes.length}`).join(', ') || 'no all_nodes';
   if (wanted === 'same-az') {
     const zone = zones.find(([, nodes]) => nodes.length >= 2);
-    if (!zone) return { problem: `experiment.placement: same-az needs two nodes in one zone of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 4\`, or more nodes per zone in config/infra.yaml` };
+    if (!zone)
+      return {
+        problem: `experiment.placement: same-az needs two nodes in one zone of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 4\`, or more nodes per zone in config/infra.yaml`,
+      };
     return { source: zone[1][0]!, destination: zone[1][1]!, placement: 'same-az' };
   }
   if (wanted === 'cross-az') {
-    if (zones.length < 2) return { problem: `experiment.placement: cross-az needs nodes in two zones of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 2\` or more` };
+    if (zones.length < 2)
+      return {
+        problem: `experiment.placement: cross-az needs nodes in two zones of all_nodes (servers.yaml has ${counts})${origin}; fix: \`criu-lab lab up --nodes 2\` or more`,
+      };
     return { source: zones[0]![1][0]!, destination: zones[1]![1][0]!, placement: 'cross-az' };
   }
   const zoneOf = (ip: string) => zones.find(([, nodes]) => nodes.some((n) => n.ip === ip))?.[0];
   const [from, to] = [zoneOf(raw.nodes.source.ip), zoneOf(raw.nodes.destination.ip)];
-  return from && to ? { source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' }, destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' }, placement: from === to ? 'same-az' : 'cross-az' } : undefined;
+  return from && to
+    ? {
+        source: { ip: raw.nodes.source.ip, name: raw.nodes.source.name ?? 'source' },
+        destination: { ip: raw.nodes.destination.ip, name: raw.nodes.destination.name ?? 'destination' },
+        placement: from === to ? 'same-az' : 'cross-az',
+      }
+    : undefined;
 }

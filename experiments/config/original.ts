@@ -20,7 +20,7 @@ export const ORIGINAL_ALIASES: readonly Alias[] = [
 /** Original keys (with everything beneath them) accepted with no effect here, and why. */
 export const INERT_KEYS: Readonly<Record<string, string>> = {
   'logging.format': 'criu-lab writes its own progress lines; logging.level sets how many',
-  'paths.data_setup': "each payload generates its own data on the node; criu-lab has no separate data download step",
+  'paths.data_setup': 'each payload generates its own data on the node; criu-lab has no separate data download step',
   'migration.metrics': 'criu-lab measures every phase (pre-dumps, dump, transfer, restore, downtime, verify) on every run',
   'experiment.collect_logs': 'criu-lab always collects the CRIU and payload logs of both nodes into the results dir',
 };

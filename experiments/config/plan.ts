@@ -80,7 +80,12 @@ export function toPlan(
       /** Connect without known_hosts, accepting any host key (nodes.trust_unknown_host_keys, --trust-unknown-host-keys); recorded in metrics.json. */
       trustUnknownHostKeys: nodes.trust_unknown_host_keys,
       bastion: nodes.bastion
-        ? { ip: nodes.bastion.ip, name: nodes.bastion.name, sshUser: nodes.bastion.ssh_user ?? nodes.ssh_user, sshPort: nodes.bastion.ssh_port ?? nodes.ssh_port }
+        ? {
+            ip: nodes.bastion.ip,
+            name: nodes.bastion.name,
+            sshUser: nodes.bastion.ssh_user ?? nodes.ssh_user,
+            sshPort: nodes.bastion.ssh_port ?? nodes.ssh_port,
+          }
         : undefined,
       source: pair?.source ?? { ip: nodes.source.ip, name: nodes.source.name ?? 'source' },
       destination: pair?.destination ?? { ip: nodes.destination.ip, name: nodes.destination.name ?? 'destination' },

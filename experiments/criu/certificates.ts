@@ -69,7 +69,10 @@ function ipv6Bytes(address: string): Buffer {
   return Buffer.from(all.map((g) => g.padStart(4, '0')).join(''), 'hex');
 }
 
-const keyId = (publicKey: KeyObject) => createHash('sha1').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
+const keyId = (publicKey: KeyObject) =>
+  createHash('sha1')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest();
 
 interface Signer {
   readonly name: string;
@@ -89,7 +92,14 @@ function certificate(subject: string, publicKey: KeyObject, issuer: Signer, exte
     sequence(utcTime(new Date(now - BACKDATE_MS)), utcTime(new Date(now + VALID_MS))),
     commonName(subject),
     publicKey.export({ type: 'spki', format: 'der' }),
-    explicit(3, sequence(...extensions, extension('2.5.29.14', false, octets(keyId(publicKey))), extension('2.5.29.35', false, sequence(tlv(0x80, keyId(issuer.publicKey)))))),
+    explicit(
+      3,
+      sequence(
+        ...extensions,
+        extension('2.5.29.14', false, octets(keyId(publicKey))),
+        extension('2.5.29.35', false, sequence(tlv(0x80, keyId(issuer.publicKey)))),
+      ),
+    ),
   );
   const der = sequence(tbs, ECDSA_SHA256, bits(sign('sha256', tbs, issuer.privateKey)));
   return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
@@ -100,22 +110,38 @@ const newKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 /** A certificate for a node at `address`, good for either end of a stream (the page server and the dump swap roles between strategies). */
 function nodeCertificate(address: string, ca: Signer, now: number): CertifiedKey {
   const { publicKey, privateKey } = newKey();
-  const cert = certificate(address, publicKey, ca, [
-    extension('2.5.29.19', true, sequence()),
-    extension('2.5.29.15', true, bits(Buffer.from([0x80]), 7)), // digitalSignature
-    extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2'))), // serverAuth, clientAuth
-    extension('2.5.29.17', false, sequence(subjectAltName(address))),
-  ], now);
+  const cert = certificate(
+    address,
+    publicKey,
+    ca,
+    [
+      extension('2.5.29.19', true, sequence()),
+      extension('2.5.29.15', true, bits(Buffer.from([0x80]), 7)), // digitalSignature
+      extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2'))), // serverAuth, clientAuth
+      extension('2.5.29.17', false, sequence(subjectAltName(address))),
+    ],
+    now,
+  );
   return { cert, key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
 /** A fresh CA and a certificate for each node's address; the CA's private key is dropped when this returns. */
-export function makeStreamCertificates(addresses: { readonly source: string; readonly destination: string }, runId: string, now = Date.now()): StreamCertificates {
+export function makeStreamCertificates(
+  addresses: { readonly source: string; readonly destination: string },
+  runId: string,
+  now = Date.now(),
+): StreamCertificates {
   const { publicKey, privateKey } = newKey();
   const ca: Signer = { name: `criu-lab run ${runId} CA`, publicKey, privateKey };
-  const caCert = certificate(ca.name, publicKey, ca, [
-    extension('2.5.29.19', true, sequence(TRUE)),
-    extension('2.5.29.15', true, bits(Buffer.from([0x06]), 1)), // keyCertSign, cRLSign
-  ], now);
+  const caCert = certificate(
+    ca.name,
+    publicKey,
+    ca,
+    [
+      extension('2.5.29.19', true, sequence(TRUE)),
+      extension('2.5.29.15', true, bits(Buffer.from([0x06]), 1)), // keyCertSign, cRLSign
+    ],
+    now,
+  );
   return { caCert, source: nodeCertificate(addresses.source, ca, now), destination: nodeCertificate(addresses.destination, ca, now) };
 }

@@ -37,8 +37,15 @@ export interface DumpOptions {
 /** `criu dump`: a shell job is not involved (payloads start under setsid), so no --shell-job. */
 export function dumpArgv(options: DumpOptions): string[] {
   return [
-    CRIU, 'dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-    '--log-file', options.logFile, '-v4',
+    CRIU,
+    'dump',
+    '--tree',
+    String(options.pid),
+    '--images-dir',
+    options.imageDir,
+    '--log-file',
+    options.logFile,
+    '-v4',
     ...(options.leaveStopped ? ['--leave-stopped'] : []),
     // A dump on top of pre-dumps needs soft-dirty tracking to know which pages the parent already holds.
     ...(options.parentDir !== undefined ? ['--track-mem', '--prev-images-dir', options.parentDir] : []),
@@ -62,8 +69,16 @@ export interface PreDumpOptions {
 /** `criu pre-dump --track-mem`: copies the pages dirtied since the parent and lets the process run on. */
 export function preDumpArgv(options: PreDumpOptions): string[] {
   return [
-    CRIU, 'pre-dump', '--tree', String(options.pid), '--images-dir', options.imageDir,
-    '--log-file', options.logFile, '-v4', '--track-mem',
+    CRIU,
+    'pre-dump',
+    '--tree',
+    String(options.pid),
+    '--images-dir',
+    options.imageDir,
+    '--log-file',
+    options.logFile,
+    '-v4',
+    '--track-mem',
     ...(options.parentDir !== undefined ? ['--prev-images-dir', options.parentDir] : []),
     ...options.extraFlags,
   ];
@@ -80,7 +95,14 @@ export interface RestoreOptions {
 /** `criu restore --restore-detached`: CRIU returns once the tree runs, reparented to the node's init. */
 export function restoreArgv(options: RestoreOptions): string[] {
   return [
-    CRIU, 'restore', '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4', '--restore-detached',
+    CRIU,
+    'restore',
+    '--images-dir',
+    options.imageDir,
+    '--log-file',
+    options.logFile,
+    '-v4',
+    '--restore-detached',
     ...(options.lazyPages ? ['--lazy-pages'] : []),
     ...options.extraFlags,
   ];
@@ -88,17 +110,46 @@ export function restoreArgv(options: RestoreOptions): string[] {
 
 /** `criu page-server --daemon`: returns once it listens; it writes what a dump streams into imageDir and exits when the dump disconnects. */
 export function pageServerArgv(options: { readonly imageDir: string; readonly logFile: string; readonly port: number; readonly tls?: TlsFiles }): string[] {
-  return [CRIU, 'page-server', '--images-dir', options.imageDir, '--port', String(options.port), ...tlsArgv(options.tls), '--daemon', '--log-file', options.logFile, '-v4'];
+  return [
+    CRIU,
+    'page-server',
+    '--images-dir',
+    options.imageDir,
+    '--port',
+    String(options.port),
+    ...tlsArgv(options.tls),
+    '--daemon',
+    '--log-file',
+    options.logFile,
+    '-v4',
+  ];
 }
 
 /**
  * `criu lazy-pages` in the foreground: it waits for the restore on its socket (lazy-pages.socket
  * in imageDir), fetches every page from the source's dump, and exits when the last one arrived.
  */
-export function lazyPagesArgv(options: { readonly imageDir: string; readonly logFile: string; readonly address: string; readonly port: number; readonly tls?: TlsFiles }): string[] {
+export function lazyPagesArgv(options: {
+  readonly imageDir: string;
+  readonly logFile: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tls?: TlsFiles;
+}): string[] {
   return [
-    CRIU, 'lazy-pages', '--page-server', '--address', options.address, '--port', String(options.port), ...tlsArgv(options.tls),
-    '--images-dir', options.imageDir, '--log-file', options.logFile, '-v4',
+    CRIU,
+    'lazy-pages',
+    '--page-server',
+    '--address',
+    options.address,
+    '--port',
+    String(options.port),
+    ...tlsArgv(options.tls),
+    '--images-dir',
+    options.imageDir,
+    '--log-file',
+    options.logFile,
+    '-v4',
   ];
 }
 

@@ -16,5 +16,8 @@ export async function directoryBytes(node: RemoteNode, dir: string): Promise<num
 
 /** A CRIU log's text; '' when it is not there (yet). */
 export async function readLog(node: RemoteNode, path: string): Promise<string> {
-  return node.readFile(path).then((file) => file.toString('utf8'), () => '');
+  return node.readFile(path).then(
+    (file) => file.toString('utf8'),
+    () => '',
+  );
 }

@@ -5,13 +5,27 @@ const IMG_SERVICE_MAGIC = 0x55105940;
 const STATS_MAGIC = 0x57093306;
 
 const DUMP_FIELDS: Record<number, string> = {
-  1: 'freezing_time', 2: 'frozen_time', 3: 'memdump_time', 4: 'memwrite_time',
-  5: 'pages_scanned', 6: 'pages_skipped_parent', 7: 'pages_written', 8: 'irmap_resolve',
-  9: 'pages_lazy', 10: 'page_pipes', 11: 'page_pipe_bufs',
-  12: 'shpages_scanned', 13: 'shpages_skipped_parent', 14: 'shpages_written',
+  1: 'freezing_time',
+  2: 'frozen_time',
+  3: 'memdump_time',
+  4: 'memwrite_time',
+  5: 'pages_scanned',
+  6: 'pages_skipped_parent',
+  7: 'pages_written',
+  8: 'irmap_resolve',
+  9: 'pages_lazy',
+  10: 'page_pipes',
+  11: 'page_pipe_bufs',
+  12: 'shpages_scanned',
+  13: 'shpages_skipped_parent',
+  14: 'shpages_written',
 };
 const RESTORE_FIELDS: Record<number, string> = {
-  1: 'pages_compared', 2: 'pages_skipped_cow', 3: 'forking_time', 4: 'restore_time', 5: 'pages_restored',
+  1: 'pages_compared',
+  2: 'pages_skipped_cow',
+  3: 'forking_time',
+  4: 'restore_time',
+  5: 'pages_restored',
 };
 
 /** CRIU's counters by their proto names; *_time fields are microseconds. */
@@ -31,7 +45,7 @@ function readVarint(buf: Buffer, offset: number): [value: bigint, next: number] 
 
 function decodeMessage(buf: Buffer, names: Record<number, string>): CriuStats {
   const stats: CriuStats = {};
-  for (let offset = 0; offset < buf.length; ) {
+  for (let offset = 0; offset < buf.length;) {
     const [tag, afterTag] = readVarint(buf, offset);
     const field = Number(tag >> 3n);
     if ((tag & 7n) !== 0n) throw new Error(`unexpected wire type in CRIU stats field ${field}`);
@@ -44,7 +58,7 @@ function decodeMessage(buf: Buffer, names: Record<number, string>): CriuStats {
 
 function submessages(buf: Buffer): Map<number, Buffer> {
   const found = new Map<number, Buffer>();
-  for (let offset = 0; offset < buf.length; ) {
+  for (let offset = 0; offset < buf.length;) {
     const [tag, afterTag] = readVarint(buf, offset);
     if ((tag & 7n) !== 2n) throw new Error('unexpected wire type in CRIU stats_entry');
     const [length, start] = readVarint(buf, afterTag);

@@ -14,7 +14,12 @@ import { SshNode, UnreachableNodeError } from './ssh.js';
  * Connects to the plan's source or destination. An address that does not answer at all is the
  * configuration's fault, found before anything started: a UsageError naming the key to fix.
  */
-export async function connectPlanNode(plan: ConnectionPlan, role: Role, onReconnect?: (message: string) => void, onCommand?: (result: CommandResult) => void): Promise<SshNode> {
+export async function connectPlanNode(
+  plan: ConnectionPlan,
+  role: Role,
+  onReconnect?: (message: string) => void,
+  onCommand?: (result: CommandResult) => void,
+): Promise<SshNode> {
   try {
     return await connectToNode(plan, role, onReconnect, onCommand);
   } catch (error) {
@@ -46,7 +51,11 @@ function readPrivateKey(path: string): Buffer {
  * ssh-agent at SSH_AUTH_SOCK (ssh2 cannot ask for a passphrase; the agent holds the decrypted key
  * and criu-lab never sees it). A file that cannot be used is the configuration's fault.
  */
-export function clientCredentials(path: string, key: Buffer, env: NodeJS.ProcessEnv = process.env): { readonly privateKey: Buffer } | { readonly agent: string } {
+export function clientCredentials(
+  path: string,
+  key: Buffer,
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly privateKey: Buffer } | { readonly agent: string } {
   const parsed = ssh2.utils.parseKey(key);
   if (!(parsed instanceof Error)) return { privateKey: key };
   const encrypted = /encrypted|passphrase/i.test(parsed.message);
@@ -66,7 +75,7 @@ export function hostKeysFor(nodes: ConnectionPlan['nodes']): KnownHosts | 'trust
   if (nodes.knownHosts) return KnownHosts.load(nodes.knownHosts);
   if (nodes.trustUnknownHostKeys) return 'trust-unknown';
   throw new UsageError('no pinned host keys for the nodes; nothing was started', [
-    'nodes.known_hosts: not set, and criu-lab connects only to nodes whose SSH host key it knows (else anyone on the path could pose as a node and be sent the workload\'s memory); ' +
+    "nodes.known_hosts: not set, and criu-lab connects only to nodes whose SSH host key it knows (else anyone on the path could pose as a node and be sent the workload's memory); " +
       'fix: use the servers.yaml written by `criu-lab lab up` or `criu-lab infra deploy` (it sets nodes.known_hosts; after `infra deploy --no-wait-for-boot`, deploy again without it once the nodes booted), ' +
       'or record the keys from a network you trust (`ssh-keyscan -p <port> <ip> >> nodes.known_hosts`) and set nodes.known_hosts to that file, ' +
       'or pass --trust-unknown-host-keys (config: nodes.trust_unknown_host_keys: true) to accept any key, which the run records in metrics.json',
@@ -76,7 +85,12 @@ export function hostKeysFor(nodes: ConnectionPlan['nodes']): KnownHosts | 'trust
 /** Only what a connection needs, so `criu-lab cleanup` can reconnect from a run's leftovers record. */
 export type ConnectionPlan = Pick<Plan, 'nodes' | 'timeouts'>;
 
-function connectToNode(plan: ConnectionPlan, role: Role, onReconnect: ((message: string) => void) | undefined, onCommand: ((result: CommandResult) => void) | undefined): Promise<SshNode> {
+function connectToNode(
+  plan: ConnectionPlan,
+  role: Role,
+  onReconnect: ((message: string) => void) | undefined,
+  onCommand: ((result: CommandResult) => void) | undefined,
+): Promise<SshNode> {
   const { nodes } = plan;
   const address = nodes[role];
   // Host keys first: without them nothing else about the connection matters.

@@ -43,10 +43,19 @@ export class CommandRecorder {
         if (answer.settleAfterMs) await new Promise((resolve) => setTimeout(resolve, answer.settleAfterMs));
         const startedAtMs = Date.now();
         const result: CommandResult = {
-          node: name, argv, exitCode: answer.exitCode ?? 0, stdout: answer.stdout ?? '', stderr: '', durationMs: 0,
+          node: name,
+          argv,
+          exitCode: answer.exitCode ?? 0,
+          stdout: answer.stdout ?? '',
+          stderr: '',
+          durationMs: 0,
           ...(options.timed ? { nodeTiming: { startedAtMs, durationMs: 0 } } : {}),
         };
-        if ((options.check ?? true) && result.exitCode !== 0) throw new ExternalError(`${argv[0]} exited ${result.exitCode} on ${name} (recorded)`, { node: name, ...(options.step ? { step: options.step } : {}) });
+        if ((options.check ?? true) && result.exitCode !== 0)
+          throw new ExternalError(`${argv[0]} exited ${result.exitCode} on ${name} (recorded)`, {
+            node: name,
+            ...(options.step ? { step: options.step } : {}),
+          });
         return result;
       },
       async writeFile(remotePath, _content, fileMode) {

@@ -109,13 +109,26 @@ function connectClient(config: ConnectConfig, endpoint: SshEndpoint, knownHosts:
       resolve({ client, hostKey });
     });
     // A server that drops the connection during the handshake emits no error; without this the connect would wait for readyTimeout.
-    client.on('close', () => reject(new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): the connection closed during the handshake`, { node: endpoint.name, step: 'connect' })));
+    client.on('close', () =>
+      reject(
+        new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): the connection closed during the handshake`, {
+          node: endpoint.name,
+          step: 'connect',
+        }),
+      ),
+    );
     client.on('error', (error: Error & { level?: string }) => {
-      if (!rejectedKey && (error.level === 'client-socket' || error.level === 'client-timeout')) return reject(new UnreachableNodeError(endpoint, error.message));
+      if (!rejectedKey && (error.level === 'client-socket' || error.level === 'client-timeout'))
+        return reject(new UnreachableNodeError(endpoint, error.message));
       const reason = rejectedKey
         ? `host key ${rejectedKey.slice(0, 40)}… is not the one pinned for ${endpoint.ip}; if the node was recreated, run \`criu-lab lab up\` (or redeploy) to record its new key`
         : error.message;
-      reject(new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): ${reason}`, { node: endpoint.name, step: 'connect' }));
+      reject(
+        new ExternalError(`cannot connect to ${endpoint.name} (${endpoint.user}@${endpoint.ip}:${endpoint.port}): ${reason}`, {
+          node: endpoint.name,
+          step: 'connect',
+        }),
+      );
     });
     client.connect({
       ...config,
@@ -187,7 +200,14 @@ export class SshNode implements RemoteNode {
     try {
       const sock = await new Promise<ClientChannel>((resolve, reject) =>
         jump.client.forwardOut('127.0.0.1', 0, target.ip, target.port, (error, stream) =>
-          error ? reject(new ExternalError(`bastion ${bastion.name} cannot reach ${target.name} (${target.ip}:${target.port}): ${error.message}`, { node: target.name, step: 'connect' })) : resolve(stream),
+          error
+            ? reject(
+                new ExternalError(`bastion ${bastion.name} cannot reach ${target.name} (${target.ip}:${target.port}): ${error.message}`, {
+                  node: target.name,
+                  step: 'connect',
+                }),
+              )
+            : resolve(stream),
         ),
       );
       const { client, hostKey } = await connectClient({ ...common, sock, username: target.user }, target, target.knownHosts);
@@ -220,7 +240,10 @@ export class SshNode implements RemoteNode {
           lastError = error;
         }
       }
-      throw new ExternalError(`the connection to ${this.name} dropped and ${attempts} reconnects failed: ${(lastError as Error).message}`, { node: this.name, step: 'reconnect' });
+      throw new ExternalError(`the connection to ${this.name} dropped and ${attempts} reconnects failed: ${(lastError as Error).message}`, {
+        node: this.name,
+        step: 'reconnect',
+      });
     })().finally(() => {
       this.reconnecting = undefined;
     });
@@ -246,7 +269,11 @@ export class SshNode implements RemoteNode {
   private async attempt<T>(what: { step: string; command?: string; idempotent: boolean }, work: () => Promise<T>): Promise<T> {
     for (let drops = 0; ; drops++) {
       if (drops > (this.target.reconnectAttempts ?? 4))
-        throw new ExternalError(`the connection to ${this.name} dropped ${drops} times during ${what.step}; giving up`, { node: this.name, step: what.step, command: what.command });
+        throw new ExternalError(`the connection to ${this.name} dropped ${drops} times during ${what.step}; giving up`, {
+          node: this.name,
+          step: what.step,
+          command: what.command,
+        });
       if (this.lost && !this.closing) await this.reconnect();
       try {
         return await work();
@@ -254,10 +281,17 @@ export class SshNode implements RemoteNode {
         if (!(error instanceof ConnectionLost)) throw error;
         // Closed by this controller (a failing cleanup step closes connections while others still run): nothing to retry on.
         if (this.closing)
-          throw new ExternalError(`the connection to ${this.name} was closed before ${what.step} finished`, { node: this.name, step: what.step, command: what.command });
+          throw new ExternalError(`the connection to ${this.name} was closed before ${what.step} finished`, {
+            node: this.name,
+            step: what.step,
+            command: what.command,
+          });
         this.note(`the connection to ${this.name} dropped during ${what.step}${what.idempotent ? '; retrying it on a new connection' : ''}`);
         if (!what.idempotent)
-          throw new ExternalError(`the connection to ${this.name} dropped during ${what.step}; not retried, since ${what.step} is not idempotent (part of it may have run)`, { node: this.name, step: what.step, command: what.command });
+          throw new ExternalError(
+            `the connection to ${this.name} dropped during ${what.step}; not retried, since ${what.step} is not idempotent (part of it may have run)`,
+            { node: this.name, step: what.step, command: what.command },
+          );
       }
     }
   }
@@ -291,7 +325,12 @@ export class SshNode implements RemoteNode {
       if (this.lost) return reject(new ConnectionLost());
       const client = this.client;
       const onExec = (error: Error | undefined, stream: ClientChannel): void => {
-        if (error) return reject(this.lost || this.client !== client ? new ConnectionLost() : new ExternalError(`cannot run a command on ${this.name}: ${error.message}`, { node: this.name, step, command: quoteArgv(argv) }));
+        if (error)
+          return reject(
+            this.lost || this.client !== client
+              ? new ConnectionLost()
+              : new ExternalError(`cannot run a command on ${this.name}: ${error.message}`, { node: this.name, step, command: quoteArgv(argv) }),
+          );
         const stdout = new OutputTail(io.onStdout ? Infinity : OUTPUT_LIMIT_BYTES);
         const stderr = new OutputTail();
         let settled = false;
@@ -310,7 +349,18 @@ export class SshNode implements RemoteNode {
         // A connection that drops under a command does not always close its channels.
         const onDropped = (): void => stop(new ConnectionLost());
         client.once('close', onDropped);
-        const timer = setTimeout(() => stop(new ExternalError(`${step ?? argv[0]} on ${this.name} did not finish within ${Math.round(timeoutMs / 1000)} s`, { node: this.name, step, command: quoteArgv(argv), logTail: stderr.toString().slice(-2000) })), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            stop(
+              new ExternalError(`${step ?? argv[0]} on ${this.name} did not finish within ${Math.round(timeoutMs / 1000)} s`, {
+                node: this.name,
+                step,
+                command: quoteArgv(argv),
+                logTail: stderr.toString().slice(-2000),
+              }),
+            ),
+          timeoutMs,
+        );
         const onAbort = (): void => stop(new AbortedError());
         signal?.addEventListener('abort', onAbort, { once: true });
         const cleanupListeners = (): void => {
@@ -339,9 +389,25 @@ export class SshNode implements RemoteNode {
             }
           }
           if (io.onStdout && code === 0) io.onStdout(stdout.bytes());
-          const result: CommandResult = { node: this.name, argv, exitCode: code, stdout: io.onStdout ? '' : stdout.toString(), stderr: err, durationMs: performance.now() - started, nodeTiming };
+          const result: CommandResult = {
+            node: this.name,
+            argv,
+            exitCode: code,
+            stdout: io.onStdout ? '' : stdout.toString(),
+            stderr: err,
+            durationMs: performance.now() - started,
+            nodeTiming,
+          };
           if (check && code !== 0) {
-            reject(new ExternalError(`${step ?? argv[0]} failed on ${this.name} (exit ${code})`, { node: this.name, step, command: quoteArgv(argv), exitCode: code, logTail: tail(err || result.stdout, 15) }));
+            reject(
+              new ExternalError(`${step ?? argv[0]} failed on ${this.name} (exit ${code})`, {
+                node: this.name,
+                step,
+                command: quoteArgv(argv),
+                exitCode: code,
+                logTail: tail(err || result.stdout, 15),
+              }),
+            );
           } else resolve(result);
         });
       };
@@ -357,7 +423,9 @@ export class SshNode implements RemoteNode {
   private sftp(): Promise<SFTPWrapper> {
     const client = this.client;
     this.sftpSession ??= new Promise((resolve, reject) =>
-      client.sftp((error, sftp) => (error ? reject(new ExternalError(`SFTP unavailable on ${this.name}: ${error.message}`, { node: this.name })) : resolve(sftp))),
+      client.sftp((error, sftp) =>
+        error ? reject(new ExternalError(`SFTP unavailable on ${this.name}: ${error.message}`, { node: this.name })) : resolve(sftp),
+      ),
     );
     return this.sftpSession;
   }
@@ -367,13 +435,19 @@ export class SshNode implements RemoteNode {
   }
 
   /** One SFTP operation, with the default timeout; whole-file reads and writes are idempotent, so a dropped connection retries them. */
-  private fileOperation<T>(what: string, remotePath: string, operation: (sftp: SFTPWrapper, done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+  private fileOperation<T>(
+    what: string,
+    remotePath: string,
+    operation: (sftp: SFTPWrapper, done: (error: Error | undefined | null, value?: T) => void) => void,
+  ): Promise<T> {
     const timeoutMs = this.target.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     return this.attempt({ step: `${what} ${remotePath}`, idempotent: true }, async () => {
       const client = this.client;
       // An SFTP status (no such file, permission denied) carries a numeric code; a dropped channel does not.
       const failed = async (error: Error): Promise<Error> =>
-        typeof (error as { code?: unknown }).code !== 'number' && (await this.droppedUnder(client)) ? new ConnectionLost() : this.fileError(what, remotePath, error);
+        typeof (error as { code?: unknown }).code !== 'number' && (await this.droppedUnder(client))
+          ? new ConnectionLost()
+          : this.fileError(what, remotePath, error);
       const sftp = await this.sftp().catch(async (error: Error) => {
         this.sftpSession = undefined;
         throw await failed(error);
@@ -385,7 +459,12 @@ export class SshNode implements RemoteNode {
         };
         const timer = setTimeout(() => {
           client.off('close', onDropped);
-          reject(new ExternalError(`cannot ${what} ${remotePath} on ${this.name}: no answer within ${Math.round(timeoutMs / 1000)} s`, { node: this.name, step: what }));
+          reject(
+            new ExternalError(`cannot ${what} ${remotePath} on ${this.name}: no answer within ${Math.round(timeoutMs / 1000)} s`, {
+              node: this.name,
+              step: what,
+            }),
+          );
         }, timeoutMs);
         client.once('close', onDropped);
         operation(sftp, (error, value) => {
@@ -414,7 +493,9 @@ export class SshNode implements RemoteNode {
       await this.runWith(['cat', '--', remotePath], { step: `read ${remotePath}`, idempotent: true }, { onStdout: (bytes) => (content = bytes) });
       return content;
     }
-    return this.fileOperation<Buffer>('read', remotePath, (sftp, done) => sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => done(error, data)));
+    return this.fileOperation<Buffer>('read', remotePath, (sftp, done) =>
+      sftp.readFile(remotePath, (error: Error | undefined, data: Buffer) => done(error, data)),
+    );
   }
 
   async upload(localPath: string, remotePath: string, mode = 0o600): Promise<void> {

@@ -39,7 +39,8 @@ const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
  * the restore, and the lazy tail from running on the destination to the last page arriving.
  */
 export function phaseSeconds(metrics: RunMetrics): Record<string, number> {
-  const byName = (group: string) => sum(metrics.phases.filter((p) => PHASE_GROUPS.find((g) => g.matches.test(p.name))?.name === group).map((p) => p.durationMs));
+  const byName = (group: string) =>
+    sum(metrics.phases.filter((p) => PHASE_GROUPS.find((g) => g.matches.test(p.name))?.name === group).map((p) => p.durationMs));
   const stream = metrics.pageStream?.durationMs ?? 0;
   const ms: Record<string, number> = {
     'pre-dumps': metrics.predump ? sum(metrics.predump.iterations.map((i) => i.durationMs + i.shipMs)) : byName('pre-dumps'),
@@ -59,7 +60,8 @@ function phaseBars(input: ReportInput): ChartSpec {
   return {
     id: 'phases',
     title: 'Phases of every run',
-    caption: 'Seconds per phase, timed on the node that ran it: pre-dump rounds (with their shipping), the dump (without a page stream), the transfer (with it), the restore, and the lazy tail (running on the destination → last page arrived).',
+    caption:
+      'Seconds per phase, timed on the node that ran it: pre-dump rounds (with their shipping), the dump (without a page stream), the transfer (with it), the restore, and the lazy tail (running on the destination → last page arrived).',
     height: 80 + runs.length * 22,
     config: {
       type: 'bar',
@@ -67,19 +69,33 @@ function phaseBars(input: ReportInput): ChartSpec {
         labels: runs.map((r) => r.id),
         datasets: PHASE_GROUPS.map((g, i) => ({ label: g.name, data: perRun.map((p) => p[g.name]!), backgroundColor: color(i) })),
       },
-      options: { indexAxis: 'y', maintainAspectRatio: false, animation: false, scales: { x: { stacked: true, title: { display: true, text: 'seconds' } }, y: { stacked: true } } },
+      options: {
+        indexAxis: 'y',
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { stacked: true, title: { display: true, text: 'seconds' } }, y: { stacked: true } },
+      },
     },
   };
 }
 
 /** The providers' deadlines, and any other deadline a curve of this sweep searched for. */
 function deadlineLines(xMin: number, xMax: number, searched: readonly number[]) {
-  const providers = Object.entries(DEADLINES_S).map(([provider, seconds]) => ({ label: `${provider.toUpperCase()} deadline ${seconds} s`, seconds, color: provider === 'aws' ? '#d62728' : '#ff7f0e' }));
-  const others = [...new Set(searched)].filter((s) => !providers.some((p) => p.seconds === s)).map((seconds) => ({ label: `searched deadline ${seconds} s`, seconds, color: '#7f7f7f' }));
+  const providers = Object.entries(DEADLINES_S).map(([provider, seconds]) => ({
+    label: `${provider.toUpperCase()} deadline ${seconds} s`,
+    seconds,
+    color: provider === 'aws' ? '#d62728' : '#ff7f0e',
+  }));
+  const others = [...new Set(searched)]
+    .filter((s) => !providers.some((p) => p.seconds === s))
+    .map((seconds) => ({ label: `searched deadline ${seconds} s`, seconds, color: '#7f7f7f' }));
   return [...providers, ...others].map(({ label, seconds, color }) => ({
     type: 'line',
     label,
-    data: [{ x: xMin, y: seconds }, { x: xMax, y: seconds }],
+    data: [
+      { x: xMin, y: seconds },
+      { x: xMax, y: seconds },
+    ],
     borderColor: color,
     borderDash: [6, 4],
     borderWidth: 2,
@@ -107,7 +123,16 @@ function timeVsSize(input: ReportInput, id: string, title: string, pick: (m: Run
     half: true,
     config: {
       type: 'scatter',
-      data: { datasets: [...[...series.entries()].map(([label, data], i) => ({ label, data, backgroundColor: color(i), borderColor: color(i), pointRadius: 4 })), ...deadlineLines(xMin, xMax, input.curves.map((c) => c.deadlineS))] },
+      data: {
+        datasets: [
+          ...[...series.entries()].map(([label, data], i) => ({ label, data, backgroundColor: color(i), borderColor: color(i), pointRadius: 4 })),
+          ...deadlineLines(
+            xMin,
+            xMax,
+            input.curves.map((c) => c.deadlineS),
+          ),
+        ],
+      },
       options: {
         maintainAspectRatio: false,
         animation: false,
@@ -126,7 +151,8 @@ function throughputVsLink(rows: readonly GroupRow[]): ChartSpec | undefined {
   return {
     id: 'throughput',
     title: 'Transfer throughput vs the raw link',
-    caption: 'What crossed the link per second (the transfer plus any page stream), mean per group with 95 % CI whiskers, beside the raw link under the same profile (iperf3, one TCP flow, measured once per sweep).',
+    caption:
+      'What crossed the link per second (the transfer plus any page stream), mean per group with 95 % CI whiskers, beside the raw link under the same profile (iperf3, one TCP flow, measured once per sweep).',
     height: 380,
     config: {
       type: 'bar',
@@ -136,10 +162,16 @@ function throughputVsLink(rows: readonly GroupRow[]): ChartSpec | undefined {
           {
             label: 'transfer throughput (Mbit/s)',
             data: withThroughput.map((r) => Number(r.throughputMbit!.mean.toFixed(1))),
-            errorBars: withThroughput.map((r) => (r.throughputMbit!.ci95 === undefined ? null : [r.throughputMbit!.mean - r.throughputMbit!.ci95, r.throughputMbit!.mean + r.throughputMbit!.ci95])),
+            errorBars: withThroughput.map((r) =>
+              r.throughputMbit!.ci95 === undefined ? null : [r.throughputMbit!.mean - r.throughputMbit!.ci95, r.throughputMbit!.mean + r.throughputMbit!.ci95],
+            ),
             backgroundColor: '#4e79a7',
           },
-          { label: 'raw link, iperf3 (Mbit/s)', data: withThroughput.map((r) => (r.rawLinkMbit === undefined ? null : Number(r.rawLinkMbit.toFixed(1)))), backgroundColor: '#bab0ac' },
+          {
+            label: 'raw link, iperf3 (Mbit/s)',
+            data: withThroughput.map((r) => (r.rawLinkMbit === undefined ? null : Number(r.rawLinkMbit.toFixed(1)))),
+            backgroundColor: '#bab0ac',
+          },
         ],
       },
       options: { maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: 'Mbit/s' } } } },
@@ -149,11 +181,17 @@ function throughputVsLink(rows: readonly GroupRow[]): ChartSpec | undefined {
 
 /** Same-AZ beside cross-AZ for every combination of the other settings, one chart per figure. */
 function placementComparison(input: ReportInput): ChartSpec[] {
-  const placements = [...new Set(input.runs.map((r) => r.metrics?.placement ?? r.dims['experiment.placement']).filter((p): p is string => p !== undefined))].sort((a, b) => (a === 'same-az' ? -1 : b === 'same-az' ? 1 : a.localeCompare(b)));
+  const placements = [
+    ...new Set(input.runs.map((r) => r.metrics?.placement ?? r.dims['experiment.placement']).filter((p): p is string => p !== undefined)),
+  ].sort((a, b) => (a === 'same-az' ? -1 : b === 'same-az' ? 1 : a.localeCompare(b)));
   if (placements.length < 2) return [];
   const otherDims = (r: ReportRun) => Object.fromEntries(Object.entries(r.dims).filter(([p]) => !isPlacementDim(p)));
   // Natural order (max_memory=128 before max_memory=1024), not the order the runs happened in.
-  const byRest = new Map([...groupRuns(input.runs.map((r) => ({ ...r, dims: otherDims(r) }))).entries()].sort(([, a], [, b]) => labelOf(a[0]!.dims).localeCompare(labelOf(b[0]!.dims), 'en', { numeric: true })));
+  const byRest = new Map(
+    [...groupRuns(input.runs.map((r) => ({ ...r, dims: otherDims(r) }))).entries()].sort(([, a], [, b]) =>
+      labelOf(a[0]!.dims).localeCompare(labelOf(b[0]!.dims), 'en', { numeric: true }),
+    ),
+  );
   const labels = [...byRest.values()].map((runs) => labelOf(runs[0]!.dims));
   const figure = (id: string, title: string, unit: string, pick: (m: RunMetrics) => number | undefined, caption: string): ChartSpec => ({
     id,
@@ -167,7 +205,12 @@ function placementComparison(input: ReportInput): ChartSpec[] {
         labels,
         datasets: placements.map((placement, i) => {
           const stats = [...byRest.values()].map((runs) =>
-            summarize(runs.filter((r) => r.ok && r.metrics && (r.metrics.placement ?? r.dims['experiment.placement']) === placement).map((r) => pick(r.metrics!)).filter((v): v is number => v !== undefined)),
+            summarize(
+              runs
+                .filter((r) => r.ok && r.metrics && (r.metrics.placement ?? r.dims['experiment.placement']) === placement)
+                .map((r) => pick(r.metrics!))
+                .filter((v): v is number => v !== undefined),
+            ),
           );
           return {
             label: placement,
@@ -181,8 +224,20 @@ function placementComparison(input: ReportInput): ChartSpec[] {
     },
   });
   return [
-    figure('placement-transfer', 'Same-AZ vs cross-AZ: transfer time', 'seconds', (m) => (m.transfer || m.pageStream ? ((m.transfer?.durationMs ?? 0) + (m.pageStream?.durationMs ?? 0)) / 1000 : undefined), 'Mean time moving data node to node (transfer plus any page stream) per placement; whiskers: 95 % CI over the repetitions.'),
-    figure('placement-migration', 'Same-AZ vs cross-AZ: migration time', 'seconds', (m) => (m.migrationMs === undefined ? undefined : m.migrationMs / 1000), 'Mean migration time (first CRIU action until the source is no longer needed: running on the destination, lazy tail included), 95 % CI.'),
+    figure(
+      'placement-transfer',
+      'Same-AZ vs cross-AZ: transfer time',
+      'seconds',
+      (m) => (m.transfer || m.pageStream ? ((m.transfer?.durationMs ?? 0) + (m.pageStream?.durationMs ?? 0)) / 1000 : undefined),
+      'Mean time moving data node to node (transfer plus any page stream) per placement; whiskers: 95 % CI over the repetitions.',
+    ),
+    figure(
+      'placement-migration',
+      'Same-AZ vs cross-AZ: migration time',
+      'seconds',
+      (m) => (m.migrationMs === undefined ? undefined : m.migrationMs / 1000),
+      'Mean migration time (first CRIU action until the source is no longer needed: running on the destination, lazy tail included), 95 % CI.',
+    ),
   ];
 }
 
@@ -193,7 +248,8 @@ function deadlineCurves(input: ReportInput): ChartSpec | undefined {
   return {
     id: 'deadline-curves',
     title: `Largest ${input.sizePath ?? 'size'} that meets each deadline`,
-    caption: 'Found by bisection over runs: every repetition of the size met the deadline, the next size up on the grid did not (a bar at the top of the range means the whole range met it).',
+    caption:
+      'Found by bisection over runs: every repetition of the size met the deadline, the next size up on the grid did not (a bar at the top of the range means the whole range met it).',
     height: 360,
     config: {
       type: 'bar',
@@ -213,8 +269,20 @@ function deadlineCurves(input: ReportInput): ChartSpec | undefined {
 export function buildCharts(input: ReportInput, rows: readonly GroupRow[]): ChartSpec[] {
   const charts: (ChartSpec | undefined)[] = [
     phaseBars(input),
-    timeVsSize(input, 'downtime', 'Downtime vs image size, per strategy', (m) => m.downtimeMs, 'Freeze to running on the destination; dashed: the GCP (30 s) and AWS (120 s) notices.'),
-    timeVsSize(input, 'migration', 'Migration time vs image size', (m) => m.migrationMs, 'What the notice must cover (pre-dumps and lazy tails included); dashed: 30 s and 120 s.'),
+    timeVsSize(
+      input,
+      'downtime',
+      'Downtime vs image size, per strategy',
+      (m) => m.downtimeMs,
+      'Freeze to running on the destination; dashed: the GCP (30 s) and AWS (120 s) notices.',
+    ),
+    timeVsSize(
+      input,
+      'migration',
+      'Migration time vs image size',
+      (m) => m.migrationMs,
+      'What the notice must cover (pre-dumps and lazy tails included); dashed: 30 s and 120 s.',
+    ),
     throughputVsLink(rows),
     ...placementComparison(input),
     deadlineCurves(input),

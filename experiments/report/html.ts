@@ -23,7 +23,18 @@ function figure(s: Summary | undefined, digits = 2): string {
 }
 
 function summaryTable(rows: readonly GroupRow[]): string {
-  const head = ['group', 'placement / profile', 'ok / runs', 'migration (s)', 'downtime (s)', 'transfer (Mbit/s)', 'raw link (Mbit/s)', 'image (MiB)', `met ${DEADLINES_S.gcp} s`, `met ${DEADLINES_S.aws} s`];
+  const head = [
+    'group',
+    'placement / profile',
+    'ok / runs',
+    'migration (s)',
+    'downtime (s)',
+    'transfer (Mbit/s)',
+    'raw link (Mbit/s)',
+    'image (MiB)',
+    `met ${DEADLINES_S.gcp} s`,
+    `met ${DEADLINES_S.aws} s`,
+  ];
   const body = rows.map((r) =>
     [
       `<td>${escapeHtml(r.label)}</td>`,
@@ -67,24 +78,34 @@ function linksSection(input: ReportInput): string {
   const usedProfiles = [...new Set(input.runs.map((r) => r.metrics?.profile ?? r.dims['experiment.profile']).filter((p): p is string => p !== undefined))];
   const parts: string[] = [];
   if (input.links.length > 0)
-    parts.push(`<h2>Raw links</h2><table><thead><tr><th>pair</th><th>profile</th><th>iperf3 (Mbit/s)</th><th>measured</th></tr></thead><tbody>${input.links
-      .map((l) => `<tr><td>${escapeHtml(`${l.source} → ${l.destination}`)}</td><td>${escapeHtml(l.profile ?? 'unshaped')}</td><td>${l.mbitPerS.toFixed(0)}</td><td>${escapeHtml(l.measuredAt)}</td></tr>`)
-      .join('')}</tbody></table>`);
+    parts.push(
+      `<h2>Raw links</h2><table><thead><tr><th>pair</th><th>profile</th><th>iperf3 (Mbit/s)</th><th>measured</th></tr></thead><tbody>${input.links
+        .map(
+          (l) =>
+            `<tr><td>${escapeHtml(`${l.source} → ${l.destination}`)}</td><td>${escapeHtml(l.profile ?? 'unshaped')}</td><td>${l.mbitPerS.toFixed(0)}</td><td>${escapeHtml(l.measuredAt)}</td></tr>`,
+        )
+        .join('')}</tbody></table>`,
+    );
   if (usedProfiles.length > 0)
-    parts.push(`<h2>Bandwidth profiles</h2><table><thead><tr><th>profile</th><th>lab rate</th><th>AWS figure</th><th>basis (config/profiles.yaml)</th></tr></thead><tbody>${usedProfiles
-      .map((name) => profiles.get(name))
-      .filter((p) => p !== undefined)
-      .map((p) => `<tr><td>${escapeHtml(p.name)}</td><td>${p.rateMbit} Mbit/s</td><td>${p.awsGbit} Gbit/s</td><td>${escapeHtml(p.basis)}</td></tr>`)
-      .join('')}</tbody></table>`);
+    parts.push(
+      `<h2>Bandwidth profiles</h2><table><thead><tr><th>profile</th><th>lab rate</th><th>AWS figure</th><th>basis (config/profiles.yaml)</th></tr></thead><tbody>${usedProfiles
+        .map((name) => profiles.get(name))
+        .filter((p) => p !== undefined)
+        .map((p) => `<tr><td>${escapeHtml(p.name)}</td><td>${p.rateMbit} Mbit/s</td><td>${p.awsGbit} Gbit/s</td><td>${escapeHtml(p.basis)}</td></tr>`)
+        .join('')}</tbody></table>`,
+    );
   return parts.join('\n');
 }
 
 function curvesSection(input: ReportInput): string {
   if (input.curves.length === 0) return '';
   return `<h2>Deadline curves</h2><table><thead><tr><th>cell</th><th>deadline</th><th>largest ${escapeHtml(input.sizePath ?? 'size')}</th><th>probes (size: worst migration)</th></tr></thead><tbody>${input.curves
-    .map((c) => `<tr><td>${escapeHtml(c.cellLabel)}</td><td>${c.deadlineS} s</td><td>${c.maxSize ?? 'none'}${c.bound === 'above-high' ? ' (or more)' : c.bound === 'below-low' ? ' (below the range)' : ''}</td><td>${c.probes
-      .map((p) => `${p.size}: ${p.worstMigrationMs === undefined ? 'failed' : `${(p.worstMigrationMs / 1000).toFixed(1)} s`} ${p.met ? '✓' : '✗'}`)
-      .join(', ')}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr><td>${escapeHtml(c.cellLabel)}</td><td>${c.deadlineS} s</td><td>${c.maxSize ?? 'none'}${c.bound === 'above-high' ? ' (or more)' : c.bound === 'below-low' ? ' (below the range)' : ''}</td><td>${c.probes
+          .map((p) => `${p.size}: ${p.worstMigrationMs === undefined ? 'failed' : `${(p.worstMigrationMs / 1000).toFixed(1)} s`} ${p.met ? '✓' : '✗'}`)
+          .join(', ')}</td></tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 

@@ -110,12 +110,16 @@ function loadResults(dir: string): ReportInput {
         watch: readJson<WatchRecord>(join(resultsDir, WATCH_FILE)),
       };
     });
-  if (runs.length === 0) throw new UsageError(`no runs in ${dir}`, [`${dir}: neither a sweep.json nor any metrics.json below it; pass a sweep dir (results/sweeps/<name>) or a results dir`]);
+  if (runs.length === 0)
+    throw new UsageError(`no runs in ${dir}`, [
+      `${dir}: neither a sweep.json nor any metrics.json below it; pass a sweep dir (results/sweeps/<name>) or a results dir`,
+    ]);
   return { title: `results in ${basename(dir)}`, source: dir, kind: 'results', runs: onlyDiffering(runs), links: [], curves: [], sizePath: undefined };
 }
 
 export function loadReportInput(path: string): ReportInput {
   const dir = resolve(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`no directory at ${dir}`, [`${path}: pass a sweep dir (results/sweeps/<name>) or a results dir`]);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`no directory at ${dir}`, [`${path}: pass a sweep dir (results/sweeps/<name>) or a results dir`]);
   return existsSync(join(dir, SWEEP_FILE)) ? loadSweep(dir) : loadResults(dir);
 }

@@ -98,17 +98,35 @@ const csvCell = (value: string | number | undefined) => {
 export function summaryCsv(rows: readonly GroupRow[]): string {
   const dimPaths = [...new Set(rows.flatMap((r) => Object.keys(r.dims)))];
   const header = [
-    'group', ...dimPaths, 'placement', 'profile', 'runs', 'ok',
+    'group',
+    ...dimPaths,
+    'placement',
+    'profile',
+    'runs',
+    'ok',
     ...FIGURES.flatMap(([name]) => [`${name}_mean`, `${name}_ci95`, `${name}_min`, `${name}_max`]),
-    'raw_link_mbit_s', `met_${DEADLINES_S.gcp}s`, `met_${DEADLINES_S.aws}s`,
+    'raw_link_mbit_s',
+    `met_${DEADLINES_S.gcp}s`,
+    `met_${DEADLINES_S.aws}s`,
   ];
-  const lines = rows.map((r) => [
-    r.label, ...dimPaths.map((p) => r.dims[p]), r.placement, r.profile, r.runs, r.ok,
-    ...FIGURES.flatMap(([, pick]) => {
-      const s = pick(r);
-      return [s?.mean, s?.ci95, s?.min, s?.max];
-    }),
-    r.rawLinkMbit, r.metGcp, r.metAws,
-  ].map(csvCell).join(','));
+  const lines = rows.map((r) =>
+    [
+      r.label,
+      ...dimPaths.map((p) => r.dims[p]),
+      r.placement,
+      r.profile,
+      r.runs,
+      r.ok,
+      ...FIGURES.flatMap(([, pick]) => {
+        const s = pick(r);
+        return [s?.mean, s?.ci95, s?.min, s?.max];
+      }),
+      r.rawLinkMbit,
+      r.metGcp,
+      r.metAws,
+    ]
+      .map(csvCell)
+      .join(','),
+  );
   return `${[header.join(','), ...lines].join('\n')}\n`;
 }

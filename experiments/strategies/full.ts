@@ -34,7 +34,11 @@ export const runImages = (c: Pick<RunContext, 'paths'>): FinalImages => ({ sourc
 
 export const finalDumpArgv = (c: Ctx, pid: number | string, step: Pick<FinalStep, 'images' | 'pageServer' | 'tls'>, lazyPagesPort?: number): string[] =>
   dumpArgv({
-    pid, imageDir: step.images.source, logFile: 'dump.log', leaveStopped: true, extraFlags: c.workload.criuFlags.dump,
+    pid,
+    imageDir: step.images.source,
+    logFile: 'dump.log',
+    leaveStopped: true,
+    extraFlags: c.workload.criuFlags.dump,
     ...(step.images.parent !== undefined ? { parentDir: step.images.parent } : {}),
     ...(step.pageServer ? { pageServer: step.pageServer } : {}),
     ...(lazyPagesPort !== undefined ? { lazyPagesPort } : {}),
@@ -63,7 +67,12 @@ export async function dumpMoveRestore(ctx: RunContext, transfer: TransferSession
     directoryBytes(ctx.destination, images.destination),
   ]);
   return migrationResult({
-    dump: dump.nodeTiming, dumpStats, imageBytes, transfer: moved, restore: restore.nodeTiming, restoreStats,
+    dump: dump.nodeTiming,
+    dumpStats,
+    imageBytes,
+    transfer: moved,
+    restore: restore.nodeTiming,
+    restoreStats,
     firstActionAtMs: step.firstActionAtMs ?? dump.nodeTiming.startedAtMs,
   });
 }

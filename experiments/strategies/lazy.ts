@@ -10,14 +10,30 @@ import type { CriuStats } from '../criu/stats.js';
 import type { RunContext } from '../run-context.js';
 import type { TransferSession } from '../transfers/transfer.js';
 import { finalDumpArgv, finalItems, finalRestoreArgv, finalStepLogs, runImages, type FinalImages, type FinalStep } from './full.js';
-import { checkBeforeFreeze, endOf, imagesStayOnSourceRow, listeningCondition, makeDirs, migrationResult, startLongRunning, timedStep, untilReady } from './steps.js';
+import {
+  checkBeforeFreeze,
+  endOf,
+  imagesStayOnSourceRow,
+  listeningCondition,
+  makeDirs,
+  migrationResult,
+  startLongRunning,
+  timedStep,
+  untilReady,
+} from './steps.js';
 import type { MigrationResult, Strategy, StrategyLog } from './strategy.js';
 import { installStreamTls, streamTls } from './stream-tls.js';
 
 type LazyStep = Omit<FinalStep, 'pageServer'>;
 
 const daemonArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>, images: FinalImages) =>
-  lazyPagesArgv({ imageDir: images.destination, logFile: 'lazy-pages.log', address: ctx.plan.nodes.source.ip, port: ctx.plan.checkpoint.strategy.pageServerPort, tls: streamTls(ctx) });
+  lazyPagesArgv({
+    imageDir: images.destination,
+    logFile: 'lazy-pages.log',
+    address: ctx.plan.nodes.source.ip,
+    port: ctx.plan.checkpoint.strategy.pageServerPort,
+    tls: streamTls(ctx),
+  });
 const socketCondition = (images: FinalImages) => ['test', '-S', `${images.destination}/${LAZY_PAGES_SOCKET}`];
 
 /** A lazy dump's statistics only when CRIU kept them (a later CRIU that stops resetting them); the zeros 4.2.1 writes would read as data. */
@@ -34,7 +50,9 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: TransferSes
   await Promise.all([makeDirs(ctx, 'source', [images.source]), makeDirs(ctx, 'destination', [images.destination]), installStreamTls(ctx)]);
   // The dump stays up through the move, the restore and the page stream, so it runs beside them.
   const dump = startLongRunning(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, { ...step, tls: streamTls(ctx) }, port), timeouts.dumpS + timeouts.transferS);
-  await ctx.progress.track('dump', () => untilReady(ctx, 'source', 'the lazy dump serving pages', listeningCondition(port, images.source), dump, timeouts.dumpS));
+  await ctx.progress.track('dump', () =>
+    untilReady(ctx, 'source', 'the lazy dump serving pages', listeningCondition(port, images.source), dump, timeouts.dumpS),
+  );
   const moved = await transfer.move(finalItems(ctx, images));
   await step.beforeRestore?.();
   const daemon = startLongRunning(ctx, 'destination', 'lazy-pages', daemonArgv(ctx, images), timeouts.transferS + timeouts.restoreS);
@@ -59,7 +77,12 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: TransferSes
   const imagesDumpedOffsetMs = logOffsetMs(dumpLog, LAZY_SERVER_STARTED);
   const freezeAt = seizedOffsetMs === undefined ? started : started + seizedOffsetMs;
   const result = migrationResult({
-    dump: served.nodeTiming, dumpStats: usableLazyDumpStats(dumpStats), imageBytes, transfer: moved, restore: restore.nodeTiming, restoreStats,
+    dump: served.nodeTiming,
+    dumpStats: usableLazyDumpStats(dumpStats),
+    imageBytes,
+    transfer: moved,
+    restore: restore.nodeTiming,
+    restoreStats,
     firstActionAtMs: step.firstActionAtMs ?? started,
     sourceReleasedAtMs: endOf(served.nodeTiming),
     freezeAtMs: freezeAt,

@@ -21,7 +21,9 @@ const streamedStep = (ctx: Pick<RunContext, 'plan' | 'paths'>): FinalStep => ({
 export const pageserverStrategy: Strategy = {
   name: 'pageserver',
 
-  preflight: async (ctx) => [await portFreeRow(ctx.destination, ctx, ctx.plan.checkpoint.strategy.pageServerPort, `the page server receives ${ctx.source.name}'s pages there`)],
+  preflight: async (ctx) => [
+    await portFreeRow(ctx.destination, ctx, ctx.plan.checkpoint.strategy.pageServerPort, `the page server receives ${ctx.source.name}'s pages there`),
+  ],
 
   async migrate(ctx, transfer, pid) {
     await checkBeforeFreeze(ctx, pid, ['destination']);
@@ -38,5 +40,8 @@ export const pageserverStrategy: Strategy = {
     return { ...result, pageStream: pageStreamOf(result.dump.criuStats, ctx.plan.checkpoint.strategy.tls) };
   },
 
-  logs: async (ctx) => [...finalStepLogs(runImages(ctx)), { on: 'destination', path: `${ctx.paths.destImageDir}/page-server.log`, name: 'criu-page-server.log' }],
+  logs: async (ctx) => [
+    ...finalStepLogs(runImages(ctx)),
+    { on: 'destination', path: `${ctx.paths.destImageDir}/page-server.log`, name: 'criu-page-server.log' },
+  ],
 };

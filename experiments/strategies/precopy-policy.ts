@@ -26,9 +26,7 @@ export interface AdaptivePolicy {
   readonly maxRounds: number;
 }
 
-export type Verdict =
-  | { readonly stop: false; readonly detail: string }
-  | { readonly stop: true; readonly reason: PredumpStopReason; readonly detail: string };
+export type Verdict = { readonly stop: false; readonly detail: string } | { readonly stop: true; readonly reason: PredumpStopReason; readonly detail: string };
 
 export const ADAPTIVE_DEFAULTS = { minPages: 64, growthLimit: 1.1, maxRounds: 8 } as const;
 
@@ -51,9 +49,14 @@ export function adaptiveVerdict(rounds: readonly RoundFigures[], policy: Adaptiv
   if (!last) return { stop: false, detail: 'no round yet' };
   const previous = rounds[rounds.length - 2];
   const n = rounds.length;
-  if (last.pagesWritten <= policy.minPages) return { stop: true, reason: 'converged', detail: `round ${n} wrote ${last.pagesWritten} pages, at most ${policy.minPages}` };
+  if (last.pagesWritten <= policy.minPages)
+    return { stop: true, reason: 'converged', detail: `round ${n} wrote ${last.pagesWritten} pages, at most ${policy.minPages}` };
   if (previous && last.pagesWritten >= previous.pagesWritten * policy.growthLimit)
-    return { stop: true, reason: 'diverging', detail: `round ${n} wrote ${last.pagesWritten} pages, at least ${policy.growthLimit}× the ${previous.pagesWritten} of round ${n - 1}` };
+    return {
+      stop: true,
+      reason: 'diverging',
+      detail: `round ${n} wrote ${last.pagesWritten} pages, at least ${policy.growthLimit}× the ${previous.pagesWritten} of round ${n - 1}`,
+    };
 
   const workMs = rounds.reduce((sum, r) => sum + r.durationMs + r.shipMs, 0);
   const bytes = rounds.reduce((sum, r) => sum + r.pagesWritten * PAGE_BYTES, 0);
@@ -80,6 +83,8 @@ export function adaptiveVerdict(rounds: readonly RoundFigures[], policy: Adaptiv
 export function nextRound(plan: Plan, rounds: readonly RoundFigures[]): Verdict {
   const planned = plan.checkpoint.strategy.predumpIterations;
   if (planned !== 'auto')
-    return rounds.length >= planned ? { stop: true, reason: 'iterations', detail: `${planned} round${planned === 1 ? '' : 's'}, as configured` } : { stop: false, detail: `round ${rounds.length + 1} of ${planned}` };
+    return rounds.length >= planned
+      ? { stop: true, reason: 'iterations', detail: `${planned} round${planned === 1 ? '' : 's'}, as configured` }
+      : { stop: false, detail: `round ${rounds.length + 1} of ${planned}` };
   return rounds.length === 0 ? { stop: false, detail: 'the first round' } : adaptiveVerdict(rounds, adaptivePolicy(plan));
 }

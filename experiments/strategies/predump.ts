@@ -26,13 +26,18 @@ const roundDir = (root: string, n: number) => `${root}/${n}`;
 /** `criu pre-dump` of round n (1-based), linked to round n-1. */
 export const preDumpCommand = (ctx: Ctx, pid: number | string, n: number): string[] =>
   preDumpArgv({
-    pid, imageDir: roundDir(ctx.paths.sourceImageDir, n), logFile: 'pre-dump.log', extraFlags: ctx.workload.criuFlags.dump,
+    pid,
+    imageDir: roundDir(ctx.paths.sourceImageDir, n),
+    logFile: 'pre-dump.log',
+    extraFlags: ctx.workload.criuFlags.dump,
     ...(n > 1 ? { parentDir: `../${n - 1}` } : {}),
   });
 
 /** Round n's directory, shipped while the workload keeps running. */
 export const roundItem = (ctx: Pick<RunContext, 'paths'>, n: number): TransferItem => ({
-  label: `predump-${n}`, from: roundDir(ctx.paths.sourceImageDir, n), to: roundDir(ctx.paths.destImageDir, n),
+  label: `predump-${n}`,
+  from: roundDir(ctx.paths.sourceImageDir, n),
+  to: roundDir(ctx.paths.destImageDir, n),
 });
 
 /** The final dump's directories, linked to the last of `rounds` pre-dumps. */
@@ -56,7 +61,10 @@ export const relinkArgv = (links: readonly (readonly [string, string])[]): strin
 
 async function pause(ctx: RunContext, endsAtMs: number): Promise<void> {
   const leftMs = endsAtMs - performance.now();
-  if (leftMs > 0) await sleep(leftMs, undefined, { signal: ctx.signal }).catch(() => { throw new AbortedError(); });
+  if (leftMs > 0)
+    await sleep(leftMs, undefined, { signal: ctx.signal }).catch(() => {
+      throw new AbortedError();
+    });
 }
 
 export const syncArgv = (ctx: Pick<RunContext, 'paths'>, n: number): string[] => ['sync', '-f', roundDir(ctx.paths.sourceImageDir, n)];
@@ -70,7 +78,11 @@ async function syncRound(ctx: RunContext, transfer: TransferSession, n: number):
 }
 
 /** Pre-dumps until the plan's rule says stop; each round is shipped while the next interval runs. */
-async function preCopy(ctx: RunContext, transfer: TransferSession, pid: number): Promise<{ rounds: PredumpRoundMetrics[]; figures: RoundFigures[]; verdict: Extract<Verdict, { stop: true }> }> {
+async function preCopy(
+  ctx: RunContext,
+  transfer: TransferSession,
+  pid: number,
+): Promise<{ rounds: PredumpRoundMetrics[]; figures: RoundFigures[]; verdict: Extract<Verdict, { stop: true }> }> {
   const rounds: PredumpRoundMetrics[] = [];
   const figures: RoundFigures[] = [];
   for (let verdict = nextRound(ctx.plan, figures); ; verdict = nextRound(ctx.plan, figures)) {
@@ -86,8 +98,22 @@ async function preCopy(ctx: RunContext, transfer: TransferSession, pid: number):
     const shipped = await transfer.move([roundItem(ctx, n)]);
     const syncMs = await syncRound(ctx, transfer, n);
     const { startedAtMs, durationMs } = pre.nodeTiming;
-    figures.push({ startedAtMs, durationMs, pagesScanned: criuStats['pages_scanned'] ?? 0, pagesWritten: criuStats['pages_written'] ?? 0, shipMs: shipped.durationMs });
-    rounds.push({ iteration: n, startedAt: new Date(startedAtMs).toISOString(), durationMs, criuStats, shippedBytes: shipped.bytes, shipMs: shipped.durationMs, ...(syncMs !== undefined ? { syncMs } : {}) });
+    figures.push({
+      startedAtMs,
+      durationMs,
+      pagesScanned: criuStats['pages_scanned'] ?? 0,
+      pagesWritten: criuStats['pages_written'] ?? 0,
+      shipMs: shipped.durationMs,
+    });
+    rounds.push({
+      iteration: n,
+      startedAt: new Date(startedAtMs).toISOString(),
+      durationMs,
+      criuStats,
+      shippedBytes: shipped.bytes,
+      shipMs: shipped.durationMs,
+      ...(syncMs !== undefined ? { syncMs } : {}),
+    });
     if (!nextRound(ctx.plan, figures).stop) await pause(ctx, nextAtMs);
   }
 }
@@ -107,24 +133,41 @@ export const predumpStrategy: Strategy = {
     const step = {
       images: finalImages(ctx, rounds.length),
       beforeRestore: async () => {
-        if (rounds.length > 0) await ctx.destination.run(relinkArgv(chainLinks(ctx, rounds.length)), { step: 'relink chain', timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal });
+        if (rounds.length > 0)
+          await ctx.destination.run(relinkArgv(chainLinks(ctx, rounds.length)), {
+            step: 'relink chain',
+            timeoutMs: ms(ctx.plan.timeouts.commandS),
+            signal: ctx.signal,
+          });
       },
       ...(figures[0] ? { firstActionAtMs: figures[0].startedAtMs } : {}),
     };
     const result = strategy.lazyPages ? await lazyDumpMoveRestore(ctx, transfer, pid, step) : await dumpMoveRestore(ctx, transfer, pid, step);
     const totalMs = rounds.reduce((sum, r) => sum + r.durationMs, 0);
     const predump: PredumpMetrics = {
-      planned: strategy.predumpIterations, iterations: rounds, totalMs, averageMs: rounds.length > 0 ? totalMs / rounds.length : 0,
-      stopReason: verdict.reason, stopDetail: verdict.detail,
+      planned: strategy.predumpIterations,
+      iterations: rounds,
+      totalMs,
+      averageMs: rounds.length > 0 ? totalMs / rounds.length : 0,
+      stopReason: verdict.reason,
+      stopDetail: verdict.detail,
     };
     return { ...result, predump };
   },
 
   async logs(ctx) {
     const listing = await ctx.source.run(['ls', '-1', ctx.paths.sourceImageDir], { check: false, timeoutMs: ms(ctx.plan.timeouts.commandS), idempotent: true });
-    const rounds = listing.stdout.split('\n').filter((entry) => /^\d+$/.test(entry)).map(Number).sort((a, b) => a - b);
+    const rounds = listing.stdout
+      .split('\n')
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(Number)
+      .sort((a, b) => a - b);
     const final = finalImages(ctx, rounds.length);
-    const preDumps: StrategyLog[] = rounds.map((n) => ({ on: 'source', path: `${roundDir(ctx.paths.sourceImageDir, n)}/pre-dump.log`, name: `criu-pre-dump-${n}.log` }));
+    const preDumps: StrategyLog[] = rounds.map((n) => ({
+      on: 'source',
+      path: `${roundDir(ctx.paths.sourceImageDir, n)}/pre-dump.log`,
+      name: `criu-pre-dump-${n}.log`,
+    }));
     return [...preDumps, ...(ctx.plan.checkpoint.strategy.lazyPages ? lazyStepLogs(final) : finalStepLogs(final))];
   },
 };

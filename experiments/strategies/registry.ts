@@ -6,4 +6,8 @@ import { lazyStrategy } from './lazy.js';
 import { pageserverStrategy } from './pageserver.js';
 import { predumpStrategy } from './predump.js';
 
-export const strategies = new Registry<Strategy>('checkpoint strategy').register(fullStrategy).register(predumpStrategy).register(pageserverStrategy).register(lazyStrategy);
+export const strategies = new Registry<Strategy>('checkpoint strategy')
+  .register(fullStrategy)
+  .register(predumpStrategy)
+  .register(pageserverStrategy)
+  .register(lazyStrategy);

@@ -14,7 +14,6 @@ import { ms, type RunContext } from '../run-context.js';
 import type { TransferItem, TransferSession } from '../transfers/transfer.js';
 import type { MigrationResult } from './strategy.js';
 
-
 export interface NodeTiming {
   readonly startedAtMs: number;
   readonly durationMs: number;
@@ -79,17 +78,36 @@ export function waitArgv(condition: readonly string[], timeoutS: number): string
 }
 
 /** Something listens on the TCP port (a lazy dump serving pages); `marker` names the run for cleanup. */
-export const listeningCondition = (port: number, marker: string): string[] => ['sh', '-c', 'ss -H -l -t -n "sport = :$1" | grep -q .', 'sh', String(port), marker];
+export const listeningCondition = (port: number, marker: string): string[] => [
+  'sh',
+  '-c',
+  'ss -H -l -t -n "sport = :$1" | grep -q .',
+  'sh',
+  String(port),
+  marker,
+];
 
 /** Waits on the node until `condition` holds; fails at once when `watched` (the CRIU call that should make it hold) ends first. */
-export async function untilReady(ctx: RunContext, role: Role, what: string, condition: readonly string[], watched: Promise<TimedResult>, timeoutS: number): Promise<void> {
+export async function untilReady(
+  ctx: RunContext,
+  role: Role,
+  what: string,
+  condition: readonly string[],
+  watched: Promise<TimedResult>,
+  timeoutS: number,
+): Promise<void> {
   const endedFirst = watched.then((result) => {
-    throw new ExternalError(`${what}: ${result.argv.slice(0, 2).join(' ')} exited (${result.exitCode}) before it was ready`, { node: result.node, logTail: tail(result.stderr, 10) });
+    throw new ExternalError(`${what}: ${result.argv.slice(0, 2).join(' ')} exited (${result.exitCode}) before it was ready`, {
+      node: result.node,
+      logTail: tail(result.stderr, 10),
+    });
   });
   endedFirst.catch(() => undefined);
-  const waited = ctx[role].run(waitArgv(condition, timeoutS), { check: false, step: what, timeoutMs: ms(timeoutS) + 5_000, signal: ctx.signal }).then((result) => {
-    if (result.exitCode !== 0) throw new ExternalError(`${what} did not happen within ${timeoutS} s`, { node: result.node, step: what });
-  });
+  const waited = ctx[role]
+    .run(waitArgv(condition, timeoutS), { check: false, step: what, timeoutMs: ms(timeoutS) + 5_000, signal: ctx.signal })
+    .then((result) => {
+      if (result.exitCode !== 0) throw new ExternalError(`${what} did not happen within ${timeoutS} s`, { node: result.node, step: what });
+    });
   await Promise.race([waited, endedFirst]);
 }
 
@@ -121,11 +139,26 @@ function sessionRssBytes(listing: string): number {
 export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: readonly Role[]): Promise<void> {
   const { source, destination, paths, plan, signal } = ctx;
   const options = { check: false, timeoutMs: ms(plan.timeouts.commandS), signal, step: 'pre-freeze check', idempotent: true };
-  const [rss, threads] = await Promise.all([source.run(['ps', '-o', 'rss=', '-s', String(pid)], options), source.run(['ps', '-L', '-o', 'lwp=', '-s', String(pid)], options)]);
+  const [rss, threads] = await Promise.all([
+    source.run(['ps', '-o', 'rss=', '-s', String(pid)], options),
+    source.run(['ps', '-L', '-o', 'lwp=', '-s', String(pid)], options),
+  ]);
   // ps exits 1 when no process is left in the workload's session.
-  if (rss.exitCode === 1) throw new ExternalError(`the ${ctx.workload.name} workload (pid ${pid}) is gone on ${source.name} before the dump; there is nothing to migrate (its output is in source/payload.out)`, { node: source.name, step: 'pre-freeze check' });
+  if (rss.exitCode === 1)
+    throw new ExternalError(
+      `the ${ctx.workload.name} workload (pid ${pid}) is gone on ${source.name} before the dump; there is nothing to migrate (its output is in source/payload.out)`,
+      { node: source.name, step: 'pre-freeze check' },
+    );
   // CRIU restores every process and thread of the tree with its own id, so each must be free on the destination.
-  const ids = [...new Set([pid, ...threads.stdout.split(/\s+/).filter((word) => /^\d+$/.test(word)).map(Number)])];
+  const ids = [
+    ...new Set([
+      pid,
+      ...threads.stdout
+        .split(/\s+/)
+        .filter((word) => /^\d+$/.test(word))
+        .map(Number),
+    ]),
+  ];
   const taken = await destination.run(['sh', '-c', 'for id; do kill -0 "$id" 2>/dev/null && echo "$id"; done; exit 0', 'sh', ...ids.map(String)], options);
   const takenIds = taken.stdout.split(/\s+/).filter((word) => word !== '');
   const needBytes = sessionRssBytes(rss.stdout);
@@ -134,19 +167,34 @@ export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: 
     const dir = role === 'source' ? paths.sourceImageDir : paths.destImageDir;
     const free = await availableBytes(ctx[role], ctx, dir);
     if (free !== undefined && free < needBytes * 1.1)
-      problems.push(`${ctx[role].name}: ${(free / MIB).toFixed(0)} MiB free under ${dir}, the image needs about ${(needBytes / MIB).toFixed(0)} MiB (the workload's RSS); free space there or point the image directory elsewhere`);
+      problems.push(
+        `${ctx[role].name}: ${(free / MIB).toFixed(0)} MiB free under ${dir}, the image needs about ${(needBytes / MIB).toFixed(0)} MiB (the workload's RSS); free space there or point the image directory elsewhere`,
+      );
   }
   if (takenIds.length > 0)
-    problems.push(`${destination.name}: ${takenIds.length === 1 ? 'pid' : 'pids'} ${takenIds.join(', ')} of the workload's tree ${takenIds.length === 1 ? 'is' : 'are'} taken there, and CRIU restores the same ids ("Can't fork for ${takenIds[0]}: File exists"); migrate to a node where they are free`);
+    problems.push(
+      `${destination.name}: ${takenIds.length === 1 ? 'pid' : 'pids'} ${takenIds.join(', ')} of the workload's tree ${takenIds.length === 1 ? 'is' : 'are'} taken there, and CRIU restores the same ids ("Can't fork for ${takenIds[0]}: File exists"); migrate to a node where they are free`,
+    );
   if (problems.length > 0) throw new ExternalError(`cannot migrate pid ${pid}: ${problems.join('; ')}`, { step: 'pre-freeze check' });
 }
 
 /** Transfers that hand the image storage over once (ebs) cannot ship a pre-dump chain round by round, nor leave a lazy dump writing on the source. */
-export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'source'>, transfer: Pick<TransferSession, 'name' | 'capabilities'>, strategy: string): PreflightRow {
+export function imagesStayOnSourceRow(
+  ctx: Pick<RunContext, 'source'>,
+  transfer: Pick<TransferSession, 'name' | 'capabilities'>,
+  strategy: string,
+): PreflightRow {
   const method = transfer.name;
   const ok = !transfer.capabilities.handsStorageOver;
-  return row(ctx.source.name, `transfer ${method}`, ok, ok ? `${method} can move images while CRIU still works in the source's image directory` : `${strategy} keeps CRIU working in the image directory after a move, but ${method} takes the image storage away from the source at the first move`,
-    `choose a --transfer that leaves the images on the source for this strategy, or --strategy full or pageserver with ${method}`);
+  return row(
+    ctx.source.name,
+    `transfer ${method}`,
+    ok,
+    ok
+      ? `${method} can move images while CRIU still works in the source's image directory`
+      : `${strategy} keeps CRIU working in the image directory after a move, but ${method} takes the image storage away from the source at the first move`,
+    `choose a --transfer that leaves the images on the source for this strategy, or --strategy full or pageserver with ${method}`,
+  );
 }
 
 /** Pages a dump sent to the destination's page server, from its own statistics; `tls` says how they went. */
@@ -176,7 +224,12 @@ export function migrationResult(parts: {
   const freezeAt = parts.freezeAtMs ?? freezeStartedAtMs(parts.dump, parts.dumpStats);
   const running = endOf(parts.restore);
   return {
-    dump: { durationMs: parts.dumpDurationMs ?? parts.dump.durationMs, startedAtMs: parts.dump.startedAtMs, criuStats: parts.dumpStats, imageBytes: parts.imageBytes },
+    dump: {
+      durationMs: parts.dumpDurationMs ?? parts.dump.durationMs,
+      startedAtMs: parts.dump.startedAtMs,
+      criuStats: parts.dumpStats,
+      imageBytes: parts.imageBytes,
+    },
     transfer: parts.transfer,
     restore: { durationMs: parts.restore.durationMs, endedAtMs: running, criuStats: parts.restoreStats },
     downtimeMs: running - freezeAt,

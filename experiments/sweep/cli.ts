@@ -31,7 +31,8 @@ function describePlan(spec: SweepSpec): string[] {
     for (const cell of cellsOf(spec)) lines.push(`  ${cell.key.padEnd(32)} ${cell.label}`);
     return lines;
   }
-  for (const run of runsOf(spec)) lines.push(`  ${statusOf(run.key).padEnd(8)} ${run.key.padEnd(36)} ${run.settings.map((s) => `${s.path}=${String(s.value)}`).join(' ')}`);
+  for (const run of runsOf(spec))
+    lines.push(`  ${statusOf(run.key).padEnd(8)} ${run.key.padEnd(36)} ${run.settings.map((s) => `${s.path}=${String(s.value)}`).join(' ')}`);
   return lines;
 }
 
@@ -50,7 +51,8 @@ export function registerSweepCommands(program: Command): Command {
         process.stdout.write(`${describePlan(spec).join('\n')}\n`);
         return;
       }
-      const stop = (name: string) => process.stderr.write(`\n${name}: stopping the sweep after cleaning up the current run; rerun the same command to resume\n`);
+      const stop = (name: string) =>
+        process.stderr.write(`\n${name}: stopping the sweep after cleaning up the current run; rerun the same command to resume\n`);
       await withInterrupts(stop, async (signal) => {
         const progress = createSweepProgress(spec.dir);
         const outcome = await runSweep(spec, { projectRoot: PROJECT_ROOT, backends: sweepBackends, signal, progress, retryFailed: flags.retryFailed });
@@ -60,7 +62,10 @@ export function registerSweepCommands(program: Command): Command {
           '',
           `sweep ${spec.name} ${outcome.interrupted ? 'INTERRUPTED' : 'done'}: ${count('ok')} ok, ${count('failed')} failed, ${count('pending')} pending of ${runs.length}; this session ran ${outcome.ranNow}, skipped ${outcome.skipped} finished${outcome.redone.length > 0 ? `, redid ${outcome.redone.join(', ')}` : ''}`,
           ...runs.filter((r) => r.status === 'failed').map((r) => `  failed ${r.key}: ${r.error?.split('\n')[0] ?? ''}`),
-          ...outcome.state.curves.map((c) => `  ${c.cellLabel}: largest ${spec.deadline?.sizePath ?? 'size'} meeting ${c.deadlineS} s = ${c.maxSize ?? `none (below ${spec.deadline?.low})`}${c.bound === 'above-high' ? ' (or more: the top of the range met it)' : ''}`),
+          ...outcome.state.curves.map(
+            (c) =>
+              `  ${c.cellLabel}: largest ${spec.deadline?.sizePath ?? 'size'} meeting ${c.deadlineS} s = ${c.maxSize ?? `none (below ${spec.deadline?.low})`}${c.bound === 'above-high' ? ' (or more: the top of the range met it)' : ''}`,
+          ),
           `sweep.json: ${join(outcome.dir, SWEEP_FILE)}`,
           `report: criu-lab report ${outcome.dir}`,
           ...(outcome.leftUp ? [outcome.leftUp] : []),

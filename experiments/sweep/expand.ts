@@ -25,13 +25,20 @@ export interface PlannedRun {
   readonly settings: readonly Setting[];
 }
 
-const slug = (value: unknown) => String(value).toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '') || 'x';
+const slug = (value: unknown) =>
+  String(value)
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^-+|-+$/g, '') || 'x';
 
 /** A key from the values; long ones keep a readable head and a hash of the whole. */
 export function keyOf(varying: readonly Setting[]): string {
   if (varying.length === 0) return 'all';
   // A zip of equal values (placement same-az with profile same-az) reads once.
-  const readable = varying.map((s) => slug(s.value)).filter((v, i, all) => v !== all[i - 1]).join('_');
+  const readable = varying
+    .map((s) => slug(s.value))
+    .filter((v, i, all) => v !== all[i - 1])
+    .join('_');
   if (readable.length <= 60) return readable;
   return `${readable.slice(0, 50)}_${hashOf(varying)}`;
 }

@@ -34,7 +34,14 @@ export async function measureRawLink(plan: Plan, signal: AbortSignal): Promise<n
       await new Promise((done) => setTimeout(done, 500));
       result = await source.run(iperfClientArgv(plan.nodes.destination.ip), { check: false, step: 'raw link', timeoutMs: (SECONDS + 15) * 1000, signal });
     }
-    if (result.exitCode !== 0) throw new ExternalError(`iperf3 from ${source.name} to ${destination.name} failed`, { node: source.name, step: 'raw link', command: iperfClientArgv(plan.nodes.destination.ip).join(' '), exitCode: result.exitCode, logTail: (result.stdout + result.stderr).slice(-800) });
+    if (result.exitCode !== 0)
+      throw new ExternalError(`iperf3 from ${source.name} to ${destination.name} failed`, {
+        node: source.name,
+        step: 'raw link',
+        command: iperfClientArgv(plan.nodes.destination.ip).join(' '),
+        exitCode: result.exitCode,
+        logTail: (result.stdout + result.stderr).slice(-800),
+      });
     return receivedMbitPerS(result.stdout);
   } finally {
     await destination.run(['pkill', '-f', `[i]perf3 --server --one-off --daemon --port ${IPERF_PORT}`], { check: false }).catch(() => undefined);

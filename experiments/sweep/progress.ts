@@ -59,8 +59,18 @@ export function createSweepProgress(dir: string, stream: NodeJS.WriteStream = pr
       const etaMs = estimateRemainingMs(finishedDurationsMs, remainingRuns);
       const of = `${position.index}/${position.totalIsBound ? '≤' : ''}${position.total}`;
       const eta = etaMs === undefined ? 'ETA after the first run' : `ETA ${formatDuration(etaMs)}`;
-      inner.note(`\n── sweep run ${of} · ${position.label} · rep ${position.repetition}/${position.repetitions} · elapsed ${formatDuration(Date.now() - started)} · ${eta}`);
-      const base = { run: position.index, of: position.total, totalIsBound: position.totalIsBound ?? false, key: position.key, cell: position.label, repetition: position.repetition, etaS: etaMs === undefined ? null : Math.round(etaMs / 1000) };
+      inner.note(
+        `\n── sweep run ${of} · ${position.label} · rep ${position.repetition}/${position.repetitions} · elapsed ${formatDuration(Date.now() - started)} · ${eta}`,
+      );
+      const base = {
+        run: position.index,
+        of: position.total,
+        totalIsBound: position.totalIsBound ?? false,
+        key: position.key,
+        cell: position.label,
+        repetition: position.repetition,
+        etaS: etaMs === undefined ? null : Math.round(etaMs / 1000),
+      };
       write({ ...base, phase: 'starting', elapsedS: Math.round((Date.now() - started) / 1000) });
       return {
         note: (message) => inner.note(message),

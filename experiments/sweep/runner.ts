@@ -135,7 +135,10 @@ class SweepSession {
   private async cleanCutOff(plan: Plan, record: RunRecord): Promise<void> {
     const dir = record.cutOff?.at(-1)?.resultsDir;
     if (!dir || this.spec.fresh !== 'never') return;
-    const runId = dir.split('/').at(-1)!.replace(/_(failed|exception)$/, '');
+    const runId = dir
+      .split('/')
+      .at(-1)!
+      .replace(/_(failed|exception)$/, '');
     const paths = runPaths(plan, runId);
     for (const role of ['source', 'destination'] as const) {
       const node = await connectPlanNode(plan, role).catch(() => undefined);
@@ -164,7 +167,15 @@ class SweepSession {
     const { total, bound } = this.total();
     const done = store.state.runs.filter(finished);
     const progress = options.progress.startRun(
-      { index: done.length + 1, total, totalIsBound: bound, key: record.key, label: record.cellLabel, repetition: record.repetition, repetitions: this.spec.repetitions },
+      {
+        index: done.length + 1,
+        total,
+        totalIsBound: bound,
+        key: record.key,
+        label: record.cellLabel,
+        repetition: record.repetition,
+        repetitions: this.spec.repetitions,
+      },
       done.map((r) => r.durationMs ?? 0).filter((d) => d > 0),
       total - done.length,
     );
@@ -211,7 +222,9 @@ class SweepSession {
     record.durationMs = Date.now() - startedMs;
     if (resultsDir) record.resultsDir = resultsDir;
     if (ok) delete record.error;
-    else record.error = error === undefined ? (metrics?.error ?? `outcome ${metrics?.outcome ?? 'unknown'}`) : renderError(error).text.split('\n').slice(0, 6).join('\n');
+    else
+      record.error =
+        error === undefined ? (metrics?.error ?? `outcome ${metrics?.outcome ?? 'unknown'}`) : renderError(error).text.split('\n').slice(0, 6).join('\n');
     if (metrics)
       record.summary = {
         ...(metrics.migrationMs !== undefined ? { migrationMs: metrics.migrationMs } : {}),
@@ -234,7 +247,12 @@ async function probeSize(session: SweepSession, spec: SweepSpec, cell: Cell, siz
   const sizeSetting = { path: spec.deadline!.sizePath, value: size };
   const records: RunRecord[] = [];
   for (let repetition = 1; repetition <= spec.repetitions; repetition++) {
-    const planned: PlannedRun = { key: runKey(cell, repetition, sizeSetting), cell: { ...cell, label: `${cell.label} ${sizeSetting.path.split('.').at(-1)}=${size}`.trim() }, repetition, settings: [...spec.settings, ...cell.varying, sizeSetting] };
+    const planned: PlannedRun = {
+      key: runKey(cell, repetition, sizeSetting),
+      cell: { ...cell, label: `${cell.label} ${sizeSetting.path.split('.').at(-1)}=${size}`.trim() },
+      repetition,
+      settings: [...spec.settings, ...cell.varying, sizeSetting],
+    };
     records.push(await session.execute(planned));
   }
   const times = records.map((r) => (r.status === 'ok' ? r.summary?.migrationMs : undefined));
@@ -259,7 +277,10 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
   state.status = 'running';
   await store.pruneSamples();
   await store.save();
-  if (skipped > 0 || redone.length > 0) options.progress.note(`sweep ${spec.name}: resuming; ${skipped} finished run${skipped === 1 ? '' : 's'} skipped${redone.length > 0 ? `, redoing ${redone.join(', ')} (cut off)` : ''}`);
+  if (skipped > 0 || redone.length > 0)
+    options.progress.note(
+      `sweep ${spec.name}: resuming; ${skipped} finished run${skipped === 1 ? '' : 's'} skipped${redone.length > 0 ? `, redoing ${redone.join(', ')} (cut off)` : ''}`,
+    );
 
   const cells = cellsOf(spec);
   const total = () =>
@@ -277,7 +298,10 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
         await session.inCell(async () => {
           for (const deadlineS of search.deadlinesS) {
             const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
-            state.curves = [...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)), { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result }];
+            state.curves = [
+              ...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)),
+              { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result },
+            ];
             await store.save();
           }
         });

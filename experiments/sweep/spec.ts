@@ -64,7 +64,10 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const pathKey = z.string().regex(/^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+$/, 'must be a dotted config path such as workload.max_memory');
 
 const fileSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits and . _ -').optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits and . _ -')
+    .optional(),
   experiment: z.string().min(1).optional(),
   settings: z.record(pathKey, scalar).default({}),
   matrix: z.record(pathKey, z.array(scalar).min(1, 'needs at least one value')).default({}),
@@ -74,7 +77,15 @@ const fileSchema = z.strictObject({
   infra: z
     .strictObject({
       backend: z.enum(BACKENDS, { error: `must be one of: ${BACKENDS.join(', ')}` }).default('lab'),
-      lab: z.strictObject({ name: z.string().regex(/^[a-z0-9]{1,8}$/, 'must be 1 to 8 characters from a-z and 0-9').default('sweep'), nodes: z.number().int().min(2).max(8).default(3) }).prefault({}),
+      lab: z
+        .strictObject({
+          name: z
+            .string()
+            .regex(/^[a-z0-9]{1,8}$/, 'must be 1 to 8 characters from a-z and 0-9')
+            .default('sweep'),
+          nodes: z.number().int().min(2).max(8).default(3),
+        })
+        .prefault({}),
       aws: z.strictObject({ config: z.string().default('config/infra.yaml'), boot_timeout_min: z.number().positive().default(30) }).prefault({}),
       servers: z.string().min(1).optional(),
     })
@@ -120,7 +131,11 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
   const absolute = resolve(cwd, file);
   if (!existsSync(absolute)) throw new UsageError(`no sweep file at ${absolute}`, [`${file}: file not found; sweeps live in config/sweeps/`]);
   const doc = parseDocument(readFileSync(absolute, 'utf8'));
-  if (doc.errors.length > 0) throw new UsageError(`${file} is not valid YAML`, doc.errors.map((e) => e.message.split('\n')[0]!));
+  if (doc.errors.length > 0)
+    throw new UsageError(
+      `${file} is not valid YAML`,
+      doc.errors.map((e) => e.message.split('\n')[0]!),
+    );
   const parsed = fileSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
   if (!parsed.success) {
     throw new UsageError(
@@ -131,15 +146,30 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
   const raw = parsed.data;
   const problems: string[] = [];
   const zipLengths = new Set(Object.values(raw.zip).map((values) => values.length));
-  if (zipLengths.size > 1) problems.push(`zip: every list must have the same length (got ${Object.entries(raw.zip).map(([p, v]) => `${p}: ${v.length}`).join(', ')})`);
+  if (zipLengths.size > 1)
+    problems.push(
+      `zip: every list must have the same length (got ${Object.entries(raw.zip)
+        .map(([p, v]) => `${p}: ${v.length}`)
+        .join(', ')})`,
+    );
   const varying = [...Object.keys(raw.matrix), ...Object.keys(raw.zip)];
   const allPaths = [...Object.keys(raw.settings), ...varying, ...(raw.deadline ? [raw.deadline.size] : [])];
   for (const path of new Set(allPaths)) {
-    const places = [['settings', raw.settings], ['matrix', raw.matrix], ['zip', raw.zip]].filter(([, r]) => path in (r as object)).map(([n]) => n);
+    const places = [
+      ['settings', raw.settings],
+      ['matrix', raw.matrix],
+      ['zip', raw.zip],
+    ]
+      .filter(([, r]) => path in (r as object))
+      .map(([n]) => n);
     if (places.length > 1) problems.push(`${path}: set in ${places.join(' and ')}; a setting may vary in one place only`);
     if (path === 'experiment.results_dir') problems.push(`${path}: the sweep decides where each run's results go (results_dir of the sweep file)`);
   }
-  const workloadTypes = new Set<string>([String(raw.settings['workload.type'] ?? raw.settings['experiment.workload_type'] ?? 'memory'), ...(raw.matrix['workload.type'] ?? []).map(String), ...(raw.zip['workload.type'] ?? []).map(String)]);
+  const workloadTypes = new Set<string>([
+    String(raw.settings['workload.type'] ?? raw.settings['experiment.workload_type'] ?? 'memory'),
+    ...(raw.matrix['workload.type'] ?? []).map(String),
+    ...(raw.zip['workload.type'] ?? []).map(String),
+  ]);
   for (const path of new Set(allPaths))
     for (const type of workloadTypes) {
       const problem = unknownPathProblem(path, type);
@@ -153,12 +183,16 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
     if (d.low >= d.high) problems.push(`deadline.low: must be below deadline.high (${d.low} >= ${d.high})`);
     if (varying.includes(d.size)) problems.push(`deadline.size: ${d.size} is searched by the bisection; take it out of matrix and zip`);
   }
-  if (raw.fresh !== 'never' && raw.infra.backend === 'none') problems.push(`fresh: ${raw.fresh} needs infra the sweep can recreate (infra.backend lab or aws), not none`);
+  if (raw.fresh !== 'never' && raw.infra.backend === 'none')
+    problems.push(`fresh: ${raw.fresh} needs infra the sweep can recreate (infra.backend lab or aws), not none`);
   const servers = overrides.servers ?? raw.infra.servers;
-  if (raw.infra.backend === 'none' && !servers) problems.push('infra.servers: backend none runs on existing nodes; name their servers.yaml here or pass --servers');
+  if (raw.infra.backend === 'none' && !servers)
+    problems.push('infra.servers: backend none runs on existing nodes; name their servers.yaml here or pass --servers');
   const profileSet = 'experiment.profile' in raw.settings || 'experiment.profile' in raw.matrix || 'experiment.profile' in raw.zip;
-  if (raw.infra.backend === 'aws' && profileSet) problems.push('experiment.profile: bandwidth profiles emulate placements on the lab; on AWS the placement (experiment.placement) is real');
-  if (problems.length > 0) throw new UsageError(`the sweep file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
+  if (raw.infra.backend === 'aws' && profileSet)
+    problems.push('experiment.profile: bandwidth profiles emulate placements on the lab; on AWS the placement (experiment.placement) is real');
+  if (problems.length > 0)
+    throw new UsageError(`the sweep file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
 
   const name = raw.name ?? basename(absolute).replace(/\.ya?ml$/, '');
   const fromProject = (p: string) => resolve(cwd, p);
@@ -180,8 +214,13 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
     dir: resolve(cwd, overrides.resultsDir ?? raw.results_dir, name),
     measureLink: raw.measure_link,
     deadline: raw.deadline
-      ? { sizePath: raw.deadline.size, low: raw.deadline.low, high: raw.deadline.high, resolution: raw.deadline.resolution, deadlinesS: raw.deadline.deadlines_s }
+      ? {
+          sizePath: raw.deadline.size,
+          low: raw.deadline.low,
+          high: raw.deadline.high,
+          resolution: raw.deadline.resolution,
+          deadlinesS: raw.deadline.deadlines_s,
+        }
       : undefined,
   });
 }
-

@@ -129,7 +129,15 @@ export class SweepStore {
   plan(run: PlannedRun): RunRecord {
     const known = this.state.runs.find((r) => r.key === run.key);
     if (known) return known;
-    const record: RunRecord = { key: run.key, cellKey: run.cell.key, cellLabel: run.cell.label, repetition: run.repetition, settings: run.settings, status: 'pending', attempts: 0 };
+    const record: RunRecord = {
+      key: run.key,
+      cellKey: run.cell.key,
+      cellLabel: run.cell.label,
+      repetition: run.repetition,
+      settings: run.settings,
+      status: 'pending',
+      attempts: 0,
+    };
     this.state.runs.push(record);
     return record;
   }

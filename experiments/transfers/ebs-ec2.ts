@@ -64,13 +64,23 @@ interface NodeInstance {
 const STAGES = ['unchecked', 'on-source', 'unmounted', 'attaching', 'on-destination'] as const;
 type Stage = (typeof STAGES)[number];
 
-const instanceSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), instanceId: z.string().regex(/^i-[0-9a-f]+$/), zone: z.string().regex(/^[a-z0-9-]+$/) });
+const instanceSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  instanceId: z.string().regex(/^i-[0-9a-f]+$/),
+  zone: z.string().regex(/^[a-z0-9-]+$/),
+});
 /** The move's state as the leftovers record keeps it: enough for `criu-lab cleanup` to undo the move after the controller died. */
 export const ec2MoveStateSchema = z.object({
   stage: z.enum(STAGES),
   nodes: z.object({ source: instanceSchema, destination: instanceSchema }).optional(),
-  snapshotId: z.string().regex(/^snap-[0-9a-f]+$/).optional(),
-  cloneId: z.string().regex(/^vol-[0-9a-f]+$/).optional(),
+  snapshotId: z
+    .string()
+    .regex(/^snap-[0-9a-f]+$/)
+    .optional(),
+  cloneId: z
+    .string()
+    .regex(/^vol-[0-9a-f]+$/)
+    .optional(),
 });
 export type Ec2MoveState = z.infer<typeof ec2MoveStateSchema>;
 
@@ -194,7 +204,9 @@ export class Ec2VolumeMover implements VolumeMover {
     }
     if (this.snapshotId) {
       const snapshotId = this.snapshotId;
-      await attempt(`delete ${snapshotId}`, () => this.retry('DeleteSnapshot', () => this.options.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }))));
+      await attempt(`delete ${snapshotId}`, () =>
+        this.retry('DeleteSnapshot', () => this.options.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }))),
+      );
     }
     if (nodes && this.stage !== 'on-destination' && this.stage !== 'unchecked' && this.stage !== 'on-source') {
       // The original volume was left between nodes by a failed move: put it back on the source.
@@ -230,7 +242,10 @@ export class Ec2VolumeMover implements VolumeMover {
       } catch (error) {
         if (!THROTTLING.has(errorName(error))) throw error;
         if (attempt >= attempts)
-          throw new ExternalError(`EC2 throttled ${operation} ${attempts} times in a row (${errorText(error)}); the account's API rate is exhausted, try again in a minute`, { step: 'ebs' });
+          throw new ExternalError(
+            `EC2 throttled ${operation} ${attempts} times in a row (${errorText(error)}); the account's API rate is exhausted, try again in a minute`,
+            { step: 'ebs' },
+          );
         await sleep(firstDelayMs * 2 ** (attempt - 1));
       }
     }
@@ -246,7 +261,8 @@ export class Ec2VolumeMover implements VolumeMover {
       const volume = result.Volumes?.[0];
       if (volume) return volume;
     } catch (error) {
-      if (errorName(error) !== 'InvalidVolume.NotFound' && errorName(error) !== 'InvalidVolumeID.Malformed') throw this.external(`cannot describe ${volumeId}`, error);
+      if (errorName(error) !== 'InvalidVolume.NotFound' && errorName(error) !== 'InvalidVolumeID.Malformed')
+        throw this.external(`cannot describe ${volumeId}`, error);
     }
     throw new ExternalError(
       `transfer.ebs.volume: volume ${volumeId} does not exist in ${this.options.region}; set transfer.ebs.volume to an existing volume (servers.yaml aws.ebs_volumes lists the stack's)`,
@@ -271,7 +287,10 @@ export class Ec2VolumeMover implements VolumeMover {
     const find = (node: { name: string; ip: string }): NodeInstance => {
       const instance = instances.find((i) => i.PrivateIpAddress === node.ip);
       if (!instance?.InstanceId || !instance.Placement?.AvailabilityZone)
-        throw new ExternalError(`ebs: no running instance of stack ${stack} has the address ${node.ip} (${node.name}); is servers.yaml from this stack's deploy?`, { step: 'ebs prepare' });
+        throw new ExternalError(
+          `ebs: no running instance of stack ${stack} has the address ${node.ip} (${node.name}); is servers.yaml from this stack's deploy?`,
+          { step: 'ebs prepare' },
+        );
       return { name: node.name, instanceId: instance.InstanceId, zone: instance.Placement.AvailabilityZone };
     };
     return { source: find(source), destination: find(destination) };
@@ -279,7 +298,9 @@ export class Ec2VolumeMover implements VolumeMover {
 
   private async detach(volumeId: string, from: NodeInstance, force = false): Promise<void> {
     try {
-      await this.retry('DetachVolume', () => this.options.client.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: from.instanceId, ...(force ? { Force: true } : {}) })));
+      await this.retry('DetachVolume', () =>
+        this.options.client.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: from.instanceId, ...(force ? { Force: true } : {}) })),
+      );
     } catch (error) {
       throw this.external(`cannot detach ${volumeId} from ${from.name} (${from.instanceId})`, error);
     }
@@ -288,9 +309,12 @@ export class Ec2VolumeMover implements VolumeMover {
 
   private async attach(volumeId: string, to: NodeInstance): Promise<void> {
     try {
-      await this.retry('AttachVolume', () => this.options.client.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: to.instanceId, Device: ATTACH_DEVICE })));
+      await this.retry('AttachVolume', () =>
+        this.options.client.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: to.instanceId, Device: ATTACH_DEVICE })),
+      );
     } catch (error) {
-      const hint = errorName(error) === 'VolumeInUse' ? '; it is still attached to another instance: detach it there, or wait for an earlier detach to finish' : '';
+      const hint =
+        errorName(error) === 'VolumeInUse' ? '; it is still attached to another instance: detach it there, or wait for an earlier detach to finish' : '';
       throw this.external(`cannot attach ${volumeId} to ${to.name} (${to.instanceId})`, error, hint);
     }
     await this.wait(`${volumeId} to attach to ${to.name} (${to.instanceId})`, () => waitUntilVolumeInUse(this.waiter(), { VolumeIds: [volumeId] }));
@@ -299,7 +323,11 @@ export class Ec2VolumeMover implements VolumeMover {
   private async snapshot(volumeId: string): Promise<string> {
     const created = await this.retry('CreateSnapshot', () =>
       this.options.client.send(
-        new CreateSnapshotCommand({ VolumeId: volumeId, Description: `criu-lab images of ${volumeId} for a cross-zone move`, TagSpecifications: [{ ResourceType: 'snapshot', Tags: this.tags(`${volumeId}-move`) }] }),
+        new CreateSnapshotCommand({
+          VolumeId: volumeId,
+          Description: `criu-lab images of ${volumeId} for a cross-zone move`,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: this.tags(`${volumeId}-move`) }],
+        }),
       ),
     ).catch((error: unknown) => {
       throw this.external(`cannot snapshot ${volumeId}`, error);
@@ -327,7 +355,9 @@ export class Ec2VolumeMover implements VolumeMover {
     const volumeId = created.VolumeId;
     if (!volumeId) throw new ExternalError(`EC2 CreateVolume from ${snapshotId} returned no volume id`, { step: 'ebs' });
     await this.changed({ cloneId: volumeId });
-    await this.wait(`${volumeId} (from ${snapshotId}) to become available in ${zone}`, () => waitUntilVolumeAvailable(this.waiter(), { VolumeIds: [volumeId] }));
+    await this.wait(`${volumeId} (from ${snapshotId}) to become available in ${zone}`, () =>
+      waitUntilVolumeAvailable(this.waiter(), { VolumeIds: [volumeId] }),
+    );
     return volumeId;
   }
 
@@ -343,7 +373,9 @@ export class Ec2VolumeMover implements VolumeMover {
       await waiter();
     } catch (error) {
       if (errorName(error) === 'TimeoutError')
-        throw new ExternalError(`ebs: waited ${this.options.waitS} s for ${what}; it did not happen (raise transfer.ebs.wait_s if the zone is slow)`, { step: 'ebs' });
+        throw new ExternalError(`ebs: waited ${this.options.waitS} s for ${what}; it did not happen (raise transfer.ebs.wait_s if the zone is slow)`, {
+          step: 'ebs',
+        });
       throw this.external(`ebs: waiting for ${what} failed`, error);
     }
   }

@@ -3,7 +3,6 @@
 // block device (the lab's loop device, "attached" to a node by being mounted in its namespace).
 import type { Role } from '../../core/node.js';
 
-
 /** What a volume mover needs done on the nodes (mounts are the nodes' business, not EC2's). */
 export interface VolumeHost {
   /** The mount path the images live under (transfer.ebs_mount). */
@@ -23,7 +22,6 @@ export interface VolumeHost {
 /** Runs one named sub-step and records its timing; the transfer passes one that feeds its metrics. */
 export type StepRunner = <T>(name: string, work: () => Promise<T>) => Promise<T>;
 
-
 export interface VolumeMover {
   /** A short description for messages: `vol-0abc (us-west-2a)`, `/dev/loop7`. */
   readonly label: string;
@@ -37,4 +35,3 @@ export interface VolumeMover {
   /** Deletes what the move created (a cross-zone copy, its snapshot) and re-attaches an original left detached; tolerates any partial state. */
   cleanup(host: VolumeHost): Promise<void>;
 }
-

@@ -49,11 +49,17 @@ export class LocalVolumeMover implements VolumeMover {
 
   async prepare(host: VolumeHost): Promise<void> {
     if (!(await host.hasDevice('source', this.device)))
-      throw new ExternalError(`transfer.ebs.volume: ${this.device} is not a block device on ${this.sourceName}; set transfer.ebs.volume to the volume (the lab's servers.yaml from \`criu-lab lab up --storage\` names it)`, { step: 'ebs prepare' });
+      throw new ExternalError(
+        `transfer.ebs.volume: ${this.device} is not a block device on ${this.sourceName}; set transfer.ebs.volume to the volume (the lab's servers.yaml from \`criu-lab lab up --storage\` names it)`,
+        { step: 'ebs prepare' },
+      );
     if (await host.isMounted('source', this.device)) return;
     if (await host.isMounted('destination', this.device)) await host.unmount('destination');
     else if (await host.anythingMounted('source'))
-      throw new ExternalError(`transfer.ebs_mount: something other than ${this.device} is mounted at ${host.mountPath} on ${this.sourceName}; unmount it or set transfer.ebs_mount`, { step: 'ebs prepare' });
+      throw new ExternalError(
+        `transfer.ebs_mount: something other than ${this.device} is mounted at ${host.mountPath} on ${this.sourceName}; unmount it or set transfer.ebs_mount`,
+        { step: 'ebs prepare' },
+      );
     await host.mount('source', this.device);
   }
 
@@ -71,8 +77,21 @@ function moverFor(ctx: RunContext, options: SessionOptions, remember: (state: Ec
   if (options.dryRun) return new LocalVolumeMover(nvmeDevice(volume), ctx.source.name);
   const aws = ctx.plan.aws;
   if (!aws)
-    throw new ExternalError(`transfer.ebs.volume: ${volume} is an EC2 volume, but servers.yaml names no AWS stack (aws.region, aws.stack); use the servers.yaml \`criu-lab infra deploy\` writes`, { step: 'ebs prepare' });
-  return ec2Mover({ region: aws.region, stack: aws.stack, volumeId: volume, source: ctx.plan.nodes.source, destination: ctx.plan.nodes.destination, waitS: ctx.plan.transfer.ebs.waitS }, remember);
+    throw new ExternalError(
+      `transfer.ebs.volume: ${volume} is an EC2 volume, but servers.yaml names no AWS stack (aws.region, aws.stack); use the servers.yaml \`criu-lab infra deploy\` writes`,
+      { step: 'ebs prepare' },
+    );
+  return ec2Mover(
+    {
+      region: aws.region,
+      stack: aws.stack,
+      volumeId: volume,
+      source: ctx.plan.nodes.source,
+      destination: ctx.plan.nodes.destination,
+      waitS: ctx.plan.transfer.ebs.waitS,
+    },
+    remember,
+  );
 }
 
 type Ec2Target = Omit<Ec2VolumeOptions, 'client' | 'onState'>;
@@ -157,7 +176,14 @@ export const ebsTransfer: Transfer = {
       async prepare() {
         const volume = volumeOf(ctx);
         const aws = ctx.plan.aws;
-        record = { mount, volume, waitS, ...(!volume.startsWith('/dev/') && aws ? { ec2: { region: aws.region, stack: aws.stack, source: ctx.plan.nodes.source, destination: ctx.plan.nodes.destination } } : {}) };
+        record = {
+          mount,
+          volume,
+          waitS,
+          ...(!volume.startsWith('/dev/') && aws
+            ? { ec2: { region: aws.region, stack: aws.stack, source: ctx.plan.nodes.source, destination: ctx.plan.nodes.destination } }
+            : {}),
+        };
         await options.remember?.(record);
         mover = moverFor(ctx, options, remember);
         await mover.prepare(host());
@@ -199,6 +225,9 @@ export const ebsTransfer: Transfer = {
     if (!nodes.source || !nodes.destination) return;
     const host = volumeHost(nodes, mount, waitS, commandTimeoutMs);
     if (volume.startsWith('/dev/')) await new LocalVolumeMover(volume, nodes.source.name).prepare(host);
-    else if (ec2?.state) await ec2Mover({ region: ec2.region, stack: ec2.stack, volumeId: volume, source: ec2.source, destination: ec2.destination, waitS }, async () => {}).resume(ec2.state).cleanup(host);
+    else if (ec2?.state)
+      await ec2Mover({ region: ec2.region, stack: ec2.stack, volumeId: volume, source: ec2.source, destination: ec2.destination, waitS }, async () => {})
+        .resume(ec2.state)
+        .cleanup(host);
   },
 };

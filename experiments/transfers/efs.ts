@@ -8,7 +8,8 @@ import { ms } from '../units.js';
 import { leftoversProblems, mountPathSchema, moveThroughStorage, removeStage, requireMountPoint } from './shared-storage.js';
 import type { Transfer, TransferCapabilities } from './transfer.js';
 
-const MOUNT_FIX = 'mount the shared file system there on both nodes (`criu-lab lab up --storage` in the lab; the stack\'s user data on AWS), or set transfer.efs_mount to where it is mounted';
+const MOUNT_FIX =
+  "mount the shared file system there on both nodes (`criu-lab lab up --storage` in the lab; the stack's user data on AWS), or set transfer.efs_mount to where it is mounted";
 
 const SHARED: TransferCapabilities = { handsStorageOver: false, imagesOnSharedStorage: true };
 const leftoversSchema = z.object({ mount: mountPathSchema });

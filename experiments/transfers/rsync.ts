@@ -38,10 +38,12 @@ export const receivingDirs = (paths: RunPaths): string[] => [paths.workDir, path
  * character of it is a pattern or a command). Harmless to repeat.
  */
 export const removeRunKeyArgv = (runId: string): string[] => [
-  'sh', '-c',
+  'sh',
+  '-c',
   'f="$HOME/.ssh/authorized_keys"; [ -f "$f" ] || exit 0; t="$f.criu-lab.$$"; ' +
     'SUFFIX=" $1" awk \'{ s = ENVIRON["SUFFIX"]; n = length($0) - length(s) } n < 0 || substr($0, n + 1) != s\' "$f" >"$t" && chmod 600 "$t" && mv -f "$t" "$f"',
-  'sh', keyComment({ runId }),
+  'sh',
+  keyComment({ runId }),
 ];
 
 const keygenArgv = (c: Ctx) => ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', keyComment(c), '-f', keyPath(c)];
@@ -65,11 +67,23 @@ const authorizeArgv = (line: string) => ['sh', '-c', 'umask 077 && mkdir -p "$HO
 async function sourceAddresses(ctx: RunContext): Promise<string[]> {
   const { plan, source } = ctx;
   const routed = isIP(plan.nodes.destination.ip)
-    ? /\bsrc (\S+)/.exec((await source.run(['ip', '-o', 'route', 'get', plan.nodes.destination.ip], { check: false, idempotent: true, step: 'rsync prepare', timeoutMs: ms(plan.timeouts.commandS) })).stdout)?.[1]
+    ? /\bsrc (\S+)/.exec(
+        (
+          await source.run(['ip', '-o', 'route', 'get', plan.nodes.destination.ip], {
+            check: false,
+            idempotent: true,
+            step: 'rsync prepare',
+            timeoutMs: ms(plan.timeouts.commandS),
+          })
+        ).stdout,
+      )?.[1]
     : undefined;
   const addresses = [...new Set([plan.nodes.source.ip, routed].filter((a): a is string => a !== undefined && isIP(a) !== 0))];
   if (addresses.length === 0)
-    throw new ExternalError(`cannot tell which address ${source.name} connects to the destination from; set nodes.source.ip to an IP address`, { node: source.name, step: 'rsync prepare' });
+    throw new ExternalError(`cannot tell which address ${source.name} connects to the destination from; set nodes.source.ip to an IP address`, {
+      node: source.name,
+      step: 'rsync prepare',
+    });
   return addresses;
 }
 
@@ -86,15 +100,45 @@ function moveArgv(c: Ctx, items: readonly TransferItem[]): string[] {
   const { plan } = c;
   // Paths are restricted to [A-Za-z0-9._/-] by the config schema, so rsync's own word splitting of -e is safe.
   const ssh = [
-    'ssh', '-i', keyPath(c), '-o', `UserKnownHostsFile=${knownHostsPath(c)}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes', '-o', `ControlPath=${muxPath(c)}`, '-c', plan.transfer.rsync.cipher, '-p', String(plan.nodes.sshPort),
+    'ssh',
+    '-i',
+    keyPath(c),
+    '-o',
+    `UserKnownHostsFile=${knownHostsPath(c)}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `ControlPath=${muxPath(c)}`,
+    '-c',
+    plan.transfer.rsync.cipher,
+    '-p',
+    String(plan.nodes.sshPort),
   ].join(' ');
   const options = [
-    '-a', '--whole-file', '--numeric-ids', '--stats', '--mkpath', ...(plan.transfer.rsync.compress ? ['--compress'] : []),
+    '-a',
+    '--whole-file',
+    '--numeric-ids',
+    '--stats',
+    '--mkpath',
+    ...(plan.transfer.rsync.compress ? ['--compress'] : []),
     // An inert option for the receiving side only, so its argv carries the run id and cleanup finds it.
     `--remote-option=--log-file-format=criu-lab-${c.runId}`,
   ];
-  return ['bash', '-c', MOVE_SCRIPT, 'bash', ssh, `${plan.nodes.sshUser}@${plan.nodes.destination.ip}`, String(options.length), ...options, ...items.flatMap((i) => [i.from, i.to])];
+  return [
+    'bash',
+    '-c',
+    MOVE_SCRIPT,
+    'bash',
+    ssh,
+    `${plan.nodes.sshUser}@${plan.nodes.destination.ip}`,
+    String(options.length),
+    ...options,
+    ...items.flatMap((i) => [i.from, i.to]),
+  ];
 }
 
 /** "Total transferred file size: 1,234 bytes" from rsync --stats, summed over every rsync of a move. */
@@ -126,7 +170,12 @@ export const rsyncTransfer: Transfer = {
         await source.writeFile(knownHostsPath(ctx), `${ctx.plan.nodes.destination.ip} ${destination.hostKey}\n`, 0o600);
         // The key goes to the SSH user's own authorized_keys (the one rsync logs in as), not root's;
         // its gate runs rsync through sudo when that user is not root.
-        await destination.run(authorizeArgv(authorizedKeyLine(ctx, await sourceAddresses(ctx), publicKey)), { step: 'rsync authorize', timeoutMs, signal, asUser: true });
+        await destination.run(authorizeArgv(authorizedKeyLine(ctx, await sourceAddresses(ctx), publicKey)), {
+          step: 'rsync authorize',
+          timeoutMs,
+          signal,
+          asUser: true,
+        });
       },
 
       async move(items) {

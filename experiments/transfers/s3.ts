@@ -37,7 +37,15 @@ export function awsCliConfig(c: Ctx): string {
   const { s3 } = c.plan.transfer;
   const section = s3.profile ? `[profile ${s3.profile}]` : '[default]';
   const part = `${s3.partSizeMb}MB`;
-  return [section, `region = ${regionOf(c)}`, 's3 =', `  max_concurrent_requests = ${s3.maxConcurrency}`, `  multipart_chunksize = ${part}`, `  multipart_threshold = ${part}`, ''].join('\n');
+  return [
+    section,
+    `region = ${regionOf(c)}`,
+    's3 =',
+    `  max_concurrent_requests = ${s3.maxConcurrency}`,
+    `  multipart_chunksize = ${part}`,
+    `  multipart_threshold = ${part}`,
+    '',
+  ].join('\n');
 }
 
 /** Where a run's objects are and how the AWS CLI reaches them: what cleanup needs, also from a leftovers record. */
@@ -52,12 +60,20 @@ export interface S3Target {
 
 const targetOf = (c: Ctx): S3Target => {
   const { s3 } = c.plan.transfer;
-  return { bucket: bucketOf(c), prefix: runPrefix(c), region: regionOf(c), ...(s3.profile ? { profile: s3.profile } : {}), ...(s3.endpointUrl ? { endpointUrl: s3.endpointUrl } : {}) };
+  return {
+    bucket: bucketOf(c),
+    prefix: runPrefix(c),
+    region: regionOf(c),
+    ...(s3.profile ? { profile: s3.profile } : {}),
+    ...(s3.endpointUrl ? { endpointUrl: s3.endpointUrl } : {}),
+  };
 };
 
 /** `aws` with the given config file, profile and endpoint; the S3 arguments follow. */
 const awsArgvFor = (target: S3Target, config: string, args: readonly string[]): string[] => [
-  'env', `AWS_CONFIG_FILE=${config}`, 'aws',
+  'env',
+  `AWS_CONFIG_FILE=${config}`,
+  'aws',
   ...(target.profile ? ['--profile', target.profile] : []),
   ...(target.endpointUrl ? ['--endpoint-url', target.endpointUrl] : []),
   ...args,
@@ -72,10 +88,25 @@ export function awsArgv(c: Ctx, ...args: string[]): string[] {
 const UPLOAD_SCRIPT = 'set -o pipefail; dir=$1; shift; tar -C "$dir" -cf - . | "$@" && du -sb "$dir"';
 const DOWNLOAD_SCRIPT = 'set -o pipefail; dir=$1; shift; mkdir -p "$dir" && "$@" | tar -C "$dir" -xf -';
 
-export const uploadArgv = (c: Ctx, item: TransferItem) => ['bash', '-c', UPLOAD_SCRIPT, 'bash', item.from, ...awsArgv(c, 's3', 'cp', '--only-show-errors', '-', objectUrl(c, item))];
-export const downloadArgv = (c: Ctx, item: TransferItem) => ['bash', '-c', DOWNLOAD_SCRIPT, 'bash', item.to, ...awsArgv(c, 's3', 'cp', '--only-show-errors', objectUrl(c, item), '-')];
+export const uploadArgv = (c: Ctx, item: TransferItem) => [
+  'bash',
+  '-c',
+  UPLOAD_SCRIPT,
+  'bash',
+  item.from,
+  ...awsArgv(c, 's3', 'cp', '--only-show-errors', '-', objectUrl(c, item)),
+];
+export const downloadArgv = (c: Ctx, item: TransferItem) => [
+  'bash',
+  '-c',
+  DOWNLOAD_SCRIPT,
+  'bash',
+  item.to,
+  ...awsArgv(c, 's3', 'cp', '--only-show-errors', objectUrl(c, item), '-'),
+];
 const headBucketArgv = (c: Ctx) => awsArgv(c, 's3api', 'head-bucket', '--bucket', bucketOf(c));
-const removeArgv = (target: S3Target, config: string) => awsArgvFor(target, config, ['s3', 'rm', '--only-show-errors', '--recursive', `s3://${target.bucket}/${target.prefix}`]);
+const removeArgv = (target: S3Target, config: string) =>
+  awsArgvFor(target, config, ['s3', 'rm', '--only-show-errors', '--recursive', `s3://${target.bucket}/${target.prefix}`]);
 
 function where(c: Ctx): string {
   return c.plan.transfer.s3.endpointUrl ? `at ${c.plan.transfer.s3.endpointUrl}` : `in AWS S3 (${regionOf(c)})`;
@@ -89,7 +120,11 @@ async function checkBucket(ctx: RunContext, node: RemoteNode): Promise<void> {
   const head = await node.run(headBucketArgv(ctx), { check: false, step: 's3 prepare', timeoutMs, signal: ctx.signal });
   if (head.exitCode === 0) return;
   const why = tail(head.stderr || head.stdout, 3).trim();
-  if (head.exitCode === 127) throw new ExternalError(`the AWS CLI (aws) is not installed on ${node.name}; run scripts/setup-host.sh there (it installs awscli)`, { node: node.name, step: 's3 prepare' });
+  if (head.exitCode === 127)
+    throw new ExternalError(`the AWS CLI (aws) is not installed on ${node.name}; run scripts/setup-host.sh there (it installs awscli)`, {
+      node: node.name,
+      step: 's3 prepare',
+    });
   throw new ExternalError(
     `transfer.s3_bucket: bucket '${bucketOf(ctx)}' is not reachable from ${node.name} ${where(ctx)}: ${why}; set transfer.s3_bucket (or AWS_S3_BUCKET) to a bucket the nodes can write`,
     { node: node.name, step: 's3 prepare', command: headBucketArgv(ctx).join(' '), exitCode: head.exitCode },
@@ -107,10 +142,19 @@ async function removeObjects(node: RemoteNode, target: S3Target, controlDir: str
 // What a leftovers record may name: cleanup passes these to the AWS CLI as root, so each is a plain word of its kind.
 const leftoversSchema = z.object({
   bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,62}$/, 'must be a bucket name'),
-  prefix: z.string().regex(/^[A-Za-z0-9._/-]*[A-Za-z0-9._-]+\/$/, 'must be a key prefix ending in /').refine((p) => !p.split('/').includes('..'), 'must not climb with ..'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*[A-Za-z0-9._-]+\/$/, 'must be a key prefix ending in /')
+    .refine((p) => !p.split('/').includes('..'), 'must not climb with ..'),
   region: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name'),
-  profile: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a profile name').optional(),
-  endpointUrl: z.string().regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._/-]*)?$/, 'must be an http(s) URL').optional(),
+  profile: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be a profile name')
+    .optional(),
+  endpointUrl: z
+    .string()
+    .regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._/-]*)?$/, 'must be an http(s) URL')
+    .optional(),
 });
 
 export const s3Transfer: Transfer = {
@@ -137,11 +181,17 @@ export const s3Transfer: Transfer = {
       async move(items) {
         const uploads = await Promise.all(items.map((item) => nodeStep(ctx, ctx.source, `upload ${item.label}`, uploadArgv(ctx, item))));
         const downloads = await Promise.all(
-          items.map((item) => nodeStep(ctx, ctx.destination, `download ${item.label}`, downloadArgv(ctx, item), () => directoryBytes(ctx.destination, item.to))),
+          items.map((item) =>
+            nodeStep(ctx, ctx.destination, `download ${item.label}`, downloadArgv(ctx, item), () => directoryBytes(ctx.destination, item.to)),
+          ),
         );
         const bytes = uploads.map(({ result }) => sumOfLeadingNumbers(result.stdout));
         const steps = [...uploads.map(({ step }, i) => ({ ...step, bytes: bytes[i] })), ...downloads.map(({ step }, i) => ({ ...step, bytes: bytes[i] }))];
-        return transferMetrics('s3', bytes.reduce((a, b) => a + b, 0), steps);
+        return transferMetrics(
+          's3',
+          bytes.reduce((a, b) => a + b, 0),
+          steps,
+        );
       },
 
       async cleanup() {

@@ -25,7 +25,11 @@ export const stageDir = (root: string, runId: string): string => `${root.replace
 const FLUSH_SCRIPT = 'root=$1; shift; sync -f "$root" && if [ $# -gt 0 ]; then du -sb "$@"; fi';
 
 /** On the source: copies each staged item to <stage>/<label>; prints the bytes staged. */
-export const stageArgv = (stage: string, items: readonly TransferItem[]) => copyArgv(items.map((i) => ({ from: `${i.from}/.`, to: `${stage}/${i.label}` })), stage);
+export const stageArgv = (stage: string, items: readonly TransferItem[]) =>
+  copyArgv(
+    items.map((i) => ({ from: `${i.from}/.`, to: `${stage}/${i.label}` })),
+    stage,
+  );
 /** On the destination: copies <stage>/<label> to each item's place. */
 export const unstageArgv = (stage: string, items: readonly TransferItem[]) => copyArgv(items.map((i) => ({ from: `${stage}/${i.label}/.`, to: i.to })));
 /** Flushes the storage's file system (syncfs) and prints the bytes of the directories on it. */
@@ -34,9 +38,12 @@ export const flushArgv = (root: string, dirs: readonly string[]) => ['sh', '-c',
 /** Fails, naming the setting and every node without it, unless something is mounted at `path` on each node. */
 export async function requireMountPoint(ctx: RunContext, nodes: readonly RemoteNode[], setting: string, path: string, fix: string): Promise<void> {
   const step = `${ctx.plan.transfer.method} prepare`;
-  const checks = await Promise.all(nodes.map((node) => node.run(['mountpoint', '-q', path], { check: false, step, timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal })));
+  const checks = await Promise.all(
+    nodes.map((node) => node.run(['mountpoint', '-q', path], { check: false, step, timeoutMs: ms(ctx.plan.timeouts.commandS), signal: ctx.signal })),
+  );
   const missing = nodes.filter((_, i) => checks[i]!.exitCode !== 0).map((node) => node.name);
-  if (missing.length > 0) throw new ExternalError(`${setting}: nothing is mounted at ${path} on ${missing.join(' and ')}; ${fix}`, { node: missing.join(', '), step });
+  if (missing.length > 0)
+    throw new ExternalError(`${setting}: nothing is mounted at ${path} on ${missing.join(' and ')}; ${fix}`, { node: missing.join(', '), step });
 }
 
 /** How a method gets the flushed storage from the source to the destination (efs: nothing to do; ebs: the volume moves). */
@@ -63,14 +70,32 @@ export async function moveThroughStorage(
     return result.stdout;
   };
   let bytes = staged.length > 0 ? sumOfLeadingNumbers(await onNode(ctx.source, 'stage', stageArgv(stage, staged), true)) : 0;
-  bytes += sumOfLeadingNumbers(await onNode(ctx.source, 'flush', flushArgv(root, onStorage.map((i) => i.from)), true));
+  bytes += sumOfLeadingNumbers(
+    await onNode(
+      ctx.source,
+      'flush',
+      flushArgv(
+        root,
+        onStorage.map((i) => i.from),
+      ),
+      true,
+    ),
+  );
   await handOver({ onNode: (node, name, argv) => onNode(node, name, argv), record: (step) => steps.push(step) });
   if (staged.length > 0) await onNode(ctx.destination, 'unstage', unstageArgv(stage, staged));
   return transferMetrics(ctx.plan.transfer.method, bytes, steps);
 }
 
 /** A mount path as a leftovers record may name it: absolute, plain segments (cleanup removes below it as root). */
-export const mountPathSchema = z.string().refine((path) => /^\/[A-Za-z0-9._/-]+$/.test(path) && path.split('/').slice(1).every((s) => s !== '' && s !== '.' && s !== '..'), 'must be an absolute path of plain segments');
+export const mountPathSchema = z.string().refine(
+  (path) =>
+    /^\/[A-Za-z0-9._/-]+$/.test(path) &&
+    path
+      .split('/')
+      .slice(1)
+      .every((s) => s !== '' && s !== '.' && s !== '..'),
+  'must be an absolute path of plain segments',
+);
 
 /** Removes the run's staging directory on the storage, from each node given (on shared storage one is enough, but a volume may be mounted on either). */
 export async function removeStage(nodes: readonly RemoteNode[], root: string, runId: string, timeoutMs: number): Promise<void> {

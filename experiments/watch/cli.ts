@@ -31,7 +31,8 @@ const WATCH_FLAGS = PLAN_FLAGS.filter((f) => ['--strategy', '--transfer', '--pla
 function positiveSeconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${flag} must be a positive number of seconds`, [`${flag}: got ${JSON.stringify(value)}`]);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new UsageError(`${flag} must be a positive number of seconds`, [`${flag}: got ${JSON.stringify(value)}`]);
   return seconds;
 }
 
@@ -39,7 +40,8 @@ function positiveSeconds(value: string | undefined, flag: string): number | unde
 function setOverrides(flags: WatchFlags): ConfigOverride[] {
   return flags.set.map((assignment) => {
     const match = /^([a-z_][a-z0-9_.]*)=(.*)$/.exec(assignment);
-    if (!match) throw new UsageError('--set takes path=value', [`--set ${assignment}: write it as a dotted config path, =, a value (--set workload.mb_size=64)`]);
+    if (!match)
+      throw new UsageError('--set takes path=value', [`--set ${assignment}: write it as a dotted config path, =, a value (--set workload.mb_size=64)`]);
     return { path: match[1]!, value: match[2], flag: `--set ${match[1]}` };
   });
 }
@@ -47,41 +49,51 @@ function setOverrides(flags: WatchFlags): ConfigOverride[] {
 export function registerWatchCommand(program: Command): Command {
   const watch = program
     .command('watch')
-    .description('start the workload, poll the source node for a spot interruption notice (IMDSv2 spot/instance-action), migrate when it comes, and report the margin against 120 s')
+    .description(
+      'start the workload, poll the source node for a spot interruption notice (IMDSv2 spot/instance-action), migrate when it comes, and report the margin against 120 s',
+    )
     .option('-c, --config <file>', 'experiment YAML, as for run')
     .option('--servers <file>', 'servers.yaml (default config/servers.yaml)')
     .option('--set <path=value>', 'any config setting, repeatable (--set workload.mb_size=64)', (value: string, all: string[]) => [...all, value], [])
-    .option('--simulate-after <s>', 'the lab has no IMDS: drop a notice (terminate, now + 120 s) in the notice file on the source this long after the watch starts')
+    .option(
+      '--simulate-after <s>',
+      'the lab has no IMDS: drop a notice (terminate, now + 120 s) in the notice file on the source this long after the watch starts',
+    )
     .option('--poll-interval <s>', 'seconds between probes', String(POLL_INTERVAL_S))
     .option('--imds-url <url>', 'the instance metadata service', IMDS_URL)
     .option('--notice-file <path>', 'a notice file on the source node, read before IMDS (what --simulate-after writes)', NOTICE_FILE)
     .option('--json', 'print metrics and the watch record as JSON on stdout');
   for (const f of WATCH_FLAGS) watch.addOption(new Option(`${f.flag} <value>`, `as for run (config: ${f.paths.join(', ')})`));
   for (const f of workloadFlags()) watch.addOption(new Option(`${f.flag} ${f.value}`, f.description));
-  return watch.addHelpText('after', '\nA real notice on AWS: an AWS FIS experiment with the action aws:ec2:send-spot-instance-interruptions (see README, "Spot notices").\n').action(async (flags: WatchFlags) => {
-    const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
-    const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
-    const overrides = [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)];
-    const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
-    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
-    await withInterrupts(stop, async (signal) => {
-      const { metrics, resultsDir, record } = await watchAndMigrate(plan, {
-        signal,
-        progress: createProgress(process.stderr),
-        pollIntervalS,
-        simulateAfterS,
-        imdsUrl: flags.imdsUrl,
-        noticeFile: flags.noticeFile,
+  return watch
+    .addHelpText(
+      'after',
+      '\nA real notice on AWS: an AWS FIS experiment with the action aws:ec2:send-spot-instance-interruptions (see README, "Spot notices").\n',
+    )
+    .action(async (flags: WatchFlags) => {
+      const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
+      const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
+      const overrides = [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)];
+      const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
+      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+      const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
+      await withInterrupts(stop, async (signal) => {
+        const { metrics, resultsDir, record } = await watchAndMigrate(plan, {
+          signal,
+          progress: createProgress(process.stderr),
+          pollIntervalS,
+          simulateAfterS,
+          imdsUrl: flags.imdsUrl,
+          noticeFile: flags.noticeFile,
+        });
+        const seconds = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ resultsDir, watch: record, ...metrics }, null, 2)}\n`);
+        else
+          process.stdout.write(
+            `\n${formatSummary(metrics)}\nSpot notice: ${record.notice.action} at ${record.notice.time} (seen ${record.noticeSeenAt} via ${record.via})\n` +
+              `Notice → migration done: ${seconds(record.noticeToDoneMs)}; margin before the termination time: ${seconds(record.marginMs)} of ${record.deadlineS} s, ${record.met ? 'met' : 'MISSED'}\nResults: ${resultsDir}\n`,
+          );
+        process.exitCode = metrics.outcome === 'ok' && record.met ? 0 : 1;
       });
-      const seconds = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
-      if (flags.json) process.stdout.write(`${JSON.stringify({ resultsDir, watch: record, ...metrics }, null, 2)}\n`);
-      else
-        process.stdout.write(
-          `\n${formatSummary(metrics)}\nSpot notice: ${record.notice.action} at ${record.notice.time} (seen ${record.noticeSeenAt} via ${record.via})\n` +
-            `Notice → migration done: ${seconds(record.noticeToDoneMs)}; margin before the termination time: ${seconds(record.marginMs)} of ${record.deadlineS} s, ${record.met ? 'met' : 'MISSED'}\nResults: ${resultsDir}\n`,
-        );
-      process.exitCode = metrics.outcome === 'ok' && record.met ? 0 : 1;
     });
-  });
 }

@@ -53,7 +53,12 @@ async function waitForNotice(plan: Plan, options: WatchOptions): Promise<ProbeRe
       `  watching ${node.name}: ${options.imdsUrl}/latest/meta-data/spot/instance-action (IMDSv2) and ${options.noticeFile}, every ${options.pollIntervalS} s` +
         (options.simulateAfterS === undefined ? '' : `; a simulated notice fires in ${options.simulateAfterS} s`),
     );
-    const fired = options.simulateAfterS === undefined ? undefined : fireSimulatedNotice(node, options.noticeFile, options.simulateAfterS, simulation.signal, progress).catch((error: Error) => (simulation.signal.aborted ? undefined : progress.note(`  the simulated notice failed: ${error.message}`)));
+    const fired =
+      options.simulateAfterS === undefined
+        ? undefined
+        : fireSimulatedNotice(node, options.noticeFile, options.simulateAfterS, simulation.signal, progress).catch((error: Error) =>
+            simulation.signal.aborted ? undefined : progress.note(`  the simulated notice failed: ${error.message}`),
+          );
     let warnedUnreachable = false;
     for (;;) {
       if (signal.aborted) throw new AbortedError();

@@ -9,8 +9,7 @@ import { CriuLabStack } from './stack.js';
 /** RFC 5737 documentation address: routes nowhere, so the preview's SSH rule admits no one. */
 export const PREVIEW_OPERATOR_CIDR = '192.0.2.1/32';
 /** A public key whose private half was thrown away when it was made. */
-export const PREVIEW_PUBLIC_KEY =
-  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII7eyoj4PMyYJ0heoONmsH3hUBG2DcP5kRLkwptoPI9A criu-lab-preview-no-private-key';
+export const PREVIEW_PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII7eyoj4PMyYJ0heoONmsH3hUBG2DcP5kRLkwptoPI9A criu-lab-preview-no-private-key';
 
 /** Named in no servers.yaml: a preview is never deployed. */
 const PREVIEW_PRIVATE_KEY_PATH = '/nonexistent/criu-lab-preview-has-no-private-key';

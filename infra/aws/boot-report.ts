@@ -11,10 +11,7 @@ export interface HostKey {
   readonly key: string;
 }
 
-export type BootStatus =
-  | { readonly kind: 'pending' }
-  | { readonly kind: 'ready' }
-  | { readonly kind: 'failed'; readonly detail: string };
+export type BootStatus = { readonly kind: 'pending' } | { readonly kind: 'ready' } | { readonly kind: 'failed'; readonly detail: string };
 
 export interface BootReport {
   readonly status: BootStatus;
@@ -46,10 +43,10 @@ export type ConsoleReader = (instanceId: string) => Promise<string>;
 /** Reads consoles with the aws CLI (`--latest` works on Nitro instances, which m5 and t3 are). */
 export function awsConsoleReader(region: string, run: ProcessRunner = runProcess): ConsoleReader {
   return async (instanceId) => {
-    const result = await run([
-      'aws', 'ec2', 'get-console-output', '--region', region, '--instance-id', instanceId,
-      '--latest', '--query', 'Output', '--output', 'text',
-    ], { check: false });
+    const result = await run(
+      ['aws', 'ec2', 'get-console-output', '--region', region, '--instance-id', instanceId, '--latest', '--query', 'Output', '--output', 'text'],
+      { check: false },
+    );
     if (result.exitCode !== 0) {
       throw new ExternalError(`reading the console of ${instanceId} failed (exit ${result.exitCode})`, { logTail: result.output });
     }

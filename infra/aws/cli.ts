@@ -54,7 +54,7 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
     .option('--run <experiment.yaml>', 'run this experiment once the lab is up')
     .option('--destroy-after', 'destroy the lab at the end, also when the deploy or the run failed')
     .option('--no-wait-for-boot', 'do not wait for the bootstrap nor pin host keys (servers.yaml without known_hosts)')
-    .option('--boot-timeout <minutes>', 'how long to wait for the nodes\' bootstrap', '30')
+    .option('--boot-timeout <minutes>', "how long to wait for the nodes' bootstrap", '30')
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
         requireAwsCredentials();

@@ -13,20 +13,14 @@ const CREDENTIAL_VARIABLES = [
 ] as const;
 
 /** Where credentials would come from (an env variable or a file), or undefined when nowhere. */
-export function findAwsCredentials(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  home: string = homedir(),
-): string | undefined {
+export function findAwsCredentials(env: Readonly<Record<string, string | undefined>> = process.env, home: string = homedir()): string | undefined {
   const variable = CREDENTIAL_VARIABLES.find((name) => (env[name] ?? '') !== '');
   if (variable) return `$${variable}`;
   const files = [env.AWS_SHARED_CREDENTIALS_FILE, join(home, '.aws', 'credentials'), env.AWS_CONFIG_FILE, join(home, '.aws', 'config')];
   return files.find((file): file is string => file !== undefined && existsSync(file));
 }
 
-export function requireAwsCredentials(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-  home: string = homedir(),
-): string {
+export function requireAwsCredentials(env: Readonly<Record<string, string | undefined>> = process.env, home: string = homedir()): string {
   const source = findAwsCredentials(env, home);
   if (source === undefined) {
     throw new UsageError(

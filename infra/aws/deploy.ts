@@ -78,7 +78,7 @@ async function requireAwsCli(effects: InfraEffects): Promise<void> {
   const result = await effects.run(['aws', '--version'], { check: false });
   if (result.exitCode !== 0) {
     throw new UsageError(
-      'the aws CLI is needed to read the instances\' boot reports and pin their host keys; ' +
+      "the aws CLI is needed to read the instances' boot reports and pin their host keys; " +
         'fix: install it (apt-get install awscli), or pass --no-wait-for-boot to skip the wait and the pinning',
     );
   }
@@ -115,10 +115,11 @@ async function deployStages(props: InfraProps, options: DeployOptions, effects: 
   effects.log(`wrote ${serversPath}${knownHostsPath ? ` and ${knownHostsPath}` : ''}`);
   if (options.experimentPath === undefined) return { servers, serversPath };
   effects.log(`running ${options.experimentPath} on the lab`);
-  const experiment = await effects.run(
-    ['node', CRIU_LAB, 'run', '-c', resolve(options.experimentPath), '--servers', serversPath],
-    { cwd: PROJECT_ROOT, echo: true, check: false },
-  );
+  const experiment = await effects.run(['node', CRIU_LAB, 'run', '-c', resolve(options.experimentPath), '--servers', serversPath], {
+    cwd: PROJECT_ROOT,
+    echo: true,
+    check: false,
+  });
   return { servers, serversPath, experiment };
 }
 

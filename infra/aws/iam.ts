@@ -67,13 +67,7 @@ function bucketStatements(bucket: { readonly arn: string; readonly objectPrefix:
     {
       Sid: 'ReadWriteImages',
       Effect: 'Allow',
-      Action: [
-        's3:GetObject',
-        's3:PutObject',
-        's3:DeleteObject',
-        's3:AbortMultipartUpload',
-        's3:ListMultipartUploadParts',
-      ],
+      Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
       Resource: [`${bucket.arn}/${bucket.objectPrefix}*`],
     },
   ];

@@ -166,9 +166,7 @@ const requiredString = (fix: string) =>
     error: (issue) => (issue.input === undefined ? `is required: ${fix}` : `must be a string: ${fix}`),
   });
 
-const instanceType = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as m5.4xlarge');
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as m5.4xlarge');
 
 const absolutePath = z.string().regex(/^\/[^\s]*$/, 'must be an absolute path without spaces, e.g. /mnt/efs');
 
@@ -258,11 +256,18 @@ const zones = z
 
 const machineImage = z
   .strictObject({
-    ssm_parameter: z.string().regex(/^\/[\w./-]+$/, 'must be an SSM parameter name starting with /').optional(),
-    id: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id such as ami-0123456789abcdef0').optional(),
-    ssh_user: requiredString(
-      'the login user of that image (admin on Debian, ubuntu on Ubuntu), since it cannot be guessed from an override',
-    ).regex(/^[a-z_][a-z0-9_-]*$/, 'must be a Unix user name such as admin or ubuntu'),
+    ssm_parameter: z
+      .string()
+      .regex(/^\/[\w./-]+$/, 'must be an SSM parameter name starting with /')
+      .optional(),
+    id: z
+      .string()
+      .regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id such as ami-0123456789abcdef0')
+      .optional(),
+    ssh_user: requiredString('the login user of that image (admin on Debian, ubuntu on Ubuntu), since it cannot be guessed from an override').regex(
+      /^[a-z_][a-z0-9_-]*$/,
+      'must be a Unix user name such as admin or ubuntu',
+    ),
   })
   .superRefine((ami, ctx) => {
     if ((ami.ssm_parameter === undefined) === (ami.id === undefined)) {
@@ -274,10 +279,7 @@ const infraConfigSchema = z
   .strictObject({
     prefix: z
       .string()
-      .regex(
-        /^[a-z][a-z0-9-]{0,18}[a-z0-9]$/,
-        'must be 2-20 characters of a-z, 0-9 and -, starting with a letter (it becomes part of S3 and IAM names)',
-      )
+      .regex(/^[a-z][a-z0-9-]{0,18}[a-z0-9]$/, 'must be 2-20 characters of a-z, 0-9 and -, starting with a letter (it becomes part of S3 and IAM names)')
       .default('criu-lab'),
     region: z
       .string()
@@ -285,12 +287,7 @@ const infraConfigSchema = z
       .default('us-west-2'),
     zones,
     node_instance_type: instanceType.default('m5.4xlarge'),
-    node_root_volume_gib: z
-      .number()
-      .int()
-      .min(20, 'must be at least 20 GiB: the CRIU build and python3-torch need the room')
-      .max(16384)
-      .default(40),
+    node_root_volume_gib: z.number().int().min(20, 'must be at least 20 GiB: the CRIU build and python3-torch need the room').max(16384).default(40),
     bastion_instance_type: instanceType.default('t3.medium'),
     ami: machineImage.optional(),
     market: z.enum(['on-demand', 'spot']).default('on-demand'),
@@ -331,20 +328,19 @@ const infraConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['private_key_path'],
-        message: raw.public_key_path === undefined
-          ? 'is needed with public_key, for servers.yaml to name the key the nodes accept; fix: set private_key_path, or drop public_key to let deploy make a key for this stack'
-          : `cannot be derived from public_key_path "${raw.public_key_path}" (no .pub suffix); fix: set private_key_path`,
+        message:
+          raw.public_key_path === undefined
+            ? 'is needed with public_key, for servers.yaml to name the key the nodes accept; fix: set private_key_path, or drop public_key to let deploy make a key for this stack'
+            : `cannot be derived from public_key_path "${raw.public_key_path}" (no .pub suffix); fix: set private_key_path`,
       });
       return z.NEVER;
     }
-    const [first, second] = raw.zones.map(
-      (entry): ZoneProps => ({
-        letter: entry.az,
-        availabilityZone: `${raw.region}${entry.az}`,
-        serversKey: `az_${entry.az}`,
-        nodeCount: entry.nodes,
-      }),
-    );
+    const [first, second] = raw.zones.map((entry): ZoneProps => ({
+      letter: entry.az,
+      availabilityZone: `${raw.region}${entry.az}`,
+      serversKey: `az_${entry.az}`,
+      nodeCount: entry.nodes,
+    }));
     if (!first || !second) return z.NEVER; // already reported by the zones check
     return {
       prefix: raw.prefix,
@@ -448,9 +444,7 @@ export function readOperatorPublicKey(props: InfraProps): string {
   }
   const line = text.trim();
   if (!PUBLIC_KEY_LINE.test(line)) {
-    throw new ValidationError('the infra config', [
-      { key, problem: 'is not one OpenSSH public key line (e.g. "ssh-ed25519 AAAA... you@host")' },
-    ]);
+    throw new ValidationError('the infra config', [{ key, problem: 'is not one OpenSSH public key line (e.g. "ssh-ed25519 AAAA... you@host")' }]);
   }
   return line;
 }

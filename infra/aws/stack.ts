@@ -48,10 +48,7 @@ export class CriuLabStack extends TerraformStack {
       defaultTags: [{ tags: { [STACK_TAG_KEY]: prefix, project: 'criu-lab' } }],
     });
     const image = props.machineImage;
-    const imageId =
-      image.kind === 'ssm-parameter'
-        ? new DataAwsSsmParameter(this, 'image', { name: image.ssmParameter }).insecureValue
-        : image.imageId;
+    const imageId = image.kind === 'ssm-parameter' ? new DataAwsSsmParameter(this, 'image', { name: image.ssmParameter }).insecureValue : image.imageId;
     const keyPair = new KeyPair(this, 'operator-key', { keyName: `${prefix}-operator`, publicKey });
 
     this.network = new Network(this, 'network', {
@@ -68,9 +65,7 @@ export class CriuLabStack extends TerraformStack {
       nodePorts: props.nodePorts,
       efs: props.efs.enabled,
     });
-    this.imageBucket = props.s3.enabled
-      ? new ImageBucket(this, 'image-bucket', { prefix, expireDays: props.s3.expireDays })
-      : undefined;
+    this.imageBucket = props.s3.enabled ? new ImageBucket(this, 'image-bucket', { prefix, expireDays: props.s3.expireDays }) : undefined;
     this.nodeRole = new NodeRole(this, 'node-role', {
       prefix,
       bucket: this.imageBucket && { arn: this.imageBucket.bucket.arn, objectPrefix: props.s3.objectPrefix },
@@ -113,9 +108,7 @@ export class CriuLabStack extends TerraformStack {
           loginUser: image.sshUser,
           cloudPackages,
           efs: this.fileSystem && { address: this.fileSystem.mountAddress(zone), mountPath: props.efs.mountPath },
-          ebs: props.ebs.enabled
-            ? { sizeGib: props.ebs.sizeGib, volumeType: props.ebs.volumeType, mountPath: props.ebs.mountPath }
-            : undefined,
+          ebs: props.ebs.enabled ? { sizeGib: props.ebs.sizeGib, volumeType: props.ebs.volumeType, mountPath: props.ebs.mountPath } : undefined,
         }),
     );
 

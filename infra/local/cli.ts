@@ -19,9 +19,7 @@ interface LabFlags {
 }
 
 export function registerLabCommands(program: Command): Command {
-  const lab = program
-    .command('lab')
-    .description('the local lab: nodes made of namespaces on this machine, reachable over SSH');
+  const lab = program.command('lab').description('the local lab: nodes made of namespaces on this machine, reachable over SSH');
   const nameFlag = ['--name <name>', 'lab name, 1-8 characters a-z0-9 (default: lab)'] as const;
   const serversFlag = ['--servers <path>', 'servers.yaml path (default: config/servers.yaml)'] as const;
 
@@ -35,8 +33,11 @@ export function registerLabCommands(program: Command): Command {
     .option('--bastion', 'make n1 a bastion: the other nodes are reachable over SSH only through it (needs --nodes 3 or more)')
     .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 stand-in, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
     .option('--profile <name>', 'shape every node link to a bandwidth profile of config/profiles.yaml with tc tbf (same-az, cross-az)')
-    .option('--backend <name>', 'namespaces (nodes share this kernel) or vm (qemu guests with Debian\'s kernel, for pre-dump) (default: namespaces)')
-    .option('--user <name>', 'reach the nodes as this non-root user with passwordless sudo (made on the host if missing; lab down removes what was added); servers.yaml names it as nodes.ssh_user')
+    .option('--backend <name>', "namespaces (nodes share this kernel) or vm (qemu guests with Debian's kernel, for pre-dump) (default: namespaces)")
+    .option(
+      '--user <name>',
+      'reach the nodes as this non-root user with passwordless sudo (made on the host if missing; lab down removes what was added); servers.yaml names it as nodes.ssh_user',
+    )
     .action((flags: LabFlags) =>
       reportErrors(async () => {
         const result = await labUp({
@@ -95,9 +96,7 @@ function describeUp(result: LabUpResult): string[] {
   const shape = `${info.nodes.length} nodes on ${info.bridge} (${info.subnet}.0/24)`;
   const headline = {
     created: `lab '${info.name}' created: ${shape} in ${seconds(result.durationMs)}`,
-    recovered: `lab '${info.name}' recovered: removed leftovers (${result.cleaned.join(
-      ', ',
-    )}), recreated ${shape} in ${seconds(result.durationMs)}`,
+    recovered: `lab '${info.name}' recovered: removed leftovers (${result.cleaned.join(', ')}), recreated ${shape} in ${seconds(result.durationMs)}`,
     'already-up': `lab '${info.name}' is already up and healthy: ${shape}`,
   }[result.outcome];
   const first = info.nodes[0];
@@ -111,11 +110,13 @@ function describeUp(result: LabUpResult): string[] {
         ]
       : []),
     `servers.yaml: ${info.serversPath}`,
-    ...(info.storage ? [`storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
-    ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),
-    ...(first
-      ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} ${info.user?.name ?? 'root'}@${first.ip} hostname`]
+    ...(info.storage
+      ? [
+          `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`,
+        ]
       : []),
+    ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),
+    ...(first ? [`try it: ssh -i ${info.sshKeyPath} -o UserKnownHostsFile=${info.knownHostsPath} ${info.user?.name ?? 'root'}@${first.ip} hostname`] : []),
   ];
 }
 
@@ -124,9 +125,7 @@ function describeStatus(status: LabStatus): string[] {
   const record = status.recorded ? '' : ', no lab.json';
   const bridge = status.bridgeExists ? '' : ', bridge missing';
   return [
-    `lab '${status.name}' (${status.subnet}.0/24 on ${status.bridge}${bridge}${record}): ${
-      status.healthy ? 'healthy' : 'NOT healthy'
-    }`,
+    `lab '${status.name}' (${status.subnet}.0/24 on ${status.bridge}${bridge}${record}): ${status.healthy ? 'healthy' : 'NOT healthy'}`,
     ...status.nodes.map((node) => {
       const guest = node.pids.length > 0 ? `qemu pid ${node.pids[0]}` : 'qemu not running';
       const netns = node.netns === '' ? guest : node.netnsExists ? `${node.pids.length} processes` : 'netns missing';

@@ -49,9 +49,7 @@ export function takeInventory(slots: LabLayout, host: NetworkSnapshot): LabInven
     else
       foreign.push({
         name,
-        what: `network interface ${name} (${link.kind ?? 'device'}) exists but was not created by criu-lab lab '${
-          slots.name
-        }'`,
+        what: `network interface ${name} (${link.kind ?? 'device'}) exists but was not created by criu-lab lab '${slots.name}'`,
         fix: `if it is a leftover, delete it with \`ip link del ${name}\`, ${OTHER_NAME}`,
       });
   }

@@ -26,7 +26,10 @@ interface Account {
 
 async function account(name: string): Promise<Account | undefined> {
   const passwd = await readFile('/etc/passwd', 'utf8');
-  const fields = passwd.split('\n').map((line) => line.split(':')).find((f) => f[0] === name);
+  const fields = passwd
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((f) => f[0] === name);
   return fields ? { uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5]! } : undefined;
 }
 
@@ -41,7 +44,10 @@ export async function addLabUser(lab: string, name: string, publicKey: string): 
   if (!USER_NAME.test(name) || name === 'root') {
     throw new UsageError(`invalid lab options: --user ${name} is not a user name other than root`, [], { hint: 'use a name like crlab' });
   }
-  if (!existsSync('/usr/bin/sudo')) throw new ExternalError('sudo is not installed on this host (the nodes share its root filesystem)', { hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)' });
+  if (!existsSync('/usr/bin/sudo'))
+    throw new ExternalError('sudo is not installed on this host (the nodes share its root filesystem)', {
+      hint: 'install the lab prerequisites with `bash scripts/setup-host.sh` (as root)',
+    });
   let found = await account(name);
   const created = found === undefined;
   if (created) {
@@ -52,7 +58,9 @@ export async function addLabUser(lab: string, name: string, publicKey: string): 
   }
   if (!found) throw new ExternalError(`cannot find the account ${name} after creating it`, { hint: 'check /etc/passwd' });
   const drop = sudoersPath(lab);
-  await writeFile(`${drop}.tmp`, `# written by \`criu-lab lab up --user\` for lab ${lab}; removed by \`lab down\`\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+  await writeFile(`${drop}.tmp`, `# written by \`criu-lab lab up --user\` for lab ${lab}; removed by \`lab down\`\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, {
+    mode: 0o440,
+  });
   await run(['visudo', '-c', '-q', '-f', `${drop}.tmp`], { hint: `the sudoers line for ${name} does not parse` });
   await run(['mv', `${drop}.tmp`, drop]);
   const sshDir = join(found.home, '.ssh');

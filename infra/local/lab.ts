@@ -7,26 +7,8 @@ import { ExternalError, UsageError } from '../../core/errors.js';
 import { subnetClashes, takeInventory, type LabResource, type Obstacle } from './inventory.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { labKeyDir, labLayout, type LabLayout } from './layout.js';
-import {
-  createBridge,
-  createNodeNetwork,
-  deleteLink,
-  deleteNetns,
-  listLinks,
-  listNetns,
-  netnsPids,
-  refuseSshFromHost,
-  snapshotNetwork,
-} from './network.js';
-import {
-  isNodeProcess,
-  killNodeProcesses,
-  nodePidBase,
-  prepareNodeFiles,
-  startNode,
-  waitUntilNodeAnswers,
-  writeNodeKnownHosts,
-} from './node.js';
+import { createBridge, createNodeNetwork, deleteLink, deleteNetns, listLinks, listNetns, netnsPids, refuseSshFromHost, snapshotNetwork } from './network.js';
+import { isNodeProcess, killNodeProcesses, nodePidBase, prepareNodeFiles, startNode, waitUntilNodeAnswers, writeNodeKnownHosts } from './node.js';
 import { MAX_NODES, resolveLabOptions, type LabOptions, type LabOptionsInput } from './options.js';
 import { requirePidSpace, requireRoot, requireTools } from './prerequisites.js';
 import { applyProfile, bandwidthProfile } from './profiles.js';
@@ -124,17 +106,13 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   const host = await snapshotNetwork();
   const inventory = takeInventory(slots, host);
   const wanted = new Set([layout.bridge, ...layout.nodes.flatMap((node) => [node.netns, node.veth])]);
-  const obstacles: Obstacle[] = [
-    ...inventory.foreign.filter((o) => o.name !== undefined && wanted.has(o.name)),
-    ...subnetClashes(layout, host),
-  ];
+  const obstacles: Obstacle[] = [...inventory.foreign.filter((o) => o.name !== undefined && wanted.has(o.name)), ...subnetClashes(layout, host)];
   const strayFiles = await foreignStateFiles(layout.stateDir);
   if (strayFiles.length > 0) obstacles.push(strayFilesObstacle(layout.stateDir, strayFiles));
   if (obstacles.length > 0) {
-    throw new ExternalError(
-      `cannot bring lab '${options.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`,
-      { hint: obstacles.map((o) => o.fix).join('\n      ') },
-    );
+    throw new ExternalError(`cannot bring lab '${options.name}' up; in the way:\n${obstacles.map((o) => `  - ${o.what}`).join('\n')}`, {
+      hint: obstacles.map((o) => o.fix).join('\n      '),
+    });
   }
 
   const cleaned = (await removeLab(slots, inventory.owned, recorded)).removed;
@@ -164,7 +142,9 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
 async function withLabUser(layout: LabLayout, info: LabInfo, user: string | undefined): Promise<LabInfo> {
   if (info.user && info.user.name !== user) await removeLabUser(layout.name, info.user);
   const { user: _previous, ...rest } = info;
-  const next: LabInfo = user ? { ...rest, user: await addLabUser(layout.name, user, await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name))) } : rest;
+  const next: LabInfo = user
+    ? { ...rest, user: await addLabUser(layout.name, user, await ensureKeyPair(layout.sshKeyPath, labKeyComment(layout.name))) }
+    : rest;
   // A user the lab made earlier and still uses stays marked as made by it.
   const kept: LabInfo = next.user && info.user?.name === next.user.name && info.user.created ? { ...next, user: { ...next.user, created: true } } : next;
   await writeLabInfo(layout.stateFile, kept);
@@ -188,7 +168,14 @@ export async function labStatus(input: Pick<LabOptionsInput, 'name' | 'stateDir'
   if (recorded?.backend === 'vm') {
     const layout = recordedLayout(options, recorded);
     const guests = await vmLabStatus(layout, recorded);
-    return { name: layout.name, subnet: layout.subnet, bridge: layout.bridge, bridgeExists: existsSync(`/sys/class/net/${layout.bridge}`), recorded: true, ...guests };
+    return {
+      name: layout.name,
+      subnet: layout.subnet,
+      bridge: layout.bridge,
+      bridgeExists: existsSync(`/sys/class/net/${layout.bridge}`),
+      recorded: true,
+      ...guests,
+    };
   }
   if (recorded !== undefined) return inspectLab(recordedLayout(options, recorded), recorded);
   const slots = labLayout({ ...options, nodes: MAX_NODES });
@@ -200,9 +187,7 @@ export async function labStatus(input: Pick<LabOptionsInput, 'name' | 'stateDir'
  * Kills every node process, deletes the lab's netns, veths, bridge, state dir (keys
  * included) and the servers.yaml it generated. Harmless to run twice; needs no lab.json.
  */
-export async function labDown(
-  input: Pick<LabOptionsInput, 'name' | 'stateDir' | 'serversPath'> = {},
-): Promise<LabDownResult> {
+export async function labDown(input: Pick<LabOptionsInput, 'name' | 'stateDir' | 'serversPath'> = {}): Promise<LabDownResult> {
   const started = performance.now();
   const options = resolveLabOptions(input);
   requireRoot();
@@ -211,8 +196,7 @@ export async function labDown(
   const inventory = takeInventory(slots, await snapshotNetwork());
   const { removed, leftAlone } = await removeLab(slots, inventory.owned, recorded);
   if (recorded?.user) removed.push(...(await removeLabUser(options.name, recorded.user)));
-  const serversPath =
-    input.serversPath !== undefined ? options.serversPath : recorded?.serversPath ?? options.serversPath;
+  const serversPath = input.serversPath !== undefined ? options.serversPath : (recorded?.serversPath ?? options.serversPath);
   const servers = await removeServersYaml(serversPath, options.name);
   return {
     removed,
@@ -231,9 +215,7 @@ async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabIn
   await createBridge(layout);
   for (const node of layout.nodes) await createNodeNetwork(layout, node);
   const labKey = { privateKeyPath: layout.sshKeyPath, publicKey };
-  const hostKeyLines = await Promise.all(
-    layout.nodes.map(async (node) => knownHostsLine(node.ip, await prepareNodeFiles(node, labKey))),
-  );
+  const hostKeyLines = await Promise.all(layout.nodes.map(async (node) => knownHostsLine(node.ip, await prepareNodeFiles(node, labKey))));
   const knownHosts = `${hostKeyLines.join('\n')}\n`;
   await writeFile(layout.knownHostsPath, knownHosts);
   await Promise.all(layout.nodes.map((node) => writeNodeKnownHosts(node, knownHosts)));
@@ -267,11 +249,7 @@ async function createLab(layout: LabLayout, withStorage: boolean): Promise<LabIn
  * netns through its copy of the mount table), then netns (taking their veth pairs along),
  * the remaining links, and the state dir if it holds nothing but the lab's files.
  */
-async function removeLab(
-  slots: LabLayout,
-  owned: readonly LabResource[],
-  recorded: LabInfo | undefined,
-): Promise<{ removed: string[]; leftAlone: string[] }> {
+async function removeLab(slots: LabLayout, owned: readonly LabResource[], recorded: LabInfo | undefined): Promise<{ removed: string[]; leftAlone: string[] }> {
   const removed: string[] = [];
   const leftAlone: string[] = [];
   const netns = owned.filter((r) => r.kind === 'netns').map((r) => r.name);

@@ -69,15 +69,9 @@ export async function listNetns(): Promise<string[]> {
 }
 
 export async function snapshotNetwork(): Promise<NetworkSnapshot> {
-  const [links, addressesOut, names] = await Promise.all([
-    listLinks(),
-    run(['ip', '-j', '-4', 'addr', 'show']),
-    listNetns(),
-  ]);
+  const [links, addressesOut, names] = await Promise.all([listLinks(), run(['ip', '-j', '-4', 'addr', 'show']), listNetns()]);
   const addresses = parseIpJson(addressesSchema, addressesOut.stdout).flatMap((link) =>
-    link.addr_info
-      .filter((a) => a.family === 'inet')
-      .map((a) => ({ link: link.ifname, address: a.local, prefixLength: a.prefixlen })),
+    link.addr_info.filter((a) => a.family === 'inet').map((a) => ({ link: link.ifname, address: a.local, prefixLength: a.prefixlen })),
   );
   const tags = await Promise.all(names.map((name) => netnsTag(name)));
   return { links, addresses, netns: new Map(names.map((name, i) => [name, tags[i]])) };

@@ -69,16 +69,7 @@ const NODE_ENV = {
 };
 
 /** --kill-child: if unshare dies, its child (the node's PID 1) dies too, taking the node with it. */
-const NODE_NAMESPACES = [
-  '--pid',
-  '--fork',
-  '--kill-child',
-  '--mount-proc',
-  '--mount',
-  '--uts',
-  '--propagation',
-  'private',
-];
+const NODE_NAMESPACES = ['--pid', '--fork', '--kill-child', '--mount-proc', '--mount', '--uts', '--propagation', 'private'];
 
 /** Starts the node detached (its own session, output to node.log) and returns the host PID of `unshare`. */
 export async function startNode(node: NodeLayout): Promise<number> {
@@ -127,11 +118,7 @@ export async function isNodeProcess(pid: number, node: NodeLayout): Promise<bool
  * Killing a node's PID 1 ends its PID namespace, whose end frees the node's mounts.
  * Returns how many processes were killed.
  */
-export async function killNodeProcesses(
-  netns: readonly string[],
-  extraPids: readonly number[],
-  timeoutMs = 10_000,
-): Promise<number> {
+export async function killNodeProcesses(netns: readonly string[], extraPids: readonly number[], timeoutMs = 10_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   const killed = new Set<number>();
   for (;;) {
@@ -141,9 +128,7 @@ export async function killNodeProcesses(
     if (alive.length === 0) return killed.size;
     if (Date.now() > deadline) {
       throw new ExternalError(`processes ${alive.join(', ')} of the lab's netns ${netns.join(', ')} survive SIGKILL`, {
-        hint: `look at them with \`ps -o pid,stat,wchan,cmd -p ${alive.join(
-          ',',
-        )}\` (state D means stuck in the kernel), then retry \`criu-lab lab down\``,
+        hint: `look at them with \`ps -o pid,stat,wchan,cmd -p ${alive.join(',')}\` (state D means stuck in the kernel), then retry \`criu-lab lab down\``,
       });
     }
     for (const pid of alive) {
@@ -178,9 +163,7 @@ export async function waitUntilNodeAnswers(node: NodeLayout, hostPid: number, ti
     if (banner !== undefined) return banner;
     const running = await isRunning(hostPid);
     if (!running || Date.now() > deadline) {
-      const why = running
-        ? `did not answer SSH on ${node.ip}:${SSH_PORT} within ${timeoutMs / 1000} s`
-        : 'exited while starting';
+      const why = running ? `did not answer SSH on ${node.ip}:${SSH_PORT} within ${timeoutMs / 1000} s` : 'exited while starting';
       throw new ExternalError(`node ${node.name} (${node.ip}) ${why}; its node.log ends with:\n${await nodeLogTail(node)}`, {
         hint: 'fix the cause shown in the log, then run `criu-lab lab up` again (the failed lab was removed)',
       });

@@ -63,11 +63,7 @@ const optionsSchema = z.object({
   nodes: z
     .preprocess(
       (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
-      z
-        .number({ error: NODES_RULE })
-        .int({ error: NODES_RULE })
-        .min(MIN_NODES, { error: NODES_RULE })
-        .max(MAX_NODES, { error: NODES_RULE }),
+      z.number({ error: NODES_RULE }).int({ error: NODES_RULE }).min(MIN_NODES, { error: NODES_RULE }).max(MAX_NODES, { error: NODES_RULE }),
     )
     .optional(),
   subnet: z
@@ -88,7 +84,11 @@ const optionsSchema = z.object({
   bastion: z.boolean({ error: 'must be true or false' }).optional(),
   storage: z.boolean({ error: 'must be true or false' }).optional(),
   backend: z.enum(LAB_BACKENDS, { error: `must be one of: ${LAB_BACKENDS.join(', ')}` }).optional(),
-  user: z.string().regex(USER_NAME, { error: 'must be a user name (a-z, 0-9, _ and -)' }).refine((name) => name !== 'root', { error: 'must not be root (root is the default)' }).optional(),
+  user: z
+    .string()
+    .regex(USER_NAME, { error: 'must be a user name (a-z, 0-9, _ and -)' })
+    .refine((name) => name !== 'root', { error: 'must not be root (root is the default)' })
+    .optional(),
   profile: z
     .string({ error: 'must be a profile name' })
     .refine((name) => profileNames().includes(name), { error: () => `must be one of: ${profileNames().join(', ')} (config/profiles.yaml)` })

@@ -32,7 +32,11 @@ export function tbfArgs(rateMbit: number): string[] {
 function shapeCommands(link: NodeLink, rateMbit: number | undefined): string[][] {
   const hostSide = ['tc', 'qdisc'];
   const nodeSide = ['ip', 'netns', 'exec', link.netns, 'tc', 'qdisc'];
-  if (rateMbit === undefined) return [[...hostSide, 'del', 'dev', link.veth, 'root'], [...nodeSide, 'del', 'dev', 'eth0', 'root']];
+  if (rateMbit === undefined)
+    return [
+      [...hostSide, 'del', 'dev', link.veth, 'root'],
+      [...nodeSide, 'del', 'dev', 'eth0', 'root'],
+    ];
   return [
     [...hostSide, 'replace', 'dev', link.veth, 'root', ...tbfArgs(rateMbit)],
     [...nodeSide, 'replace', 'dev', 'eth0', 'root', ...tbfArgs(rateMbit)],
@@ -44,7 +48,10 @@ export async function applyProfile(links: readonly NodeLink[], profile: Bandwidt
   for (const link of links) {
     for (const argv of shapeCommands(link, profile?.rateMbit)) {
       // Deleting a qdisc that is not there fails harmlessly; replacing must succeed.
-      await run(argv, { check: profile !== undefined, hint: 'the kernel needs CONFIG_NET_SCH_TBF; check `tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms`' });
+      await run(argv, {
+        check: profile !== undefined,
+        hint: 'the kernel needs CONFIG_NET_SCH_TBF; check `tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms`',
+      });
     }
   }
 }

@@ -44,7 +44,9 @@ export async function checkSshdConfig(node: NodeLayout): Promise<void> {
 export async function readSshBanner(host: string, timeoutMs: number, fromNetns?: string): Promise<string | undefined> {
   if (fromNetns) {
     const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-    const probe = await run(['ip', 'netns', 'exec', fromNetns, 'timeout', seconds, 'bash', '-c', `exec 3<>"/dev/tcp/$0/${SSH_PORT}" && head -n1 <&3`, host], { check: false });
+    const probe = await run(['ip', 'netns', 'exec', fromNetns, 'timeout', seconds, 'bash', '-c', `exec 3<>"/dev/tcp/$0/${SSH_PORT}" && head -n1 <&3`, host], {
+      check: false,
+    });
     const line = probe.stdout.trim();
     return line.startsWith('SSH-') ? line : undefined;
   }

@@ -116,7 +116,10 @@ export async function storageDown(layout: LabLayout): Promise<string[]> {
   const file = volumeFile(storage);
   if (existsSync(file)) {
     const { stdout } = await run(['losetup', '--noheadings', '--output', 'NAME', '--associated', file], { check: false });
-    for (const device of stdout.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    for (const device of stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)) {
       // A device still mounted in a live namespace is detached by the kernel once unmounted (autoclear).
       await run(['losetup', '--detach', device], { check: false });
       removed.push(`loop device ${device}`);
@@ -149,7 +152,11 @@ async function mountEfs(layout: LabLayout, storage: NodeLayout, running: Running
     'dir_cache=no',
     'max_conns=4',
   ].join(',');
-  await inNode(running, ['sshfs', '-o', options, `root@${storage.ip}:/srv/efs`, EFS_MOUNT], `mount the shared directory at ${EFS_MOUNT} in ${running.node.name}`);
+  await inNode(
+    running,
+    ['sshfs', '-o', options, `root@${storage.ip}:/srv/efs`, EFS_MOUNT],
+    `mount the shared directory at ${EFS_MOUNT} in ${running.node.name}`,
+  );
 }
 
 async function createVolume(storage: NodeLayout): Promise<string> {
@@ -168,7 +175,23 @@ async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
   const bucket = `criu-lab-${layout.name}`;
   const log = openSync(join(storage.dir, 's3.log'), 'a');
   try {
-    const argv = ['netns', 'exec', storage.netns, process.execPath, '--import', 'tsx', STAND_IN, '--address', storage.ip, '--port', String(S3_PORT), '--directory', join(storage.srvDir, 's3'), '--bucket', bucket];
+    const argv = [
+      'netns',
+      'exec',
+      storage.netns,
+      process.execPath,
+      '--import',
+      'tsx',
+      STAND_IN,
+      '--address',
+      storage.ip,
+      '--port',
+      String(S3_PORT),
+      '--directory',
+      join(storage.srvDir, 's3'),
+      '--bucket',
+      bucket,
+    ];
     const child = spawn('ip', argv, {
       cwd: PROJECT_ROOT,
       detached: true,

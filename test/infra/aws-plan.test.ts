@@ -33,10 +33,11 @@ describeWithAws(
           env.TF_CLI_CONFIG_FILE = join(workdir, 'terraformrc');
         }
         const terraform = existsSync(TERRAFORM) ? TERRAFORM : 'terraform';
-        const init = await runProcess(
-          [terraform, 'init', '-input=false', '-no-color', `-backend-config=path=${join(workdir, 'plan.tfstate')}`],
-          { cwd: stackDir, env, check: false },
-        );
+        const init = await runProcess([terraform, 'init', '-input=false', '-no-color', `-backend-config=path=${join(workdir, 'plan.tfstate')}`], {
+          cwd: stackDir,
+          env,
+          check: false,
+        });
         expect({ exitCode: init.exitCode, output: init.exitCode === 0 ? '' : init.output }).toEqual({ exitCode: 0, output: '' });
         const plan = await runProcess([terraform, 'plan', '-input=false', '-lock=false', '-no-color'], { cwd: stackDir, env, check: false });
         expect({ exitCode: plan.exitCode, output: plan.exitCode === 0 ? '' : plan.output }).toEqual({ exitCode: 0, output: '' });

@@ -34,7 +34,10 @@ describe('boot reports on the serial console', () => {
       return id === 'i-slow' && round++ === 0 ? '' : consoleOf(NODE_0);
     };
     const reports = await waitForBootReports(
-      [{ name: 'fast', instanceId: 'i-fast' }, { name: 'slow', instanceId: 'i-slow' }],
+      [
+        { name: 'fast', instanceId: 'i-fast' },
+        { name: 'slow', instanceId: 'i-slow' },
+      ],
       readConsole,
       { timeoutMs: 60_000, pollMs: 0 },
     );
@@ -44,9 +47,9 @@ describe('boot reports on the serial console', () => {
 
   it('stops at a failed bootstrap, naming the node and where its log is', async () => {
     const failed = readFileSync(join(FIXTURES, 'console-output-failed.txt'), 'utf8');
-    await expect(
-      waitForBootReports([{ name: 'az-a-node-0', instanceId: NODE_0 }], async () => failed, { timeoutMs: 60_000, pollMs: 0 }),
-    ).rejects.toThrow(/az-a-node-0 \(i-0a10000000000000a\) failed its bootstrap: step=setup-host.*criu-lab-bootstrap\.log/);
+    await expect(waitForBootReports([{ name: 'az-a-node-0', instanceId: NODE_0 }], async () => failed, { timeoutMs: 60_000, pollMs: 0 })).rejects.toThrow(
+      /az-a-node-0 \(i-0a10000000000000a\) failed its bootstrap: step=setup-host.*criu-lab-bootstrap\.log/,
+    );
   });
 
   it('gives up after the timeout, listing the hosts still booting', async () => {

@@ -67,18 +67,14 @@ describe('infra deploy', () => {
     const outcome = await deployLab(options, world.effects);
 
     expect(verbs(world)).toEqual(['aws --version', 'cdktf deploy']);
-    expect(world.commands[1]).toEqual(
-      expect.arrayContaining(['criu-lab', '--auto-approve', '--outputs-file', options.outputsPath]),
-    );
+    expect(world.commands[1]).toEqual(expect.arrayContaining(['criu-lab', '--auto-approve', '--outputs-file', options.outputsPath]));
     const servers = parse(readFileSync(options.serversPath, 'utf8'));
     const knownHostsPath = options.serversPath.replace(/\.yaml$/, '.known_hosts');
     expect(servers.nodes).toMatchObject({ ssh_user: 'root', ssh_key: '~/.ssh/id_ed25519', known_hosts: knownHostsPath });
     expect(outcome.servers.nodes.source.name).toBe('az-a-node-0');
     const knownHosts = readFileSync(knownHostsPath, 'utf8').trim().split('\n');
     expect(knownHosts).toHaveLength(8);
-    expect(knownHosts.map((line) => line.split(' ')[0])).toEqual(
-      expect.arrayContaining(['203.0.113.10', '10.42.10.11', '10.42.10.12', '10.42.11.21']),
-    );
+    expect(knownHosts.map((line) => line.split(' ')[0])).toEqual(expect.arrayContaining(['203.0.113.10', '10.42.10.11', '10.42.10.12', '10.42.11.21']));
   });
 
   it('runs the experiment on the new lab and tears down after it, also when it fails', async () => {
@@ -90,9 +86,7 @@ describe('infra deploy', () => {
     expect(verbs(world)).toEqual(['aws --version', 'cdktf deploy', 'criu-lab run', 'cdktf destroy']);
     const runCommand = world.commands[2] ?? [];
     expect(runCommand[1]).toMatch(/bin\/criu-lab\.js$/);
-    expect(runCommand.slice(2)).toEqual([
-      'run', '-c', expect.stringMatching(/\/config\/experiments\/memory\.yaml$/), '--servers', options.serversPath,
-    ]);
+    expect(runCommand.slice(2)).toEqual(['run', '-c', expect.stringMatching(/\/config\/experiments\/memory\.yaml$/), '--servers', options.serversPath]);
   });
 
   it('tears down after a failed deploy when asked, and reports the deploy’s failure', async () => {
@@ -173,9 +167,19 @@ describe('criu-lab infra (command line)', () => {
     const world = fakeWorld({ run: 4 });
     const options = labOptions();
     await cli(world).parseAsync([
-      'node', 'criu-lab', 'infra', 'deploy', '--config', options.configPath,
-      '--servers', options.serversPath, '--outputs', options.outputsPath,
-      '--run', 'experiment.yaml', '--destroy-after',
+      'node',
+      'criu-lab',
+      'infra',
+      'deploy',
+      '--config',
+      options.configPath,
+      '--servers',
+      options.serversPath,
+      '--outputs',
+      options.outputsPath,
+      '--run',
+      'experiment.yaml',
+      '--destroy-after',
     ]);
     expect(process.exitCode).toBe(4);
     expect(verbs(world)).toEqual(['aws --version', 'cdktf deploy', 'criu-lab run', 'cdktf destroy']);

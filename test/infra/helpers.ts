@@ -7,8 +7,7 @@ import { CriuLabStack } from '../../infra/aws/stack.js';
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 /** A public key whose private half was discarded. */
-export const TEST_PUBLIC_KEY =
-  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmDT06hXJ/jUshmGg76UrygN4tXgVSICAPntu5orJil criu-lab-test';
+export const TEST_PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmDT06hXJ/jUshmGg76UrygN4tXgVSICAPntu5orJil criu-lab-test';
 
 export const TEST_CONFIG: InfraConfig = { operator_cidr: '198.51.100.7/32', public_key: TEST_PUBLIC_KEY, private_key_path: '~/.ssh/id_ed25519' };
 

@@ -4,14 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { Testing } from 'cdktf';
-import {
-  loadInfraProps,
-  parseInfraProps,
-  readInfraYaml,
-  readOperatorPublicKey,
-  ValidationError,
-  type InfraConfig,
-} from '../../infra/aws/props.js';
+import { loadInfraProps, parseInfraProps, readInfraYaml, readOperatorPublicKey, ValidationError, type InfraConfig } from '../../infra/aws/props.js';
 import { CriuLabStack } from '../../infra/aws/stack.js';
 import { TEST_CONFIG, TEST_PUBLIC_KEY } from './helpers.js';
 
@@ -67,14 +60,18 @@ describe('infra props', () => {
 
   it('fails when the operator CIDR is far too wide or has host bits set', () => {
     expect(problemsOf({ ...TEST_CONFIG, operator_cidr: '64.0.0.0/2' }).operator_cidr).toMatch(/addresses/);
-    expect(problemsOf({ ...TEST_CONFIG, operator_cidr: '198.51.100.7/24' }).operator_cidr).toMatch(
-      /198\.51\.100\.0\/24/,
-    );
+    expect(problemsOf({ ...TEST_CONFIG, operator_cidr: '198.51.100.7/24' }).operator_cidr).toMatch(/198\.51\.100\.0\/24/);
     expect(problemsOf({ ...TEST_CONFIG, operator_cidr: 'my laptop' }).operator_cidr).toMatch(/not an IPv4 CIDR/);
   });
 
   it('fails when both zones are the same', () => {
-    const config: InfraConfig = { ...TEST_CONFIG, zones: [{ az: 'a', nodes: 2 }, { az: 'a', nodes: 1 }] };
+    const config: InfraConfig = {
+      ...TEST_CONFIG,
+      zones: [
+        { az: 'a', nodes: 2 },
+        { az: 'a', nodes: 1 },
+      ],
+    };
     expect(problemsOf(config)).toEqual({ 'zones.1.az': expect.stringContaining('repeats zone "a"') });
   });
 
@@ -85,20 +82,27 @@ describe('infra props', () => {
   });
 
   it('fails when a zone has no nodes', () => {
-    const config: InfraConfig = { ...TEST_CONFIG, zones: [{ az: 'a', nodes: 2 }, { az: 'c', nodes: 0 }] };
+    const config: InfraConfig = {
+      ...TEST_CONFIG,
+      zones: [
+        { az: 'a', nodes: 2 },
+        { az: 'c', nodes: 0 },
+      ],
+    };
     expect(problemsOf(config)).toEqual({ 'zones.1.nodes': expect.stringContaining('at least 1') });
   });
 
   it('reports every problem at once, unknown keys included', () => {
     const problems = problemsOf({
       prefix: 'Bad_Prefix',
-      zones: [{ az: 'a', nodes: 0 }, { az: 'c', nodes: 1 }],
+      zones: [
+        { az: 'a', nodes: 0 },
+        { az: 'c', nodes: 1 },
+      ],
       ebs: { size_gib: 100, typo: true },
       ami: { id: 'ami-0123456789abcdef0' },
     });
-    expect(Object.keys(problems).sort()).toEqual(
-      ['ami.ssh_user', 'ebs.typo', 'operator_cidr', 'prefix', 'zones.0.nodes'].sort(),
-    );
+    expect(Object.keys(problems).sort()).toEqual(['ami.ssh_user', 'ebs.typo', 'operator_cidr', 'prefix', 'zones.0.nodes'].sort());
   });
 
   it('throws the ValidationError from the stack constructor, before anything is synthesised', () => {

@@ -23,9 +23,13 @@ afterAll(() => {
 });
 
 describe('with no key in infra.yaml', () => {
-  it('plans a key of the stack\'s own, under ~/.criu-lab/keys, not the operator\'s personal key', () => {
+  it("plans a key of the stack's own, under ~/.criu-lab/keys, not the operator's personal key", () => {
     const props = parseInfraProps({ ...NO_KEY, prefix: 'lab-one' });
-    expect(props).toMatchObject({ generatedKey: true, privateKeyPath: '~/.criu-lab/keys/aws-lab-one/id_ed25519', publicKeyPath: '~/.criu-lab/keys/aws-lab-one/id_ed25519.pub' });
+    expect(props).toMatchObject({
+      generatedKey: true,
+      privateKeyPath: '~/.criu-lab/keys/aws-lab-one/id_ed25519',
+      publicKeyPath: '~/.criu-lab/keys/aws-lab-one/id_ed25519.pub',
+    });
   });
 
   it('makes the pair once, private half 0600, and the synthesized stack authorizes exactly its public half', async () => {
@@ -45,7 +49,9 @@ describe('with no key in infra.yaml', () => {
     // A redeploy keeps the key the running nodes accept.
     await ensureStackKey(props, () => undefined);
     expect(readFileSync(`${privatePath}.pub`, 'utf8').trim()).toBe(publicKey);
-    expect(buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: props.privateKeyPath }).nodes.ssh_key).toBe(props.privateKeyPath);
+    expect(
+      buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: props.privateKeyPath }).nodes.ssh_key,
+    ).toBe(props.privateKeyPath);
   });
 });
 

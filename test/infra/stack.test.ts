@@ -3,8 +3,7 @@ import { asList, synthStack, type PolicyDocument, type Resource } from './helper
 
 const SSH = 22;
 
-const coversSsh = (rule: Resource) =>
-  rule.ip_protocol === '-1' || ((rule.from_port as number) <= SSH && SSH <= (rule.to_port as number));
+const coversSsh = (rule: Resource) => rule.ip_protocol === '-1' || ((rule.from_port as number) <= SSH && SSH <= (rule.to_port as number));
 
 const byName = (resources: readonly Resource[]): Record<string, Resource> =>
   Object.fromEntries(resources.map((r) => [(r.tags as Record<string, string> | undefined)?.Name ?? '', r]));
@@ -38,12 +37,8 @@ describe('the AWS stack', () => {
       const id = Object.keys(groups).find((key) => (groups[key]?.name as string) === `criu-lab-${name}`);
       return `\${aws_security_group.${id}.id}`;
     };
-    const nodeSsh = synth
-      .resources('aws_vpc_security_group_ingress_rule')
-      .filter((r) => r.security_group_id === groupRef('nodes') && coversSsh(r));
-    expect(nodeSsh.map((r) => r.referenced_security_group_id).sort()).toEqual(
-      [groupRef('bastion'), groupRef('nodes')].sort(),
-    );
+    const nodeSsh = synth.resources('aws_vpc_security_group_ingress_rule').filter((r) => r.security_group_id === groupRef('nodes') && coversSsh(r));
+    expect(nodeSsh.map((r) => r.referenced_security_group_id).sort()).toEqual([groupRef('bastion'), groupRef('nodes')].sort());
     const peerPorts = synth
       .resources('aws_vpc_security_group_ingress_rule')
       .filter((r) => r.security_group_id === groupRef('nodes') && r.referenced_security_group_id === groupRef('nodes'))
@@ -55,12 +50,8 @@ describe('the AWS stack', () => {
     ]);
     const nfs = synth.resources('aws_vpc_security_group_ingress_rule').filter((r) => r.security_group_id === groupRef('efs'));
     expect(nfs).toEqual([expect.objectContaining({ from_port: 2049, referenced_security_group_id: groupRef('nodes') })]);
-    const bastionEgress = synth
-      .resources('aws_vpc_security_group_egress_rule')
-      .filter((r) => r.security_group_id === groupRef('bastion'));
-    expect(bastionEgress).toEqual([
-      expect.objectContaining({ from_port: SSH, to_port: SSH, referenced_security_group_id: groupRef('nodes') }),
-    ]);
+    const bastionEgress = synth.resources('aws_vpc_security_group_egress_rule').filter((r) => r.security_group_id === groupRef('bastion'));
+    expect(bastionEgress).toEqual([expect.objectContaining({ from_port: SSH, to_port: SSH, referenced_security_group_id: groupRef('nodes') })]);
   });
 
   it('requires IMDSv2 and encrypts the root volume of every instance', () => {
@@ -84,12 +75,7 @@ describe('the AWS stack', () => {
 
   it('places the nodes in two availability zones as the props say', () => {
     const instances = byName(synth.resources('aws_instance'));
-    expect(Object.keys(instances).sort()).toEqual([
-      'criu-lab-az-a-node-0',
-      'criu-lab-az-a-node-1',
-      'criu-lab-az-c-node-0',
-      'criu-lab-bastion',
-    ]);
+    expect(Object.keys(instances).sort()).toEqual(['criu-lab-az-a-node-0', 'criu-lab-az-a-node-1', 'criu-lab-az-c-node-0', 'criu-lab-bastion']);
     const privateZones = synth
       .resources('aws_subnet')
       .filter((s) => String((s.tags as Record<string, string>).Name).includes('private'))
@@ -98,7 +84,12 @@ describe('the AWS stack', () => {
   });
 
   it('follows the node counts of the props', () => {
-    const bigger = synthStack({ zones: [{ az: 'b', nodes: 3 }, { az: 'd', nodes: 2 }] });
+    const bigger = synthStack({
+      zones: [
+        { az: 'b', nodes: 3 },
+        { az: 'd', nodes: 2 },
+      ],
+    });
     const names = Object.keys(byName(bigger.resources('aws_instance'))).sort();
     expect(names).toEqual([
       'criu-lab-az-b-node-0',
@@ -114,9 +105,7 @@ describe('the AWS stack', () => {
   });
 
   it('encrypts the EBS volume, the EFS file system and the bucket', () => {
-    expect(synth.resources('aws_ebs_volume')).toEqual([
-      expect.objectContaining({ encrypted: true, type: 'gp3', size: 100, availability_zone: 'us-west-2a' }),
-    ]);
+    expect(synth.resources('aws_ebs_volume')).toEqual([expect.objectContaining({ encrypted: true, type: 'gp3', size: 100, availability_zone: 'us-west-2a' })]);
     expect(synth.resources('aws_volume_attachment')).toHaveLength(1);
     expect(synth.resources('aws_efs_file_system')).toEqual([expect.objectContaining({ encrypted: true })]);
     expect(synth.resources('aws_efs_mount_target')).toHaveLength(2);
@@ -180,9 +169,7 @@ describe('the AWS stack', () => {
   });
 
   it('installs only the operator’s public key, as an EC2 key pair', () => {
-    expect(synth.resources('aws_key_pair')).toEqual([
-      expect.objectContaining({ public_key: expect.stringMatching(/^ssh-ed25519 AAAA/) }),
-    ]);
+    expect(synth.resources('aws_key_pair')).toEqual([expect.objectContaining({ public_key: expect.stringMatching(/^ssh-ed25519 AAAA/) })]);
     expect(JSON.stringify(synth.json)).not.toContain('PRIVATE KEY');
   });
 
@@ -210,7 +197,10 @@ describe('the AWS stack', () => {
     for (const type of ['aws_efs_file_system', 'aws_s3_bucket', 'aws_ebs_volume', 'aws_vpc_endpoint', 'aws_iam_role_policy']) {
       expect(bare.resources(type)).toHaveLength(0);
     }
-    const userData = bare.resources('aws_instance').map((i) => String(i.user_data)).join('\n');
+    const userData = bare
+      .resources('aws_instance')
+      .map((i) => String(i.user_data))
+      .join('\n');
     expect(userData).not.toMatch(/nfs-common|step=cloud-packages|mount-efs|mount-ebs/);
   });
 

@@ -59,7 +59,10 @@ describe('terraform validate, offline', () => {
       prefix: 'criu-lab-bare',
       market: 'spot',
       ami: { id: 'ami-0123456789abcdef0', ssh_user: 'ubuntu' },
-      zones: [{ az: 'b', nodes: 1 }, { az: 'd', nodes: 1 }],
+      zones: [
+        { az: 'b', nodes: 1 },
+        { az: 'd', nodes: 1 },
+      ],
       efs: { enabled: false },
       s3: { enabled: false },
       ebs: { enabled: false },

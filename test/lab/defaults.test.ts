@@ -20,7 +20,20 @@ const { work, servers } = lab;
 
 /** `criu-lab run --workload <name> <flags>`, full + rsync; the run's metrics.json and what it printed. */
 async function run(workload: string, flags: readonly string[] = []) {
-  const { code, stdout, stderr } = await runCli(['run', '--servers', servers, '--results-dir', join(work, 'results'), '--strategy', 'full', '--transfer', 'rsync', '--workload', workload, ...flags]);
+  const { code, stdout, stderr } = await runCli([
+    'run',
+    '--servers',
+    servers,
+    '--results-dir',
+    join(work, 'results'),
+    '--strategy',
+    'full',
+    '--transfer',
+    'rsync',
+    '--workload',
+    workload,
+    ...flags,
+  ]);
   const resultsDir = /^Results: (.+)$/m.exec(stdout)?.[1];
   if (!resultsDir) throw new Error(`criu-lab run exited ${code} without results:\n${stdout}\n${stderr}`);
   const metrics = JSON.parse(readFileSync(join(resultsDir, 'metrics.json'), 'utf8')) as RunMetrics;
@@ -29,7 +42,12 @@ async function run(workload: string, flags: readonly string[] = []) {
 
 /** Every parameter of the workload at its schema default, less those a test sets. */
 const defaultsOf = (workload: string, setByTest: Record<string, unknown> = {}) => ({
-  ...Object.fromEntries(workloads.get(workload).params.map((p) => [p.key, paramDefault(p)]).filter(([, value]) => value !== undefined)),
+  ...Object.fromEntries(
+    workloads
+      .get(workload)
+      .params.map((p) => [p.key, paramDefault(p)])
+      .filter(([, value]) => value !== undefined),
+  ),
   ...setByTest,
 });
 
@@ -74,7 +92,7 @@ describe('each workload at its documented defaults, full + rsync', () => {
     await expectVerifiedAtDefaults('dataproc');
   }, 240_000);
 
-  it('jupyter: a cell every 3 s, forever (the original framework\'s defaults)', async () => {
+  it("jupyter: a cell every 3 s, forever (the original framework's defaults)", async () => {
     await expectVerifiedAtDefaults('jupyter');
   }, 240_000);
 

@@ -140,12 +140,19 @@ describe('the destination fails during the migration', () => {
       }
     };
     let loop: Promise<void> = Promise.resolve();
-    const failure = await failingRun([], faultAt('transfer images+workdir', async () => {
-      loop = killer();
-    }, async () => {
-      killing = false;
-      await loop;
-    }));
+    const failure = await failingRun(
+      [],
+      faultAt(
+        'transfer images+workdir',
+        async () => {
+          loop = killer();
+        },
+        async () => {
+          killing = false;
+          await loop;
+        },
+      ),
+    );
     expect(killed).toBeGreaterThan(0);
     expect(failure.message).toMatch(/transfer images\+workdir failed on n1/);
     expect(failure.metrics.error).toMatch(/rsync|connection|closed/i);
@@ -155,8 +162,15 @@ describe('the destination fails during the migration', () => {
   it('fails the dump at its timeout when the destination link is down during the page stream, with the CRIU log tail, and rolls back', async () => {
     const veth = labNode('n2').veth;
     const failure = await failingRun(
-      [{ path: 'checkpoint.strategy.mode', value: 'pageserver', flag: '--strategy' }, { path: 'timeouts.dump_s', value: 8, flag: '--dump-timeout' }],
-      faultAt('dump', () => execFileAsync('ip', ['link', 'set', veth, 'down']).then(() => undefined), () => execFileAsync('ip', ['link', 'set', veth, 'up']).then(() => undefined)),
+      [
+        { path: 'checkpoint.strategy.mode', value: 'pageserver', flag: '--strategy' },
+        { path: 'timeouts.dump_s', value: 8, flag: '--dump-timeout' },
+      ],
+      faultAt(
+        'dump',
+        () => execFileAsync('ip', ['link', 'set', veth, 'down']).then(() => undefined),
+        () => execFileAsync('ip', ['link', 'set', veth, 'up']).then(() => undefined),
+      ),
     );
     expect(failure).toBeInstanceOf(ExternalError);
     expect(failure.message).toMatch(/dump on n1 did not finish within 8 s; see \/srv\/criu-lab\/img\/memory_\S+\/dump\.log on n1/);
@@ -169,11 +183,14 @@ describe('the destination fails during the migration', () => {
 
   it("fails the transfer with 'No space left on device' when the destination's image disk fills up, and rolls back", async () => {
     const imageRoot = '/srv/criu-lab/img';
-    const failure = await failingRun([], faultAt('dump', async () => {
-      // Mounted once the pre-freeze space check has passed, so the disk fills during the transfer.
-      await inNode('n2', ['mkdir', '-p', imageRoot]);
-      await inNode('n2', ['mount', '-t', 'tmpfs', '-o', 'size=8m', 'criu-lab-full', imageRoot]);
-    }));
+    const failure = await failingRun(
+      [],
+      faultAt('dump', async () => {
+        // Mounted once the pre-freeze space check has passed, so the disk fills during the transfer.
+        await inNode('n2', ['mkdir', '-p', imageRoot]);
+        await inNode('n2', ['mount', '-t', 'tmpfs', '-o', 'size=8m', 'criu-lab-full', imageRoot]);
+      }),
+    );
     try {
       expect(failure.message).toMatch(/transfer images\+workdir failed on n1/);
       expect(failure.metrics.error).toMatch(/No space left on device/);
@@ -212,9 +229,12 @@ describe('the destination fails during the migration', () => {
 
 describe('the workload dies before the dump', () => {
   it('stops before any CRIU call, says the workload is gone, and records that there was nothing to resume', async () => {
-    const failure = await failingRun([], faultAt('rsync prepare', async () => {
-      for (const { pid, cmdline } of await cmdlines('n1')) if (cmdline.includes('payload.py')) process.kill(pid, 'SIGKILL');
-    }));
+    const failure = await failingRun(
+      [],
+      faultAt('rsync prepare', async () => {
+        for (const { pid, cmdline } of await cmdlines('n1')) if (cmdline.includes('payload.py')) process.kill(pid, 'SIGKILL');
+      }),
+    );
     expect(failure.message).toMatch(/the memory workload \(pid \d+\) is gone on n1 before the dump/);
     expect(failure.metrics.phases.map((p) => p.name)).not.toContain('dump');
     expect(failure.metrics.rollback!.detail).toMatch(/is gone on n1; there is nothing to resume/);
@@ -224,12 +244,31 @@ describe('the workload dies before the dump', () => {
 });
 
 describe('the controller is signalled', () => {
-  const PHASES = ['connect', 'preflight', 'deploy workload', 'start workload', 'warm up', 'rsync prepare', 'dump', 'transfer images+workdir', 'restore', 'verify'];
+  const PHASES = [
+    'connect',
+    'preflight',
+    'deploy workload',
+    'start workload',
+    'warm up',
+    'rsync prepare',
+    'dump',
+    'transfer images+workdir',
+    'restore',
+    'verify',
+  ];
 
   /** One run of the CLI, signalled as soon as `label` starts (`times` signals, 20 ms apart: a second one lands before the cleanup is done); resolves with its exit and stderr. */
-  async function signalledRun(results: string, label: string, signal: NodeJS.Signals, times = 1): Promise<{ code: number | null; stderr: string; dir: string }> {
+  async function signalledRun(
+    results: string,
+    label: string,
+    signal: NodeJS.Signals,
+    times = 1,
+  ): Promise<{ code: number | null; stderr: string; dir: string }> {
     const sized = ['--mb-size', String(SMALL.mb_size), '--max-memory', String(SMALL.max_memory), '--interval', String(SMALL.interval)];
-    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, ...sized], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, ...sized], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (chunk: Buffer) => {

@@ -64,9 +64,7 @@ function sshRun(info: LabInfo, ip: string, command: string, expectedHostKey?: st
 }
 
 async function hostLinkNames(): Promise<string[]> {
-  return (await run('ip', ['-o', 'link', 'show'])).stdout
-    .split('\n')
-    .map((line) => line.split(': ')[1]?.split('@')[0] ?? '');
+  return (await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((line) => line.split(': ')[1]?.split('@')[0] ?? '');
 }
 
 async function netnsNames(): Promise<string[]> {
@@ -173,9 +171,7 @@ describe('local lab', () => {
     const result = await sshRun(
       info,
       n1!.ip,
-      `${ssh} root@${n2!.ip} true && rsync -a -e '${ssh}' /srv/marker root@${n2!.ip}:/srv/copied && ${ssh} root@${
-        n2!.ip
-      } cat /srv/copied`,
+      `${ssh} root@${n2!.ip} true && rsync -a -e '${ssh}' /srv/marker root@${n2!.ip}:/srv/copied && ${ssh} root@${n2!.ip} cat /srv/copied`,
     );
     expect(result).toEqual({ exitCode: 0, stdout: 'from-n1\n', stderr: '' });
     expect((await sshRun(info, n1!.ip, 'ls /root/.ssh')).stdout).not.toMatch(/id_ed25519/);

@@ -46,7 +46,13 @@ describe('a full + rsync migration on the lab', () => {
   it('restores the 512 MiB memory workload with its checksum intact and its counter moving', () => {
     expect(metrics.outcome).toBe('ok');
     expect(metrics.verify?.ok).toBe(true);
-    expect(metrics.verify?.checks.map((c) => c.name)).toEqual(['alive on destination', 'progress continues', 'same process', 'blocks intact', 'exits after checkpoint_flag removal']);
+    expect(metrics.verify?.checks.map((c) => c.name)).toEqual([
+      'alive on destination',
+      'progress continues',
+      'same process',
+      'blocks intact',
+      'exits after checkpoint_flag removal',
+    ]);
     expect(metrics.dump!.imageBytes).toBeGreaterThan(512 * 1024 * 1024);
   });
 
@@ -62,22 +68,43 @@ describe('a full + rsync migration on the lab', () => {
     expect(written.workload).toBe('memory');
     expect(written.strategy).toBe('full');
     expect(written.transfer.method).toBe('rsync');
-    for (const value of [written.transfer.bytes, written.transfer.durationMs, written.transfer.throughputMBps, written.dump!.durationMs, written.restore!.durationMs, written.downtimeMs!, written.totalDurationMs])
+    for (const value of [
+      written.transfer.bytes,
+      written.transfer.durationMs,
+      written.transfer.throughputMBps,
+      written.dump!.durationMs,
+      written.restore!.durationMs,
+      written.downtimeMs!,
+      written.totalDurationMs,
+    ])
       expect(value).toBeGreaterThan(0);
     expect(written.phases.map((p) => p.name)).toEqual(['connect', 'dump', 'transfer.images+workdir', 'restore', 'verify']);
     expect(written.phases.find((p) => p.name === 'dump')?.measuredOn).toBe('n1');
     expect(written.phases.find((p) => p.name === 'restore')?.measuredOn).toBe('n2');
-    for (const key of ['freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned', 'pages_written']) expect(written.dump!.criuStats[key]).toBeGreaterThan(0);
+    for (const key of ['freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned', 'pages_written'])
+      expect(written.dump!.criuStats[key]).toBeGreaterThan(0);
     expect(written.restore!.criuStats['restore_time']).toBeGreaterThan(0);
     expect(written.downtimeMs!).toBeGreaterThanOrEqual(written.dump!.durationMs + written.restore!.durationMs);
     expect(written.deadlines).toEqual({ aws: { deadlineS: 120, met: true }, gcp: { deadlineS: 30, met: true } });
     expect(written.versions['criu']).toBe('4.2.1');
-    const samples = (await readFile(join(resultsDir, 'samples.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(samples).toEqual(expect.arrayContaining([expect.objectContaining({ metric: 'downtime', unit: 'ms', metadata: expect.objectContaining({ workload: 'memory' }) })]));
+    const samples = (await readFile(join(resultsDir, 'samples.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(samples).toEqual(
+      expect.arrayContaining([expect.objectContaining({ metric: 'downtime', unit: 'ms', metadata: expect.objectContaining({ workload: 'memory' }) })]),
+    );
   });
 
   it('collects the CRIU logs and workload output from both nodes', () => {
-    for (const file of ['source/criu-dump.log', 'source/workload_status_pre_dump.txt', 'source/workload_stdout_pre_dump.log', 'dest/criu-restore.log', 'dest/workload_stdout_post_restore.log', 'dest/workload_final.json'])
+    for (const file of [
+      'source/criu-dump.log',
+      'source/workload_status_pre_dump.txt',
+      'source/workload_stdout_pre_dump.log',
+      'dest/criu-restore.log',
+      'dest/workload_stdout_post_restore.log',
+      'dest/workload_final.json',
+    ])
       expect(existsSync(join(resultsDir, file))).toBe(true);
   });
 
@@ -90,7 +117,11 @@ describe('a full + rsync migration on the lab', () => {
 describe('Ctrl-C during the transfer', () => {
   it('stops, cleans both nodes, and marks the results _failed', async () => {
     const results = join(work, 'results-interrupted');
-    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, '--mb-size', '128', '--max-memory', '512', '--interval', '0.3'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, '--mb-size', '128', '--max-memory', '512', '--interval', '0.3'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     const interrupted = new Promise<void>((resolveSent) => {
       child.stderr.on('data', (chunk: Buffer) => {

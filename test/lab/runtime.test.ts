@@ -31,7 +31,8 @@ function planFor(overrides: readonly ConfigOverride[], experiment: Partial<Plan[
   return { ...plan, experiment: { ...plan.experiment, ...experiment }, checkpoint: { ...plan.checkpoint, ...checkpoint } };
 }
 
-const migrate = (plan: Plan) => runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true), commandLine: ['criu-lab', 'run', '(test)'] });
+const migrate = (plan: Plan) =>
+  runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true), commandLine: ['criu-lab', 'run', '(test)'] });
 
 describe('a migration as a non-root user with sudo, started at a target RSS', () => {
   let metrics: RunMetrics;
@@ -59,7 +60,7 @@ describe('a migration as a non-root user with sudo, started at a target RSS', ()
     expect(metrics.verify?.checks.find((c) => c.name === 'blocks intact')?.kind).toBe('integrity');
   });
 
-  it('starts the migration once the tree\'s RSS reached the target, before the heap is full, and records it', () => {
+  it("starts the migration once the tree's RSS reached the target, before the heap is full, and records it", () => {
     expect(metrics.trigger).toMatchObject({ kind: 'rss', detail: 'rss >= 96 MiB' });
     expect(metrics.trigger!.rssMb).toBeGreaterThanOrEqual(96);
     expect(metrics.dump!.imageBytes).toBeLessThan(256 * 1024 * 1024);
@@ -72,7 +73,7 @@ describe('a migration as a non-root user with sudo, started at a target RSS', ()
     expect((written.config as { nodes: { ssh_user: string } }).nodes.ssh_user).toBe(USER);
   });
 
-  it('writes the original framework\'s metrics file, in seconds, listing the collected logs', () => {
+  it("writes the original framework's metrics file, in seconds, listing the collected logs", () => {
     const original = JSON.parse(readFileSync(metricsFile(), 'utf8')) as OriginalMetrics;
     expect(original.workload_type).toBe('memory');
     expect(original.final_dump!.duration).toBeCloseTo(metrics.dump!.durationMs / 1000, 6);
@@ -88,10 +89,13 @@ describe('a migration as a non-root user with sudo, started at a target RSS', ()
 
 describe('standalone scripts of the original framework, run by path', () => {
   it('migrates memory_standalone.py with its own flags, verify ok', async () => {
-    const plan = planFor([
-      { path: 'workload.script', value: join(payloads, 'memory_standalone.py'), flag: 'workload.script' },
-      { path: 'workload.script_args', value: ['--mb_size', '16', '--interval', '0.2', '--max_memory_mb', '64'], flag: 'workload.script_args' },
-    ], { trigger: { kind: 'wait', seconds: 2 } });
+    const plan = planFor(
+      [
+        { path: 'workload.script', value: join(payloads, 'memory_standalone.py'), flag: 'workload.script' },
+        { path: 'workload.script_args', value: ['--mb_size', '16', '--interval', '0.2', '--max_memory_mb', '64'], flag: 'workload.script_args' },
+      ],
+      { trigger: { kind: 'wait', seconds: 2 } },
+    );
     const { metrics } = await migrate(plan);
     expect(metrics.error).toBeUndefined();
     expect(metrics.workload).toBe('script_memory_standalone');
@@ -100,10 +104,13 @@ describe('standalone scripts of the original framework, run by path', () => {
   }, 180_000);
 
   it('migrates matmul_standalone.py with --no-cleanup: its dirs stay until `criu-lab cleanup`', async () => {
-    const plan = planFor([
-      { path: 'workload.script', value: join(payloads, 'matmul_standalone.py'), flag: 'workload.script' },
-      { path: 'workload.script_args', value: ['--matrix_size', '30'], flag: 'workload.script_args' },
-    ], { trigger: { kind: 'ready' }, cleanup: false });
+    const plan = planFor(
+      [
+        { path: 'workload.script', value: join(payloads, 'matmul_standalone.py'), flag: 'workload.script' },
+        { path: 'workload.script_args', value: ['--matrix_size', '30'], flag: 'workload.script_args' },
+      ],
+      { trigger: { kind: 'ready' }, cleanup: false },
+    );
     const { metrics, resultsDir } = await migrate(plan);
     expect(metrics.error).toBeUndefined();
     expect(metrics.verify?.ok).toBe(true);

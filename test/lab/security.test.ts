@@ -58,7 +58,10 @@ describe('after a full + rsync migration on the lab', () => {
 
   it('writes no secret into a sweep folder and its report', () => {
     const spec = join(work, 'sweep.yaml');
-    writeFileSync(spec, 'name: b10secrets\nsettings:\n  workload.type: memory\n  workload.mb_size: 16\n  workload.max_memory: 32\n  workload.interval: 0.3\nrepetitions: 1\ninfra:\n  backend: none\n');
+    writeFileSync(
+      spec,
+      'name: b10secrets\nsettings:\n  workload.type: memory\n  workload.mb_size: 16\n  workload.max_memory: 32\n  workload.interval: 0.3\nrepetitions: 1\ninfra:\n  backend: none\n',
+    );
     const sweep = cli(['sweep', spec, '--servers', servers, '--results-dir', join(work, 'sweeps')]);
     expect(sweep.status).toBe(0);
     const sweepDir = join(work, 'sweeps', 'b10secrets');
@@ -73,7 +76,11 @@ function cli(args: readonly string[]) {
 
 /** Generic secret patterns plus every line of the lab's private key and of each node's host key. */
 function secrets(): RegExp[] {
-  return [...secretPatterns, ...privateKeyLines(readFileSync(layout.sshKeyPath, 'utf8')), ...layout.nodes.flatMap((n) => privateKeyLines(readFileSync(n.hostKeyPath, 'utf8')))];
+  return [
+    ...secretPatterns,
+    ...privateKeyLines(readFileSync(layout.sshKeyPath, 'utf8')),
+    ...layout.nodes.flatMap((n) => privateKeyLines(readFileSync(n.hostKeyPath, 'utf8'))),
+  ];
 }
 
 describe('connecting to the lab nodes', () => {
@@ -85,7 +92,11 @@ describe('connecting to the lab nodes', () => {
     const changed: Plan = { ...plan, nodes: { ...plan.nodes, knownHosts: swapped } };
     const refused = connectPlanNode(changed, 'source');
     await expect(refused).rejects.toBeInstanceOf(ExternalError);
-    await expect(refused).rejects.toThrow(new RegExp(`host key ssh-ed25519 .* is not the one pinned for ${plan.nodes.source.ip.replace(/\./g, '\\.')}; if the node was recreated, run \`criu-lab lab up\``));
+    await expect(refused).rejects.toThrow(
+      new RegExp(
+        `host key ssh-ed25519 .* is not the one pinned for ${plan.nodes.source.ip.replace(/\./g, '\\.')}; if the node was recreated, run \`criu-lab lab up\``,
+      ),
+    );
   });
 
   it('turns an address in the lab subnet that nobody uses into a usage error naming nodes.source.ip', async () => {
@@ -93,7 +104,9 @@ describe('connecting to the lab nodes', () => {
     const nowhere: Plan = { ...plan, nodes: { ...plan.nodes, source: { ip: unused, name: 'n1' } } };
     const error = await connectPlanNode(nowhere, 'source').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).problems).toEqual([expect.stringMatching(new RegExp(`^nodes\\.source\\.ip: no SSH server answers at ${unused.replace(/\./g, '\\.')}:22 .*fix: check the address`))]);
+    expect((error as UsageError).problems).toEqual([
+      expect.stringMatching(new RegExp(`^nodes\\.source\\.ip: no SSH server answers at ${unused.replace(/\./g, '\\.')}:22 .*fix: check the address`)),
+    ]);
   }, 20_000);
 
   it('exits 2 before anything starts when the destination is 127.0.0.2 on a closed port', () => {

@@ -145,7 +145,9 @@ describe('a restore that fails', () => {
       async track(label, step, probe) {
         const result = await quiet.track(label, step, probe);
         if (label === 'rollback') {
-          const statusFile = readdirSync(nodeDir('n1', 'srv/criu-lab/work')).map((run) => join(nodeDir('n1', 'srv/criu-lab/work'), run, 'workload_status.json'))[0]!;
+          const statusFile = readdirSync(nodeDir('n1', 'srv/criu-lab/work')).map((run) =>
+            join(nodeDir('n1', 'srv/criu-lab/work'), run, 'workload_status.json'),
+          )[0]!;
           const n1 = lab.info.nodes.find((n) => n.name === 'n1')!;
           for (let i = 0; i < 3; i++) {
             seen.counters.push((JSON.parse(readFileSync(statusFile, 'utf8')) as { counter: number }).counter);
@@ -159,12 +161,17 @@ describe('a restore that fails', () => {
         return result;
       },
     };
-    const failure = (await migrate([{ path: 'transfer.method', value: 'rsync-corrupting', flag: '--transfer' }], watching).catch((e: unknown) => e)) as Error & { metrics: RunMetrics; resultsDir: string };
+    const failure = (await migrate([{ path: 'transfer.method', value: 'rsync-corrupting', flag: '--transfer' }], watching).catch(
+      (e: unknown) => e,
+    )) as Error & { metrics: RunMetrics; resultsDir: string };
     expect(failure).toBeInstanceOf(Error);
     expect(failure.message).toMatch(/restore failed on n2/);
     const { metrics, resultsDir } = failure;
     expect(metrics.outcome).toBe('failed');
-    expect(metrics.rollback).toMatchObject({ status: 'ok', detail: expect.stringMatching(/resumed on n1: counter \d+ at freeze, \d+ after SIGCONT; n2's copy stopped/) });
+    expect(metrics.rollback).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/resumed on n1: counter \d+ at freeze, \d+ after SIGCONT; n2's copy stopped/),
+    });
     expect(metrics.rollback!.counterAfterResume!).toBeGreaterThan(metrics.rollback!.counterAtFreeze!);
     expect(seen.counters).toHaveLength(3);
     expect(seen.counters[2]!).toBeGreaterThan(seen.counters[0]!);

@@ -31,8 +31,13 @@ const readState = (): SweepState | undefined => {
   }
 };
 
-function runSweep(onProgress?: (child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'sweep', sweepFile, '--results-dir', work], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+function runSweep(
+  onProgress?: (child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'sweep', sweepFile, '--results-dir', work], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -87,7 +92,9 @@ describe('a sweep on the lab', () => {
     const first = await runSweep((child) => {
       const state = readState();
       const running = state?.runs.find((r) => r.status === 'running');
-      const progress = existsSync(join(sweepDir, 'progress.json')) ? (JSON.parse(readFileSync(join(sweepDir, 'progress.json'), 'utf8')) as { phase: string }) : undefined;
+      const progress = existsSync(join(sweepDir, 'progress.json'))
+        ? (JSON.parse(readFileSync(join(sweepDir, 'progress.json'), 'utf8')) as { phase: string })
+        : undefined;
       if (!child.killed && state && running && state.runs.some((r) => r.status === 'ok') && progress?.phase.startsWith('transfer')) {
         cutKey = running.key;
         finishedBefore = state.runs.filter((r) => r.status === 'ok').length;
@@ -103,7 +110,12 @@ describe('a sweep on the lab', () => {
     expect(resumed.code).toBe(0);
     const state = readState()!;
     expect(state.status).toBe('done');
-    expect(state.runs.map((r) => [r.key, r.status])).toEqual([['same-az-r1', 'ok'], ['same-az-r2', 'ok'], ['cross-az-r1', 'ok'], ['cross-az-r2', 'ok']]);
+    expect(state.runs.map((r) => [r.key, r.status])).toEqual([
+      ['same-az-r1', 'ok'],
+      ['same-az-r2', 'ok'],
+      ['cross-az-r1', 'ok'],
+      ['cross-az-r2', 'ok'],
+    ]);
     expect(state.sessions[1]).toMatchObject({ skipped: killed.finishedBefore, redone: [killed.cutKey] });
     const cut = state.runs.find((r) => r.key === killed.cutKey)!;
     expect(cut.attempts).toBe(2);
@@ -112,7 +124,10 @@ describe('a sweep on the lab', () => {
   });
 
   it('appends every finished run to one samples.jsonl exactly once', () => {
-    const samples = readFileSync(join(sweepDir, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metric: string; metadata: Record<string, unknown> });
+    const samples = readFileSync(join(sweepDir, 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { metric: string; metadata: Record<string, unknown> });
     const downtimes = samples.filter((s) => s.metric === 'downtime').map((s) => s.metadata['sweep_run']);
     expect(downtimes.sort()).toEqual(['cross-az-r1', 'cross-az-r2', 'same-az-r1', 'same-az-r2']);
     expect(samples.every((s) => s.metadata['sweep'] === 'lab-sweep' && s.metadata['profile'] === s.metadata['placement'])).toBe(true);
@@ -128,7 +143,10 @@ describe('a sweep on the lab', () => {
       const metrics = JSON.parse(readFileSync(join(run.resultsDir!, 'metrics.json'), 'utf8')) as RunMetrics;
       expect(metrics.profile).toBe(metrics.placement);
     }
-    expect(state.links.map((l) => [l.profile, l.source, l.destination])).toEqual([['same-az', 'n1', 'n2'], ['cross-az', 'n1', 'n3']]);
+    expect(state.links.map((l) => [l.profile, l.source, l.destination])).toEqual([
+      ['same-az', 'n1', 'n2'],
+      ['cross-az', 'n1', 'n3'],
+    ]);
     for (const measured of state.links) expect(measured.mbitPerS).toBeGreaterThan(0);
   });
 
@@ -154,13 +172,19 @@ measure_link: false
 infra: { backend: lab, lab: { name: ${LAB}, nodes: 3 } }
 `,
     );
-    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'sweep', file, '--results-dir', work], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'sweep', file, '--results-dir', work], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const code = await new Promise((done) => child.on('exit', done));
     const state = JSON.parse(readFileSync(join(work, 'failing', 'sweep.json'), 'utf8')) as SweepState;
     expect(code).toBe(1);
-    expect(state.runs.map((r) => [r.key, r.status])).toEqual([['0.001-r1', 'failed'], ['600-r1', 'ok']]);
+    expect(state.runs.map((r) => [r.key, r.status])).toEqual([
+      ['0.001-r1', 'failed'],
+      ['600-r1', 'ok'],
+    ]);
     expect(state.runs[0]!.error).toMatch(/did not write \S*checkpoint_ready within 0.001 s/);
     expect(state.runs[0]!.resultsDir).toMatch(/_failed$/);
     expect(stdout).toContain('1 ok, 1 failed, 0 pending of 2');

@@ -22,13 +22,17 @@ const planFor = (overrides: readonly ConfigOverride[], serversFile = servers) =>
 const migrate = (overrides: readonly ConfigOverride[], serversFile = servers) => lab.migrate(overrides, { serversFile });
 
 /** What the nodes still hold of past runs under their checkpoint dirs (images, control and TLS dirs). */
-const leftInImageDirs = () => lab.info.nodes.flatMap((node) => {
-  const dir = join(lab.info.stateDir, 'nodes', node.name, 'srv/criu-lab/img');
-  return existsSync(dir) ? readdirSync(dir).map((entry) => `${node.name}:${entry}`) : [];
-});
+const leftInImageDirs = () =>
+  lab.info.nodes.flatMap((node) => {
+    const dir = join(lab.info.stateDir, 'nodes', node.name, 'srv/criu-lab/img');
+    return existsSync(dir) ? readdirSync(dir).map((entry) => `${node.name}:${entry}`) : [];
+  });
 
 describe('the page stream over TLS', () => {
-  for (const [strategy, logs] of [['pageserver', ['source/criu-dump.log', 'dest/criu-page-server.log']], ['lazy', ['source/criu-dump.log', 'dest/criu-lazy-pages.log']]] as const) {
+  for (const [strategy, logs] of [
+    ['pageserver', ['source/criu-dump.log', 'dest/criu-page-server.log']],
+    ['lazy', ['source/criu-dump.log', 'dest/criu-lazy-pages.log']],
+  ] as const) {
     it(`${strategy}: both ends complete a TLS handshake with the run's certificates, and the workload verifies`, async () => {
       const { metrics, resultsDir } = await migrate([flag('checkpoint.strategy.mode', strategy)]);
       expect(metrics.verify?.ok).toBe(true);
@@ -63,7 +67,10 @@ describe('an encrypted controller key', () => {
       for (let i = 0; i < 50 && !existsSync(socket); i++) await sleep(100);
       const askpass = join(work, 'askpass');
       writeFileSync(askpass, '#!/bin/sh\necho "lab passphrase"\n', { mode: 0o700 });
-      execFileSync('ssh-add', [key], { env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' }, stdio: 'ignore' });
+      execFileSync('ssh-add', [key], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+        stdio: 'ignore',
+      });
       process.env['SSH_AUTH_SOCK'] = socket;
       const node = await connectPlanNode(planFor([flag('nodes.ssh_key', key)]), 'source');
       try {

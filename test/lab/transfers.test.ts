@@ -32,13 +32,24 @@ function filesUnder(dir: string): string[] {
 /** What a run may leave: run dirs on either node, objects in the bucket, files on the shared directory or the volume. */
 async function leftovers(): Promise<string[]> {
   const found: string[] = [];
-  for (const node of ['n1', 'n2'])
-    for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(stateDir(), 'nodes', node, sub)));
+  for (const node of ['n1', 'n2']) for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(stateDir(), 'nodes', node, sub)));
   found.push(...filesUnder(join(storageDir(), 's3')), ...filesUnder(join(storageDir(), 'efs')));
   // The volume is mounted in whichever node has it now; look from inside each node's mount namespace.
   for (const node of lab.info.nodes) {
-    const { stdout } = await execFileAsync('nsenter', [`--target=${node.hostPid}`, '--mount', '--', 'sh', '-c', 'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true']);
-    found.push(...stdout.split('\n').filter((entry) => entry && entry !== 'lost+found').map((entry) => `${node.name}:/mnt/ebs/${entry}`));
+    const { stdout } = await execFileAsync('nsenter', [
+      `--target=${node.hostPid}`,
+      '--mount',
+      '--',
+      'sh',
+      '-c',
+      'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true',
+    ]);
+    found.push(
+      ...stdout
+        .split('\n')
+        .filter((entry) => entry && entry !== 'lost+found')
+        .map((entry) => `${node.name}:/mnt/ebs/${entry}`),
+    );
   }
   return found;
 }
@@ -82,7 +93,9 @@ describe.each([
     expect(transfer.throughputMBps).toBeGreaterThan(0);
     expect(transfer.steps.map((s) => s.name)).toEqual(stepNames);
     for (const step of transfer.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);
-    expect(metrics.phases.filter((p) => p.name.startsWith('transfer.')).map((p) => p.name)).toEqual(expect.arrayContaining(stepNames.map((s) => `transfer.${s}`)));
+    expect(metrics.phases.filter((p) => p.name.startsWith('transfer.')).map((p) => p.name)).toEqual(
+      expect.arrayContaining(stepNames.map((s) => `transfer.${s}`)),
+    );
   });
 
   it('leaves no process, run directory, object or image behind', async () => {
@@ -93,7 +106,12 @@ describe.each([
 
 describe.each([
   ['s3', 'transfer.s3_bucket', 'no-such-bucket', /^transfer\.s3_bucket: bucket 'no-such-bucket' is not reachable from n1 at http:\/\/.+: .*Not Found/],
-  ['efs', 'transfer.efs_mount', '/mnt/criu-lab-unmounted', /^transfer\.efs_mount: nothing is mounted at \/mnt\/criu-lab-unmounted on n1 and n2; mount the shared file system there/],
+  [
+    'efs',
+    'transfer.efs_mount',
+    '/mnt/criu-lab-unmounted',
+    /^transfer\.efs_mount: nothing is mounted at \/mnt\/criu-lab-unmounted on n1 and n2; mount the shared file system there/,
+  ],
   ['ebs', 'transfer.ebs.volume', '/dev/criu-lab-missing', /^transfer\.ebs\.volume: \/dev\/criu-lab-missing is not a block device on n1/],
 ])('--transfer %s with a wrong %s', (method, path, value, message) => {
   let error: Error & { metrics?: RunMetrics };

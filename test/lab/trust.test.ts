@@ -17,12 +17,22 @@ import { projectRoot as root, useLab } from '../support/lab.js';
 const LAB = 'htl';
 const SUBNET = '10.77.214';
 const SIZES = ['--mb-size', '16', '--max-memory', '48', '--interval', '0.2'];
-const lab = useLab({ name: LAB, subnet: SUBNET, nodes: 2, upTimeoutMs: 90_000, downTimeoutMs: 90_000, workload: { mb_size: 16, interval: 0.2, max_memory: 48 } });
+const lab = useLab({
+  name: LAB,
+  subnet: SUBNET,
+  nodes: 2,
+  upTimeoutMs: 90_000,
+  downTimeoutMs: 90_000,
+  workload: { mb_size: 16, interval: 0.2, max_memory: 48 },
+});
 const { work, servers } = lab;
 let plan: Plan;
 
 const authorizedKeys = (node: string) => readFileSync(lab.nodeDir(node, 'root/.ssh/authorized_keys'), 'utf8');
-const runKeyLines = (node: string) => authorizedKeys(node).split('\n').filter((line) => / criu-lab-memory_\d{8}_\d{6}(_\d+)?$/.test(line));
+const runKeyLines = (node: string) =>
+  authorizedKeys(node)
+    .split('\n')
+    .filter((line) => / criu-lab-memory_\d{8}_\d{6}(_\d+)?$/.test(line));
 
 beforeAll(() => {
   plan = lab.plan();
@@ -74,7 +84,20 @@ describe('a full + rsync migration', () => {
         seen.keyLines = runKeyLines('n2').join('\n');
         const ctl = `${plan.checkpoint.checkpointDir}/${runId}.ctl`;
         const asSource = (command: string) =>
-          source.run(['ssh', '-i', `${ctl}/transfer_key`, '-o', `UserKnownHostsFile=${ctl}/known_hosts`, '-o', 'BatchMode=yes', `root@${plan.nodes.destination.ip}`, command], { check: false });
+          source.run(
+            [
+              'ssh',
+              '-i',
+              `${ctl}/transfer_key`,
+              '-o',
+              `UserKnownHostsFile=${ctl}/known_hosts`,
+              '-o',
+              'BatchMode=yes',
+              `root@${plan.nodes.destination.ip}`,
+              command,
+            ],
+            { check: false },
+          );
         const shell = await asSource('id');
         seen.shellFromSource = `${shell.exitCode} ${shell.stderr.trim()}`;
         const outside = await asSource('rsync --server -lWogDtpre.iLsfxCIvu . /etc/');
@@ -83,7 +106,22 @@ describe('a full + rsync migration', () => {
         const copy = join(work, 'stolen_key');
         writeFileSync(copy, await source.readFile(`${ctl}/transfer_key`), { mode: 0o600 });
         const stolen = await new Promise<{ code: number | null; stderr: string }>((done) => {
-          const child = spawn('ssh', ['-i', copy, '-o', `UserKnownHostsFile=${lab.info.knownHostsPath}`, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', `root@${plan.nodes.destination.ip}`, 'id'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn(
+            'ssh',
+            [
+              '-i',
+              copy,
+              '-o',
+              `UserKnownHostsFile=${lab.info.knownHostsPath}`,
+              '-o',
+              'BatchMode=yes',
+              '-o',
+              'IdentitiesOnly=yes',
+              `root@${plan.nodes.destination.ip}`,
+              'id',
+            ],
+            { stdio: ['ignore', 'ignore', 'pipe'] },
+          );
           let stderr = '';
           child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
           child.on('exit', (code) => done({ code, stderr }));
@@ -116,7 +154,9 @@ describe('a full + rsync migration', () => {
     const dirs = [`${plan.checkpoint.workingDir}/${runId}`, `${plan.transfer.destDir}/${runId}`, `${plan.checkpoint.checkpointDir}/${runId}.ctl/open-files`];
     const quoted = (text: string) => text.replace(/[.$()|\\]/g, '\\$&');
     expect(seen.keyLines).toMatch(
-      new RegExp(`^from="${quoted(plan.nodes.source.ip)}",command="sh -c ${quoted('\\"$(echo ')}\\S+${quoted(' | base64 -d)\\"')} rsync-gate ${runId} ${dirs.join(' ')}",restrict ssh-ed25519 \\S+ criu-lab-${runId}$`),
+      new RegExp(
+        `^from="${quoted(plan.nodes.source.ip)}",command="sh -c ${quoted('\\"$(echo ')}\\S+${quoted(' | base64 -d)\\"')} rsync-gate ${runId} ${dirs.join(' ')}",restrict ssh-ed25519 \\S+ criu-lab-${runId}$`,
+      ),
     );
     expect(seen.shellFromSource).toMatch(/^1 criu-lab rsync gate: refused: not rsync --server: id$/);
     expect(seen.outsideFromSource).toMatch(/^1 criu-lab rsync gate: refused: \/etc\/ is not inside a directory of run /);
@@ -131,7 +171,10 @@ describe('a full + rsync migration', () => {
 describe('a controller killed mid-run', () => {
   it('leaves its rsync key on the destination, and `criu-lab cleanup` removes it with everything else', async () => {
     const results = join(work, 'killed');
-    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, ...SIZES], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '--results-dir', results, ...SIZES], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

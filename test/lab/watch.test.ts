@@ -17,7 +17,11 @@ const { work, servers } = lab;
 
 describe('the notice probe', () => {
   it('reads a notice from the notice file or from IMDS, and nothing else as one', () => {
-    expect(parseProbe('1795660000000\nnotice-file\n{"action":"terminate","time":"2026-11-26T03:02:00Z"}\n')).toEqual({ nodeTimeMs: 1795660000000, via: 'notice-file', notice: { action: 'terminate', time: '2026-11-26T03:02:00Z' } });
+    expect(parseProbe('1795660000000\nnotice-file\n{"action":"terminate","time":"2026-11-26T03:02:00Z"}\n')).toEqual({
+      nodeTimeMs: 1795660000000,
+      via: 'notice-file',
+      notice: { action: 'terminate', time: '2026-11-26T03:02:00Z' },
+    });
     expect(parseProbe('1795660000000\nimds\n{"action":"stop","time":"2026-11-26T03:02:00Z"}\n').via).toBe('imds');
     expect(parseProbe('1795660000000\nimds\n<html>404</html>\n')).toMatchObject({ via: 'none', notice: undefined });
     expect(parseProbe('1795660000000\nimds-unreachable\n').via).toBe('imds-unreachable');
@@ -44,7 +48,24 @@ describe('criu-lab watch --simulate-after', () => {
     const results = join(work, 'results');
     const child = spawn(
       process.execPath,
-      [join(root, 'bin/criu-lab.js'), 'watch', '--servers', servers, '--results-dir', results, '--mb-size', '64', '--max-memory', '128', '--interval', '0.2', '--simulate-after', '3', '--poll-interval', '1'],
+      [
+        join(root, 'bin/criu-lab.js'),
+        'watch',
+        '--servers',
+        servers,
+        '--results-dir',
+        results,
+        '--mb-size',
+        '64',
+        '--max-memory',
+        '128',
+        '--interval',
+        '0.2',
+        '--simulate-after',
+        '3',
+        '--poll-interval',
+        '1',
+      ],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -90,13 +111,31 @@ describe('criu-lab watch against an IMDSv2 on a lab node (--imds-url)', () => {
     // On n2's network, where the source reaches it as it would reach 169.254.169.254; the notice comes 3 s after the first poll.
     const n2 = lab.info.nodes[1]!;
     log = join(work, 'imds.log');
-    imds = spawn('ip', ['netns', 'exec', n2.netns, 'python3', join(root, 'test/lab/fixtures/imds.py'), '--bind', n2.ip, '--port', String(PORT), '--after', '3', '--log', log], { stdio: 'ignore' });
+    imds = spawn(
+      'ip',
+      ['netns', 'exec', n2.netns, 'python3', join(root, 'test/lab/fixtures/imds.py'), '--bind', n2.ip, '--port', String(PORT), '--after', '3', '--log', log],
+      { stdio: 'ignore' },
+    );
     const results = join(work, 'results-imds');
     const child = spawn(
       process.execPath,
       [
-        join(root, 'bin/criu-lab.js'), 'watch', '--servers', servers, '--results-dir', results, '--mb-size', '16', '--max-memory', '48', '--interval', '0.2',
-        '--poll-interval', '1', '--imds-url', `http://${n2.ip}:${PORT}`,
+        join(root, 'bin/criu-lab.js'),
+        'watch',
+        '--servers',
+        servers,
+        '--results-dir',
+        results,
+        '--mb-size',
+        '16',
+        '--max-memory',
+        '48',
+        '--interval',
+        '0.2',
+        '--poll-interval',
+        '1',
+        '--imds-url',
+        `http://${n2.ip}:${PORT}`,
       ],
       { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] },
     );

@@ -37,7 +37,14 @@ describe('each workload, full + rsync, small', () => {
     const { metrics } = await migrate('matmul', { matrix_size: 256, interval: 0.1 });
     expect(failedChecks(metrics)).toEqual([]);
     expect(metrics.outcome).toBe('ok');
-    expect(checkNames(metrics)).toEqual(['alive on destination', 'progress continues', 'same process', 'inputs intact', 'results match a recomputation', 'exits after checkpoint_flag removal']);
+    expect(checkNames(metrics)).toEqual([
+      'alive on destination',
+      'progress continues',
+      'same process',
+      'inputs intact',
+      'results match a recomputation',
+      'exits after checkpoint_flag removal',
+    ]);
   }, 60_000);
 
   it('dataproc: operations go on and the table is bit-identical', async () => {
@@ -51,14 +58,23 @@ describe('each workload, full + rsync, small', () => {
     const { metrics, resultsDir } = await migrate('redis', { num_keys: 5000, value_size: 512 });
     expect(failedChecks(metrics)).toEqual([]);
     expect(metrics.outcome).toBe('ok');
-    expect(checkNames(metrics)).toEqual(['alive on destination', 'progress continues', 'same process', 'same client connection', 'data intact', 'exits after checkpoint_flag removal']);
+    expect(checkNames(metrics)).toEqual([
+      'alive on destination',
+      'progress continues',
+      'same process',
+      'same client connection',
+      'data intact',
+      'exits after checkpoint_flag removal',
+    ]);
     const frozen = readJson(join(resultsDir, 'source/workload_status_pre_dump.json'));
     const final = readJson(join(resultsDir, 'dest/workload_final.json'));
     expect(final['connection']).toEqual(frozen['connection']);
     expect(final['dbsize']).toBe(5000);
     // The restored client logs, on its first tick after restore, which connection answers it.
     const { id, addr } = frozen['connection'] as { id: number; addr: string };
-    expect(readFileSync(join(resultsDir, 'dest/workload_stdout_post_restore.log'), 'utf8')).toMatch(new RegExp(`restored at op \\d+: the same connection answers as \\{'id': ${id}, 'addr': '${addr}'`));
+    expect(readFileSync(join(resultsDir, 'dest/workload_stdout_post_restore.log'), 'utf8')).toMatch(
+      new RegExp(`restored at op \\d+: the same connection answers as \\{'id': ${id}, 'addr': '${addr}'`),
+    );
     expect(readFileSync(join(resultsDir, 'dest/workload_status_post_restore.txt'), 'utf8')).toMatch(/redis-server --port 6379/);
     expect(readFileSync(join(resultsDir, 'dest/payload.out'), 'utf8')).toMatch(/Ready to accept connections/);
   }, 60_000);
@@ -67,14 +83,29 @@ describe('each workload, full + rsync, small', () => {
     const { metrics } = await migrate('ml_training', { model_size: 'small', dataset_size: 2000 });
     expect(failedChecks(metrics)).toEqual([]);
     expect(metrics.outcome).toBe('ok');
-    expect(checkNames(metrics)).toEqual(['alive on destination', 'progress continues', 'same process', 'parameters intact', 'loss decreasing on average', 'exits after checkpoint_flag removal']);
+    expect(checkNames(metrics)).toEqual([
+      'alive on destination',
+      'progress continues',
+      'same process',
+      'parameters intact',
+      'loss decreasing on average',
+      'exits after checkpoint_flag removal',
+    ]);
   }, 90_000);
 
   it('video (live): the parent and ffmpeg come back, segments keep coming, all moved intact and valid', async () => {
     const { metrics, resultsDir } = await migrate('video', { resolution: '160x120', fps: 10 });
     expect(failedChecks(metrics)).toEqual([]);
     expect(metrics.outcome).toBe('ok');
-    expect(checkNames(metrics)).toEqual(['alive on destination', 'progress continues', 'process tree restored', 'output keeps growing', 'output intact', 'output files valid', 'exits after checkpoint_flag removal']);
+    expect(checkNames(metrics)).toEqual([
+      'alive on destination',
+      'progress continues',
+      'process tree restored',
+      'output keeps growing',
+      'output intact',
+      'output files valid',
+      'exits after checkpoint_flag removal',
+    ]);
     expect(readFileSync(join(resultsDir, 'source/workload_status_pre_dump.txt'), 'utf8')).toMatch(/ffmpeg .*testsrc2/);
   }, 60_000);
 
@@ -90,7 +121,9 @@ describe('each workload, full + rsync, small', () => {
     expect(failedChecks(metrics)).toEqual([]);
     expect(metrics.outcome).toBe('ok');
     expect(checkNames(metrics)).toEqual(['alive on destination', 'progress continues', 'same process tree', 'exits after checkpoint_flag removal']);
-    expect(metrics.phases.map((p) => p.name)).toEqual(expect.arrayContaining(['transfer.stage open files', 'transfer.images+workdir+open-files', 'transfer.place open files']));
+    expect(metrics.phases.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['transfer.stage open files', 'transfer.images+workdir+open-files', 'transfer.place open files']),
+    );
     // The restored script went on writing to the moved file, through the fd CRIU reopened.
     expect(readFileSync(nodeDir('n2', log), 'utf8')).toMatch(/restore complete after \d+ rounds/);
   }, 60_000);
@@ -110,20 +143,25 @@ describe('a migration that must not pass', () => {
       name: 'rsync_corrupting',
       open: (ctx, options) => {
         const session = rsync.open(ctx, options);
-        return { ...session, move: async (items) => {
-        const moved = await session.move(items);
-        const images = nodeDir('n2', ctx.paths.destImageDir);
-        const flipped = readdirSync(images).filter((f) => f.startsWith('pages-')).some((file) => {
-          const data = readFileSync(join(images, file));
-          const at = data.indexOf(block0);
-          if (at < 0) return false;
-          data[at + 4096] = data[at + 4096]! ^ 0xff;
-          writeFileSync(join(images, file), data);
-          return true;
-        });
-        if (!flipped) throw new Error('the first block was not found in the page images');
-        return moved;
-        } };
+        return {
+          ...session,
+          move: async (items) => {
+            const moved = await session.move(items);
+            const images = nodeDir('n2', ctx.paths.destImageDir);
+            const flipped = readdirSync(images)
+              .filter((f) => f.startsWith('pages-'))
+              .some((file) => {
+                const data = readFileSync(join(images, file));
+                const at = data.indexOf(block0);
+                if (at < 0) return false;
+                data[at + 4096] = data[at + 4096]! ^ 0xff;
+                writeFileSync(join(images, file), data);
+                return true;
+              });
+            if (!flipped) throw new Error('the first block was not found in the page images');
+            return moved;
+          },
+        };
       },
     };
     transfers.register(corrupting);
@@ -138,9 +176,31 @@ describe('a migration that must not pass', () => {
     const results = join(work, 'results-killed');
     const experiment = join(work, 'short-verify.yaml');
     writeFileSync(experiment, 'timeouts:\n  verify_s: 6\n');
-    const child = spawn(process.execPath, [join(root, 'bin/criu-lab.js'), 'run', '--servers', servers, '-c', experiment, '--results-dir', results, '--workload', 'dataproc', '--num-rows', '20000', '--num-cols', '5', '--interval', '0.1'], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'bin/criu-lab.js'),
+        'run',
+        '--servers',
+        servers,
+        '-c',
+        experiment,
+        '--results-dir',
+        results,
+        '--workload',
+        'dataproc',
+        '--num-rows',
+        '20000',
+        '--num-cols',
+        '5',
+        '--interval',
+        '0.1',
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     let killed = '';
     child.stderr.on('data', async (chunk: Buffer) => {
@@ -176,7 +236,15 @@ describe('a migration that must not pass', () => {
     expect(failure).toBeInstanceOf(UsageError);
     expect((failure as UsageError).message).toMatch(/nothing was started/);
     expect((failure as UsageError).problems).toEqual(
-      expect.arrayContaining(['n1', 'n2'].map((node) => expect.stringMatching(new RegExp(`^${node}: .*needs the python module criu_lab_absent_module \\(Debian package python3-criu-lab-absent\\).*apt-get install python3-criu-lab-absent`)))),
+      expect.arrayContaining(
+        ['n1', 'n2'].map((node) =>
+          expect.stringMatching(
+            new RegExp(
+              `^${node}: .*needs the python module criu_lab_absent_module \\(Debian package python3-criu-lab-absent\\).*apt-get install python3-criu-lab-absent`,
+            ),
+          ),
+        ),
+      ),
     );
   }, 60_000);
 

@@ -22,7 +22,12 @@ function metricsOf(run: FixtureRun, runId: string): RunMetrics {
   const transferMs = run.transferS * 1000;
   const start = Date.parse('2026-11-26T03:00:00Z') + run.repetition * 60_000;
   const bytes = run.size * MIB * 1.05;
-  const phase = (name: string, offsetMs: number, durationMs: number, on: string) => ({ name, startedAt: new Date(start + offsetMs).toISOString(), durationMs, measuredOn: on });
+  const phase = (name: string, offsetMs: number, durationMs: number, on: string) => ({
+    name,
+    startedAt: new Date(start + offsetMs).toISOString(),
+    durationMs,
+    measuredOn: on,
+  });
   const migrationMs = dumpMs + transferMs + restoreMs;
   return {
     experiment: 'fixture',

@@ -81,7 +81,11 @@ export function useLab(options: LabTestOptions): TestLab {
     },
     nodeDir: (node, path) => join(lab.info.stateDir, 'nodes', node, path),
     plan: (overrides = [], { workload = sized, resultsDir = join(work, 'results'), serversFile = servers } = {}) =>
-      loadPlan({ projectRoot, serversFile, overrides: [...workloadSettings(workload), setting('experiment.results_dir', resultsDir, '--results-dir'), ...overrides] }).plan,
+      loadPlan({
+        projectRoot,
+        serversFile,
+        overrides: [...workloadSettings(workload), setting('experiment.results_dir', resultsDir, '--results-dir'), ...overrides],
+      }).plan,
     migrate: (overrides = [], { progress = createProgress(process.stderr, true), ...planOptions } = {}) =>
       runMigration(lab.plan(overrides, planOptions), { signal: new AbortController().signal, progress }),
   };

@@ -25,9 +25,13 @@ describe('the CI skip guard', () => {
   });
 
   it('fails on a suite that skipped itself, naming each skipped test', () => {
-    const result = guard({ testResults: [suite('test/unit/a.test.ts', 'passed'), suite('test/vm/predump.test.ts', 'pending', 'pending'), suite('test/unit/b.test.ts', 'todo')] });
+    const result = guard({
+      testResults: [suite('test/unit/a.test.ts', 'passed'), suite('test/vm/predump.test.ts', 'pending', 'pending'), suite('test/unit/b.test.ts', 'todo')],
+    });
     expect(result.status).toBe(1);
-    expect(result.stderr).toBe('CI: 3 test(s) skipped; a suite CI runs must run:\n  test/vm/predump.test.ts: test 1\n  test/vm/predump.test.ts: test 2\n  test/unit/b.test.ts: test 1\n');
+    expect(result.stderr).toBe(
+      'CI: 3 test(s) skipped; a suite CI runs must run:\n  test/vm/predump.test.ts: test 1\n  test/vm/predump.test.ts: test 2\n  test/unit/b.test.ts: test 1\n',
+    );
   });
 
   it('lets the suites it is told about skip, and only those', () => {

@@ -75,7 +75,8 @@ function tree(entries: readonly (readonly [string, unknown])[]): Record<string, 
     let node = root;
     for (const key of keys.slice(0, -1)) {
       const next = Object.hasOwn(node, key) ? node[key] : undefined;
-      if (typeof next !== 'object' || next === null || Array.isArray(next)) Object.defineProperty(node, key, { value: {}, enumerable: true, writable: true, configurable: true });
+      if (typeof next !== 'object' || next === null || Array.isArray(next))
+        Object.defineProperty(node, key, { value: {}, enumerable: true, writable: true, configurable: true });
       node = node[key] as Record<string, unknown>;
     }
     Object.defineProperty(node, keys[keys.length - 1]!, { value, enumerable: true, writable: true, configurable: true });
@@ -92,17 +93,30 @@ beforeAll(() => {
   writeFileSync(key, 'not really a key');
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, '10.9.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1qxJ7mw4LgXvJYb2gYzE0tJp7p4B9q0b2b3b4b5b6b\n');
-  servers = file(`nodes:\n  ssh_user: root\n  ssh_key: ${key}\n  known_hosts: ${knownHosts}\n  source: { ip: 10.9.0.11, name: n1 }\n  destination: { ip: 10.9.0.12, name: n2 }\n`);
+  servers = file(
+    `nodes:\n  ssh_user: root\n  ssh_key: ${key}\n  known_hosts: ${knownHosts}\n  source: { ip: 10.9.0.11, name: n1 }\n  destination: { ip: 10.9.0.12, name: n2 }\n`,
+  );
 });
 
 describe('config loading under arbitrary input', () => {
   it('never throws anything but a UsageError for an arbitrary experiment file text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => void outcome({ configFile: file(text) })), RUNS);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => void outcome({ configFile: file(text) })),
+      RUNS,
+    );
   });
 
   it('never throws anything but a UsageError for arbitrary YAML-looking lines', () => {
-    const line = fc.tuple(fc.constantFrom('', '  ', '    ', '- '), fc.constantFrom(...schemaPaths.map((p) => p.split('.').pop()!), 'x'), fc.constantFrom(': ', ':', ': [', ': {', ': &a ', ': *a', ': !!binary ', ': |', ': "'), fc.string({ maxLength: 8 }));
-    fc.assert(fc.property(fc.array(line, { maxLength: 8 }), (lines) => void outcome({ configFile: file(lines.map((l) => l.join('')).join('\n')) })), RUNS);
+    const line = fc.tuple(
+      fc.constantFrom('', '  ', '    ', '- '),
+      fc.constantFrom(...schemaPaths.map((p) => p.split('.').pop()!), 'x'),
+      fc.constantFrom(': ', ':', ': [', ': {', ': &a ', ': *a', ': !!binary ', ': |', ': "'),
+      fc.string({ maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), (lines) => void outcome({ configFile: file(lines.map((l) => l.join('')).join('\n')) })),
+      RUNS,
+    );
   });
 
   it('never throws anything but a UsageError for arbitrary values at arbitrary keys', () => {
@@ -116,7 +130,10 @@ describe('config loading under arbitrary input', () => {
   });
 
   it('never throws anything but a UsageError for arbitrary flag strings', () => {
-    const flag = fc.tuple(fc.constantFrom(...schemaPaths, ...workloadPaths), fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('-1', '0', 'auto', 'aws', 'NaN', 'Infinity', '1e400', ' 5 ', '0x10')));
+    const flag = fc.tuple(
+      fc.constantFrom(...schemaPaths, ...workloadPaths),
+      fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('-1', '0', 'auto', 'aws', 'NaN', 'Infinity', '1e400', ' 5 ', '0x10')),
+    );
     fc.assert(
       fc.property(fc.array(flag, { minLength: 1, maxLength: 5 }), (flags) => {
         const overrides: ConfigOverride[] = flags.map(([path, value]) => ({ path, value, flag: `--${path.split('.').pop()!.replace(/_/g, '-')}` }));
@@ -130,7 +147,13 @@ describe('config loading under arbitrary input', () => {
     const { warnings } = load({ configFile: file('__proto__: { polluted: yes }\nexperiment:\n  __proto__: { name: x }\n  constructor: 1\n') });
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(warnings).toHaveLength(3);
-    expect(warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^__proto__: unknown key/), expect.stringMatching(/^experiment\.__proto__: unknown key/), expect.stringMatching(/^experiment\.constructor: unknown key/)]));
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^__proto__: unknown key/),
+        expect.stringMatching(/^experiment\.__proto__: unknown key/),
+        expect.stringMatching(/^experiment\.constructor: unknown key/),
+      ]),
+    );
   });
 
   it('reports an alias without its anchor as invalid YAML (found by the property above)', () => {
@@ -148,11 +171,14 @@ describe('config loading under arbitrary input', () => {
     });
     expect(error).toBeInstanceOf(UsageError);
     const problems = (error as UsageError).problems.join('\n');
-    for (const path of ['workload.mb_size', 'workload.max_memory', 'checkpoint.strategy.predump_iterations', 'timeouts.dump_s']) expect(problems).toContain(path);
+    for (const path of ['workload.mb_size', 'workload.max_memory', 'checkpoint.strategy.predump_iterations', 'timeouts.dump_s'])
+      expect(problems).toContain(path);
   });
 
   it('names the unknown strategy, transfer and workload with the choices', () => {
-    const error = outcome({ configFile: file('checkpoint: { strategy: { mode: fastest } }\ntransfer: { method: pigeon }\nworkload: { type: bitcoin }\n') }) as UsageError;
+    const error = outcome({
+      configFile: file('checkpoint: { strategy: { mode: fastest } }\ntransfer: { method: pigeon }\nworkload: { type: bitcoin }\n'),
+    }) as UsageError;
     const problems = error.problems.join('\n');
     expect(problems).toMatch(/checkpoint\.strategy\.mode: unknown checkpoint strategy 'fastest'; choose one of: full/);
     expect(problems).toMatch(/transfer\.method: unknown transfer method 'pigeon'; choose one of: rsync/);
@@ -201,7 +227,9 @@ describe('keys no setting reads', () => {
 
   it('points a key at the wrong level to where it belongs', () => {
     const { warnings } = load({ configFile: file('checkpoint: { predump_iterations: 3 }\n') });
-    expect(warnings).toEqual([expect.stringMatching(/^checkpoint\.predump_iterations: unknown key, ignored; did you mean checkpoint\.strategy\.predump_iterations\?/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^checkpoint\.predump_iterations: unknown key, ignored; did you mean checkpoint\.strategy\.predump_iterations\?/),
+    ]);
   });
 
   it('reads every key of the servers.yaml criu-lab writes itself, for a lab with storage and for an AWS deploy', () => {
@@ -209,12 +237,28 @@ describe('keys no setting reads', () => {
     const knownHosts = join(dir, 'known_hosts');
     const node = (i: number) => ({ name: `n${i}`, ip: `10.77.9.${10 + i}`, netns: `b1-n${i}`, veth: `vb1-n${i}`, hostPid: 1, dir: '/tmp' });
     const lab = renderLabServers({
-      name: 'b1', backend: 'namespaces', subnet: '10.77.9', bridge: 'br-b1', stateDir: '/var/lib/criu-lab/b1', sshKeyPath: key, knownHostsPath: knownHosts,
-      serversPath: join(dir, 'lab-servers.yaml'), createdAt: '2026-01-01T00:00:00Z', bastion: 'n1', nodes: [node(1), node(2), node(3)],
-      storage: { ip: '10.77.9.2', s3: { endpointUrl: 'http://10.77.9.2:9000', bucket: 'criu-lab', profile: 'criu-lab-s3' }, efsMount: '/mnt/efs', ebs: { device: '/dev/loop7', mount: '/mnt/ebs' } },
+      name: 'b1',
+      backend: 'namespaces',
+      subnet: '10.77.9',
+      bridge: 'br-b1',
+      stateDir: '/var/lib/criu-lab/b1',
+      sshKeyPath: key,
+      knownHostsPath: knownHosts,
+      serversPath: join(dir, 'lab-servers.yaml'),
+      createdAt: '2026-01-01T00:00:00Z',
+      bastion: 'n1',
+      nodes: [node(1), node(2), node(3)],
+      storage: {
+        ip: '10.77.9.2',
+        s3: { endpointUrl: 'http://10.77.9.2:9000', bucket: 'criu-lab', profile: 'criu-lab-s3' },
+        efsMount: '/mnt/efs',
+        ebs: { device: '/dev/loop7', mount: '/mnt/ebs' },
+      },
     });
     expect(load({ serversFile: file(lab) }).warnings).toEqual([]);
-    const aws = renderAwsServers(buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: key, knownHostsPath: knownHosts }));
+    const aws = renderAwsServers(
+      buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: key, knownHostsPath: knownHosts }),
+    );
     expect(load({ serversFile: file(aws), strict: true }).warnings).toEqual([]);
   });
 
@@ -222,23 +266,38 @@ describe('keys no setting reads', () => {
     for (const name of ['baseline', 'predump', 'pageserver', 'lazy_pages']) {
       expect(load({ configFile: join(repoRoot, 'config/experiments', `${name}.yaml`) }).warnings).toEqual([]);
     }
-    for (const type of workloads.names()) expect({ type, warnings: load({ overrides: [{ path: 'workload.type', value: type, flag: '--workload' }] }).warnings }).toEqual({ type, warnings: [] });
+    for (const type of workloads.names())
+      expect({ type, warnings: load({ overrides: [{ path: 'workload.type', value: type, flag: '--workload' }] }).warnings }).toEqual({ type, warnings: [] });
   });
 
   it('warns that host keys go unchecked when trusting unknown keys is asked for without a known_hosts file', () => {
-    const bare = file(`nodes:\n  ssh_key: ${join(dir, 'id_test')}\n  trust_unknown_host_keys: true\n  source: { ip: 10.9.0.11 }\n  destination: { ip: 10.9.0.12 }\n`);
-    expect(load({ serversFile: bare }).warnings).toEqual([expect.stringMatching(/^nodes\.known_hosts: not set and nodes\.trust_unknown_host_keys is on.*fix: use the servers\.yaml written by `criu-lab lab up`/)]);
+    const bare = file(
+      `nodes:\n  ssh_key: ${join(dir, 'id_test')}\n  trust_unknown_host_keys: true\n  source: { ip: 10.9.0.11 }\n  destination: { ip: 10.9.0.12 }\n`,
+    );
+    expect(load({ serversFile: bare }).warnings).toEqual([
+      expect.stringMatching(/^nodes\.known_hosts: not set and nodes\.trust_unknown_host_keys is on.*fix: use the servers\.yaml written by `criu-lab lab up`/),
+    ]);
   });
 
   it('names the intended key for any one-character typo of a known key', () => {
     const leaves = schemaPaths.filter((p) => !schemaPaths.some((q) => q.startsWith(`${p}.`)) && p.split('.').pop()!.length >= 4);
-    const typo = fc.tuple(fc.constantFrom(...leaves), fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz_'));
+    const typo = fc.tuple(
+      fc.constantFrom(...leaves),
+      fc.nat(),
+      fc.constantFrom('insert', 'delete', 'replace'),
+      fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz_'),
+    );
     fc.assert(
       fc.property(typo, ([path, at, edit, letter]) => {
         const keys = path.split('.');
         const name = keys.pop()!;
         const i = at % name.length;
-        const wrong = edit === 'insert' ? name.slice(0, i) + letter + name.slice(i) : edit === 'delete' ? name.slice(0, i) + name.slice(i + 1) : name.slice(0, i) + letter + name.slice(i + 1);
+        const wrong =
+          edit === 'insert'
+            ? name.slice(0, i) + letter + name.slice(i)
+            : edit === 'delete'
+              ? name.slice(0, i) + name.slice(i + 1)
+              : name.slice(0, i) + letter + name.slice(i + 1);
         const wrongPath = [...keys, wrong].join('.');
         fc.pre(!schemaPaths.includes(wrongPath));
         // The hint comes as a warning, or among the problems when the typo left a required key unset.
@@ -264,7 +323,12 @@ describe('keys no setting reads', () => {
 });
 
 describe('the command line on bad input', () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'bin/criu-lab.js'), 'run', '--dry-run', '--servers', servers, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [join(repoRoot, 'bin/criu-lab.js'), 'run', '--dry-run', '--servers', servers, ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
 
   it('exits 2 with every problem listed for invalid YAML and a negative size', () => {
     const result = cli(['-c', file('experiment: [unclosed\n'), '--mb-size', '-5']);
@@ -284,19 +348,37 @@ describe('the command line on bad input', () => {
 
   /** A real run (no --dry-run) against loopback addresses on a closed port: it must stop at connect. */
   const run = (nodes: string) =>
-    spawnSync(process.execPath, [join(repoRoot, 'bin/criu-lab.js'), 'run', '--servers', file(`nodes:\n${nodes}`), '-c', file('timeouts: { connect_s: 3 }\n'), '--trust-unknown-host-keys', '--results-dir', join(dir, 'results')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    spawnSync(
+      process.execPath,
+      [
+        join(repoRoot, 'bin/criu-lab.js'),
+        'run',
+        '--servers',
+        file(`nodes:\n${nodes}`),
+        '-c',
+        file('timeouts: { connect_s: 3 }\n'),
+        '--trust-unknown-host-keys',
+        '--results-dir',
+        join(dir, 'results'),
+      ],
+      { cwd: dir, encoding: 'utf8', timeout: 60_000 },
+    );
 
   it('exits 2 naming nodes.source.ip and the address when nothing answers there', () => {
     const key = join(dir, 'id_real');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     const result = run(`  ssh_key: ${key}\n  ssh_port: 1\n  source: { ip: 127.0.0.2 }\n  destination: { ip: 127.0.0.3 }\n`);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/nodes\.(source|destination)\.ip: no SSH server answers at 127\.0\.0\.[23]:1 \(connect ECONNREFUSED .*\); fix: check the address/);
+    expect(result.stderr).toMatch(
+      /nodes\.(source|destination)\.ip: no SSH server answers at 127\.0\.0\.[23]:1 \(connect ECONNREFUSED .*\); fix: check the address/,
+    );
   }, 60_000);
 
   it('exits 2 naming nodes.ssh_key when the key file is not a private key', () => {
     const result = run(`  ssh_key: ${join(dir, 'id_test')}\n  ssh_port: 1\n  source: { ip: 127.0.0.2 }\n  destination: { ip: 127.0.0.3 }\n`);
     expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/nodes\.ssh_key: .*id_test is not a usable private key \(Unsupported key format\); fix: point nodes\.ssh_key at an OpenSSH private key/);
+    expect(result.stderr).toMatch(
+      /nodes\.ssh_key: .*id_test is not a usable private key \(Unsupported key format\); fix: point nodes\.ssh_key at an OpenSSH private key/,
+    );
   }, 60_000);
 });

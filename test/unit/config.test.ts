@@ -44,12 +44,23 @@ describe('loading a plan', () => {
     const plan = load();
     expect(plan.workload).toEqual({ type: 'memory', params: { mb_size: 256, interval: 5, max_memory: 8192 }, readyFile: 'checkpoint_ready' });
     expect(plan.checkpoint.strategy).toMatchObject({
-      mode: 'full', predumpIterations: 8, predumpIntervalS: 10, predumpIntervalFrom: 'end', syncAfterPredump: false, lazyPages: false, pageServerPort: 27000,
+      mode: 'full',
+      predumpIterations: 8,
+      predumpIntervalS: 10,
+      predumpIntervalFrom: 'end',
+      syncAfterPredump: false,
+      lazyPages: false,
+      pageServerPort: 27000,
     });
     expect(plan.checkpoint).toMatchObject({ scriptsDir: undefined, dataDir: undefined });
     expect(plan.experiment).toMatchObject({
-      trigger: { kind: 'warm' }, description: undefined, metricsFile: undefined, logLevel: 'info', cleanup: true,
-      successCriteria: { processRunning: true, dataIntegrity: true }, inertKeys: [],
+      trigger: { kind: 'warm' },
+      description: undefined,
+      metricsFile: undefined,
+      logLevel: 'info',
+      cleanup: true,
+      successCriteria: { processRunning: true, dataIntegrity: true },
+      inertKeys: [],
     });
     expect(plan.transfer).toMatchObject({ method: 'rsync', s3Prefix: 'criu-checkpoints', rsync: { cipher: 'aes128-gcm@openssh.com', compress: false } });
     expect(plan.nodes.source).toEqual({ ip: '10.9.0.11', name: 'n1' });
@@ -59,7 +70,13 @@ describe('loading a plan', () => {
     const experiment = file('exp.yaml', 'experiment: { name: exp }\nworkload: { mb_size: 128 }\nnodes: { destination: { ip: 10.9.0.99 } }\n');
     expect(load({ configFile: experiment }).workload.params['mb_size']).toBe(128);
     expect(load({ configFile: experiment }).nodes.destination.ip).toBe('10.9.0.99');
-    const plan = load({ configFile: experiment, overrides: [{ path: 'workload.mb_size', value: '64', flag: '--mb-size' }, { path: 'nodes.destination.ip', value: '10.9.0.50', flag: '--dest-ip' }] });
+    const plan = load({
+      configFile: experiment,
+      overrides: [
+        { path: 'workload.mb_size', value: '64', flag: '--mb-size' },
+        { path: 'nodes.destination.ip', value: '10.9.0.50', flag: '--dest-ip' },
+      ],
+    });
     expect(plan.workload.params['mb_size']).toBe(64);
     expect(plan.nodes.destination.ip).toBe('10.9.0.50');
     expect(plan.experiment.name).toBe('exp');
@@ -121,7 +138,9 @@ describe('placement', () => {
 
   it('says what is missing when the zones cannot give the pair', () => {
     expect(problemsOf({ serversFile: servers(zones(1, 1)), overrides: [{ path: 'experiment.placement', value: 'same-az', flag: '--placement' }] })).toEqual([
-      expect.stringMatching(/^experiment\.placement: same-az needs two nodes in one zone of all_nodes \(servers\.yaml has az_a: 1, az_c: 1\) \(from --placement\); fix: .*lab up --nodes 4/),
+      expect.stringMatching(
+        /^experiment\.placement: same-az needs two nodes in one zone of all_nodes \(servers\.yaml has az_a: 1, az_c: 1\) \(from --placement\); fix: .*lab up --nodes 4/,
+      ),
     ]);
     expect(problemsOf({ overrides: [{ path: 'experiment.placement', value: 'sideways', flag: '--placement' }] })).toEqual([
       'experiment.placement: must be one of: same-az, cross-az, got "sideways" (from --placement)',
@@ -134,7 +153,9 @@ describe('configuration errors', () => {
     const bad = file('three.yaml', 'checkpoint: { strategy: { mode: fastest } }\ntransfer: { method: pigeon }\nworkload: { mb_size: -5 }\n');
     const problems = problemsOf({ configFile: bad });
     expect(problems).toHaveLength(3);
-    expect(problems[0]).toMatch(/^checkpoint\.strategy\.mode: unknown checkpoint strategy 'fastest'; choose one of: full, predump, pageserver, lazy \(from three\.yaml\)/);
+    expect(problems[0]).toMatch(
+      /^checkpoint\.strategy\.mode: unknown checkpoint strategy 'fastest'; choose one of: full, predump, pageserver, lazy \(from three\.yaml\)/,
+    );
     expect(problems[1]).toMatch(/^transfer\.method: unknown transfer method 'pigeon'.*\(from three\.yaml\)/);
     expect(problems[2]).toMatch(/^workload\.mb_size: .*-5.*\(from three\.yaml\)/);
   });
@@ -166,20 +187,25 @@ describe('configuration errors', () => {
   });
 
   it('reports wrong types, bad addresses, relative paths and out-of-range ports', () => {
-    const bad = file('types.yaml', [
-      'experiment: { save_metrics: "yes" }',
-      'nodes: { ssh_port: 70000, source: { ip: "not an ip!" } }',
-      'checkpoint: { dirs: { working_dir: relative/dir } }',
-      'workload: { interval: zero }',
-    ].join('\n'));
+    const bad = file(
+      'types.yaml',
+      [
+        'experiment: { save_metrics: "yes" }',
+        'nodes: { ssh_port: 70000, source: { ip: "not an ip!" } }',
+        'checkpoint: { dirs: { working_dir: relative/dir } }',
+        'workload: { interval: zero }',
+      ].join('\n'),
+    );
     const problems = problemsOf({ configFile: bad });
-    expect(problems).toEqual(expect.arrayContaining([
-      'experiment.save_metrics: expected boolean, got "yes" (from types.yaml)',
-      expect.stringMatching(/^nodes\.ssh_port: .*70000.* \(from types\.yaml\)/),
-      'nodes.source.ip: is not an IP address or host name (from types.yaml)',
-      expect.stringMatching(/^checkpoint\.dirs\.working_dir: must be an absolute path.*\(from types\.yaml\)/),
-      'workload.interval: expected number, got "zero" (from types.yaml)',
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'experiment.save_metrics: expected boolean, got "yes" (from types.yaml)',
+        expect.stringMatching(/^nodes\.ssh_port: .*70000.* \(from types\.yaml\)/),
+        'nodes.source.ip: is not an IP address or host name (from types.yaml)',
+        expect.stringMatching(/^checkpoint\.dirs\.working_dir: must be an absolute path.*\(from types\.yaml\)/),
+        'workload.interval: expected number, got "zero" (from types.yaml)',
+      ]),
+    );
     expect(problems).toHaveLength(5);
   });
 

@@ -15,7 +15,7 @@ describe('the process runner', () => {
   it('fails with an ExternalError naming the command, its exit and its output tail, with the hint given', async () => {
     const failing = runProcess(['sh', '-c', 'echo no space left >&2; exit 3'], { hint: 'free some disk' });
     await expect(failing).rejects.toBeInstanceOf(ExternalError);
-    await expect(failing).rejects.toMatchObject({ message: "`sh -c echo no space left >&2; exit 3` failed (exit 3): no space left", hint: 'free some disk' });
+    await expect(failing).rejects.toMatchObject({ message: '`sh -c echo no space left >&2; exit 3` failed (exit 3): no space left', hint: 'free some disk' });
   });
 
   it('with check: false returns the failure as a result, 128+n when killed by signal n', async () => {

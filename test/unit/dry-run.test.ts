@@ -8,7 +8,12 @@ const commandsOf = async (...flags: ReturnType<typeof flag>[]) => (await dryRun(
 
 describe('a predump + s3 dry run', () => {
   const predumpS3 = () =>
-    commandsOf(flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.predump_iterations', 2), flag('transfer.method', 's3'), flag('transfer.s3_bucket', 'bucket-one'));
+    commandsOf(
+      flag('checkpoint.strategy.mode', 'predump'),
+      flag('checkpoint.strategy.predump_iterations', 2),
+      flag('transfer.method', 's3'),
+      flag('transfer.s3_bucket', 'bucket-one'),
+    );
 
   it('lists the soft-dirty preflight, the pre-freeze check, the open-file lookup and the removal of the objects', async () => {
     const steps = await predumpS3();
@@ -18,7 +23,10 @@ describe('a predump + s3 dry run', () => {
     expect(steps.find((s) => s.command === "kill -0 '<pid>'")).toMatchObject({ node: 'n2', step: 'migrate' });
     // Each move first looks for files the frozen tree holds open outside the moved directories.
     expect(steps.filter((s) => s.command === 'ps -e -o pid=,ppid=,comm=')).toHaveLength(3);
-    expect(steps.find((s) => / s3 rm .*--recursive 's3:\/\/bucket-one\/criu-checkpoints\/memory_<timestamp>\/'$/.test(s.command))).toMatchObject({ node: 'n1', step: 's3 cleanup' });
+    expect(steps.find((s) => / s3 rm .*--recursive 's3:\/\/bucket-one\/criu-checkpoints\/memory_<timestamp>\/'$/.test(s.command))).toMatchObject({
+      node: 'n1',
+      step: 's3 cleanup',
+    });
     // In the order a run takes them: the check before the first pre-dump, the removal after the restore.
     expect(at(/^ps -o rss=/)).toBeLessThan(at(/^criu pre-dump /));
     expect(at(/^criu restore /)).toBeLessThan(at(/ s3 rm /));
@@ -43,7 +51,9 @@ describe('a dry run', () => {
   it('shows the ebs volume handed over between the nodes without calling any cloud', async () => {
     const steps = await commandsOf(flag('transfer.method', 'ebs'), flag('transfer.ebs.volume', 'vol-0123456789abcdef0'));
     const device = '/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0';
-    expect(steps.filter((s) => s.step === 'migrate' && /^umount |^sh -c .*mount "\$1" "\$2"/.test(s.command)).map((s) => `${s.node} ${s.command.split(' ')[0]}`)).toEqual(['n1 umount', 'n2 sh']);
+    expect(
+      steps.filter((s) => s.step === 'migrate' && /^umount |^sh -c .*mount "\$1" "\$2"/.test(s.command)).map((s) => `${s.node} ${s.command.split(' ')[0]}`),
+    ).toEqual(['n1 umount', 'n2 sh']);
     expect(steps.some((s) => s.node === 'n2' && s.command.includes(device))).toBe(true);
   });
 

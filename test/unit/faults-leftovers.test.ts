@@ -15,10 +15,26 @@ import { FakeWorld } from './strategies-fakes.js';
 const RUN = 'memory_20261205_101500';
 const node = (name: string, ip: string) => ({ name, ip });
 const connection = {
-  nodes: { sshUser: 'root', sshKey: '/nonexistent/key', sshPort: 22, knownHosts: '/nonexistent/known_hosts', trustUnknownHostKeys: false, bastion: undefined, source: node('n1', '192.0.2.1'), destination: node('n2', '192.0.2.2') },
+  nodes: {
+    sshUser: 'root',
+    sshKey: '/nonexistent/key',
+    sshPort: 22,
+    knownHosts: '/nonexistent/known_hosts',
+    trustUnknownHostKeys: false,
+    bastion: undefined,
+    source: node('n1', '192.0.2.1'),
+    destination: node('n2', '192.0.2.2'),
+  },
   timeouts: { connectS: 1, commandS: 1, readyS: 1, dumpS: 1, transferS: 1, restoreS: 1, verifyS: 1 },
 };
-const paths = { workDir: `/srv/criu-lab/work/${RUN}`, sourceImageDir: `/srv/criu-lab/img/${RUN}`, destImageDir: `/srv/criu-lab/img/${RUN}`, sourceControlDir: `/srv/criu-lab/img/${RUN}.ctl`, scriptDir: `/srv/criu-lab/work/${RUN}`, dataDir: `/srv/criu-lab/work/${RUN}` };
+const paths = {
+  workDir: `/srv/criu-lab/work/${RUN}`,
+  sourceImageDir: `/srv/criu-lab/img/${RUN}`,
+  destImageDir: `/srv/criu-lab/img/${RUN}`,
+  sourceControlDir: `/srv/criu-lab/img/${RUN}.ctl`,
+  scriptDir: `/srv/criu-lab/work/${RUN}`,
+  dataDir: `/srv/criu-lab/work/${RUN}`,
+};
 
 const resultsDir = () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'faults-')), RUN);
@@ -88,7 +104,14 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
     const local = node('n1', '127.0.0.1');
     reachable = {
       ...connection,
-      nodes: { ...connection.nodes, sshKey: join(keyDir, 'id_ed25519'), knownHosts: join(keyDir, 'known_hosts'), sshPort: (server.address() as AddressInfo).port, source: local, destination: { ...local, name: 'n2' } },
+      nodes: {
+        ...connection.nodes,
+        sshKey: join(keyDir, 'id_ed25519'),
+        knownHosts: join(keyDir, 'known_hosts'),
+        sshPort: (server.address() as AddressInfo).port,
+        source: local,
+        destination: { ...local, name: 'n2' },
+      },
     };
   });
 
@@ -99,7 +122,15 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
   /** A record as a run writes it, both nodes pending, with `change` applied to its JSON. */
   function recordWith(change: (record: Record<string, unknown>) => void): string {
     const dir = resultsDir();
-    const record: Record<string, unknown> = { runId: RUN, connection: reachable, paths, transfer: 'rsync', workloadPid: 4242, touched: ['source', 'destination'], cleaned: [] };
+    const record: Record<string, unknown> = {
+      runId: RUN,
+      connection: reachable,
+      paths,
+      transfer: 'rsync',
+      workloadPid: 4242,
+      touched: ['source', 'destination'],
+      cleaned: [],
+    };
     change(record);
     writeFileSync(join(dir, LEFTOVERS_FILE), JSON.stringify(record));
     return dir;
@@ -107,7 +138,10 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
 
   async function refusal(dir: string): Promise<UsageError> {
     const before = attempts;
-    const error = await cleanLeftovers(dir, () => undefined).then(() => new Error('cleanup ran'), (e: unknown) => e);
+    const error = await cleanLeftovers(dir, () => undefined).then(
+      () => new Error('cleanup ran'),
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UsageError);
     // Give a connection that was started time to arrive before counting.
     await new Promise((settle) => setTimeout(settle, 200));
@@ -117,7 +151,10 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
 
   it('connects to the nodes when the record is as a run wrote it (the listener sees cleanup try)', async () => {
     const before = attempts;
-    const report = await cleanLeftovers(recordWith(() => undefined), () => undefined);
+    const report = await cleanLeftovers(
+      recordWith(() => undefined),
+      () => undefined,
+    );
     expect(report.failures).toHaveLength(2);
     expect(attempts).toBeGreaterThan(before);
   });
@@ -134,7 +171,17 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
 
   it('refuses paths outside the run, naming each, and connects to no node', async () => {
     const error = await refusal(
-      recordWith((r) => (r['paths'] = { workDir: '/', sourceImageDir: `/srv/criu-lab/img/${RUN}/../../..`, destImageDir: `/etc/${RUN}x`, sourceControlDir: `/srv/criu-lab/img/${RUN}`, scriptDir: `/srv/criu-lab/work/${RUN}`, dataDir: `/srv/criu-lab/work/${RUN}` })),
+      recordWith(
+        (r) =>
+          (r['paths'] = {
+            workDir: '/',
+            sourceImageDir: `/srv/criu-lab/img/${RUN}/../../..`,
+            destImageDir: `/etc/${RUN}x`,
+            sourceControlDir: `/srv/criu-lab/img/${RUN}`,
+            scriptDir: `/srv/criu-lab/work/${RUN}`,
+            dataDir: `/srv/criu-lab/work/${RUN}`,
+          }),
+      ),
     );
     expect(error.problems).toEqual([
       `paths.workDir: "/" is not a directory of run ${RUN} (an absolute path ending in /${RUN})`,
@@ -146,10 +193,13 @@ describe('criu-lab cleanup, given a leftovers.json that was tampered with', () =
   });
 
   it('refuses a record without pinned host keys, or with mistyped connection fields, and connects to no node', async () => {
-    const withNodes = (change: Record<string, unknown>) => (r: Record<string, unknown>) => (r['connection'] = { ...reachable, nodes: { ...reachable.nodes, ...change } });
+    const withNodes = (change: Record<string, unknown>) => (r: Record<string, unknown>) =>
+      (r['connection'] = { ...reachable, nodes: { ...reachable.nodes, ...change } });
     expect((await refusal(recordWith(withNodes({ knownHosts: undefined })))).problems[0]).toMatch(/^connection\.nodes\.knownHosts: /);
     expect((await refusal(recordWith(withNodes({ sshPort: '22; id' })))).problems[0]).toMatch(/^connection\.nodes\.sshPort: /);
-    expect((await refusal(recordWith(withNodes({ sshUser: 'root -oProxyCommand=id' })))).problems[0]).toMatch(/^connection\.nodes\.sshUser: must be a user name/);
+    expect((await refusal(recordWith(withNodes({ sshUser: 'root -oProxyCommand=id' })))).problems[0]).toMatch(
+      /^connection\.nodes\.sshUser: must be a user name/,
+    );
     expect((await refusal(recordWith((r) => (r['workloadPid'] = -1)))).problems[0]).toMatch(/^workloadPid: /);
     expect((await refusal(recordWith((r) => (r['transfer'] = 'scp')))).problems[0]).toMatch(/^transfer: must be a transfer method/);
     expect((await refusal(recordWith((r) => (r['touched'] = ['everywhere'])))).problems[0]).toMatch(/^touched\.0: /);
@@ -176,7 +226,7 @@ describe("ending the workload's session on a node", () => {
   const alive = (marker: string) => spawnSync('pgrep', ['-f', `^sleep ${marker}$`]).status === 0;
   const run = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1));
 
-  it("ends a session holding a process of the run, children included, and leaves another session with the same number alone", () => {
+  it('ends a session holding a process of the run, children included, and leaves another session with the same number alone', () => {
     const marker = (n: number) => `${3000 + n}.${process.pid}`;
     const ours = session(`criu-lab-test ${RUN}`, marker(1));
     const theirs = session('someone-else', marker(2));
@@ -197,7 +247,9 @@ describe("ending the workload's session on a node", () => {
 describe('cleaning both nodes of a run', () => {
   it('stops processes on both, removes directories one node after the other (shared storage races), and goes on past a failing node', async () => {
     // n1's rm fails; n2 must still be stopped and cleaned, and the failure says why, with rm's own words.
-    const world = new FakeWorld((name, argv) => (name === 'n1' && argv[0] === 'rm' ? { exitCode: 1, stderr: 'rm: cannot remove dir: Directory not empty' } : undefined));
+    const world = new FakeWorld((name, argv) =>
+      name === 'n1' && argv[0] === 'rm' ? { exitCode: 1, stderr: 'rm: cannot remove dir: Directory not empty' } : undefined,
+    );
     const [n1, n2] = [world.node('n1', '192.0.2.1'), world.node('n2', '192.0.2.2')];
     const cleaned: string[] = [];
     const failure = await cleanNodes([n1, n2], RUN, paths, 42, async (node) => void cleaned.push(node.name)).catch((error: unknown) => error as Error);

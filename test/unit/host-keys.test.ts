@@ -39,14 +39,28 @@ beforeAll(() => {
 });
 
 const nodes = (more: Partial<Plan['nodes']> = {}): Plan['nodes'] => ({
-  sshUser: 'root', sshKey: key, sshPort: 9, knownHosts: undefined, trustUnknownHostKeys: false, bastion: undefined,
-  source: node('n1', '127.0.0.1'), destination: node('n2', '127.0.0.2'), ...more,
+  sshUser: 'root',
+  sshKey: key,
+  sshPort: 9,
+  knownHosts: undefined,
+  trustUnknownHostKeys: false,
+  bastion: undefined,
+  source: node('n1', '127.0.0.1'),
+  destination: node('n2', '127.0.0.2'),
+  ...more,
 });
 
 describe('host keys', () => {
   it('refuse to connect without known_hosts, naming where the keys come from and the flag that skips them', () => {
     const text = usageErrorOf(() => hostKeysFor(nodes())).problems.join('\n');
-    for (const fix of ['nodes.known_hosts: not set', 'criu-lab lab up', 'criu-lab infra deploy', 'ssh-keyscan', '--trust-unknown-host-keys', 'nodes.trust_unknown_host_keys'])
+    for (const fix of [
+      'nodes.known_hosts: not set',
+      'criu-lab lab up',
+      'criu-lab infra deploy',
+      'ssh-keyscan',
+      '--trust-unknown-host-keys',
+      'nodes.trust_unknown_host_keys',
+    ])
       expect(text).toContain(fix);
   });
 
@@ -88,10 +102,24 @@ describe('criu-lab cleanup', () => {
     writeFileSync(join(results, 'metrics.json'), '{}');
     const timeouts = { connectS: 1, commandS: 1, readyS: 1, dumpS: 1, transferS: 1, restoreS: 1, verifyS: 1 };
     const work = `/srv/criu-lab/work/${run}`;
-    const paths = { workDir: work, sourceImageDir: `/srv/criu-lab/img/${run}`, destImageDir: `/srv/criu-lab/img/${run}`, sourceControlDir: `/srv/criu-lab/img/${run}.ctl`, scriptDir: work, dataDir: work };
-    const log = await LeftoversLog.create(results, { runId: run, connection: { nodes: nodes({ trustUnknownHostKeys: true }), timeouts }, paths, transfer: 'rsync' });
+    const paths = {
+      workDir: work,
+      sourceImageDir: `/srv/criu-lab/img/${run}`,
+      destImageDir: `/srv/criu-lab/img/${run}`,
+      sourceControlDir: `/srv/criu-lab/img/${run}.ctl`,
+      scriptDir: work,
+      dataDir: work,
+    };
+    const log = await LeftoversLog.create(results, {
+      runId: run,
+      connection: { nodes: nodes({ trustUnknownHostKeys: true }), timeouts },
+      paths,
+      transfer: 'rsync',
+    });
     await log.update({ touched: ['source'] });
-    await expect(cleanLeftovers(results, () => undefined)).rejects.toMatchObject({ problems: expect.arrayContaining([expect.stringMatching(/^connection\.nodes\.knownHosts: /)]) });
+    await expect(cleanLeftovers(results, () => undefined)).rejects.toMatchObject({
+      problems: expect.arrayContaining([expect.stringMatching(/^connection\.nodes\.knownHosts: /)]),
+    });
   });
 });
 

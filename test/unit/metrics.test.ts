@@ -11,7 +11,18 @@ describe('CRIU statistics images', () => {
   it('decodes stats-dump written by CRIU 4.2.1', () => {
     const { dump, restore } = decodeCriuStats(fixture('stats-dump'));
     expect(restore).toBeUndefined();
-    expect(Object.keys(dump!)).toEqual(expect.arrayContaining(['freezing_time', 'frozen_time', 'memdump_time', 'memwrite_time', 'pages_scanned', 'pages_skipped_parent', 'pages_written', 'pages_lazy']));
+    expect(Object.keys(dump!)).toEqual(
+      expect.arrayContaining([
+        'freezing_time',
+        'frozen_time',
+        'memdump_time',
+        'memwrite_time',
+        'pages_scanned',
+        'pages_skipped_parent',
+        'pages_written',
+        'pages_lazy',
+      ]),
+    );
     expect(dump!['pages_written']).toBeGreaterThan(0);
     expect(dump!['pages_scanned']).toBeGreaterThanOrEqual(dump!['pages_written']!);
     expect(dump!['frozen_time']).toBeGreaterThanOrEqual(dump!['memdump_time']!);
@@ -78,15 +89,25 @@ describe('metrics', () => {
   it('turns a run into samples with the run identity as metadata', () => {
     const samples = samplesOf(metrics);
     const downtime = samples.find((s) => s.metric === 'downtime')!;
-    expect(downtime).toMatchObject({ value: 6900, unit: 'ms', metadata: { run_id: 'memory_20261126_000000', workload: 'memory', strategy: 'full', transfer: 'rsync', mb_size: 64 } });
-    expect(samples.find((s) => s.metric === 'phase.dump')).toMatchObject({ value: 2150, metadata: { measured_on: 'n1' }, timestamp: Date.parse('2026-11-26T00:00:01.000Z') / 1000 });
+    expect(downtime).toMatchObject({
+      value: 6900,
+      unit: 'ms',
+      metadata: { run_id: 'memory_20261126_000000', workload: 'memory', strategy: 'full', transfer: 'rsync', mb_size: 64 },
+    });
+    expect(samples.find((s) => s.metric === 'phase.dump')).toMatchObject({
+      value: 2150,
+      metadata: { measured_on: 'n1' },
+      timestamp: Date.parse('2026-11-26T00:00:01.000Z') / 1000,
+    });
     expect(samples.find((s) => s.metric === 'criu.dump.frozen_time')).toMatchObject({ value: 2_000_000, unit: 'us' });
     expect(samples.find((s) => s.metric === 'transfer.throughput')).toMatchObject({ value: expect.closeTo(593.62, 2), unit: 'MiB/s' });
     expect(samples.find((s) => s.metric === 'verify.ok')?.value).toBe(1);
   });
 
   it('reads the bytes rsync moved from its --stats output', () => {
-    expect(transferredBytes('Number of files: 12\nTotal file size: 1,080,144,826 bytes\nTotal transferred file size: 1,080,144,826 bytes\n')).toBe(1_080_144_826);
+    expect(transferredBytes('Number of files: 12\nTotal file size: 1,080,144,826 bytes\nTotal transferred file size: 1,080,144,826 bytes\n')).toBe(
+      1_080_144_826,
+    );
     expect(transferredBytes('no stats')).toBe(0);
   });
 });

@@ -13,7 +13,13 @@ import { problemsFrom } from '../support/problems.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const ORIGINAL = join(repoRoot, 'test/fixtures/original');
-const ORIGINAL_FILES = ['default.yaml', 'experiments/baseline_predump.yaml', 'experiments/efs_transfer.yaml', 'experiments/lazy_pages.yaml', 'workloads/memory.yaml'];
+const ORIGINAL_FILES = [
+  'default.yaml',
+  'experiments/baseline_predump.yaml',
+  'experiments/efs_transfer.yaml',
+  'experiments/lazy_pages.yaml',
+  'workloads/memory.yaml',
+];
 const ENV = { SOURCE_NODE_IP: '10.0.1.10', DEST_NODE_IP: '10.0.1.11' };
 let projectRoot: string;
 let dir: string;
@@ -56,7 +62,12 @@ beforeAll(() => {
 
 describe("the original's files, unchanged", () => {
   it.each(ORIGINAL_FILES)('plans %s with its servers.yaml.example and no key file, with no unknown key even under --strict', (name) => {
-    const { plan, warnings, wouldRefuse } = load({ configFile: join(ORIGINAL, name), serversFile: join(ORIGINAL, 'servers.yaml.example'), purpose: 'dry-run', strict: true });
+    const { plan, warnings, wouldRefuse } = load({
+      configFile: join(ORIGINAL, name),
+      serversFile: join(ORIGINAL, 'servers.yaml.example'),
+      purpose: 'dry-run',
+      strict: true,
+    });
     expect(warnings.filter((w) => w.includes('unknown key'))).toEqual([]);
     expect(plan.nodes.sshUser).toBe('ubuntu');
     // At most the key file (~/.ssh/id_ed25519), when this machine has none, is what a real run would refuse.
@@ -69,7 +80,7 @@ describe("the original's files, unchanged", () => {
     expect(plan.checkpoint.strategy).toMatchObject({ mode: 'predump', predumpIterations: 4, lazyPages: true, pageServerPort: 22222 });
   });
 
-  it('still refuses, under --strict, a key that is neither criu-lab\'s nor the original\'s', () => {
+  it("still refuses, under --strict, a key that is neither criu-lab's nor the original's", () => {
     const problems = problemsOf({ configFile: file('logging: { level: INFO, colour: true }\n'), strict: true });
     expect(problems).toEqual([expect.stringMatching(/^logging\.colour: unknown key/)]);
   });
@@ -88,14 +99,38 @@ const EFFECTS: readonly (readonly [string, string, (plan: Plan) => void])[] = [
   ['nodes.source.name', 'nodes: { source: { name: source-node } }', (p) => expect(p.nodes.source.name).toBe('source-node')],
   ['nodes.destination.ip', 'nodes: { destination: { ip: 10.0.1.21 } }', (p) => expect(p.nodes.destination.ip).toBe('10.0.1.21')],
   ['nodes.destination.name', 'nodes: { destination: { name: dest-node } }', (p) => expect(p.nodes.destination.name).toBe('dest-node')],
-  ['checkpoint.dirs.working_dir', 'checkpoint: { dirs: { working_dir: /tmp/criu_checkpoint } }', (p) => expect(p.checkpoint.workingDir).toBe('/tmp/criu_checkpoint')],
+  [
+    'checkpoint.dirs.working_dir',
+    'checkpoint: { dirs: { working_dir: /tmp/criu_checkpoint } }',
+    (p) => expect(p.checkpoint.workingDir).toBe('/tmp/criu_checkpoint'),
+  ],
   ['checkpoint.strategy.mode', 'checkpoint: { strategy: { mode: predump } }', (p) => expect(p.checkpoint.strategy.mode).toBe('predump')],
-  ['checkpoint.strategy.predump_iterations', 'checkpoint: { strategy: { predump_iterations: 4 } }', (p) => expect(p.checkpoint.strategy.predumpIterations).toBe(4)],
+  [
+    'checkpoint.strategy.predump_iterations',
+    'checkpoint: { strategy: { predump_iterations: 4 } }',
+    (p) => expect(p.checkpoint.strategy.predumpIterations).toBe(4),
+  ],
   ['checkpoint.strategy.predump_interval', 'checkpoint: { strategy: { predump_interval: 3 } }', (p) => expect(p.checkpoint.strategy.predumpIntervalS).toBe(3)],
-  ['checkpoint.strategy.sync_after_predump', 'checkpoint: { strategy: { sync_after_predump: true } }', (p) => expect(p.checkpoint.strategy.syncAfterPredump).toBe(true)],
-  ['checkpoint.strategy.lazy_pages', 'checkpoint: { strategy: { mode: predump, lazy_pages: true } }', (p) => expect(p.checkpoint.strategy.lazyPages).toBe(true)],
-  ['checkpoint.strategy.page_server_port', 'checkpoint: { strategy: { page_server_port: 22222 } }', (p) => expect(p.checkpoint.strategy.pageServerPort).toBe(22222)],
-  ['checkpoint.strategy.wait_before_dump', 'checkpoint: { strategy: { mode: full, wait_before_dump: 30 } }', (p) => expect(p.experiment.trigger).toEqual({ kind: 'wait', seconds: 30 })],
+  [
+    'checkpoint.strategy.sync_after_predump',
+    'checkpoint: { strategy: { sync_after_predump: true } }',
+    (p) => expect(p.checkpoint.strategy.syncAfterPredump).toBe(true),
+  ],
+  [
+    'checkpoint.strategy.lazy_pages',
+    'checkpoint: { strategy: { mode: predump, lazy_pages: true } }',
+    (p) => expect(p.checkpoint.strategy.lazyPages).toBe(true),
+  ],
+  [
+    'checkpoint.strategy.page_server_port',
+    'checkpoint: { strategy: { page_server_port: 22222 } }',
+    (p) => expect(p.checkpoint.strategy.pageServerPort).toBe(22222),
+  ],
+  [
+    'checkpoint.strategy.wait_before_dump',
+    'checkpoint: { strategy: { mode: full, wait_before_dump: 30 } }',
+    (p) => expect(p.experiment.trigger).toEqual({ kind: 'wait', seconds: 30 }),
+  ],
   ['transfer.method', 'transfer: { method: efs }', (p) => expect(p.transfer.method).toBe('efs')],
   ['transfer.dest_dir', 'transfer: { dest_dir: /tmp/criu_checkpoint }', (p) => expect(p.transfer.destDir).toBe('/tmp/criu_checkpoint')],
   ['transfer.efs_mount', 'transfer: { efs_mount: /mnt/shared }', (p) => expect(p.transfer.efsMount).toBe('/mnt/shared')],
@@ -110,17 +145,39 @@ const EFFECTS: readonly (readonly [string, string, (plan: Plan) => void])[] = [
   ['workload.readiness.timeout', 'workload: { readiness: { timeout: 300 } }', (p) => expect(p.timeouts.readyS).toBe(300)],
   ['paths.scripts_dir', 'paths: { scripts_dir: /tmp/criu_checkpoint }', (p) => expect(p.checkpoint.scriptsDir).toBe('/tmp/criu_checkpoint')],
   ['paths.data_dir', 'paths: { data_dir: /tmp/criu_data }', (p) => expect(p.checkpoint.dataDir).toBe('/tmp/criu_data')],
-  ['paths.data_setup.method', 'paths: { data_setup: { method: generate } }', (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'paths.data_setup', reason: expect.stringMatching(/generates its own data/) }])],
-  ['migration.metrics', 'migration: { metrics: [checkpoint_time, restore_time] }', (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'migration.metrics', reason: expect.stringMatching(/every phase/) }])],
-  ['migration.success_criteria.process_running', 'migration: { success_criteria: { process_running: false } }', (p) => expect(p.experiment.successCriteria).toEqual({ processRunning: false, dataIntegrity: true })],
-  ['migration.success_criteria.data_integrity_check', 'migration: { success_criteria: { data_integrity_check: false } }', (p) => expect(p.experiment.successCriteria).toEqual({ processRunning: true, dataIntegrity: false })],
+  [
+    'paths.data_setup.method',
+    'paths: { data_setup: { method: generate } }',
+    (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'paths.data_setup', reason: expect.stringMatching(/generates its own data/) }]),
+  ],
+  [
+    'migration.metrics',
+    'migration: { metrics: [checkpoint_time, restore_time] }',
+    (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'migration.metrics', reason: expect.stringMatching(/every phase/) }]),
+  ],
+  [
+    'migration.success_criteria.process_running',
+    'migration: { success_criteria: { process_running: false } }',
+    (p) => expect(p.experiment.successCriteria).toEqual({ processRunning: false, dataIntegrity: true }),
+  ],
+  [
+    'migration.success_criteria.data_integrity_check',
+    'migration: { success_criteria: { data_integrity_check: false } }',
+    (p) => expect(p.experiment.successCriteria).toEqual({ processRunning: true, dataIntegrity: false }),
+  ],
   ['logging.level', 'logging: { level: WARNING }', (p) => expect(p.experiment.logLevel).toBe('warning')],
-  ['logging.format', 'logging: { format: "%(message)s" }', (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'logging.format', reason: expect.stringMatching(/logging\.level/) }])],
+  [
+    'logging.format',
+    'logging: { format: "%(message)s" }',
+    (p) => expect(p.experiment.inertKeys).toEqual([{ path: 'logging.format', reason: expect.stringMatching(/logging\.level/) }]),
+  ],
 ];
 
 describe('each original key', () => {
   it('has a row here for every key the original files hold', () => {
-    const keys = new Set(ORIGINAL_FILES.flatMap((name) => leafPaths(parse(readFileSync(join(ORIGINAL, name), 'utf8')))).filter((k) => !k.startsWith('presets.')));
+    const keys = new Set(
+      ORIGINAL_FILES.flatMap((name) => leafPaths(parse(readFileSync(join(ORIGINAL, name), 'utf8')))).filter((k) => !k.startsWith('presets.')),
+    );
     expect([...keys].filter((k) => !EFFECTS.some(([path]) => k === path || k.startsWith(`${path}.`)))).toEqual([]);
   });
 
@@ -129,7 +186,9 @@ describe('each original key', () => {
     effect(plan);
     // An original name is recorded under the criu-lab key it sets.
     const recordedAs = ORIGINAL_ALIASES.find((a) => a.from === path)?.to ?? path;
-    expect(recordedAs.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], plan.experiment.resolvedConfig)).toBeDefined();
+    expect(
+      recordedAs.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], plan.experiment.resolvedConfig),
+    ).toBeDefined();
   });
 
   it('starts the pre-dumps right after ready when wait_before_dump is set, as the original does', () => {
@@ -152,18 +211,25 @@ describe('the migration trigger', () => {
     expect(triggerOf('checkpoint: { strategy: { wait_before_dump: 30, target_memory_mb: 2048 } }')).toEqual({ kind: 'rss', targetMb: 2048 });
   });
 
-  it('takes experiment.migrate_after over the original\'s keys', () => {
+  it("takes experiment.migrate_after over the original's keys", () => {
     expect(triggerOf('experiment: { migrate_after: 5 }\ncheckpoint: { strategy: { target_memory_mb: 2048 } }')).toEqual({ kind: 'wait', seconds: 5 });
   });
 
   it('follows experiment.trigger when set', () => {
     expect(triggerOf('experiment: { trigger: ready, migrate_after: 5 }')).toEqual({ kind: 'ready' });
-    expect(triggerOf('experiment: { trigger: wait }\ncheckpoint: { strategy: { mode: predump, wait_before_dump: 12 } }')).toEqual({ kind: 'wait', seconds: 12 });
+    expect(triggerOf('experiment: { trigger: wait }\ncheckpoint: { strategy: { mode: predump, wait_before_dump: 12 } }')).toEqual({
+      kind: 'wait',
+      seconds: 12,
+    });
   });
 
   it('says what a wait or rss trigger lacks', () => {
-    expect(problemsOf({ configFile: file('experiment: { trigger: rss }\n') })).toEqual([expect.stringMatching(/^experiment\.trigger: rss needs checkpoint\.strategy\.target_memory_mb \(from f\d+\.yaml\)/)]);
-    expect(problemsOf({ configFile: file('experiment: { trigger: wait }\n') })).toEqual([expect.stringMatching(/^experiment\.trigger: wait needs the seconds in experiment\.migrate_after/)]);
+    expect(problemsOf({ configFile: file('experiment: { trigger: rss }\n') })).toEqual([
+      expect.stringMatching(/^experiment\.trigger: rss needs checkpoint\.strategy\.target_memory_mb \(from f\d+\.yaml\)/),
+    ]);
+    expect(problemsOf({ configFile: file('experiment: { trigger: wait }\n') })).toEqual([
+      expect.stringMatching(/^experiment\.trigger: wait needs the seconds in experiment\.migrate_after/),
+    ]);
   });
 });
 
@@ -183,7 +249,7 @@ describe('the precedence of servers.yaml', () => {
 describe('presets', () => {
   const preset = (name: string, configFile?: string) => load({ configFile, overrides: [{ path: 'workload.preset', value: name, flag: '--preset' }] });
 
-  it('selects the memory workload\'s presets by name', () => {
+  it("selects the memory workload's presets by name", () => {
     expect(preset('small').plan.workload.params).toMatchObject({ mb_size: 128, interval: 2, max_memory: 1024 });
     expect(preset('lazy_test').plan.workload.params).toMatchObject({ mb_size: 256, max_memory: 4096, check_lazy_loading: true });
     expect(preset('xlarge').plan.sources).toContain('preset xlarge of project/config/workloads/memory.yaml');
@@ -193,12 +259,17 @@ describe('presets', () => {
     const { plan, warnings } = preset('small', file('workload: { mb_size: 64 }\n'));
     expect(plan.workload.params).toMatchObject({ mb_size: 64, max_memory: 1024 });
     expect(warnings).toContainEqual(expect.stringMatching(/^workload\.mb_size: set over preset small .*\(from f\d+\.yaml\)/));
-    const flagged = load({ overrides: [{ path: 'workload.preset', value: 'small', flag: '--preset' }, { path: 'workload.mb_size', value: '32', flag: '--mb-size' }] });
+    const flagged = load({
+      overrides: [
+        { path: 'workload.preset', value: 'small', flag: '--preset' },
+        { path: 'workload.mb_size', value: '32', flag: '--mb-size' },
+      ],
+    });
     expect(flagged.plan.workload.params['mb_size']).toBe(32);
     expect(flagged.warnings.filter((w) => w.includes('preset'))).toEqual([]);
   });
 
-  it('reads the presets of a -c file written like the original\'s memory.yaml', () => {
+  it("reads the presets of a -c file written like the original's memory.yaml", () => {
     const own = file('presets:\n  tiny: { mb_size: 8, max_memory_mb: 64 }\n');
     expect(preset('tiny', own).plan.workload.params).toMatchObject({ mb_size: 8, max_memory: 64 });
   });
@@ -208,7 +279,9 @@ describe('presets', () => {
       "workload.preset: no preset 'huge' for the memory workload (from --preset); choose one of: small, medium, large, xlarge, lazy_test",
     ]);
     expect(problemsOf({ configFile: file('workload: { type: matmul, preset: small }\n') })).toEqual([
-      expect.stringMatching(/^workload\.preset: no preset 'small' for the matmul workload \(from f\d+\.yaml\); no file defines presets; add `presets:` to .*matmul\.yaml/),
+      expect.stringMatching(
+        /^workload\.preset: no preset 'small' for the matmul workload \(from f\d+\.yaml\); no file defines presets; add `presets:` to .*matmul\.yaml/,
+      ),
     ]);
   });
 });
@@ -217,8 +290,14 @@ describe('a dry run', () => {
   it('plans without the key file a real run needs, and names what a real run would refuse', () => {
     const missing = file('nodes: { ssh_key: /nonexistent/key, known_hosts: /nonexistent/known_hosts }\n');
     const { wouldRefuse } = load({ configFile: missing, purpose: 'dry-run' });
-    expect(wouldRefuse).toEqual([expect.stringMatching(/^nodes\.ssh_key: no such file \/nonexistent\/key/), expect.stringMatching(/^nodes\.known_hosts: no such file/)]);
-    expect(problemsOf({ configFile: missing })).toEqual([expect.stringMatching(/^nodes\.ssh_key: no such file/), expect.stringMatching(/^nodes\.known_hosts: no such file/)]);
+    expect(wouldRefuse).toEqual([
+      expect.stringMatching(/^nodes\.ssh_key: no such file \/nonexistent\/key/),
+      expect.stringMatching(/^nodes\.known_hosts: no such file/),
+    ]);
+    expect(problemsOf({ configFile: missing })).toEqual([
+      expect.stringMatching(/^nodes\.ssh_key: no such file/),
+      expect.stringMatching(/^nodes\.known_hosts: no such file/),
+    ]);
   });
 });
 
@@ -228,14 +307,18 @@ describe('page_server_port on AWS', () => {
   it('refuses a port the security groups keep closed between AWS nodes, naming the range', () => {
     const port = file('checkpoint: { strategy: { page_server_port: 22222 } }\n');
     expect(problemsOf({ serversFile: servers(aws), configFile: port })).toEqual([
-      expect.stringMatching(/^checkpoint\.strategy\.page_server_port: 22222 is closed between AWS nodes \(their security groups open 27000-27099\) \(from f\d+\.yaml\)/),
+      expect.stringMatching(
+        /^checkpoint\.strategy\.page_server_port: 22222 is closed between AWS nodes \(their security groups open 27000-27099\) \(from f\d+\.yaml\)/,
+      ),
     ]);
     expect(load({ serversFile: servers(aws), configFile: port, purpose: 'dry-run' }).wouldRefuse).toHaveLength(1);
   });
 
   it('takes any port on the lab, and a port in the range on AWS', () => {
     expect(planOf('checkpoint: { strategy: { page_server_port: 22222 } }\n').checkpoint.strategy.pageServerPort).toBe(22222);
-    expect(load({ serversFile: servers(aws), configFile: file('checkpoint: { strategy: { page_server_port: 27050 } }\n') }).plan.checkpoint.strategy.pageServerPort).toBe(27050);
+    expect(
+      load({ serversFile: servers(aws), configFile: file('checkpoint: { strategy: { page_server_port: 27050 } }\n') }).plan.checkpoint.strategy.pageServerPort,
+    ).toBe(27050);
   });
 });
 
@@ -246,8 +329,10 @@ describe('errors name the file and key that set the value', () => {
     ]);
   });
 
-  it('names the original\'s key when its value is wrong', () => {
-    expect(problemsOf({ configFile: file('workload: { max_memory_mb: -1 }\n') })).toEqual([expect.stringMatching(/^workload\.max_memory: .*-1.* \(from f\d+\.yaml, key workload\.max_memory_mb\)$/)]);
+  it("names the original's key when its value is wrong", () => {
+    expect(problemsOf({ configFile: file('workload: { max_memory_mb: -1 }\n') })).toEqual([
+      expect.stringMatching(/^workload\.max_memory: .*-1.* \(from f\d+\.yaml, key workload\.max_memory_mb\)$/),
+    ]);
   });
 });
 
@@ -258,8 +343,10 @@ describe("the original's validations", () => {
     ]);
   });
 
-  it('refuses a matmul matrix above the original\'s 16384', () => {
-    expect(problemsOf({ configFile: file('workload: { type: matmul, matrix_size: 20000 }\n') })).toEqual([expect.stringMatching(/^workload\.matrix_size: .*16384.*20000/)]);
+  it("refuses a matmul matrix above the original's 16384", () => {
+    expect(problemsOf({ configFile: file('workload: { type: matmul, matrix_size: 20000 }\n') })).toEqual([
+      expect.stringMatching(/^workload\.matrix_size: .*16384.*20000/),
+    ]);
   });
 });
 
@@ -270,6 +357,8 @@ describe('$VAR without braces', () => {
   });
 
   it('is reported when unset, with the file that uses it', () => {
-    expect(problemsOf({ configFile: file('transfer: { dest_dir: $NOPE/img }\n') })).toEqual([expect.stringMatching(/^transfer\.dest_dir: environment variable NOPE is not set \(from f\d+\.yaml\)/)]);
+    expect(problemsOf({ configFile: file('transfer: { dest_dir: $NOPE/img }\n') })).toEqual([
+      expect.stringMatching(/^transfer\.dest_dir: environment variable NOPE is not set \(from f\d+\.yaml\)/),
+    ]);
   });
 });

@@ -34,7 +34,10 @@ const paramValue = fc.oneof(word, fc.integer(), fc.double(), fc.boolean());
 
 describe('quoteArgv against a real shell', () => {
   it('makes the shell see exactly the argv for arbitrary strings', () => {
-    fc.assert(fc.property(fc.array(word, { minLength: 1, maxLength: 6 }), (argv) => expect(argvSeenByShell(argv)).toEqual(argv)), RUNS);
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 6 }), (argv) => expect(argvSeenByShell(argv)).toEqual(argv)),
+      RUNS,
+    );
   });
 
   it('refuses every string holding a NUL instead of truncating it', () => {
@@ -60,7 +63,10 @@ describe('workload start commands built from arbitrary parameter values', () => 
     it(`${workload.name}: every value its schema accepts reaches the shell as the argument it was meant to be`, () => {
       // Arbitrary raw values, kept when the parameter's schema accepts them (as the config loader does), as the schema returns them.
       const accepted = (param: WorkloadParam) =>
-        fc.oneof(paramValue, fc.constant(paramDefault(param))).filter((v) => param.schema.safeParse(v).success).map((v) => param.schema.parse(v));
+        fc
+          .oneof(paramValue, fc.constant(paramDefault(param)))
+          .filter((v) => param.schema.safeParse(v).success)
+          .map((v) => param.schema.parse(v));
       const params = fc.record(Object.fromEntries(workload.params.map((p) => [p.key, accepted(p)])));
       fc.assert(
         fc.property(params, fc.constantFrom('/srv/criu-lab/work/run_1', "/srv/it's here", '/srv/$(id)'), (values, workDir) => {
@@ -86,7 +92,13 @@ describe('a bring-your-own payload argv template', () => {
   });
 
   it('keeps arbitrary parameter and env values inside their own arguments, template text included', () => {
-    const template = fc.array(fc.oneof(word.filter((w) => !/\{[a-z_][a-z0-9_]*\}/.test(w)), fc.constantFrom('{label}', '--label={label}', '{work_dir}/x', '{script}', '{count}')), { maxLength: 5 });
+    const template = fc.array(
+      fc.oneof(
+        word.filter((w) => !/\{[a-z_][a-z0-9_]*\}/.test(w)),
+        fc.constantFrom('{label}', '--label={label}', '{work_dir}/x', '{script}', '{count}'),
+      ),
+      { maxLength: 5 },
+    );
     fc.assert(
       fc.property(template, word, fc.oneof(word, fc.integer()), word, (args, label, count, envValue) => {
         const definition = definitionSchema.parse({

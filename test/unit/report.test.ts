@@ -30,7 +30,19 @@ describe('summary statistics', () => {
   });
 
   it("computes t's 97.5 % quantile for any degrees of freedom, as the printed tables give it", () => {
-    const table: [df: number, t: number][] = [[1, 12.706], [2, 4.303], [5, 2.571], [10, 2.228], [30, 2.042], [31, 2.040], [40, 2.021], [60, 2.0], [100, 1.984], [120, 1.98], [1000, 1.962]];
+    const table: [df: number, t: number][] = [
+      [1, 12.706],
+      [2, 4.303],
+      [5, 2.571],
+      [10, 2.228],
+      [30, 2.042],
+      [31, 2.04],
+      [40, 2.021],
+      [60, 2.0],
+      [100, 1.984],
+      [120, 1.98],
+      [1000, 1.962],
+    ];
     for (const [df, t] of table) expect({ df, t: Number(tQuantile975(df).toFixed(3)) }).toEqual({ df, t });
     expect(tQuantile975(1e7)).toBeCloseTo(1.95996, 5);
     expect(tQuantile975(1)).toBeCloseTo(12.7062047, 6);
@@ -39,9 +51,14 @@ describe('summary statistics', () => {
   it('inverts its own CDF at other probabilities and half-integer degrees of freedom', () => {
     expect(studentTQuantile(0.5, 7)).toBeCloseTo(0, 12);
     expect(studentTQuantile(0.95, 10)).toBeCloseTo(1.812461, 6);
-    expect(studentTQuantile(0.995, 20)).toBeCloseTo(2.845340, 6);
+    expect(studentTQuantile(0.995, 20)).toBeCloseTo(2.84534, 6);
     expect(studentTQuantile(0.025, 40)).toBeCloseTo(-2.021075, 6);
-    for (const [p, df] of [[0.9, 2.5], [0.999, 3], [0.6, 0.5]] as const) expect(studentTCdf(studentTQuantile(p, df), df)).toBeCloseTo(p, 10);
+    for (const [p, df] of [
+      [0.9, 2.5],
+      [0.999, 3],
+      [0.6, 0.5],
+    ] as const)
+      expect(studentTCdf(studentTQuantile(p, df), df)).toBeCloseTo(p, 10);
   });
 });
 
@@ -63,7 +80,9 @@ describe('the summary table of a sweep', () => {
     expect(csv).toHaveLength(9);
     const header = csv[0]!.split(',');
     expect(header.slice(0, 5)).toEqual(['group', 'transfer.rsync.cipher', 'workload.max_memory', 'experiment.placement', 'experiment.profile']);
-    expect(header).toEqual(expect.arrayContaining(['migration_s_mean', 'migration_s_ci95', 'migration_s_min', 'migration_s_max', 'raw_link_mbit_s', 'met_30s', 'met_120s']));
+    expect(header).toEqual(
+      expect.arrayContaining(['migration_s_mean', 'migration_s_ci95', 'migration_s_min', 'migration_s_max', 'raw_link_mbit_s', 'met_30s', 'met_120s']),
+    );
     const first = csv[1]!.split(',');
     expect(Number(first[header.indexOf('migration_s_min')])).toBeCloseTo(2.478, 3);
     expect(Number(first[header.indexOf('migration_s_max')])).toBeCloseTo(2.878, 3);
@@ -88,7 +107,9 @@ describe('the charts', () => {
   it('draws same-AZ beside cross-AZ for every other combination, with whiskers from the CI', () => {
     const charts = buildCharts(input, summaryRows(input));
     expect(charts.map((c) => c.id)).toEqual(['phases', 'downtime', 'migration', 'throughput', 'placement-transfer', 'placement-migration']);
-    const transfer = charts.find((c) => c.id === 'placement-transfer')!.config as { data: { labels: string[]; datasets: { label: string; data: number[]; errorBars: ([number, number] | null)[] }[] } };
+    const transfer = charts.find((c) => c.id === 'placement-transfer')!.config as {
+      data: { labels: string[]; datasets: { label: string; data: number[]; errorBars: ([number, number] | null)[] }[] };
+    };
     expect(transfer.data.labels).toHaveLength(4);
     expect(transfer.data.datasets.map((d) => d.label)).toEqual(['same-az', 'cross-az']);
     const [same, cross] = transfer.data.datasets;

@@ -34,7 +34,10 @@ interface AwsResult {
 }
 
 /** Runs Debian's aws against the stand-in only: no config or credentials of this machine are read. */
-function aws(args: readonly string[], options: { readonly env?: Record<string, string>; readonly stdin?: Readable; readonly onStdout?: (chunk: Buffer) => void } = {}): Promise<AwsResult> {
+function aws(
+  args: readonly string[],
+  options: { readonly env?: Record<string, string>; readonly stdin?: Readable; readonly onStdout?: (chunk: Buffer) => void } = {},
+): Promise<AwsResult> {
   const child = spawn(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, ...args], {
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     env: {
@@ -72,11 +75,20 @@ async function awsOk(args: readonly string[], options?: Parameters<typeof aws>[1
 }
 
 /** A request aws would not send: signed here over `signedBody`'s SHA-256 (or `payloadHash`), then sent with `body`. */
-function signedRequest(method: string, path: string, body: Buffer, options: { signedBody?: Buffer; payloadHash?: string; headers?: Record<string, string> } = {}) {
+function signedRequest(
+  method: string,
+  path: string,
+  body: Buffer,
+  options: { signedBody?: Buffer; payloadHash?: string; headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = {
     host: `127.0.0.1:${port}`,
     'x-amz-date': amzDate(new Date()),
-    'x-amz-content-sha256': options.payloadHash ?? createHash('sha256').update(options.signedBody ?? body).digest('hex'),
+    'x-amz-content-sha256':
+      options.payloadHash ??
+      createHash('sha256')
+        .update(options.signedBody ?? body)
+        .digest('hex'),
     ...options.headers,
   };
   const authorization = signRequest({ method, url: path, headers }, credentials, 'us-east-1');
@@ -101,11 +113,15 @@ beforeAll(async () => {
   bucketDir = join(work, 'bucket');
   mkdirSync(bucketDir);
   writeFileSync(join(work, 'aws-config'), `[default]\ns3 =\n  multipart_chunksize = ${PART_BYTES / MiB}MB\n  multipart_threshold = ${PART_BYTES / MiB}MB\n`);
-  server = spawn(process.execPath, ['--import', 'tsx', 'infra/local/s3-stand-in.ts', '--address', '127.0.0.1', '--port', '0', '--directory', bucketDir, '--bucket', BUCKET], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', S3_ACCESS_KEY_ID: credentials.accessKeyId, S3_SECRET_ACCESS_KEY: credentials.secretAccessKey },
-  });
+  server = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'infra/local/s3-stand-in.ts', '--address', '127.0.0.1', '--port', '0', '--directory', bucketDir, '--bucket', BUCKET],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', S3_ACCESS_KEY_ID: credentials.accessKeyId, S3_SECRET_ACCESS_KEY: credentials.secretAccessKey },
+    },
+  );
   server.stderr!.on('data', (chunk: Buffer) => (serverLog += chunk.toString()));
   const exited = once(server, 'exit').then(([code]) => Promise.reject(new Error(`the stand-in exited ${code}: ${serverLog}`)));
   const [line] = (await Promise.race([once(server.stdout!, 'data'), exited])) as [Buffer];
@@ -175,8 +191,19 @@ describe('the S3 stand-in, driven by the aws CLI', () => {
       writeFileSync(join(tree, file), file);
     }
     await awsOk(['s3', 'cp', '--only-show-errors', '--recursive', tree, `s3://${BUCKET}/tree/`]);
-    const keys = (text: string) => text.split('\n').filter(Boolean).map((line) => line.replace(/^.{31}/, '').trim());
-    expect(keys(await awsOk(['s3', 'ls', '--recursive', '--page-size', '2', `s3://${BUCKET}/tree/`]))).toEqual(['tree/a/1', 'tree/a/2', 'tree/b/c/3', 'tree/d', 'tree/e f+g%h', 'tree/ünï']);
+    const keys = (text: string) =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.replace(/^.{31}/, '').trim());
+    expect(keys(await awsOk(['s3', 'ls', '--recursive', '--page-size', '2', `s3://${BUCKET}/tree/`]))).toEqual([
+      'tree/a/1',
+      'tree/a/2',
+      'tree/b/c/3',
+      'tree/d',
+      'tree/e f+g%h',
+      'tree/ünï',
+    ]);
     expect(keys(await awsOk(['s3', 'ls', '--page-size', '1', `s3://${BUCKET}/tree/`]))).toEqual(['a/', 'b/', 'd', 'e f+g%h', 'ünï']);
     await awsOk(['s3', 'rm', '--only-show-errors', '--recursive', `s3://${BUCKET}/tree/`]);
     expect((await aws(['s3', 'ls', '--recursive', `s3://${BUCKET}/tree/`])).stdout).toBe('');
@@ -185,7 +212,9 @@ describe('the S3 stand-in, driven by the aws CLI', () => {
   it('deletes a batch of keys with delete-objects', async () => {
     await awsOk(['s3api', 'put-object', '--bucket', BUCKET, '--key', 'batch/1', '--body', join(work, 'small.bin')]);
     await awsOk(['s3api', 'put-object', '--bucket', BUCKET, '--key', 'batch/<2>&', '--body', join(work, 'small.bin')]);
-    const result = JSON.parse(await awsOk(['s3api', 'delete-objects', '--bucket', BUCKET, '--delete', JSON.stringify({ Objects: [{ Key: 'batch/1' }, { Key: 'batch/<2>&' }] })])) as { Deleted: { Key: string }[] };
+    const result = JSON.parse(
+      await awsOk(['s3api', 'delete-objects', '--bucket', BUCKET, '--delete', JSON.stringify({ Objects: [{ Key: 'batch/1' }, { Key: 'batch/<2>&' }] })]),
+    ) as { Deleted: { Key: string }[] };
     expect(result.Deleted.map((d) => d.Key)).toEqual(['batch/1', 'batch/<2>&']);
     expect((await aws(['s3api', 'head-object', '--bucket', BUCKET, '--key', 'batch/1'])).stderr).toMatch(/\(404\)/);
   });
@@ -205,7 +234,11 @@ describe('the S3 stand-in, driven by the aws CLI', () => {
     expect(dotDot.stderr).toContain('InvalidArgument');
     for (const path of [`/${BUCKET}/%2E%2E/%2E%2E/escape`, `/${BUCKET}//etc/escape`, `/${BUCKET}/nul%00byte`]) {
       const response = await signedRequest('PUT', path, Buffer.from('x'));
-      expect({ path, status: response.status, body: response.body }).toEqual({ path, status: 400, body: expect.stringContaining('<Code>InvalidArgument</Code>') });
+      expect({ path, status: response.status, body: response.body }).toEqual({
+        path,
+        status: 400,
+        body: expect.stringContaining('<Code>InvalidArgument</Code>'),
+      });
     }
     expect(readdirSync(work)).not.toContain('escape');
     expect(readdirSync(bucketDir).sort()).toEqual(['objects', 'tmp', 'uploads']);

@@ -50,7 +50,14 @@ describe('AWS credentials', () => {
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: FAKE_KEY_ID, AWS_SECRET_ACCESS_KEY: FAKE_SECRET, AWS_SESSION_TOKEN: FAKE_TOKEN });
     try {
       await deployLab(
-        { configPath, serversPath: join(dir, 'config/servers.yaml'), outputsPath: join(dir, 'infra.outputs.json'), destroyAfter: true, waitForBoot: true, bootTimeoutMs: 60_000 },
+        {
+          configPath,
+          serversPath: join(dir, 'config/servers.yaml'),
+          outputsPath: join(dir, 'infra.outputs.json'),
+          destroyAfter: true,
+          waitForBoot: true,
+          bootTimeoutMs: 60_000,
+        },
         { run, consoleReader: (region) => awsConsoleReader(region, run), log: () => undefined, bootPollMs: 0 },
       );
     } finally {
@@ -74,7 +81,11 @@ describe('AWS credentials', () => {
     process.env['AWS_SECRET_ACCESS_KEY'] = FAKE_SECRET;
     try {
       const plan = {
-        transfer: { s3Prefix: 'criu-checkpoints', s3Bucket: 'bucket', s3: { profile: 'lab', region: 'us-west-2', endpointUrl: 'http://10.77.0.5:9000', partSizeMb: 16, maxConcurrency: 10 } },
+        transfer: {
+          s3Prefix: 'criu-checkpoints',
+          s3Bucket: 'bucket',
+          s3: { profile: 'lab', region: 'us-west-2', endpointUrl: 'http://10.77.0.5:9000', partSizeMb: 16, maxConcurrency: 10 },
+        },
         aws: undefined,
       } as unknown as Plan;
       const ctx = { plan, runId: 'memory_20260101_000000', paths: { sourceControlDir: '/srv/criu-lab/img/x.ctl' } } as Parameters<typeof awsCliConfig>[0];
@@ -95,7 +106,10 @@ describe('the controller private key', () => {
     writeFileSync(join(dir, 'id_ed25519'), 'not a key');
     writeFileSync(join(dir, 'known_hosts'), '');
     const servers = join(dir, 'servers.yaml');
-    writeFileSync(servers, `nodes: { ssh_key: ${join(dir, 'id_ed25519')}, known_hosts: ${join(dir, 'known_hosts')}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
+    writeFileSync(
+      servers,
+      `nodes: { ssh_key: ${join(dir, 'id_ed25519')}, known_hosts: ${join(dir, 'known_hosts')}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`,
+    );
     const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {} });
     expect((await dryRun(plan)).steps.length).toBeGreaterThan(3);
     const error = await connectPlanNode(plan, 'source').catch((e: unknown) => e);
@@ -110,7 +124,16 @@ describe('the controller private key', () => {
     const servers = join(dir, 'servers.yaml');
     writeFileSync(servers, `nodes: { ssh_key: ${key}, source: { ip: 127.0.0.1, name: n1 }, destination: { ip: 127.0.0.2, name: n2 } }\n`);
     for (const method of ['rsync', 's3', 'efs', 'ebs']) {
-      const { plan } = loadPlan({ projectRoot: root, serversFile: servers, env: {}, overrides: [{ path: 'transfer.method', value: method, flag: '--transfer' }, { path: 'transfer.s3_bucket', value: 'bucket', flag: '--s3-bucket' }, { path: 'transfer.ebs.volume', value: '/dev/loop7', flag: '--ebs-volume' }] });
+      const { plan } = loadPlan({
+        projectRoot: root,
+        serversFile: servers,
+        env: {},
+        overrides: [
+          { path: 'transfer.method', value: method, flag: '--transfer' },
+          { path: 'transfer.s3_bucket', value: 'bucket', flag: '--s3-bucket' },
+          { path: 'transfer.ebs.volume', value: '/dev/loop7', flag: '--ebs-volume' },
+        ],
+      });
       const planned = JSON.stringify(await dryRun(plan));
       expect({ method, key: planned.includes(key) || planned.includes('PRIVATE KEY BODY') }).toEqual({ method, key: false });
     }
@@ -119,7 +142,9 @@ describe('the controller private key', () => {
 
 describe('host keys pinned at the AWS deploy', () => {
   it('trust a node only with the key its boot report gave, at its own address', () => {
-    const pinned = KnownHosts.parse(renderKnownHosts([{ address: '10.0.1.10', hostKeys: [{ type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIreported' }] }]));
+    const pinned = KnownHosts.parse(
+      renderKnownHosts([{ address: '10.0.1.10', hostKeys: [{ type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIreported' }] }]),
+    );
     expect(pinned.matches('10.0.1.10', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIreported')).toBe(true);
     expect(pinned.matches('10.0.1.10', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIchanged')).toBe(false);
     expect(pinned.matches('10.0.1.11', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIreported')).toBe(false);
@@ -129,13 +154,20 @@ describe('host keys pinned at the AWS deploy', () => {
 describe('the secret scan used on results dirs', () => {
   it('finds private keys, AWS key ids and secret keys, and a given key by any line of its body', () => {
     const dir = mkdtempSync(join(tmpdir(), 'criu-lab-scan-'));
-    const key = ['-----BEGIN OPENSSH PRIVATE KEY-----', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW', 'QyNTUxOQAAACBxbTq0f4yKz1hD1S5nN4x0n8W6Yc2jS3p1q2n3r4s5tAAAAJgkXh1lJF4d', '-----END OPENSSH PRIVATE KEY-----'].join('\n');
+    const key = [
+      '-----BEGIN OPENSSH PRIVATE KEY-----',
+      'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+      'QyNTUxOQAAACBxbTq0f4yKz1hD1S5nN4x0n8W6Yc2jS3p1q2n3r4s5tAAAAJgkXh1lJF4d',
+      '-----END OPENSSH PRIVATE KEY-----',
+    ].join('\n');
     writeFileSync(join(dir, 'clean.json'), '{"downtimeMs": 1200, "transfer": {"method": "s3"}}');
     writeFileSync(join(dir, 'key.log'), `...\n${key}\n`);
     writeFileSync(join(dir, 'key-line.log'), 'leaked: QyNTUxOQAAACBxbTq0f4yKz1hD1S5nN4x0n8W6Yc2jS3p1q2n3r4s5tAAAAJgkXh1lJF4d');
     writeFileSync(join(dir, 'id.txt'), `key ${FAKE_KEY_ID}`);
     writeFileSync(join(dir, 'secret.env'), `secret_access_key=${FAKE_SECRET}`);
-    const found = filesHolding(dir, [...secretPatterns, ...privateKeyLines(key)]).map((p) => relative(dir, p)).sort();
+    const found = filesHolding(dir, [...secretPatterns, ...privateKeyLines(key)])
+      .map((p) => relative(dir, p))
+      .sort();
     expect(found).toEqual(['id.txt', 'key-line.log', 'key.log', 'secret.env']);
   });
 });

@@ -17,9 +17,17 @@ const dir = mkdtempSync(join(tmpdir(), 'criu-lab-servers-schema-'));
 const node = (i: number) => ({ name: `n${i}`, ip: `10.77.9.${10 + i}`, netns: `b1-n${i}`, veth: `vb1-n${i}`, hostPid: 1, dir: '/tmp' });
 const written = {
   lab: renderLabServers({
-    name: 'b1', backend: 'namespaces', subnet: '10.77.9', bridge: 'br-b1', stateDir: '/var/lib/criu-lab/b1',
-    sshKeyPath: join(dir, 'id'), knownHostsPath: join(dir, 'known_hosts'), serversPath: join(dir, 'servers.yaml'),
-    createdAt: '2026-01-01T00:00:00Z', bastion: 'n1', nodes: [node(1), node(2), node(3)],
+    name: 'b1',
+    backend: 'namespaces',
+    subnet: '10.77.9',
+    bridge: 'br-b1',
+    stateDir: '/var/lib/criu-lab/b1',
+    sshKeyPath: join(dir, 'id'),
+    knownHostsPath: join(dir, 'known_hosts'),
+    serversPath: join(dir, 'servers.yaml'),
+    createdAt: '2026-01-01T00:00:00Z',
+    bastion: 'n1',
+    nodes: [node(1), node(2), node(3)],
     storage: {
       ip: '10.77.9.2',
       s3: { endpointUrl: 'http://10.77.9.2:9000', bucket: 'criu-lab', profile: 'criu-lab-s3' },

@@ -62,14 +62,20 @@ describe('adaptive pre-copy', () => {
     const { after, verdict } = runRule(rounds, policy(60));
     expect(after).toBe(3);
     expect(verdict.stop && verdict.reason).toBe('deadline');
-    expect(verdict.detail).toMatch(/would end ≈80\.\d s after the first pre-dump, past the 60\.0 s deadline \(dirtying 38182 pages\/s, pre-copy at \d+ MiB\/s\)$/);
+    expect(verdict.detail).toMatch(
+      /would end ≈80\.\d s after the first pre-dump, past the 60\.0 s deadline \(dirtying 38182 pages\/s, pre-copy at \d+ MiB\/s\)$/,
+    );
     // The same rounds against a 120 s notice: another round still fits.
     expect(adaptiveVerdict(rounds.slice(0, 3), policy(120))).toMatchObject({ stop: false });
   });
 
   it('after one round, with no dirty rate yet, assumes no convergence: a process too big for the deadline stops at once', () => {
     const rounds = recorded([{ durationMs: 6_000, pagesScanned: 2 * GIB_PAGES, pagesWritten: 2 * GIB_PAGES, shipMs: 8_000 }]);
-    expect(adaptiveVerdict(rounds, policy(30))).toMatchObject({ stop: true, reason: 'deadline', detail: expect.stringContaining('dirty rate unknown after one round') });
+    expect(adaptiveVerdict(rounds, policy(30))).toMatchObject({
+      stop: true,
+      reason: 'deadline',
+      detail: expect.stringContaining('dirty rate unknown after one round'),
+    });
     expect(adaptiveVerdict(rounds, policy(120))).toMatchObject({ stop: false });
   });
 
@@ -82,14 +88,18 @@ describe('adaptive pre-copy', () => {
 describe('the number of pre-dump rounds', () => {
   const round: RoundFigures = { startedAtMs: 0, durationMs: 100, pagesScanned: 10, pagesWritten: 10, shipMs: 10 };
 
-  it('is the configured count by default (the seed\'s 8)', () => {
+  it("is the configured count by default (the seed's 8)", () => {
     const plan = planWith([flag('checkpoint.strategy.mode', 'predump')]);
     expect(nextRound(plan, Array(7).fill(round))).toMatchObject({ stop: false });
     expect(nextRound(plan, Array(8).fill(round))).toEqual({ stop: true, reason: 'iterations', detail: '8 rounds, as configured' });
   });
 
-  it('with auto always takes a first round, then asks the adaptive rule with the plan\'s deadline', () => {
-    const plan = planWith([flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.predump_iterations', 'auto'), flag('checkpoint.strategy.deadline', 'gcp')]);
+  it("with auto always takes a first round, then asks the adaptive rule with the plan's deadline", () => {
+    const plan = planWith([
+      flag('checkpoint.strategy.mode', 'predump'),
+      flag('checkpoint.strategy.predump_iterations', 'auto'),
+      flag('checkpoint.strategy.deadline', 'gcp'),
+    ]);
     expect(nextRound(plan, [])).toEqual({ stop: false, detail: 'the first round' });
     expect(nextRound(plan, [round])).toMatchObject({ stop: true, reason: 'converged' });
     expect(plan.checkpoint.strategy.deadline).toEqual({ name: 'gcp', seconds: 30 });

@@ -20,7 +20,7 @@ function problems(...flags: ReturnType<typeof flag>[]): string[] {
 const strategyOf = (...flags: ReturnType<typeof flag>[]) => planWith(flags).checkpoint.strategy;
 
 describe('checkpoint.strategy', () => {
-  it('turns full with lazy_pages (the seed\'s --lazy-pages) into the lazy strategy', () => {
+  it("turns full with lazy_pages (the seed's --lazy-pages) into the lazy strategy", () => {
     expect(strategyOf(flag('checkpoint.strategy.lazy_pages', true))).toMatchObject({ mode: 'lazy', lazyPages: true });
   });
 
@@ -29,7 +29,10 @@ describe('checkpoint.strategy', () => {
   });
 
   it('keeps predump with lazy_pages as pre-dumps followed by a lazy final dump', () => {
-    expect(strategyOf(flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.lazy_pages', true))).toMatchObject({ mode: 'predump', lazyPages: true });
+    expect(strategyOf(flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.lazy_pages', true))).toMatchObject({
+      mode: 'predump',
+      lazyPages: true,
+    });
   });
 
   it('refuses pageserver with lazy_pages, naming the key', () => {
@@ -38,17 +41,21 @@ describe('checkpoint.strategy', () => {
     ]);
   });
 
-  it("accepts --predump-iterations auto and refuses other words", () => {
+  it('accepts --predump-iterations auto and refuses other words', () => {
     expect(strategyOf(flag('checkpoint.strategy.predump_iterations', 'auto')).predumpIterations).toBe('auto');
     expect(strategyOf(flag('checkpoint.strategy.predump_iterations', '3')).predumpIterations).toBe(3);
-    expect(problems(flag('checkpoint.strategy.predump_iterations', 'often'))).toEqual([expect.stringContaining("checkpoint.strategy.predump_iterations: must be a whole number of pre-dumps (0 to 100) or 'auto'")]);
+    expect(problems(flag('checkpoint.strategy.predump_iterations', 'often'))).toEqual([
+      expect.stringContaining("checkpoint.strategy.predump_iterations: must be a whole number of pre-dumps (0 to 100) or 'auto'"),
+    ]);
   });
 
   it('takes the deadline as a provider or a number of seconds, AWS by default', () => {
     expect(strategyOf().deadline).toEqual({ name: 'aws', seconds: 120 });
     expect(strategyOf(flag('checkpoint.strategy.deadline', 'gcp')).deadline).toEqual({ name: 'gcp', seconds: 30 });
     expect(strategyOf(flag('checkpoint.strategy.deadline', '45')).deadline).toEqual({ name: 'custom', seconds: 45 });
-    expect(problems(flag('checkpoint.strategy.deadline', 'azure'))).toEqual([expect.stringContaining('checkpoint.strategy.deadline: must be a provider (aws, gcp) or a number of seconds')]);
+    expect(problems(flag('checkpoint.strategy.deadline', 'azure'))).toEqual([
+      expect.stringContaining('checkpoint.strategy.deadline: must be a provider (aws, gcp) or a number of seconds'),
+    ]);
   });
 
   it('ships experiment files for each strategy, lazy_pages.yaml as in the seed', () => {

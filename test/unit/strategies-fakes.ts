@@ -65,10 +65,16 @@ export class FakeWorld {
         world.nowMs += durationMs;
         world.calls.push({ node: name, argv, atMs: startedAtMs });
         const result: CommandResult = {
-          node: name, argv, exitCode: answer.exitCode ?? 0, stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', durationMs,
+          node: name,
+          argv,
+          exitCode: answer.exitCode ?? 0,
+          stdout: answer.stdout ?? '',
+          stderr: answer.stderr ?? '',
+          durationMs,
           ...(options.timed ? { nodeTiming: { startedAtMs, durationMs } } : {}),
         };
-        if ((options.check ?? true) && result.exitCode !== 0) throw new ExternalError(`${argv[0]} failed on ${name}`, { node: name, exitCode: result.exitCode });
+        if ((options.check ?? true) && result.exitCode !== 0)
+          throw new ExternalError(`${argv[0]} failed on ${name}`, { node: name, exitCode: result.exitCode });
         return result;
       },
       async readFile(path: string) {
@@ -92,7 +98,10 @@ export class FakeWorld {
 }
 
 /** A transfer session that records what it was asked to move (and when) and reports `bytesPerMove`. */
-export function recordingTransfer(world: FakeWorld, bytesPerMove = 4096 * 1000): TransferSession & { readonly moves: { readonly items: readonly TransferItem[]; readonly atMs: number }[] } {
+export function recordingTransfer(
+  world: FakeWorld,
+  bytesPerMove = 4096 * 1000,
+): TransferSession & { readonly moves: { readonly items: readonly TransferItem[]; readonly atMs: number }[] } {
   const moves: { items: readonly TransferItem[]; atMs: number }[] = [];
   return {
     name: 'recording',
@@ -111,13 +120,27 @@ export function recordingTransfer(world: FakeWorld, bytesPerMove = 4096 * 1000):
 
 export function contextFor(plan: Plan, world: FakeWorld, runId = 'memory_20261126_000000'): RunContext {
   return {
-    plan, runId, paths: runPaths(plan, runId), workload: workloads.get(plan.workload.type),
-    source: world.node('n1', '10.9.0.11'), destination: world.node('n2', '10.9.0.12'),
-    phases: new PhaseLog(), progress: createProgress(process.stderr, true), signal: new AbortController().signal,
+    plan,
+    runId,
+    paths: runPaths(plan, runId),
+    workload: workloads.get(plan.workload.type),
+    source: world.node('n1', '10.9.0.11'),
+    destination: world.node('n2', '10.9.0.12'),
+    phases: new PhaseLog(),
+    progress: createProgress(process.stderr, true),
+    signal: new AbortController().signal,
   };
 }
 
-const DUMP_FIELD = { freezing_time: 1, frozen_time: 2, memdump_time: 3, memwrite_time: 4, pages_scanned: 5, pages_skipped_parent: 6, pages_written: 7 } as const;
+const DUMP_FIELD = {
+  freezing_time: 1,
+  frozen_time: 2,
+  memdump_time: 3,
+  memwrite_time: 4,
+  pages_scanned: 5,
+  pages_skipped_parent: 6,
+  pages_written: 7,
+} as const;
 const RESTORE_FIELD = { restore_time: 4, pages_restored: 5 } as const;
 
 function varint(value: number): number[] {

@@ -22,7 +22,12 @@ function world(): FakeWorld {
 }
 
 function plan(strategy: Partial<Plan['checkpoint']['strategy']>, intervalS: number): Plan {
-  const base = planWith([flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.predump_iterations', 3), flag('checkpoint.strategy.predump_interval', intervalS), flag('transfer.dest_dir', '/srv/dest')]);
+  const base = planWith([
+    flag('checkpoint.strategy.mode', 'predump'),
+    flag('checkpoint.strategy.predump_iterations', 3),
+    flag('checkpoint.strategy.predump_interval', intervalS),
+    flag('transfer.dest_dir', '/srv/dest'),
+  ]);
   return { ...base, checkpoint: { ...base.checkpoint, strategy: { ...base.checkpoint.strategy, ...strategy } } };
 }
 
@@ -84,7 +89,12 @@ describe('sync_after_predump', () => {
   });
 
   it('shows the sync in a dry run', async () => {
-    const efs = planWith([flag('checkpoint.strategy.mode', 'predump'), flag('checkpoint.strategy.predump_iterations', 3), flag('checkpoint.strategy.sync_after_predump', true), flag('transfer.method', 'efs')]);
+    const efs = planWith([
+      flag('checkpoint.strategy.mode', 'predump'),
+      flag('checkpoint.strategy.predump_iterations', 3),
+      flag('checkpoint.strategy.sync_after_predump', true),
+      flag('transfer.method', 'efs'),
+    ]);
     const { steps } = await dryRun(efs);
     const root = `${efs.transfer.efsMount}/memory_<timestamp>`;
     expect(steps.filter((s) => s.command.startsWith('sync -f ')).map((s) => s.command)).toEqual([1, 2, 3].map((n) => `sync -f '${root}/${n}'`));

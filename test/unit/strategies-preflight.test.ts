@@ -48,7 +48,11 @@ describe('preflight', () => {
     const error = (await refused.catch((e: unknown) => e)) as UsageError;
     expect(error.exitCode).toBe(2);
     expect(error.message).toBe('preflight found 1 problem for strategy predump; nothing was started');
-    expect(error.problems).toEqual([expect.stringMatching(/^n1: soft-dirty tracking: the kernel of n1 has no soft-dirty memory tracking \(CONFIG_MEM_SOFT_DIRTY\), so `criu pre-dump` cannot work there .*; fix: choose another strategy on these nodes \(--strategy full, pageserver or lazy\)/)]);
+    expect(error.problems).toEqual([
+      expect.stringMatching(
+        /^n1: soft-dirty tracking: the kernel of n1 has no soft-dirty memory tracking \(CONFIG_MEM_SOFT_DIRTY\), so `criu pre-dump` cannot work there .*; fix: choose another strategy on these nodes \(--strategy full, pageserver or lazy\)/,
+      ),
+    ]);
     const started = world.calls.filter((c) => ['dump', 'pre-dump', 'restore'].includes(c.argv[1] ?? '') || c.argv[0] === 'setsid');
     expect(started).toEqual([]);
   });
@@ -62,7 +66,16 @@ describe('preflight', () => {
 
   it('checks what lazy pages need: userfaultfd on the destination, pipe sysctls and a free port on the source', async () => {
     const report = await inspectNodes(contextWith(labWorld(), flag('checkpoint.strategy.mode', 'lazy')), strategies.get('lazy'), rsyncSession);
-    expect(report.rows.map((r) => `${r.node} ${r.check}`)).toEqual(expect.arrayContaining(['n2 userfaultfd', 'n2 userfaultfd non-cooperative', 'n1 pipe sysctls', 'n1 port 27000 free', 'n1 → n2 cpuinfo', 'n1 → n2 PID namespace']));
+    expect(report.rows.map((r) => `${r.node} ${r.check}`)).toEqual(
+      expect.arrayContaining([
+        'n2 userfaultfd',
+        'n2 userfaultfd non-cooperative',
+        'n1 pipe sysctls',
+        'n1 port 27000 free',
+        'n1 → n2 cpuinfo',
+        'n1 → n2 PID namespace',
+      ]),
+    );
   });
 
   it('fails a row that names the port and the setting to change when the page server port is taken', async () => {
@@ -70,20 +83,36 @@ describe('preflight', () => {
     const report = await inspectNodes(contextWith(world, flag('checkpoint.strategy.mode', 'pageserver')), strategies.get('pageserver'), rsyncSession);
     expect(report.ok).toBe(false);
     expect(report.rows.filter((r) => !r.ok)).toEqual([
-      expect.objectContaining({ node: 'n2', check: 'port 27000 free', detail: expect.stringContaining('taken: LISTEN'), fix: expect.stringContaining('checkpoint.strategy.page_server_port') }),
+      expect.objectContaining({
+        node: 'n2',
+        check: 'port 27000 free',
+        detail: expect.stringContaining('taken: LISTEN'),
+        fix: expect.stringContaining('checkpoint.strategy.page_server_port'),
+      }),
     ]);
   });
 
   it('fails when both nodes share one PID namespace, where CRIU cannot give the process its PID back', async () => {
     const report = await inspectNodes(contextWith(labWorld({ samePidNamespace: true })), strategies.get('full'), rsyncSession);
-    expect(report.rows.find((r) => r.check === 'PID namespace')).toMatchObject({ ok: false, detail: expect.stringContaining("Can't fork for <pid>: File exists") });
+    expect(report.rows.find((r) => r.check === 'PID namespace')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining("Can't fork for <pid>: File exists"),
+    });
   });
 
   it('prints a table per node with a fix under each failing row', async () => {
     const ctx = contextWith(labWorld(), flag('checkpoint.strategy.mode', 'predump'));
     const table = formatPreflight(await inspectNodes(ctx, strategies.get('predump'), rsyncSession), ctx);
     expect(table.split('\n').filter((line) => !line.startsWith(' '))).toEqual([
-      'preflight: strategy predump, workload memory, n1 → n2', '', 'n1 (source)', '', 'n2 (destination)', '', 'n1 → n2', '', 'preflight: 1 of 14 checks failed; nothing was started',
+      'preflight: strategy predump, workload memory, n1 → n2',
+      '',
+      'n1 (source)',
+      '',
+      'n2 (destination)',
+      '',
+      'n1 → n2',
+      '',
+      'preflight: 1 of 14 checks failed; nothing was started',
     ]);
     expect(table).toMatch(/\n {2}✗ soft-dirty tracking +the kernel of n1 .*\n +fix: choose another strategy/);
   });

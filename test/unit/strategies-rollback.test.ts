@@ -27,7 +27,12 @@ describe('rollback', () => {
   it('stops the destination copy, ends the source CRIU, resumes the frozen process and records its counter moving', async () => {
     const world = sourceThatResumes(14);
     const record = await rollBack(contextFor(plan(), world), 4242);
-    expect(record).toMatchObject({ status: 'ok', counterAtFreeze: 11, counterAfterResume: 14, detail: "pid 4242 resumed on n1: counter 11 at freeze, 14 after SIGCONT; n2's copy stopped" });
+    expect(record).toMatchObject({
+      status: 'ok',
+      counterAtFreeze: 11,
+      counterAfterResume: 14,
+      detail: "pid 4242 resumed on n1: counter 11 at freeze, 14 after SIGCONT; n2's copy stopped",
+    });
     const order = world.calls.map((c) => `${c.node} ${c.argv[0]} ${c.argv[1]}`).filter((line) => /pkill|kill -CONT|sh -c/.test(line));
     expect(order[0]).toBe('n2 pkill -KILL');
     expect(order.indexOf('n1 kill -CONT')).toBeGreaterThan(order.indexOf('n1 sh -c'));

@@ -57,14 +57,18 @@ describe('a dry run', () => {
     writeFileSync(join(dir, 'key'), 'not used by a dry run');
     writeFileSync(join(dir, 'known_hosts'), '');
     servers = join(dir, 'servers.yaml');
-    writeFileSync(servers, `nodes:\n  ssh_key: ${join(dir, 'key')}\n  known_hosts: ${join(dir, 'known_hosts')}\n  source: { ip: ${addresses.source}, name: n1 }\n  destination: { ip: ${addresses.destination}, name: n2 }\n`);
+    writeFileSync(
+      servers,
+      `nodes:\n  ssh_key: ${join(dir, 'key')}\n  known_hosts: ${join(dir, 'known_hosts')}\n  source: { ip: ${addresses.source}, name: n1 }\n  destination: { ip: ${addresses.destination}, name: n2 }\n`,
+    );
   });
   const commands = async (...args: string[]) => {
     const { code, stdout, stderr } = await runCli(['run', '--dry-run', '--json', '--servers', servers, ...args]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     return (JSON.parse(stdout) as { steps: { command: string }[] }).steps.map((s) => s.command);
   };
-  const tlsOf = (command: string) => /--tls --tls-cacert \S+\.ctl\/tls\/ca\.pem' --tls-cert \S+\.ctl\/tls\/cert\.pem' --tls-key \S+\.ctl\/tls\/key\.pem'/.test(command);
+  const tlsOf = (command: string) =>
+    /--tls --tls-cacert \S+\.ctl\/tls\/ca\.pem' --tls-cert \S+\.ctl\/tls\/cert\.pem' --tls-key \S+\.ctl\/tls\/key\.pem'/.test(command);
 
   it('shows both ends of the page-server stream over TLS, and the certificates put on both nodes first', async () => {
     const steps = await commands('--strategy', 'pageserver');
@@ -83,7 +87,8 @@ describe('a dry run', () => {
   });
 
   it('runs the streams in the clear with --no-tls, and a full dump never takes TLS flags', async () => {
-    for (const strategy of ['pageserver', 'lazy']) expect((await commands('--strategy', strategy, '--no-tls')).filter((c) => /--tls|\.ctl\/tls/.test(c))).toEqual([]);
+    for (const strategy of ['pageserver', 'lazy'])
+      expect((await commands('--strategy', strategy, '--no-tls')).filter((c) => /--tls|\.ctl\/tls/.test(c))).toEqual([]);
     expect((await commands('--strategy', 'full')).filter((c) => /--tls|\.ctl\/tls/.test(c))).toEqual([]);
   });
 });

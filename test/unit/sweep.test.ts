@@ -98,7 +98,7 @@ fresh: per-cell
     expect(semantic).toEqual([
       'zip: every list must have the same length (got experiment.placement: 2, experiment.profile: 1)',
       'workload.max_memory: set in settings and matrix; a setting may vary in one place only',
-      'experiment.results_dir: the sweep decides where each run\'s results go (results_dir of the sweep file)',
+      "experiment.results_dir: the sweep decides where each run's results go (results_dir of the sweep file)",
       'checkpoint.strategy.speed: is not a configuration setting (see the table in README.md)',
       expect.stringMatching(/^workload\.num_keys: workload memory has no parameter 'num_keys'; it has: mb_size, interval, max_memory/),
       'fresh: per-cell needs infra the sweep can recreate (infra.backend lab or aws), not none',
@@ -107,7 +107,13 @@ fresh: per-cell
   });
 
   it('takes any setting of the config schema as an axis: through defaults and transforms, and under records', () => {
-    const settings = ['checkpoint.strategy.predump_iterations', 'checkpoint.strategy.deadline', 'transfer.s3.part_size_mb', 'logging.level', 'aws.ebs_volumes.az_a'];
+    const settings = [
+      'checkpoint.strategy.predump_iterations',
+      'checkpoint.strategy.deadline',
+      'transfer.s3.part_size_mb',
+      'logging.level',
+      'aws.ebs_volumes.az_a',
+    ];
     for (const path of [...settings, 'checkpoint.strategy'])
       expect({ path, problem: unknownPathProblem(path, 'memory') }).toEqual({ path, problem: undefined });
     for (const path of ['checkpoint.strategy.mode.name', 'transfer.s3.speed', 'logging.level.x'])
@@ -121,7 +127,11 @@ fresh: per-cell
   });
 
   it('accepts nested config settings and a deadline search over a size', () => {
-    expect(problemsOf('settings: { transfer.rsync.cipher: aes128-ctr, timeouts.verify_s: 30 }\ndeadline: { size: workload.max_memory, low: 64, high: 1024, resolution: 64 }\n')).toEqual([]);
+    expect(
+      problemsOf(
+        'settings: { transfer.rsync.cipher: aes128-ctr, timeouts.verify_s: 30 }\ndeadline: { size: workload.max_memory, low: 64, high: 1024, resolution: 64 }\n',
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -142,7 +152,10 @@ describe('deadline bisection', () => {
 
   it('says when the whole range meets it, or none of it does', async () => {
     expect(await bisectLargestMeeting(range, async () => ({ met: true, worstMigrationMs: 1 }))).toMatchObject({ maxSize: 1024, bound: 'above-high' });
-    expect(await bisectLargestMeeting(range, async () => ({ met: false, worstMigrationMs: undefined }))).toMatchObject({ maxSize: undefined, bound: 'below-low' });
+    expect(await bisectLargestMeeting(range, async () => ({ met: false, worstMigrationMs: undefined }))).toMatchObject({
+      maxSize: undefined,
+      bound: 'below-low',
+    });
   });
 
   it('probes only grid points strictly inside the bracket', () => {
@@ -173,6 +186,9 @@ describe('sweep.json and samples.jsonl', () => {
     const lines = readFileSync(store.samplesPath, 'utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).metadata.sweep_run)).toEqual(['64-r1']);
     const reopened = await SweepStore.open(spec, runsOf(spec));
-    expect(reopened.state.runs.map((r) => [r.key, r.status])).toEqual([['64-r1', 'ok'], ['128-r1', 'running']]);
+    expect(reopened.state.runs.map((r) => [r.key, r.status])).toEqual([
+      ['64-r1', 'ok'],
+      ['128-r1', 'running'],
+    ]);
   });
 });

@@ -16,14 +16,20 @@ describe('a session', () => {
     const world = new FakeWorld();
     const ctx = contextFor(planWith([flag('transfer.method', 's3'), flag('transfer.s3_bucket', 'bucket-one')]), world, RUN);
     const remembered: unknown[] = [];
-    await transfers.get('s3').open(ctx, { remember: async (l) => void remembered.push({ ...l, callsBefore: world.calls.length }) }).prepare();
+    await transfers
+      .get('s3')
+      .open(ctx, { remember: async (l) => void remembered.push({ ...l, callsBefore: world.calls.length }) })
+      .prepare();
     expect(remembered).toEqual([{ bucket: 'bucket-one', prefix: `criu-checkpoints/${RUN}/`, region: 'us-east-1', callsBefore: 0 }]);
   });
 
   it('keeps its ebs volume to itself: another session of the same run id prepared does not make this one ready', async () => {
     const plan = planWith([flag('transfer.method', 'ebs'), flag('transfer.ebs.volume', '/dev/loop7')]);
     const first = transfers.get('ebs').open(contextFor(plan, new FakeWorld(), RUN));
-    await transfers.get('ebs').open(contextFor(plan, new FakeWorld(), RUN)).prepare();
+    await transfers
+      .get('ebs')
+      .open(contextFor(plan, new FakeWorld(), RUN))
+      .prepare();
     await expect(first.move([])).rejects.toThrow('ebs move before prepare');
   });
 
@@ -40,14 +46,27 @@ describe('a session', () => {
 describe('cleaning up from a leftovers record', () => {
   it('removes the s3 objects with a config of its own', async () => {
     const world = new FakeWorld();
-    await transfers.get('s3').cleanLeftovers(leftoversContext(world, { bucket: 'bucket-one', prefix: `criu-checkpoints/${RUN}/`, region: 'eu-west-1', endpointUrl: 'http://10.9.0.2:9000' }));
+    await transfers
+      .get('s3')
+      .cleanLeftovers(
+        leftoversContext(world, { bucket: 'bucket-one', prefix: `criu-checkpoints/${RUN}/`, region: 'eu-west-1', endpointUrl: 'http://10.9.0.2:9000' }),
+      );
     const rm = world.calls.find((c) => c.argv.includes('rm') && c.argv.includes('s3'));
     expect(rm?.node).toBe('n1');
-    expect(rm?.argv.slice(2)).toEqual(['aws', '--endpoint-url', 'http://10.9.0.2:9000', 's3', 'rm', '--only-show-errors', '--recursive', `s3://bucket-one/criu-checkpoints/${RUN}/`]);
+    expect(rm?.argv.slice(2)).toEqual([
+      'aws',
+      '--endpoint-url',
+      'http://10.9.0.2:9000',
+      's3',
+      'rm',
+      '--only-show-errors',
+      '--recursive',
+      `s3://bucket-one/criu-checkpoints/${RUN}/`,
+    ]);
     expect(world.files.get(`/srv/criu-lab/img/${RUN}.ctl/aws-config-cleanup`)?.toString()).toBe('[default]\nregion = eu-west-1\n');
   });
 
-  it("removes the efs stage dir and brings a lab volume back to the source", async () => {
+  it('removes the efs stage dir and brings a lab volume back to the source', async () => {
     const efs = new FakeWorld();
     await transfers.get('efs').cleanLeftovers(leftoversContext(efs, { mount: '/mnt/efs' }));
     expect(efs.argvs('n1', 'rm')).toEqual([['rm', '-rf', `/mnt/efs/${RUN}.stage`]]);

@@ -68,9 +68,7 @@ const volume = (state: Volume['State'], attachedTo?: string, attachment: 'attach
 
 function instances(dest: Dest) {
   return {
-    Reservations: [
-      { Instances: [SOURCE, dest].map((n) => ({ InstanceId: n.instanceId, PrivateIpAddress: n.ip, Placement: { AvailabilityZone: n.zone } })) },
-    ],
+    Reservations: [{ Instances: [SOURCE, dest].map((n) => ({ InstanceId: n.instanceId, PrivateIpAddress: n.ip, Placement: { AvailabilityZone: n.zone } })) }],
   };
 }
 
@@ -213,13 +211,28 @@ describe('an EBS move across zones', () => {
     expect(names).toEqual(['snapshot', 'create volume', 'attach']);
     expect(device).toBe(nvmeDevice(CLONE));
     expect(callNames()).toEqual([
-      'DescribeVolumes', 'DescribeInstances',
-      'CreateSnapshot', 'DescribeSnapshots', 'CreateVolume', 'DescribeVolumes', 'AttachVolume', 'DescribeVolumes',
-      'DescribeVolumes', 'DetachVolume', 'DescribeVolumes', 'DeleteVolume', 'DeleteSnapshot',
+      'DescribeVolumes',
+      'DescribeInstances',
+      'CreateSnapshot',
+      'DescribeSnapshots',
+      'CreateVolume',
+      'DescribeVolumes',
+      'AttachVolume',
+      'DescribeVolumes',
+      'DescribeVolumes',
+      'DetachVolume',
+      'DescribeVolumes',
+      'DeleteVolume',
+      'DeleteSnapshot',
     ]);
     const stackTag = { Key: 'criu-lab:stack', Value: 'criu-lab' };
     expect(inputOf(2)).toMatchObject({ VolumeId: VOLUME, TagSpecifications: [{ ResourceType: 'snapshot', Tags: expect.arrayContaining([stackTag]) }] });
-    expect(inputOf(4)).toMatchObject({ SnapshotId: SNAPSHOT, AvailabilityZone: 'us-west-2c', VolumeType: 'gp3', TagSpecifications: [{ ResourceType: 'volume', Tags: expect.arrayContaining([stackTag]) }] });
+    expect(inputOf(4)).toMatchObject({
+      SnapshotId: SNAPSHOT,
+      AvailabilityZone: 'us-west-2c',
+      VolumeType: 'gp3',
+      TagSpecifications: [{ ResourceType: 'volume', Tags: expect.arrayContaining([stackTag]) }],
+    });
     expect(inputOf(6)).toEqual({ VolumeId: CLONE, InstanceId: OTHER_ZONE_DEST.instanceId, Device: '/dev/sdf' });
     expect(inputOf(9)).toEqual({ VolumeId: CLONE, InstanceId: OTHER_ZONE_DEST.instanceId, Force: true });
     expect(inputOf(11)).toEqual({ VolumeId: CLONE });
@@ -251,7 +264,10 @@ describe('EBS failures', () => {
       .resolvesOnce({ Volumes: [volume('available')] })
       .resolvesOnce({ Volumes: [volume('in-use', SOURCE.instanceId)] });
     ec2.on(DetachVolumeCommand).resolves({});
-    ec2.on(AttachVolumeCommand).rejectsOnce(awsError('VolumeInUse', `${VOLUME} is already attached to an instance`)).resolves({});
+    ec2
+      .on(AttachVolumeCommand)
+      .rejectsOnce(awsError('VolumeInUse', `${VOLUME} is already attached to an instance`))
+      .resolves({});
     const host = new FakeHost();
     const move = mover(SAME_ZONE_DEST);
     await move.prepare(host);
@@ -262,7 +278,16 @@ describe('EBS failures', () => {
     );
     await move.cleanup(host);
 
-    expect(callNames()).toEqual(['DescribeVolumes', 'DescribeInstances', 'DetachVolume', 'DescribeVolumes', 'AttachVolume', 'DescribeVolumes', 'AttachVolume', 'DescribeVolumes']);
+    expect(callNames()).toEqual([
+      'DescribeVolumes',
+      'DescribeInstances',
+      'DetachVolume',
+      'DescribeVolumes',
+      'AttachVolume',
+      'DescribeVolumes',
+      'AttachVolume',
+      'DescribeVolumes',
+    ]);
     expect(inputOf(6)).toMatchObject({ VolumeId: VOLUME, InstanceId: SOURCE.instanceId });
     expect(host.calls).toEqual([`wait source ${nvmeDevice(VOLUME)}`, `mount source ${nvmeDevice(VOLUME)}`]);
   });
@@ -326,7 +351,7 @@ describe('EBS failures', () => {
     host.mounted.delete('source');
 
     await expect(move.handOver(host, stepRecorder().step)).rejects.toThrow(
-      'EC2 throttled DetachVolume 3 times in a row (ThrottlingException: Rate exceeded); the account\'s API rate is exhausted, try again in a minute',
+      "EC2 throttled DetachVolume 3 times in a row (ThrottlingException: Rate exceeded); the account's API rate is exhausted, try again in a minute",
     );
     await move.cleanup(host);
     // Still attached to the source: cleanup only mounts it again.

@@ -30,7 +30,11 @@ beforeEach(() => {
 
 /** What sshd does with the forced command: the client's command in SSH_ORIGINAL_COMMAND, the gate run instead. */
 function throughGate(command: string) {
-  return spawnSync('/bin/sh', [GATE_SCRIPT, RUN, ...receivingDirs(paths)], { env: { ...process.env, SSH_ORIGINAL_COMMAND: command }, encoding: 'utf8', input: '' });
+  return spawnSync('/bin/sh', [GATE_SCRIPT, RUN, ...receivingDirs(paths)], {
+    env: { ...process.env, SSH_ORIGINAL_COMMAND: command },
+    encoding: 'utf8',
+    input: '',
+  });
 }
 
 /** A real rsync whose "ssh" hands the remote command to the gate, as sshd would. */
@@ -38,12 +42,32 @@ function rsyncThroughGate(destination: string, extra: string[] = []) {
   const shell = join(root, 'fake-ssh');
   writeFileSync(shell, `#!/bin/sh\nshift\nSSH_ORIGINAL_COMMAND="$*" exec /bin/sh ${GATE_SCRIPT} ${RUN} ${receivingDirs(paths).join(' ')}\n`);
   chmodSync(shell, 0o755);
-  return spawnSync('rsync', ['-a', '--whole-file', '--numeric-ids', '--mkpath', `--remote-option=--log-file-format=criu-lab-${RUN}`, ...extra, '-e', shell, `${root}/src/`, `n2:${destination}/`], { encoding: 'utf8' });
+  return spawnSync(
+    'rsync',
+    [
+      '-a',
+      '--whole-file',
+      '--numeric-ids',
+      '--mkpath',
+      `--remote-option=--log-file-format=criu-lab-${RUN}`,
+      ...extra,
+      '-e',
+      shell,
+      `${root}/src/`,
+      `n2:${destination}/`,
+    ],
+    { encoding: 'utf8' },
+  );
 }
 
 describe("the run key's gate on the destination", () => {
   it("lets rsync receive into the run's image dir, work dir and staging dir, with or without compression", () => {
-    for (const [dir, extra] of [[paths.destImageDir, []], [paths.workDir, ['--compress']], [`${paths.sourceControlDir}/open-files`, []], [`${paths.destImageDir}/final`, []]] as const) {
+    for (const [dir, extra] of [
+      [paths.destImageDir, []],
+      [paths.workDir, ['--compress']],
+      [`${paths.sourceControlDir}/open-files`, []],
+      [`${paths.destImageDir}/final`, []],
+    ] as const) {
       const result = rsyncThroughGate(dir, [...extra]);
       expect({ dir, status: result.status, stderr: result.stderr }).toEqual({ dir, status: 0, stderr: '' });
       expect(readFileSync(join(dir, 'pages-1.img'), 'utf8')).toBe('pages');
@@ -95,7 +119,8 @@ describe("the run key's authorized_keys line", () => {
     // What sshd runs: the option's value, unquoted, through the user's shell.
     const command = quoted!.replace(/\\"/g, '"');
     expect(command.endsWith(` rsync-gate ${RUN} ${receivingDirs(paths).join(' ')}`)).toBe(true);
-    const asSshd = (original: string) => spawnSync('bash', ['-c', command], { env: { ...process.env, SSH_ORIGINAL_COMMAND: original }, encoding: 'utf8', input: '' });
+    const asSshd = (original: string) =>
+      spawnSync('bash', ['-c', command], { env: { ...process.env, SSH_ORIGINAL_COMMAND: original }, encoding: 'utf8', input: '' });
     expect(asSshd('id').stderr).toBe('criu-lab rsync gate: refused: not rsync --server: id\n');
     expect(asSshd('rsync --server -lWogDtpre.iLsfxCIvu . /etc/').stderr).toBe(`criu-lab rsync gate: refused: /etc/ is not inside a directory of run ${RUN}\n`);
     // An allowed destination reaches rsync itself (which then finds no client on its stdin).

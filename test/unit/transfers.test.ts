@@ -78,8 +78,12 @@ describe('the s3 transfer', () => {
   it('uploads on the source and downloads on the destination through the endpoint (--dry-run)', async () => {
     const steps = (await dryRun(plan('s3'))).steps.filter((s) => s.command.includes(' s3 cp '));
     expect(steps.map((s) => s.node)).toEqual(['n1', 'n1', 'n2', 'n2']);
-    expect(steps[0]!.command).toContain("aws --profile criu-lab-t7 --endpoint-url http://10.9.0.2:9000 s3 cp --only-show-errors - 's3://criu-lab-t7/criu-checkpoints/memory_<timestamp>/images.tar'");
-    expect(steps[2]!.command).toMatch(/^bash -c .*tar -C "\$dir" -xf -' bash '\/srv\/criu-lab\/img\/memory_<timestamp>' env .* s3 cp --only-show-errors 's3:\/\/criu-lab-t7\/criu-checkpoints\/memory_<timestamp>\/images\.tar' -$/);
+    expect(steps[0]!.command).toContain(
+      "aws --profile criu-lab-t7 --endpoint-url http://10.9.0.2:9000 s3 cp --only-show-errors - 's3://criu-lab-t7/criu-checkpoints/memory_<timestamp>/images.tar'",
+    );
+    expect(steps[2]!.command).toMatch(
+      /^bash -c .*tar -C "\$dir" -xf -' bash '\/srv\/criu-lab\/img\/memory_<timestamp>' env .* s3 cp --only-show-errors 's3:\/\/criu-lab-t7\/criu-checkpoints\/memory_<timestamp>\/images\.tar' -$/,
+    );
   });
 });
 
@@ -94,7 +98,9 @@ describe('settings checked at the config edge', () => {
       expect(error).toBeInstanceOf(UsageError);
       const problems = (error as UsageError).problems;
       expect(problems).toHaveLength(1);
-      expect(problems[0]).toMatch(/^transfer\.s3_bucket: is required for transfer\.method s3; set transfer\.s3_bucket or export AWS_S3_BUCKET \(from .*default\.yaml\)$/);
+      expect(problems[0]).toMatch(
+        /^transfer\.s3_bucket: is required for transfer\.method s3; set transfer\.s3_bucket or export AWS_S3_BUCKET \(from .*default\.yaml\)$/,
+      );
     }
   });
 

@@ -47,15 +47,29 @@ describeVm('a predump dry run on the VM lab', () => {
     rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
-  it('lists the commands the real predump run issues: soft-dirty check, pre-freeze check, rounds, open-file lookups, relink, cleanup', async () => {
-    const overrides = {
-      'checkpoint.strategy.mode': 'predump', 'checkpoint.strategy.predump_iterations': 2, 'checkpoint.strategy.predump_interval': 1,
-      'transfer.method': 'rsync', 'workload.type': 'memory', 'workload.mb_size': 16, 'workload.max_memory': 64, 'workload.interval': 0.2,
-      'experiment.results_dir': join(work, 'results'),
-    };
-    const plan = loadPlan({ projectRoot: root, serversFile: servers, overrides: Object.entries(overrides).map(([path, value]) => ({ path, value, flag: path })) }).plan;
-    const { outcome, differences } = await compareWithDryRun(plan);
-    expect(outcome).toBe('ok');
-    expect(differences).toEqual({ missing: [], unplanned: [] });
-  }, 20 * 60_000);
+  it(
+    'lists the commands the real predump run issues: soft-dirty check, pre-freeze check, rounds, open-file lookups, relink, cleanup',
+    async () => {
+      const overrides = {
+        'checkpoint.strategy.mode': 'predump',
+        'checkpoint.strategy.predump_iterations': 2,
+        'checkpoint.strategy.predump_interval': 1,
+        'transfer.method': 'rsync',
+        'workload.type': 'memory',
+        'workload.mb_size': 16,
+        'workload.max_memory': 64,
+        'workload.interval': 0.2,
+        'experiment.results_dir': join(work, 'results'),
+      };
+      const plan = loadPlan({
+        projectRoot: root,
+        serversFile: servers,
+        overrides: Object.entries(overrides).map(([path, value]) => ({ path, value, flag: path })),
+      }).plan;
+      const { outcome, differences } = await compareWithDryRun(plan);
+      expect(outcome).toBe('ok');
+      expect(differences).toEqual({ missing: [], unplanned: [] });
+    },
+    20 * 60_000,
+  );
 });

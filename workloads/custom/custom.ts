@@ -7,7 +7,20 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { binary, check, defineWorkload, flagBoolean, numeric, payloadPath, pythonModule, verdict, withProtocol, type Requirement, type Workload, type WorkloadParam } from '../workload.js';
+import {
+  binary,
+  check,
+  defineWorkload,
+  flagBoolean,
+  numeric,
+  payloadPath,
+  pythonModule,
+  verdict,
+  withProtocol,
+  type Requirement,
+  type Workload,
+  type WorkloadParam,
+} from '../workload.js';
 import { observedChecks, seedObserver } from './observer.js';
 
 const NAME = /^[a-z0-9_]+$/;
@@ -26,7 +39,10 @@ export const definitionSchema = z.strictObject({
   description: z.string().min(1),
   /** The payload script; a relative path is relative to the YAML file. */
   script: z.string().min(1),
-  interpreter: z.string().regex(/^\/\S+$/, 'must be an absolute path, e.g. /usr/bin/python3').default('/usr/bin/python3'),
+  interpreter: z
+    .string()
+    .regex(/^\/\S+$/, 'must be an absolute path, e.g. /usr/bin/python3')
+    .default('/usr/bin/python3'),
   /** Arguments after the script; `{work_dir}`, `{script}` and `{<param>}` are replaced. */
   args: z.array(z.string()).default([]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'), z.string()).default({}),
@@ -34,7 +50,14 @@ export const definitionSchema = z.strictObject({
   criu_flags: z.strictObject({ dump: z.array(z.string().regex(/^--/)).default([]), restore: z.array(z.string().regex(/^--/)).default([]) }).prefault({}),
   /** Paths on the source node, outside the work dir, moved with the images; placeholders allowed. */
   move_files: z.array(z.string().min(1)).default([]),
-  requires: z.array(z.union([z.strictObject({ python_module: z.string().min(1), package: z.string().min(1) }), z.strictObject({ binary: z.string().min(1), package: z.string().min(1) })])).default([]),
+  requires: z
+    .array(
+      z.union([
+        z.strictObject({ python_module: z.string().min(1), package: z.string().min(1) }),
+        z.strictObject({ binary: z.string().min(1), package: z.string().min(1) }),
+      ]),
+    )
+    .default([]),
   protocol: z.enum(['seed', 'status']).default('seed'),
 });
 
@@ -43,11 +66,15 @@ export type CustomDefinition = z.infer<typeof definitionSchema>;
 function paramSchema(name: string, spec: CustomDefinition['params'][string]): z.ZodType {
   if (spec.type === 'choice' && !spec.choices) throw new Error(`params.${name}: a choice needs choices: [...]`);
   const base: z.ZodType =
-    spec.type === 'integer' ? numeric(z.number().int())
-    : spec.type === 'number' ? numeric(z.number())
-    : spec.type === 'boolean' ? flagBoolean()
-    : spec.type === 'choice' ? z.enum((spec.choices ?? []) as [string, ...string[]])
-    : z.string();
+    spec.type === 'integer'
+      ? numeric(z.number().int())
+      : spec.type === 'number'
+        ? numeric(z.number())
+        : spec.type === 'boolean'
+          ? flagBoolean()
+          : spec.type === 'choice'
+            ? z.enum((spec.choices ?? []) as [string, ...string[]])
+            : z.string();
   if (spec.default === undefined) return base;
   const parsed = base.safeParse(spec.default);
   if (!parsed.success) throw new Error(`params.${name}.default: ${JSON.stringify(spec.default)} is not a valid ${spec.type}`);
@@ -69,12 +96,23 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
   if (!existsSync(script)) throw new Error(`script: ${script} does not exist`);
   const known = new Set(['work_dir', 'script', ...Object.keys(definition.params)]);
   const unknown = placeholdersIn([...definition.args, ...definition.move_files]).filter((p) => !known.has(p));
-  if (unknown.length > 0) throw new Error(`args/move_files: unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((p) => `{${p}}`).join(', ')}; known: ${[...known].map((p) => `{${p}}`).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `args/move_files: unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.map((p) => `{${p}}`).join(', ')}; known: ${[...known].map((p) => `{${p}}`).join(', ')}`,
+    );
   const params: WorkloadParam[] = Object.entries(definition.params).map(([key, spec]) => ({
-    key, flag: spec.flag, description: spec.description, schema: paramSchema(key, spec), isSwitch: spec.type === 'boolean',
+    key,
+    flag: spec.flag,
+    description: spec.description,
+    schema: paramSchema(key, spec),
+    isSwitch: spec.type === 'boolean',
   }));
   const requires: Requirement[] = definition.requires.map((r) => ('binary' in r ? binary(r.binary, r.package) : pythonModule(r.python_module, r.package)));
-  const values = (params: Readonly<Record<string, unknown>>, workDir: string, scriptDir?: string) => ({ ...params, work_dir: workDir, script: payloadPath({ workDir, scriptDir }, basename(script)) });
+  const values = (params: Readonly<Record<string, unknown>>, workDir: string, scriptDir?: string) => ({
+    ...params,
+    work_dir: workDir,
+    script: payloadPath({ workDir, scriptDir }, basename(script)),
+  });
   return defineWorkload<Record<string, unknown>>({
     name,
     description: definition.description,
@@ -85,8 +123,14 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
       const filled = values(params, workDir, scriptDir);
       return [
         ...(Object.keys(definition.env).length > 0 ? ['env', ...Object.entries(definition.env).map(([k, v]) => `${k}=${v}`)] : []),
-        'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', workDir,
-        definition.interpreter, filled.script, ...definition.args.map((word) => fillTemplate(word, filled)),
+        'sh',
+        '-c',
+        'cd "$1" && shift && exec "$@"',
+        'sh',
+        workDir,
+        definition.interpreter,
+        filled.script,
+        ...definition.args.map((word) => fillTemplate(word, filled)),
       ];
     },
     criuFlags: definition.criu_flags,
@@ -99,7 +143,11 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
         : verdict([
             check('progress continues', resumed.counter > frozen.counter, `counter ${frozen.counter} at freeze, ${resumed.counter} after restore`),
             check('same process', final.pid === frozen.pid, `pid ${frozen.pid} at freeze, ${final.pid} after restore`),
-            check('data intact', final['checksum'] === frozen.checksum, `checksum ${frozen.checksum.slice(0, 16)}… at freeze, ${String(final['checksum']).slice(0, 16)}… in the final report`),
+            check(
+              'data intact',
+              final['checksum'] === frozen.checksum,
+              `checksum ${frozen.checksum.slice(0, 16)}… at freeze, ${String(final['checksum']).slice(0, 16)}… in the final report`,
+            ),
           ]),
   });
 }
@@ -119,18 +167,37 @@ export function loadCustomWorkloads(dir: string, registered: readonly Workload<R
   const result: CustomWorkloads = { workloads: [], problems: [] };
   if (!existsSync(dir)) return result;
   const keyOfFlag = new Map(registered.flatMap((w) => w.params.map((p) => [p.flag, p.key] as const)));
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     const path = join(dir, file);
     const name = file.slice(0, -'.yaml'.length);
     const fail = (reason: string) => result.problems.push(`${path}: ${reason}`);
-    if (!NAME.test(name)) { fail(`the file name must be <name>.yaml with a name of a-z, 0-9 and _`); continue; }
-    if ([...registered, ...result.workloads].some((w) => w.name === name)) { fail(`a workload named ${name} already exists; rename the file`); continue; }
+    if (!NAME.test(name)) {
+      fail(`the file name must be <name>.yaml with a name of a-z, 0-9 and _`);
+      continue;
+    }
+    if ([...registered, ...result.workloads].some((w) => w.name === name)) {
+      fail(`a workload named ${name} already exists; rename the file`);
+      continue;
+    }
     const doc = parseDocument(readFileSync(path, 'utf8'));
-    if (doc.errors.length > 0) { fail(`invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`); continue; }
+    if (doc.errors.length > 0) {
+      fail(`invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+      continue;
+    }
     const parsed = definitionSchema.safeParse(doc.toJS() ?? {});
-    if (!parsed.success) { fail(parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')); continue; }
+    if (!parsed.success) {
+      fail(parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; '));
+      continue;
+    }
     const clash = Object.entries(parsed.data.params).find(([key, spec]) => keyOfFlag.has(spec.flag) && keyOfFlag.get(spec.flag) !== key);
-    if (clash) { fail(`params.${clash[0]}: flag ${clash[1].flag} already sets workload.${keyOfFlag.get(clash[1].flag)} for another workload; pick another flag or use that key`); continue; }
+    if (clash) {
+      fail(
+        `params.${clash[0]}: flag ${clash[1].flag} already sets workload.${keyOfFlag.get(clash[1].flag)} for another workload; pick another flag or use that key`,
+      );
+      continue;
+    }
     try {
       const workload = customWorkload(name, parsed.data, path);
       result.workloads.push(workload);

@@ -20,7 +20,10 @@ const observed = (status: WorkloadStatus | undefined) => status as ObservedStatu
 
 export const seedObserver: StatusObserver = {
   async status(node, workDir, readyFile = `${workDir}/${READY_FILE}`) {
-    const ready = await node.readFile(readyFile).then((b) => b.toString('utf8'), () => '');
+    const ready = await node.readFile(readyFile).then(
+      (b) => b.toString('utf8'),
+      () => '',
+    );
     const pid = Number(/^ready:(\d+)/.exec(ready)?.[1]);
     if (!pid) return undefined;
     const tree = await processTree(node, pid);
@@ -43,16 +46,24 @@ export const seedObserver: StatusObserver = {
 
   progressed(frozen, restored, current) {
     const [before, first, now] = [observed(frozen)!, observed(restored), observed(current)!];
-    return now.output_bytes > before.output_bytes || (first !== undefined && (now.cpu_ticks > first.cpu_ticks || now.context_switches > first.context_switches));
+    return (
+      now.output_bytes > before.output_bytes || (first !== undefined && (now.cpu_ticks > first.cpu_ticks || now.context_switches > first.context_switches))
+    );
   },
 };
 
 /** The generic checks for an observed script: it goes on, and it is the same process tree. */
 export function observedChecks(frozen: WorkloadStatus, restored: WorkloadStatus | undefined, resumed: WorkloadStatus): VerifyResult['checks'] {
   const [before, first, now] = [observed(frozen)!, observed(restored), observed(resumed)!];
-  const since = first ? `; since restore: +${now.cpu_ticks - first.cpu_ticks} CPU ticks, +${now.context_switches - first.context_switches} context switches` : '';
+  const since = first
+    ? `; since restore: +${now.cpu_ticks - first.cpu_ticks} CPU ticks, +${now.context_switches - first.context_switches} context switches`
+    : '';
   return [
-    check('progress continues', seedObserver.progressed(frozen, restored, resumed), `output ${before.output_bytes} bytes at freeze, ${now.output_bytes} after restore${since}`),
+    check(
+      'progress continues',
+      seedObserver.progressed(frozen, restored, resumed),
+      `output ${before.output_bytes} bytes at freeze, ${now.output_bytes} after restore${since}`,
+    ),
     check('same process tree', before.tree.join(' ') === now.tree.join(' '), `${before.tree.join(' ')} at freeze; ${now.tree.join(' ')} after restore`),
   ];
 }

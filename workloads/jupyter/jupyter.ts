@@ -15,14 +15,32 @@ export const READY_CELLS = 5;
 
 export const jupyterWorkload = defineWorkload<JupyterParams>({
   name: 'jupyter',
-  description: 'a simulated notebook kernel session: a seeded mix of import, markdown, data_load, computation, visualization and model cells, one every --cell-interval s (numpy)',
+  description:
+    'a simulated notebook kernel session: a seeded mix of import, markdown, data_load, computation, visualization and model cells, one every --cell-interval s (numpy)',
   params: [
-    { key: 'num_cells', flag: '--num-cells', description: 'cells to execute after the first (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
-    { key: 'cell_interval', flag: '--cell-interval', description: 'seconds from the end of a cell to the next', schema: numeric(z.number().positive().max(86_400)).default(3) },
+    {
+      key: 'num_cells',
+      flag: '--num-cells',
+      description: 'cells to execute after the first (0 = forever)',
+      schema: numeric(z.number().int().nonnegative()).default(0),
+    },
+    {
+      key: 'cell_interval',
+      flag: '--cell-interval',
+      description: 'seconds from the end of a cell to the next',
+      schema: numeric(z.number().positive().max(86_400)).default(3),
+    },
   ],
   payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
   startArgv: ({ params, workDir }) => [
-    '/usr/bin/python3', `${workDir}/payload.py`, '--working-dir', workDir, '--num-cells', String(params.num_cells), '--cell-interval', String(params.cell_interval),
+    '/usr/bin/python3',
+    `${workDir}/payload.py`,
+    '--working-dir',
+    workDir,
+    '--num-cells',
+    String(params.num_cells),
+    '--cell-interval',
+    String(params.cell_interval),
   ],
   criuFlags: { dump: [], restore: [] },
   requires: [pythonModule('numpy', 'python3-numpy')],
@@ -33,10 +51,17 @@ export const jupyterWorkload = defineWorkload<JupyterParams>({
     const recomputed = chainChecksum(digests, frozenVariables);
     const last = (s: typeof frozen) => (s['last_cell'] as { kind?: string } | undefined)?.kind ?? 'none';
     return verdict([
-      check('progress continues', resumed.counter > frozen.counter, `cell ${frozen.counter} (${last(frozen)}) at freeze, ${resumed.counter} (${last(resumed)}) after restore`),
+      check(
+        'progress continues',
+        resumed.counter > frozen.counter,
+        `cell ${frozen.counter} (${last(frozen)}) at freeze, ${resumed.counter} (${last(resumed)}) after restore`,
+      ),
       check('same process', final.pid === frozen.pid, `pid ${frozen.pid} at freeze, ${final.pid} after restore`),
-      check('notebook state intact', digests.length >= frozenVariables && recomputed === frozen.checksum,
-        `${frozenVariables} variables (${String(frozen['memory_mb'])} MiB) at freeze; checksum re-read from memory ${recomputed.slice(0, 16)}… vs ${frozen.checksum.slice(0, 16)}… at freeze`),
+      check(
+        'notebook state intact',
+        digests.length >= frozenVariables && recomputed === frozen.checksum,
+        `${frozenVariables} variables (${String(frozen['memory_mb'])} MiB) at freeze; checksum re-read from memory ${recomputed.slice(0, 16)}… vs ${frozen.checksum.slice(0, 16)}… at freeze`,
+      ),
     ]);
   },
 });

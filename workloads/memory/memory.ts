@@ -2,7 +2,18 @@
 // scenario). Verify proves every block frozen at dump time is byte-identical after restore.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { chainChecksum, check, defineWorkload, flagBoolean, numeric, stringList, verdict, type WorkloadFinal, pythonPayloadArgv, withProtocol } from '../workload.js';
+import {
+  chainChecksum,
+  check,
+  defineWorkload,
+  flagBoolean,
+  numeric,
+  stringList,
+  verdict,
+  type WorkloadFinal,
+  pythonPayloadArgv,
+  withProtocol,
+} from '../workload.js';
 
 export interface MemoryParams {
   readonly mb_size: number;

@@ -3,7 +3,17 @@
 // that training goes on: the step counter moves and the loss stays on its way down.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { check, defineWorkload, numeric, pythonModule, verdict, type WorkloadFinal, type WorkloadStatus, pythonPayloadArgv, withProtocol } from '../workload.js';
+import {
+  check,
+  defineWorkload,
+  numeric,
+  pythonModule,
+  verdict,
+  type WorkloadFinal,
+  type WorkloadStatus,
+  pythonPayloadArgv,
+  withProtocol,
+} from '../workload.js';
 
 export const MODEL_SIZES = ['small', 'medium', 'large'] as const;
 export const DEVICES = ['cpu', 'cuda'] as const;

@@ -3,7 +3,18 @@
 // frames and output, and that every file it wrote moved intact and stays valid for ffprobe.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { binary, chainChecksum, check, defineWorkload, numeric, stringList, verdict, type WorkloadFinal, pythonPayloadArgv, withProtocol } from '../workload.js';
+import {
+  binary,
+  chainChecksum,
+  check,
+  defineWorkload,
+  numeric,
+  stringList,
+  verdict,
+  type WorkloadFinal,
+  pythonPayloadArgv,
+  withProtocol,
+} from '../workload.js';
 
 export const VIDEO_MODES = ['live', 'file'] as const;
 
@@ -23,8 +34,11 @@ function validCheck(final: WorkloadFinal) {
   const probes = probesOf(final);
   const rejected = probes.filter(([, packets]) => packets === null).map(([name]) => name);
   const frames = probes.reduce((sum, [, packets]) => sum + (packets ?? 0), 0);
-  return check('output files valid', probes.length > 0 && rejected.length === 0,
-    rejected.length > 0 ? `ffprobe rejects ${rejected.join(', ')}` : `ffprobe reads all ${probes.length} file(s), ${frames} frames`);
+  return check(
+    'output files valid',
+    probes.length > 0 && rejected.length === 0,
+    rejected.length > 0 ? `ffprobe rejects ${rejected.join(', ')}` : `ffprobe reads all ${probes.length} file(s), ${frames} frames`,
+  );
 }
 
 export const videoWorkload = defineWorkload<VideoParams>({

@@ -67,7 +67,8 @@ export class BodyDigests {
     if (this.declared.sha256 && !this.declared.sha256.equals(this.sha256!.digest())) {
       throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    if (this.declared.md5 && !this.declared.md5.equals(md5)) throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    if (this.declared.md5 && !this.declared.md5.equals(md5))
+      throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
     if (this.declared.crc32 && this.declared.crc32.readUInt32BE() !== this.crc) {
       throw new S3Error(400, 'BadDigest', 'The CRC32 you specified did not match the calculated checksum.');
     }

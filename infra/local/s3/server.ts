@@ -95,7 +95,10 @@ async function serve(http: IncomingMessage, res: ServerResponse, store: BucketSt
     if (target !== 'service' && bucket !== options.bucket) throw new S3Error(404, 'NoSuchBucket', `The specified bucket does not exist: ${bucket}`);
     const params = new Map(queryPairs(url.slice(queryAt + 1)));
     const route = routes.find((r) => r.method === method && r.target === target && takes(r, params));
-    if (!route) throw notImplemented(`${method} on ${target === 'object' ? 'an object' : `the ${target}`}${params.size > 0 ? ` with ?${[...params.keys()].join('&')}` : ''}`);
+    if (!route)
+      throw notImplemented(
+        `${method} on ${target === 'object' ? 'an object' : `the ${target}`}${params.size > 0 ? ` with ?${[...params.keys()].join('&')}` : ''}`,
+      );
     operation = route.operation;
     const digests = declaredDigests(http.headers);
     if (http.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
@@ -107,7 +110,9 @@ async function serve(http: IncomingMessage, res: ServerResponse, store: BucketSt
       return;
     }
     const s3Error = error instanceof S3Error ? error : new S3Error(500, 'InternalError', 'We encountered an internal error. Please try again.');
-    log(`${method} ${url} (${operation}) -> ${s3Error.status} ${s3Error.code}: ${error instanceof S3Error ? error.message : String((error as Error).stack ?? error)}`);
+    log(
+      `${method} ${url} (${operation}) -> ${s3Error.status} ${s3Error.code}: ${error instanceof S3Error ? error.message : String((error as Error).stack ?? error)}`,
+    );
     sendError(res, s3Error, method);
   }
 }
@@ -166,16 +171,30 @@ async function listObjectsV2({ res, store, bucket, query }: S3Request): Promise<
   const delimiter = query.get('delimiter') ?? '';
   const maxKeys = Math.min(integerParam(query, 'max-keys', MAX_KEYS), MAX_KEYS);
   const encodingType = query.get('encoding-type');
-  if (encodingType !== undefined && encodingType !== 'url') throw new S3Error(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${encodingType}`);
+  if (encodingType !== undefined && encodingType !== 'url')
+    throw new S3Error(400, 'InvalidArgument', `Invalid Encoding Method specified in Request: ${encodingType}`);
   const token = query.get('continuation-token');
-  const page = listPage(await store.listKeys(), { prefix, delimiter, maxKeys, after: token !== undefined ? keyOfToken(token) : (query.get('start-after') ?? '') });
+  const page = listPage(await store.listKeys(), {
+    prefix,
+    delimiter,
+    maxKeys,
+    after: token !== undefined ? keyOfToken(token) : (query.get('start-after') ?? ''),
+  });
 
   const encode = (text: string) => (encodingType === 'url' ? uriEncode(text).replace(/%2F/g, '/') : text);
   const contents: string[] = [];
   for (const key of page.keys) {
     const info = await store.headObject(key).catch(unlessNoSuchKey); // deleted since listed: left out
     if (info) {
-      contents.push(element('Contents', [element('Key', encode(key)), element('LastModified', info.lastModified.toISOString()), element('ETag', quoted(info.etag)), element('Size', info.size), element('StorageClass', 'STANDARD')]));
+      contents.push(
+        element('Contents', [
+          element('Key', encode(key)),
+          element('LastModified', info.lastModified.toISOString()),
+          element('ETag', quoted(info.etag)),
+          element('Size', info.size),
+          element('StorageClass', 'STANDARD'),
+        ]),
+      );
     }
   }
   sendXml(res, 'ListBucketResult', [
@@ -227,7 +246,8 @@ function listPage(sortedKeys: readonly string[], options: { prefix: string; deli
 
 function keyOfToken(token: string): string {
   const key = Buffer.from(token, 'base64url').toString();
-  if (token === '' || Buffer.from(key).toString('base64url') !== token) throw new S3Error(400, 'InvalidArgument', 'The continuation token provided is incorrect');
+  if (token === '' || Buffer.from(key).toString('base64url') !== token)
+    throw new S3Error(400, 'InvalidArgument', 'The continuation token provided is incorrect');
   return key;
 }
 

@@ -39,23 +39,34 @@ export function verifySignature(request: SignableRequest, credentials: Credentia
   const signedHeaders = fields.get('SignedHeaders')?.split(';') ?? [];
   const signature = fields.get('Signature') ?? '';
   if (!accessKeyId || !date || !region || service !== 's3' || terminator !== 'aws4_request' || extra.length > 0 || !/^[0-9a-f]{64}$/.test(signature)) {
-    throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed: expected ${ALGORITHM} Credential=<key id>/<date>/<region>/s3/aws4_request, SignedHeaders=…, Signature=<64 hex digits>`);
+    throw new S3Error(
+      400,
+      'AuthorizationHeaderMalformed',
+      `The authorization header is malformed: expected ${ALGORITHM} Credential=<key id>/<date>/<region>/s3/aws4_request, SignedHeaders=…, Signature=<64 hex digits>`,
+    );
   }
-  if (accessKeyId !== credentials.accessKeyId) throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  if (accessKeyId !== credentials.accessKeyId)
+    throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
 
   const amzDate = header(request, 'x-amz-date') ?? '';
   const signedAt = parseAmzDate(amzDate);
   if (signedAt === undefined) throw new S3Error(403, 'AccessDenied', 'AWS authentication requires a valid x-amz-date header (YYYYMMDDTHHMMSSZ)');
   if (amzDate.slice(0, 8) !== date) throw new S3Error(400, 'AuthorizationHeaderMalformed', `The credential date ${date} does not match x-amz-date ${amzDate}`);
-  if (Math.abs(Date.now() - signedAt) > MAX_CLOCK_SKEW_MS) throw new S3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
-  if (header(request, 'x-amz-content-sha256') === undefined) throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+  if (Math.abs(Date.now() - signedAt) > MAX_CLOCK_SKEW_MS)
+    throw new S3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+  if (header(request, 'x-amz-content-sha256') === undefined)
+    throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   // Unsigned x-amz-* headers (a checksum, a copy source) could be changed on the way: S3 refuses them.
   const unsigned = Object.keys(request.headers).filter((name) => (name === 'host' || name.startsWith('x-amz-')) && !signedHeaders.includes(name));
   if (unsigned.length > 0) throw new S3Error(403, 'AccessDenied', `There were headers present in the request which were not signed: ${unsigned.join(', ')}`);
 
   const expected = computeSignature(request, signedHeaders, `${date}/${region}/s3/aws4_request`, amzDate, credentials.secretAccessKey);
   if (!timingSafeEqual(Buffer.from(signature, 'hex'), expected)) {
-    throw new S3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+    throw new S3Error(
+      403,
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+    );
   }
 }
 
@@ -96,7 +107,12 @@ export function uriEncode(text: string): string {
 
 /** Each segment decoded and re-encoded once (S3 does not normalise `.` or `..`: they are part of the key). */
 function canonicalPath(path: string): string {
-  return path.split('/').map((segment) => uriEncode(decodeUri(segment))).join('/') || '/';
+  return (
+    path
+      .split('/')
+      .map((segment) => uriEncode(decodeUri(segment)))
+      .join('/') || '/'
+  );
 }
 
 function canonicalQuery(query: string): string {

@@ -72,7 +72,10 @@ export class BucketStore {
   }
 
   async openObject(key: string): Promise<OpenObject> {
-    const { handle, size, trailer, modified } = await openStoredFile(this.objectPath(key), () => new S3Error(404, 'NoSuchKey', `The specified key does not exist: ${key}`));
+    const { handle, size, trailer, modified } = await openStoredFile(
+      this.objectPath(key),
+      () => new S3Error(404, 'NoSuchKey', `The specified key does not exist: ${key}`),
+    );
     return {
       info: { key, size, etag: trailer.etag, contentType: trailer.contentType, lastModified: modified },
       read: (start, end) => handle.createReadStream({ start, end, autoClose: false, highWaterMark: READ_CHUNK_BYTES }),
@@ -112,9 +115,10 @@ export class BucketStore {
   async putPart(uploadId: string, key: string, partNumber: number, body: Readable, declared: DeclaredDigests): Promise<string> {
     await this.readUpload(uploadId, key);
     // A missing directory at the rename: the upload was aborted or completed meanwhile.
-    const { etag } = await this.writeFile(this.partPath(uploadId, partNumber), async (file) => ({ etag: await receive(body, declared, file), contentType: '' })).catch(
-      ifMissing(() => noSuchUpload(uploadId)),
-    );
+    const { etag } = await this.writeFile(this.partPath(uploadId, partNumber), async (file) => ({
+      etag: await receive(body, declared, file),
+      contentType: '',
+    })).catch(ifMissing(() => noSuchUpload(uploadId)));
     return etag;
   }
 
@@ -122,7 +126,8 @@ export class BucketStore {
   async completeUpload(uploadId: string, key: string, parts: readonly CompletedPart[]): Promise<string> {
     const { contentType } = await this.readUpload(uploadId, key);
     parts.forEach((part, i) => {
-      if (i > 0 && part.partNumber <= parts[i - 1]!.partNumber) throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+      if (i > 0 && part.partNumber <= parts[i - 1]!.partNumber)
+        throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
     });
     const opened: StoredFile[] = [];
     try {
@@ -139,7 +144,8 @@ export class BucketStore {
       const etag = `${createHash('md5').update(md5s).digest('hex')}-${parts.length}`;
       await this.writeFile(this.objectPath(key), async (file) => {
         const partBodies = async function* () {
-          for (const { handle, size } of opened) if (size > 0) yield* handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: READ_CHUNK_BYTES });
+          for (const { handle, size } of opened)
+            if (size > 0) yield* handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: READ_CHUNK_BYTES });
         };
         await pipeline(partBodies, createWriteStream(file));
         return { etag, contentType };
@@ -204,7 +210,11 @@ export class BucketStore {
  */
 function objectFileName(key: string): string {
   if (key.includes('\0') || key.startsWith('/') || key.split('/').some((segment) => segment === '.' || segment === '..')) {
-    throw new S3Error(400, 'InvalidArgument', `The lab's S3 stand-in refuses the key '${key.replace(/\0/g, '\\0')}': it has a '.' or '..' segment, a leading '/' or a NUL byte`);
+    throw new S3Error(
+      400,
+      'InvalidArgument',
+      `The lab's S3 stand-in refuses the key '${key.replace(/\0/g, '\\0')}': it has a '.' or '..' segment, a leading '/' or a NUL byte`,
+    );
   }
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new S3Error(400, 'KeyTooLongError', 'Your key is too long (at most 1024 bytes)');
   let name: string;
@@ -214,7 +224,11 @@ function objectFileName(key: string): string {
     throw new S3Error(400, 'InvalidArgument', 'The key is not valid UTF-8');
   }
   if (Buffer.byteLength(name) > MAX_FILE_NAME_BYTES) {
-    throw new S3Error(400, 'KeyTooLongError', `Your key is too long for the lab's S3 stand-in: at most ${MAX_FILE_NAME_BYTES} bytes once percent-encoded, as one file name`);
+    throw new S3Error(
+      400,
+      'KeyTooLongError',
+      `Your key is too long for the lab's S3 stand-in: at most ${MAX_FILE_NAME_BYTES} bytes once percent-encoded, as one file name`,
+    );
   }
   return name;
 }
@@ -272,7 +286,11 @@ async function readTrailer(handle: FileHandle): Promise<Omit<StoredFile, 'handle
 const corrupt = () => new Error("a file in the S3 stand-in's directory is not in its object format (bytes, JSON trailer, trailer length)");
 
 const noSuchUpload = (uploadId: string) =>
-  new S3Error(404, 'NoSuchUpload', `The specified upload does not exist (${uploadId}). The upload ID may be invalid, or the upload may have been aborted or completed.`);
+  new S3Error(
+    404,
+    'NoSuchUpload',
+    `The specified upload does not exist (${uploadId}). The upload ID may be invalid, or the upload may have been aborted or completed.`,
+  );
 
 /** For `.catch`: a missing file becomes `error()`, anything else is rethrown. */
 function ifMissing(error: () => S3Error): (cause: unknown) => never {

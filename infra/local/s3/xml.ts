@@ -6,7 +6,13 @@ import { S3Error } from './errors.js';
 
 const NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
-const ESCAPES = new Map([['&', '&amp;'], ['<', '&lt;'], ['>', '&gt;'], ['"', '&quot;'], ["'", '&apos;']]);
+const ESCAPES = new Map([
+  ['&', '&amp;'],
+  ['<', '&lt;'],
+  ['>', '&gt;'],
+  ['"', '&quot;'],
+  ["'", '&apos;'],
+]);
 const ENTITIES = new Map([...ESCAPES].map(([char, entity]) => [entity, char]));
 
 const escapeText = (text: string) => text.replace(/[&<>"']/g, (char) => ESCAPES.get(char) ?? char);

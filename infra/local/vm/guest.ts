@@ -84,24 +84,42 @@ export function qemuArgv(node: NodeLayout, image: VmImage): string[] {
   const files = guestFiles(node);
   return [
     QEMU,
-    '-name', `criu-lab-${node.netns}`,
-    '-machine', 'q35,accel=tcg',
+    '-name',
+    `criu-lab-${node.netns}`,
+    '-machine',
+    'q35,accel=tcg',
     // TCG's `max` model: the same CPU features on every guest, so CRIU's cpuinfo check passes on restore.
-    '-cpu', 'max',
-    '-smp', String(GUEST_CPUS),
-    '-m', String(GUEST_MEMORY_MIB),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-kernel', image.kernelPath,
-    '-initrd', image.initrdPath,
+    '-cpu',
+    'max',
+    '-smp',
+    String(GUEST_CPUS),
+    '-m',
+    String(GUEST_MEMORY_MIB),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    image.kernelPath,
+    '-initrd',
+    image.initrdPath,
     // THP only on request (Ubuntu's cloud default): with Debian's `always`, khugepaged collapsing an
     // idle heap marks 512 pages soft-dirty per huge page, so an idle process never looks converged.
-    '-append', 'root=/dev/vda rw console=ttyS0 init=/sbin/criu-lab-init panic=-1 quiet transparent_hugepage=madvise',
-    '-drive', `file=${files.overlayPath},if=virtio,format=qcow2,cache=unsafe`,
-    '-drive', `file=${files.configDiskPath},if=virtio,format=raw,readonly=on`,
-    '-netdev', `tap,id=lab,ifname=${node.veth},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=lab,mac=${guestMac(node)}`,
-    '-serial', `file:${files.consolePath}`,
-    '-pidfile', files.pidPath,
+    '-append',
+    'root=/dev/vda rw console=ttyS0 init=/sbin/criu-lab-init panic=-1 quiet transparent_hugepage=madvise',
+    '-drive',
+    `file=${files.overlayPath},if=virtio,format=qcow2,cache=unsafe`,
+    '-drive',
+    `file=${files.configDiskPath},if=virtio,format=raw,readonly=on`,
+    '-netdev',
+    `tap,id=lab,ifname=${node.veth},script=no,downscript=no`,
+    '-device',
+    `virtio-net-pci,netdev=lab,mac=${guestMac(node)}`,
+    '-serial',
+    `file:${files.consolePath}`,
+    '-pidfile',
+    files.pidPath,
     '-daemonize',
   ];
 }
@@ -166,7 +184,8 @@ export async function killLabGuests(slots: LabLayout, timeoutMs = 10_000): Promi
   }
   const deadline = Date.now() + timeoutMs;
   while ((await labGuestPids(slots)).length > 0) {
-    if (Date.now() > deadline) throw new ExternalError(`qemu processes of lab '${slots.name}' survive SIGKILL`, { hint: `look at them with \`ps -fp ${pids.join(',')}\`` });
+    if (Date.now() > deadline)
+      throw new ExternalError(`qemu processes of lab '${slots.name}' survive SIGKILL`, { hint: `look at them with \`ps -fp ${pids.join(',')}\`` });
     await sleep(50);
   }
   return pids.length;
