@@ -20,7 +20,8 @@ describe('a predump + s3 dry run', () => {
     const at = (pattern: RegExp) => steps.findIndex((s) => pattern.test(s.command));
     expect(steps.find((s) => s.command === 'criu check --feature mem_dirty_track')).toMatchObject({ node: 'n1', step: 'preflight' });
     expect(steps.find((s) => s.command === "ps -o rss= -s '<pid>'")).toMatchObject({ node: 'n1', step: 'migrate' });
-    expect(steps.find((s) => s.command === "kill -0 '<pid>'")).toMatchObject({ node: 'n2', step: 'migrate' });
+    expect(steps.find((s) => s.command === "ps -L -o lwp= -s '<pid>'")).toMatchObject({ node: 'n1', step: 'migrate' });
+    expect(steps.find((s) => s.command.includes('kill -0') && s.command.endsWith(" '<pid>'"))).toMatchObject({ node: 'n2', step: 'migrate' });
     // Each move first looks for files the frozen tree holds open outside the moved directories.
     expect(steps.filter((s) => s.command === 'ps -e -o pid=,ppid=,comm=')).toHaveLength(3);
     expect(steps.find((s) => / s3 rm .*--recursive 's3:\/\/bucket-one\/criu-checkpoints\/memory_<timestamp>\/'$/.test(s.command))).toMatchObject({
