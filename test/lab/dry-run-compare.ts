@@ -44,6 +44,8 @@ export const REAL_ONLY: readonly RegExp[] = [
   /^\[n2\] ps -e -o pid=,ppid=,comm=$/,
   /^\[n2\] cat \/proc\/<pid>\/stat \/proc\/<pid>\/status$/,
   /^\[n2\] kill -0 <pid>$/,
+  // Log collection: predump lists its round directories to name each pre-dump's log.
+  /^\[n1\] ls -1 \S+\/<run>$/,
 ];
 
 export interface Comparison {
