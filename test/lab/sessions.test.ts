@@ -4,8 +4,7 @@
 // and a dry run lists the commands a real run issues, for every strategy × transfer pair the lab
 // can run (predump needs soft-dirty tracking, which this kernel lacks: test/vm/dry-run.test.ts).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +16,7 @@ import { createProgress } from '../../experiments/progress.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
-import { netnsPids } from '../../infra/local/network.js';
+import { storageDir, storageLeftovers, storageRunProcesses } from '../support/lab-leftovers.js';
 import { compareWithDryRun } from './dry-run-compare.js';
 
 const execFileAsync = promisify(execFile);
@@ -27,15 +26,6 @@ let work: string;
 let servers: string;
 let info: LabInfo;
 
-const storageDir = () => join(info.stateDir, 'nodes', 'storage', 'srv');
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath, entry.name));
-}
-
 /** Where the ebs volume is mounted now, seen from inside each node's mount namespace. */
 async function volumeMountedOn(): Promise<string[]> {
   const on: string[] = [];
@@ -44,41 +34,6 @@ async function volumeMountedOn(): Promise<string[]> {
     if (stdout.trim() === 'yes') on.push(node.name);
   }
   return on;
-}
-
-/** What a run may leave: run dirs on either node, objects in the bucket, files on the shared directory or the volume. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of ['n1', 'n2'])
-    for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(info.stateDir, 'nodes', node, sub)));
-  found.push(...filesUnder(join(storageDir(), 's3')), ...filesUnder(join(storageDir(), 'efs')));
-  for (const node of info.nodes) {
-    const { stdout } = await execFileAsync('nsenter', [
-      `--target=${node.hostPid}`,
-      '--mount',
-      '--',
-      'sh',
-      '-c',
-      'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true',
-    ]);
-    found.push(
-      ...stdout
-        .split('\n')
-        .filter((entry) => entry && entry !== 'lost+found')
-        .map((entry) => `${node.name}:/mnt/ebs/${entry}`),
-    );
-  }
-  return found;
-}
-
-async function runProcesses(): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of info.nodes)
-    for (const pid of await netnsPids(node.netns)) {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
-      if (/memory_\d{8}|criu |\/usr\/bin\/aws /.test(cmdline)) found.push(`${node.name}: ${cmdline}`);
-    }
-  return found;
 }
 
 function planFor(overrides: ConfigOverride[]) {
@@ -122,14 +77,14 @@ describe.each(['s3', 'efs', 'ebs'])('criu-lab cleanup of an interrupted %s run',
     const outcome = await runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
     expect(outcome.metrics.outcome).toBe('ok');
     resultsDir = outcome.resultsDir;
-    before = await leftovers();
+    before = await storageLeftovers(info);
   }, 180_000);
 
   it('finds the run and its transfer debris left behind, and the method part in leftovers.json', () => {
     expect(before.length).toBeGreaterThan(0);
     const record = JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { transferLeftovers?: Record<string, unknown> };
     expect(Object.keys(record.transferLeftovers ?? {}).length).toBeGreaterThan(0);
-    if (method === 's3') expect(before.some((f) => f.includes(`${join(storageDir(), 's3')}/`))).toBe(true);
+    if (method === 's3') expect(before.some((f) => f.includes(`${join(storageDir(info), 's3')}/`))).toBe(true);
     if (method === 'efs') expect(before.some((f) => f.includes('.stage/'))).toBe(true);
     if (method === 'ebs') expect(before.some((f) => f.startsWith('n2:/mnt/ebs/'))).toBe(true);
   });
@@ -138,8 +93,8 @@ describe.each(['s3', 'efs', 'ebs'])('criu-lab cleanup of an interrupted %s run',
     const report = await cleanLeftovers(resultsDir, () => undefined);
     expect(report.failures).toEqual([]);
     expect(report.cleaned).toEqual(['n1', 'n2']);
-    expect(await runProcesses()).toEqual([]);
-    expect(await leftovers()).toEqual([]);
+    expect(await storageRunProcesses(info)).toEqual([]);
+    expect(await storageLeftovers(info)).toEqual([]);
     if (method === 'ebs') expect(await volumeMountedOn()).toEqual(['n1']);
   }, 60_000);
 });
@@ -162,6 +117,6 @@ describe.each(PAIRS)('a dry run of %s over %s', (strategy, method) => {
     const { outcome, differences } = await compareWithDryRun(plan);
     expect(outcome).toBe('ok');
     expect(differences).toEqual({ missing: [], unplanned: [] });
-    expect(await leftovers()).toEqual([]);
+    expect(await storageLeftovers(info)).toEqual([]);
   }, 180_000);
 });

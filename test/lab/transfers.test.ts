@@ -2,67 +2,16 @@
 // name t7): the memory workload migrates and verifies with each, each writes its transfer block,
 // and a wrong bucket, an unmounted EFS path or a missing volume fails before the freeze, naming
 // the setting, with nothing left behind. Small sizes: the machine is shared.
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { ConfigOverride } from '../../experiments/config/load.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
-import { netnsPids } from '../../infra/local/network.js';
 import { setting, useLab } from '../support/lab.js';
+import { storageLeftovers, storageRunProcesses } from '../support/lab-leftovers.js';
 
-const execFileAsync = promisify(execFile);
 const LAB = 't7';
 const lab = useLab({ name: LAB, nodes: 2, storage: true, upTimeoutMs: 90_000, workload: { mb_size: 32, interval: 0.2, max_memory: 128 } });
 const { work } = lab;
-
-const stateDir = () => lab.info.stateDir;
-const storageDir = () => join(stateDir(), 'nodes', 'storage', 'srv');
-
-/** Files (not directories) under a host path, recursively: the S3 stand-in keeps nothing but objects, parts of open uploads and bodies arriving. */
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath, entry.name));
-}
-
-/** What a run may leave: run dirs on either node, objects in the bucket, files on the shared directory or the volume. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of ['n1', 'n2']) for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(stateDir(), 'nodes', node, sub)));
-  found.push(...filesUnder(join(storageDir(), 's3')), ...filesUnder(join(storageDir(), 'efs')));
-  // The volume is mounted in whichever node has it now; look from inside each node's mount namespace.
-  for (const node of lab.info.nodes) {
-    const { stdout } = await execFileAsync('nsenter', [
-      `--target=${node.hostPid}`,
-      '--mount',
-      '--',
-      'sh',
-      '-c',
-      'mountpoint -q /mnt/ebs && ls -A /mnt/ebs || true',
-    ]);
-    found.push(
-      ...stdout
-        .split('\n')
-        .filter((entry) => entry && entry !== 'lost+found')
-        .map((entry) => `${node.name}:/mnt/ebs/${entry}`),
-    );
-  }
-  return found;
-}
-
-async function runProcesses(): Promise<string[]> {
-  const found: string[] = [];
-  for (const node of lab.info.nodes)
-    for (const pid of await netnsPids(node.netns)) {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
-      if (/memory_\d{8}|criu |\/usr\/bin\/aws /.test(cmdline)) found.push(`${node.name}: ${cmdline}`);
-    }
-  return found;
-}
 
 function migrate(method: string, extra: ConfigOverride[] = []) {
   return lab.migrate([setting('transfer.method', method, '--transfer'), ...extra], { resultsDir: join(work, 'results', method) });
@@ -99,8 +48,8 @@ describe.each([
   });
 
   it('leaves no process, run directory, object or image behind', async () => {
-    expect(await runProcesses()).toEqual([]);
-    expect(await leftovers()).toEqual([]);
+    expect(await storageRunProcesses(lab.info)).toEqual([]);
+    expect(await storageLeftovers(lab.info)).toEqual([]);
   });
 });
 
@@ -135,7 +84,7 @@ describe.each([
   });
 
   it('leaves nothing behind', async () => {
-    expect(await runProcesses()).toEqual([]);
-    expect(await leftovers()).toEqual([]);
+    expect(await storageRunProcesses(lab.info)).toEqual([]);
+    expect(await storageLeftovers(lab.info)).toEqual([]);
   });
 });
