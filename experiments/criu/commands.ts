@@ -18,6 +18,24 @@ export interface TlsFiles {
  */
 const tlsArgv = (tls: TlsFiles | undefined): string[] => (tls ? ['--tls', '--tls-cacert', tls.caCert, '--tls-cert', tls.cert, '--tls-key', tls.key] : []);
 
+/** Where a call reads or writes its images and its log (relative to the images), at CRIU's most verbose level. */
+const imagesAndLog = (options: { readonly imageDir: string; readonly logFile: string }): string[] => [
+  '--images-dir',
+  options.imageDir,
+  '--log-file',
+  options.logFile,
+  '-v4',
+];
+
+/** `criu <verb> --tree <pid>` with its images and log: the head of dump and pre-dump. */
+const treeCall = (verb: 'dump' | 'pre-dump', options: { readonly pid: number | string; readonly imageDir: string; readonly logFile: string }): string[] => [
+  CRIU,
+  verb,
+  '--tree',
+  String(options.pid),
+  ...imagesAndLog(options),
+];
+
 export interface DumpOptions {
   readonly pid: number | string;
   readonly imageDir: string;
@@ -37,15 +55,7 @@ export interface DumpOptions {
 /** `criu dump`: a shell job is not involved (payloads start under setsid), so no --shell-job. */
 export function dumpArgv(options: DumpOptions): string[] {
   return [
-    CRIU,
-    'dump',
-    '--tree',
-    String(options.pid),
-    '--images-dir',
-    options.imageDir,
-    '--log-file',
-    options.logFile,
-    '-v4',
+    ...treeCall('dump', options),
     ...(options.leaveStopped ? ['--leave-stopped'] : []),
     // A dump on top of pre-dumps needs soft-dirty tracking to know which pages the parent already holds.
     ...(options.parentDir !== undefined ? ['--track-mem', '--prev-images-dir', options.parentDir] : []),
@@ -69,15 +79,7 @@ export interface PreDumpOptions {
 /** `criu pre-dump --track-mem`: copies the pages dirtied since the parent and lets the process run on. */
 export function preDumpArgv(options: PreDumpOptions): string[] {
   return [
-    CRIU,
-    'pre-dump',
-    '--tree',
-    String(options.pid),
-    '--images-dir',
-    options.imageDir,
-    '--log-file',
-    options.logFile,
-    '-v4',
+    ...treeCall('pre-dump', options),
     '--track-mem',
     ...(options.parentDir !== undefined ? ['--prev-images-dir', options.parentDir] : []),
     ...options.extraFlags,
@@ -94,18 +96,7 @@ export interface RestoreOptions {
 
 /** `criu restore --restore-detached`: CRIU returns once the tree runs, reparented to the node's init. */
 export function restoreArgv(options: RestoreOptions): string[] {
-  return [
-    CRIU,
-    'restore',
-    '--images-dir',
-    options.imageDir,
-    '--log-file',
-    options.logFile,
-    '-v4',
-    '--restore-detached',
-    ...(options.lazyPages ? ['--lazy-pages'] : []),
-    ...options.extraFlags,
-  ];
+  return [CRIU, 'restore', ...imagesAndLog(options), '--restore-detached', ...(options.lazyPages ? ['--lazy-pages'] : []), ...options.extraFlags];
 }
 
 /** `criu page-server --daemon`: returns once it listens; it writes what a dump streams into imageDir and exits when the dump disconnects. */
