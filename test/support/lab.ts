@@ -59,28 +59,34 @@ export interface TestLab {
 /** Brings a lab up for the calling test file (beforeAll) and down after it (afterAll). */
 export function useLab(options: LabTestOptions): TestLab {
   const { workload: sized = {}, upTimeoutMs = 60_000, downTimeoutMs = 60_000, removeWork = false, ...labOptions } = options;
-  const work = mkdtempSync(join(tmpdir(), `criu-lab-${options.name}-`));
-  const servers = join(work, 'servers.yaml');
+  // Made on first use, so a skipped suite (whose body jest still collects) leaves no temp dir behind.
+  let workDir: string | undefined;
+  const work = () => (workDir ??= mkdtempSync(join(tmpdir(), `criu-lab-${options.name}-`)));
+  const servers = () => join(work(), 'servers.yaml');
   let info: LabInfo | undefined;
 
   beforeAll(async () => {
-    ({ info } = await labUp({ ...labOptions, serversPath: servers }));
+    ({ info } = await labUp({ ...labOptions, serversPath: servers() }));
   }, upTimeoutMs);
   afterAll(async () => {
-    await labDown({ name: options.name, serversPath: servers });
-    if (removeWork) rmSync(work, { recursive: true, force: true });
+    await labDown({ name: options.name, serversPath: servers() });
+    if (removeWork) rmSync(work(), { recursive: true, force: true });
   }, downTimeoutMs);
 
   const lab: TestLab = {
     name: options.name,
-    work,
-    servers,
+    get work() {
+      return work();
+    },
+    get servers() {
+      return servers();
+    },
     get info() {
       if (!info) throw new Error(`lab ${options.name} is not up (its beforeAll has not run or failed)`);
       return info;
     },
     nodeDir: (node, path) => join(lab.info.stateDir, 'nodes', node, path),
-    plan: (overrides = [], { workload = sized, resultsDir = join(work, 'results'), serversFile = servers } = {}) =>
+    plan: (overrides = [], { workload = sized, resultsDir = join(work(), 'results'), serversFile = servers() } = {}) =>
       loadPlan({
         projectRoot,
         serversFile,

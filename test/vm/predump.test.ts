@@ -2,21 +2,16 @@
 // has the soft-dirty tracking this host's kernel lacks. Slow (software emulation, a cold image
 // build takes a few minutes), so `npm test` skips it: run it with `npm run test:vm`
 // (CRIU_LAB_VM_TESTS=1), as root, on a host prepared by scripts/setup-host.sh.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPlan, type ConfigOverride } from '../../experiments/config/load.js';
+import { beforeAll, expect, it } from '@jest/globals';
 import { ExternalError } from '../../core/errors.js';
-import { runMigration } from '../../experiments/pipeline.js';
-import { createProgress } from '../../experiments/progress.js';
-import { labDown, labUp } from '../../infra/local/lab.js';
-import { ensureVmTools } from '../../infra/local/vm/image.js';
 import { customWorkload, definitionSchema } from '../../workloads/custom/custom.js';
 import { workloads } from '../../workloads/registry.js';
+import { setting, useLab } from '../support/lab.js';
+import { describeOnVm, VM_LAB_TIMEOUTS } from '../support/vm.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const LAB = 'v9t';
 const QUIET = 'v9_quiet_memory';
 /**
  * Pre-copy between TCG guests runs at a few MB/s (rsync over ssh, emulated), so with AWS's 120 s
@@ -24,49 +19,19 @@ const QUIET = 'v9_quiet_memory';
  */
 const PATIENT_DEADLINE_S = 900;
 
-/** Why the suite cannot run here, or undefined when it can. */
-async function whyNot(): Promise<string | undefined> {
-  if (process.env['CRIU_LAB_VM_TESTS'] !== '1')
-    return 'VM lab tests run only with `npm run test:vm` (CRIU_LAB_VM_TESTS=1): they take about 6 minutes with a cold image build';
-  if (process.getuid?.() !== 0) return 'VM lab tests need root (taps, bridge, debootstrap)';
-  if (!existsSync('/usr/local/sbin/criu')) return 'VM lab tests need the host CRIU 4.2.1 (bash scripts/setup-host.sh)';
-  try {
-    await ensureVmTools();
-  } catch (error) {
-    return `qemu, qemu-img or debootstrap unavailable and scripts/setup-vm.sh could not install them: ${(error as Error).message.split('\n')[0]}`;
-  }
-  return undefined;
-}
-
-const skipReason = await whyNot();
-if (skipReason) console.warn(`skipping test/vm: ${skipReason}`);
-const describeVm = skipReason ? describe.skip : describe;
+const describeVm = await describeOnVm('test/vm/predump');
 
 describeVm('predump on the VM lab', () => {
-  let work: string;
-  let servers: string;
+  const lab = useLab({ name: 'v9t', nodes: 2, backend: 'vm', ...VM_LAB_TIMEOUTS });
 
-  const migrate = (overrides: Record<string, unknown>) => {
-    const list: ConfigOverride[] = Object.entries({ 'experiment.results_dir': join(work, 'results'), ...overrides }).map(([path, value]) => ({
-      path,
-      value,
-      flag: path,
-    }));
-    const plan = loadPlan({ projectRoot: root, serversFile: servers, overrides: list }).plan;
-    // A failed CRIU call's log lives on the guest, gone with the lab: the failure carries its tail.
-    return runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) }).catch((error: unknown) => {
+  // A failed CRIU call's log lives on the guest, gone with the lab: the failure carries its tail.
+  const migrate = (overrides: Record<string, unknown>) =>
+    lab.migrate(Object.entries(overrides).map(([path, value]) => setting(path, value))).catch((error: unknown) => {
       const logTail = error instanceof ExternalError ? error.details.logTail : undefined;
       throw logTail ? new Error(`${error instanceof Error ? error.message : String(error)}\nlog tail:\n${logTail}`) : error;
     });
-  };
 
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'criu-lab-v9t-'));
-    servers = join(work, 'servers.yaml');
-    const up = await labUp({ name: LAB, nodes: 2, serversPath: servers, backend: 'vm' });
-    console.log(
-      `VM lab up: image ${up.vm?.imageBuilt ? `built in ${(up.vm.imageMs / 1000).toFixed(1)} s` : 'cached'}, guests answered SSH after ${((up.vm?.bootMs ?? 0) / 1000).toFixed(1)} s`,
-    );
+  beforeAll(() => {
     const script = join(root, 'test/vm/fixtures/quiet_memory.py');
     workloads.register(
       customWorkload(
@@ -80,12 +45,7 @@ describeVm('predump on the VM lab', () => {
         script,
       ),
     );
-  }, 20 * 60_000);
-
-  afterAll(async () => {
-    await labDown({ name: LAB, serversPath: servers });
-    rmSync(work, { recursive: true, force: true });
-  }, 120_000);
+  });
 
   it(
     'migrates a 128 MiB memory workload after 3 pre-dumps, restoring through the parent chain on the destination',
