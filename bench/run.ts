@@ -2,10 +2,13 @@
 // reference (bench/bare-migration.sh), transfer efficiency against raw iperf3 (on the unshaped
 // link and on the same-az and cross-az profiles, with the shaped rates against the profiles' and
 // cross- against same-zone transfer time), downtime per strategy and the controller's peak RSS
-// across sizes. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
+// across sizes, and (section startup) the command's start against \`node -e 0\` with the controller's
+// peak RSS at 1 and 8 GiB. Writes bench/results.md, bench/plot.png and bench/out/raw.json.
+// criu-lab runs as built (bin/criu-lab.js starts dist/; \`npm run bench\` builds first).
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
 // BENCH_SHAPED_REPS (3), BENCH_TLS_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192),
-// BENCH_SETTLE_S (15), BENCH_SECTIONS (which parts run, default overhead,iperf,lazy,scale,shaped,tls),
+// BENCH_SETTLE_S (15), BENCH_STARTUP_REPS (20), BENCH_SECTIONS (which parts run, default
+// overhead,iperf,lazy,scale,shaped,tls; startup runs only when named),
 // BENCH_RESULTS (the report's file name in bench/, default results.md; e.g. results-tls.md for BENCH_SECTIONS=tls).
 // Page streams run in the clear (--no-tls) everywhere but the tls section, which sets TLS against
 // plain: the shell reference streams in the clear, and earlier results stay comparable.
@@ -31,6 +34,9 @@ const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
 const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
 const TLS_REPS = Number(process.env['BENCH_TLS_REPS'] ?? 3);
 const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').map(Number);
+const STARTUP_REPS = Number(process.env['BENCH_STARTUP_REPS'] ?? 20);
+/** The controller sizes of the startup section's peak-RSS table (MiB of heap). */
+const STARTUP_SIZES = [1024, 8192];
 const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'overhead,iperf,lazy,scale,shaped,tls').split(','));
 /** Link rates and the same- vs cross-zone gap are measured here, not asserted by lab tests: the shared machine makes them noisy. */
 const SHAPED_PROFILES = ['same-az', 'cross-az'] as const;
@@ -68,8 +74,16 @@ interface RunRecord extends Phases {
   outcome?: string;
   lazy?: unknown;
 }
+/** One pair of the startup section: `criu-lab --help` and `node -e 0`, wall seconds and peak RSS KiB, run back to back. */
+interface StartupPair {
+  helpS: number;
+  helpKiB: number;
+  nodeS: number;
+  nodeKiB: number;
+}
 interface Raw {
   date: string;
+  startup?: StartupPair[];
   machine: Record<string, string>;
   commands: string[];
   iperf: { at: string; link: Link; gbps: number }[];
@@ -322,6 +336,77 @@ const iperfMBps = (onLink: Link) => (median(raw.iperf.filter((i) => (i.link ?? '
 // criu-lab's throughput is in MiB/s: the raw link in the same unit, so the ratio compares like with like.
 const iperfMiBps = (onLink: Link) => (iperfMBps(onLink) * 1e6) / (1024 * 1024);
 
+const HELP_ARGV = ['node', 'bin/criu-lab.js', '--help'];
+const NODE_ARGV = ['node', '-e', '0'];
+
+/** Wall seconds and peak RSS KiB of one command, from `/usr/bin/time -f '%e %M'` (its last line on stderr). */
+async function timed(argv: string[]): Promise<{ s: number; kiB: number }> {
+  const r = await sh(['/usr/bin/time', '-f', '%e %M', ...argv]);
+  const [wall, kiB] = (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+  if (r.code !== 0 || !Number.isFinite(wall) || !Number.isFinite(kiB)) throw new Error(`${shown(argv)} failed (exit ${r.code}): ${r.stderr.slice(-300)}`);
+  return { s: wall!, kiB: kiB! };
+}
+
+/** Pairs of `criu-lab --help` and `node -e 0`, each going first in every other pair so neither always meets a warmer cache. */
+async function startupSection(): Promise<void> {
+  raw.startup = [];
+  for (let i = 0; i < STARTUP_REPS; i++) {
+    const first = i % 2 === 0 ? HELP_ARGV : NODE_ARGV;
+    const a = await timed(first);
+    const b = await timed(first === HELP_ARGV ? NODE_ARGV : HELP_ARGV);
+    const [help, node] = first === HELP_ARGV ? [a, b] : [b, a];
+    raw.startup.push({ helpS: help.s, helpKiB: help.kiB, nodeS: node.s, nodeKiB: node.kiB });
+  }
+  const last = raw.startup.at(-1)!;
+  log(`startup: ${STARTUP_REPS} pairs, last: --help ${last.helpS} s ${last.helpKiB} KiB, node -e 0 ${last.nodeS} s ${last.nodeKiB} KiB`);
+  for (const size of STARTUP_SIZES) if (fits('full', size)) push(await criuLab('full', size));
+}
+
+/** The startup section's tables: the command's start against Node's own, and the controller's peak RSS by heap size. */
+function startupReport(L: string[]): void {
+  const pairs = raw.startup ?? [];
+  L.push(
+    '## Startup: `criu-lab --help` against `node -e 0` (paired, alternating; goals: wall ≤ 3×, peak RSS ≤ 80 MiB)',
+    '',
+    `Commands: \`/usr/bin/time -f '%e %M' ${shown(HELP_ARGV)}\` and \`/usr/bin/time -f '%e %M' ${shown(NODE_ARGV)}\`, ${pairs.length} pairs, each going first in every other pair.`,
+    '',
+    '| command | median wall s | median peak RSS MiB | runs (wall s) |',
+    '| --- | --- | --- | --- |',
+  );
+  const row = (label: string, wall: number[], kiB: number[]) =>
+    L.push(`| ${label} | ${f(median(wall), 3)} | ${f(median(kiB) / 1024, 1)} | ${wall.map((x) => f(x, 2)).join(', ')} |`);
+  row(
+    'criu-lab --help',
+    pairs.map((p) => p.helpS),
+    pairs.map((p) => p.helpKiB),
+  );
+  row(
+    'node -e 0',
+    pairs.map((p) => p.nodeS),
+    pairs.map((p) => p.nodeKiB),
+  );
+  const wallRatio = median(pairs.map((p) => p.helpS)) / median(pairs.map((p) => p.nodeS));
+  const pairRatio = median(pairs.map((p) => p.helpS / p.nodeS));
+  L.push(
+    '',
+    `Ratio of medians (wall): ${f(wallRatio, 2)}; median of pair ratios: ${f(pairRatio, 2)}; peak RSS ratio: ${f(median(pairs.map((p) => p.helpKiB)) / median(pairs.map((p) => p.nodeKiB)), 2)}.`,
+    '',
+  );
+  L.push(
+    '## Controller peak RSS of `criu-lab run` (full, rsync; `/usr/bin/time -v` Maximum resident set size; goal ≤ 120 MiB at 8 GiB)',
+    '',
+    '| heap MiB | runs | peak RSS MiB | downtime s | command |',
+    '| --- | --- | --- | --- | --- |',
+  );
+  for (const size of STARTUP_SIZES) {
+    const A = pick('criu-lab', 'full', size);
+    L.push(
+      `| ${size} | ${A.length} | ${A.map((r) => f((r.rssKiB ?? NaN) / 1024, 1)).join(', ') || 'not run'} | ${A.map((r) => s(r.freezeDowntimeMs ?? NaN)).join(', ')} | \`/usr/bin/time -v node bin/criu-lab.js run --servers ${SERVERS} --workload memory --mb-size ${MB_SIZE} --max-memory ${size} --interval ${INTERVAL} --strategy full --transfer rsync --json --no-tls\` |`,
+    );
+  }
+  L.push('');
+}
+
 function machine(): void {
   const out = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout.trim();
   raw.machine = { nproc: out('nproc'), free: out('free -g'), kernel: out('uname -r'), criu: out('criu --version'), node: process.version };
@@ -355,6 +440,9 @@ function report(): string {
     '',
   );
   if (raw.cut.length) L.push('## What was cut or failed', '', ...raw.cut.map((c) => `- ${c}`), '');
+  if (raw.startup) startupReport(L);
+  // A startup-only session has nothing for the sections below.
+  if (raw.startup && raw.runs.every((r) => STARTUP_SIZES.includes(r.maxMemory) && r.strategy === 'full')) return L.join('\n');
 
   L.push('## 1. Overhead: criu-lab ÷ plain shell, ratio of medians (1 GiB, unshaped link; goal ≤ 1.05)', '');
   L.push(
@@ -571,6 +659,7 @@ async function main(): Promise<void> {
   try {
     const src = ipOf('source');
     const dst = ipOf('destination');
+    if (SECTIONS.has('startup')) await startupSection();
     if (SECTIONS.has('iperf')) await iperf(src, dst);
     for (const st of SECTIONS.has('overhead') ? (['full', 'pageserver'] as const) : []) {
       for (let i = 0; i < REPS; i++) {

@@ -1,11 +1,11 @@
 // The bandwidth profiles file (config/profiles.yaml): its schema and its profiles by name. The
 // lab applies them to its links (infra/local/profiles.ts); the config and the report name them.
+import { assetPath } from './package-root.js';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
-export const PROFILES_FILE = fileURLToPath(new URL('../config/profiles.yaml', import.meta.url));
+export const PROFILES_FILE = assetPath('config/profiles.yaml');
 
 export interface BandwidthProfile {
   readonly name: string;

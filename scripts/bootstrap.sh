@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh clone on a fresh machine needs before it can run: the host packages and
 # CRIU (setup-host.sh, idempotent), Node.js 24 LTS for the controller where the host has an
-# older one, and the npm dependencies (npm ci, only when out of date or built for another Node).
+# older one, the npm dependencies (npm ci, only when out of date or built for another Node), and
+# the build in dist/ that bin/criu-lab.js starts (tsc, incremental: quick when nothing changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -37,3 +38,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
   node_major >"$stamp"
 fi
+
+# npm ci builds through `prepare`; sources changed since (a pull, an edit) need it again.
+npm run -s build

@@ -1,9 +1,9 @@
 // `criu-lab workloads`: every workload with its parameters (flag, config key, default), what it
 // needs on a node and the CRIU flags it adds; the YAML-registered ones say which file they are.
+// The registry (every workload, zod, yaml) loads in the action, not for the help of other commands.
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { CUSTOM_WORKLOADS_DIR, customWorkloads, workloads } from './registry.js';
-import { paramDefault, type Workload } from './workload.js';
+import type { Workload } from './workload.js';
 
 export interface WorkloadListing {
   readonly name: string;
@@ -15,7 +15,8 @@ export interface WorkloadListing {
   readonly criuFlags: Workload['criuFlags'];
 }
 
-export function listWorkloads(): WorkloadListing[] {
+export async function listWorkloads(): Promise<WorkloadListing[]> {
+  const [{ CUSTOM_WORKLOADS_DIR, customWorkloads, workloads }, { paramDefault }] = await Promise.all([import('./registry.js'), import('./workload.js')]);
   const custom = new Set(customWorkloads.workloads);
   return workloads.all().map((w) => ({
     name: w.name,
@@ -54,8 +55,9 @@ export function registerWorkloadCommands(program: Command): Command {
     .command('workloads')
     .description('list the workloads with their parameters and defaults (each parameter is a `run` flag and a key under workload:)')
     .option('--json', 'print the list as JSON')
-    .action((flags: { json?: boolean }) => {
-      const listing = listWorkloads();
+    .action(async (flags: { json?: boolean }) => {
+      const listing = await listWorkloads();
+      const { customWorkloads } = await import('./registry.js');
       process.stdout.write(
         `${flags.json ? JSON.stringify({ workloads: listing, skipped: customWorkloads.problems }, null, 2) : render(listing, customWorkloads.problems)}\n`,
       );

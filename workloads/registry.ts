@@ -1,6 +1,6 @@
 // Workloads by name. Adding one is a folder under workloads/ and one line here, or, for a
 // payload without TypeScript, one YAML file in config/workloads/custom/ (see custom/custom.ts).
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../core/package-root.js';
 import { Registry } from '../core/registry.js';
 import type { Workload } from './workload.js';
 import { loadCustomWorkloads } from './custom/custom.js';
@@ -21,7 +21,7 @@ export const workloads = new Registry<Workload<Record<string, unknown>>>('worklo
   .register(dataprocWorkload)
   .register(jupyterWorkload);
 
-export const CUSTOM_WORKLOADS_DIR = fileURLToPath(new URL('../config/workloads/custom/', import.meta.url));
+export const CUSTOM_WORKLOADS_DIR = `${assetPath('config/workloads/custom')}/`;
 
 /** The YAML-registered workloads; a file that cannot be used is reported here and skipped. */
 export const customWorkloads = loadCustomWorkloads(CUSTOM_WORKLOADS_DIR, workloads.all());

@@ -1,8 +1,8 @@
 // The Workload seam: what the controller needs to know about a payload to start it on a
 // node, checkpoint it, move it and prove afterwards that it goes on correctly.
+import { assetPath } from '../core/package-root.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { RemoteNode } from '../core/node.js';
 
@@ -62,7 +62,7 @@ export const payloadPath = (context: Pick<StartContext<unknown>, 'workDir' | 'sc
   `${context.scriptDir ?? context.workDir}/${file}`;
 
 /** The payload protocol's helpers (checkpoint_ready, checkpoint_flag, the status and final files, the working dir) in one Python module. */
-export const PROTOCOL_FILE = fileURLToPath(new URL('./payload_protocol.py', import.meta.url));
+export const PROTOCOL_FILE = assetPath('workloads/payload_protocol.py');
 const IMPORTS_PROTOCOL = /^\s*(?:import|from)\s+payload_protocol\b/m;
 
 /** A payload's files to upload: the payload, and payload_protocol.py beside it when the payload imports it (a standalone script gets nothing more). */

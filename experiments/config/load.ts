@@ -31,14 +31,15 @@ export interface ConfigOverride {
 }
 
 export interface LoadOptions {
-  /** Where config/default.yaml and config/workloads/ live. */
+  /** criu-lab's package root (core/package-root.ts), with the default config/default.yaml and config/workloads/. */
   readonly projectRoot: string;
   /** The experiment file (-c). */
   readonly configFile?: string;
-  /** servers.yaml; when not given, config/servers.yaml is used if it exists. */
+  /** servers.yaml; when not given, config/servers.yaml under `cwd` is used if it exists. */
   readonly serversFile?: string;
   readonly overrides?: readonly ConfigOverride[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The user's directory: its config/servers.yaml, and its own config/default.yaml and config/workloads/<type>.yaml over the package's. @default process.cwd() */
   readonly cwd?: string;
   /** Refuse keys no schema reads instead of warning about them (--strict, or experiment.strict). @default false */
   readonly strict?: boolean;
@@ -201,8 +202,11 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
   const refuse = options.purpose === 'dry-run' ? wouldRefuse : problems;
   const read = (path: string, required: boolean) => substituted(readLayer(path, display(path), problems, required), env);
 
+  // The package's file, then the working directory's own (`criu-lab init` writes one) over it; in the checkout they are one file.
+  const ownLayer = (relativePath: string) => (resolve(cwd, relativePath) === join(root, relativePath) ? undefined : read(resolve(cwd, relativePath), false));
   const defaults = read(join(root, 'config/default.yaml'), true);
-  const serversPath = options.serversFile ? resolve(cwd, options.serversFile) : join(root, 'config/servers.yaml');
+  const ownDefaults = ownLayer('config/default.yaml');
+  const serversPath = options.serversFile ? resolve(cwd, options.serversFile) : resolve(cwd, 'config/servers.yaml');
   const servers = read(serversPath, options.serversFile !== undefined);
   const experiment = options.configFile ? read(resolve(cwd, options.configFile), true) : undefined;
   const flags: Layer = { source: 'command line', data: {} };
@@ -215,9 +219,9 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     layer === flags ? (flagOrigins.get(key) ?? layer.source) : key === path ? layer.source : `${layer.source}, key ${key}`;
 
   // The workload type decides which workload defaults file joins the stack: the highest layer that names one wins.
-  const layersLowToHigh = [defaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
+  const layersLowToHigh = [defaults, ownDefaults, servers, experiment, flags].filter((l): l is Layer => l !== undefined);
   // workload.script: a standalone script of the original framework becomes a workload of its own (relative to the file that names it).
-  const baseOf = (layer: Layer) => (layer === experiment && options.configFile ? dirname(resolve(cwd, options.configFile)) : layer === flags ? cwd : root);
+  const baseOf = (layer: Layer) => (layer === experiment && options.configFile ? dirname(resolve(cwd, options.configFile)) : layer === defaults ? root : cwd);
   const scripted = [...layersLowToHigh].reverse().find((l) => typeof getPath(l.data, 'workload.script') === 'string');
   let scriptType: string | undefined;
   if (scripted) {
@@ -238,21 +242,29 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
       }
     }
   }
-  const named = highest([defaults, servers, experiment, flags], workloadTypeOf);
+  const named = highest([defaults, ownDefaults, servers, experiment, flags], workloadTypeOf);
   const workloadType = scriptType ?? named?.value.type ?? 'memory';
   const workloadFile = join(root, 'config/workloads', `${workloadType}.yaml`);
-  const workloadLayer = /^[a-z0-9_]+$/.test(workloadType) ? read(workloadFile, false) : undefined;
-  const preset = presetLayer(workloadType, [defaults, workloadLayer, servers, experiment, flags], display(workloadFile), originIn, problems);
+  const knownName = /^[a-z0-9_]+$/.test(workloadType);
+  const workloadLayer = knownName ? read(workloadFile, false) : undefined;
+  const ownWorkloadLayer = knownName ? ownLayer(`config/workloads/${workloadType}.yaml`) : undefined;
+  const preset = presetLayer(
+    workloadType,
+    [defaults, ownDefaults, workloadLayer, ownWorkloadLayer, servers, experiment, flags],
+    display(workloadFile),
+    originIn,
+    problems,
+  );
 
   const merged: Tree = {};
   const origins = new Map<string, string>();
-  for (const layer of [defaults, workloadLayer, preset, servers, experiment].filter((l): l is Layer => l !== undefined)) {
+  for (const layer of [defaults, ownDefaults, workloadLayer, ownWorkloadLayer, preset, servers, experiment].filter((l): l is Layer => l !== undefined)) {
     const renamed = applyAliases(layer, problems);
     mergeInto(merged, layer.data, layer.source, origins);
     for (const { from, to } of renamed) if (origins.get(to) === layer.source) origins.set(to, originIn(layer, from, to));
   }
   // experiment.servers_precedence: servers: servers.yaml's nodes win over the -c file (the original framework's order).
-  if (servers && highest([defaults, servers, experiment, flags], (data) => getPath(data, 'experiment.servers_precedence'))?.value === 'servers')
+  if (servers && highest([defaults, ownDefaults, servers, experiment, flags], (data) => getPath(data, 'experiment.servers_precedence'))?.value === 'servers')
     for (const key of ['nodes', 'all_nodes'])
       if (isTree(servers.data[key])) mergeInto(merged, { [key]: structuredClone(servers.data[key]) }, servers.source, origins);
   mergeInto(merged, flags.data, flags.source, origins);
@@ -360,7 +372,9 @@ export function loadPlan(options: LoadOptions): LoadedPlan {
     problems.push(...ignoredKeys);
     throw new UsageError(`the configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
   }
-  const sources = [defaults, workloadLayer, preset, servers, experiment].filter((l): l is Layer => l !== undefined).map((l) => l.source);
+  const sources = [defaults, ownDefaults, workloadLayer, ownWorkloadLayer, preset, servers, experiment]
+    .filter((l): l is Layer => l !== undefined)
+    .map((l) => l.source);
   const chosen = pair && !('problem' in pair) ? pair : undefined;
   const resolved = { resolvedConfig: structuredClone(merged), inertKeys, trigger: trigger && !('problem' in trigger) ? trigger : { kind: 'warm' as const } };
   return { plan: deepFreeze(toPlan(parsed.data, workloadType, params, sources, cwd, chosen, resolved)), warnings, wouldRefuse };

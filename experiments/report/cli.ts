@@ -1,10 +1,8 @@
 // `criu-lab report <sweep or results dir>`: report.html (self-contained) and summary.csv.
+// The report's code (chart.js among it) loads when a report is written, not for other commands.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { renderReportHtml } from './html.js';
-import { loadReportInput } from './load.js';
-import { summaryCsv, summaryRows } from './summary.js';
 
 export interface ReportFiles {
   readonly html: string;
@@ -15,6 +13,11 @@ export interface ReportFiles {
 
 /** Writes the report of a sweep or results dir; by default into that dir. */
 export async function writeReport(dir: string, out: { html?: string; csv?: string } = {}): Promise<ReportFiles> {
+  const [{ renderReportHtml }, { loadReportInput }, { summaryCsv, summaryRows }] = await Promise.all([
+    import('./html.js'),
+    import('./load.js'),
+    import('./summary.js'),
+  ]);
   const input = loadReportInput(dir);
   const rows = summaryRows(input);
   const html = resolve(out.html ?? join(dir, 'report.html'));

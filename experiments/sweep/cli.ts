@@ -1,17 +1,12 @@
 // `criu-lab sweep <file>`: runs (or resumes) a sweep and says what it skipped, redid and left.
+// The sweep's code loads in the action, so other commands do not pay for it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { cellsOf, runsOf } from './expand.js';
-import { withInterrupts } from '../interrupts.js';
-import { createSweepProgress } from './progress.js';
-import { sweepBackends } from './backends/registry.js';
-import { runSweep } from './runner.js';
-import { loadSweepSpec, type SweepSpec } from './spec.js';
+import type { SweepSpec } from './spec.js';
 import { SWEEP_FILE, type SweepState } from './state.js';
-
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface SweepFlags {
   readonly resultsDir?: string;
@@ -46,6 +41,7 @@ export function registerSweepCommands(program: Command): Command {
     .option('--retry-failed', 'run again the runs an earlier session recorded as failed')
     .option('--dry-run', 'list the runs and their status; run nothing')
     .action(async (file: string, flags: SweepFlags) => {
+      const { loadSweepSpec } = await import('./spec.js');
       const spec = loadSweepSpec(file, { resultsDir: flags.resultsDir, servers: flags.servers });
       if (flags.dryRun) {
         process.stdout.write(`${describePlan(spec).join('\n')}\n`);
@@ -53,9 +49,15 @@ export function registerSweepCommands(program: Command): Command {
       }
       const stop = (name: string) =>
         process.stderr.write(`\n${name}: stopping the sweep after cleaning up the current run; rerun the same command to resume\n`);
+      const [{ withInterrupts }, { createSweepProgress }, { sweepBackends }, { runSweep }] = await Promise.all([
+        import('../interrupts.js'),
+        import('./progress.js'),
+        import('./backends/registry.js'),
+        import('./runner.js'),
+      ]);
       await withInterrupts(stop, async (signal) => {
         const progress = createSweepProgress(spec.dir);
-        const outcome = await runSweep(spec, { projectRoot: PROJECT_ROOT, backends: sweepBackends, signal, progress, retryFailed: flags.retryFailed });
+        const outcome = await runSweep(spec, { projectRoot: PACKAGE_ROOT, backends: sweepBackends, signal, progress, retryFailed: flags.retryFailed });
         const runs = outcome.state.runs;
         const count = (status: string) => runs.filter((r) => r.status === status).length;
         const lines = [

@@ -19,9 +19,9 @@ import {
   waitUntilVolumeInUse,
 } from '@aws-sdk/client-ec2';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { ExternalError } from '../../core/errors.js';
 import type { Role } from '../../core/node.js';
+import { nvmeDevice, type Ec2MoveState, type Stage } from './ebs-ec2-state.js';
 import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
 
 /** Seconds between waiter polls: volume moves take seconds, not the SDK default's 15 s steps. */
@@ -30,11 +30,6 @@ export const WAITER_DELAYS_S = { minDelay: 1, maxDelay: 2 } as const;
 export const ATTACH_DEVICE = '/dev/sdf';
 export const STACK_TAG_KEY = 'criu-lab:stack';
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException']);
-
-/** The device an attached volume shows up as on a Nitro instance: its id without the dash as the NVMe serial. */
-export function nvmeDevice(volumeId: string): string {
-  return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
-}
 
 export interface Ec2VolumeOptions {
   readonly client: EC2Client;
@@ -59,30 +54,6 @@ interface NodeInstance {
   readonly instanceId: string;
   readonly zone: string;
 }
-
-/** Where the move stands, so cleanup knows what to undo. */
-const STAGES = ['unchecked', 'on-source', 'unmounted', 'attaching', 'on-destination'] as const;
-type Stage = (typeof STAGES)[number];
-
-const instanceSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9._-]+$/),
-  instanceId: z.string().regex(/^i-[0-9a-f]+$/),
-  zone: z.string().regex(/^[a-z0-9-]+$/),
-});
-/** The move's state as the leftovers record keeps it: enough for `criu-lab cleanup` to undo the move after the controller died. */
-export const ec2MoveStateSchema = z.object({
-  stage: z.enum(STAGES),
-  nodes: z.object({ source: instanceSchema, destination: instanceSchema }).optional(),
-  snapshotId: z
-    .string()
-    .regex(/^snap-[0-9a-f]+$/)
-    .optional(),
-  cloneId: z
-    .string()
-    .regex(/^vol-[0-9a-f]+$/)
-    .optional(),
-});
-export type Ec2MoveState = z.infer<typeof ec2MoveStateSchema>;
 
 const errorName = (error: unknown): string => (error as { name?: string }).name ?? 'Error';
 const errorText = (error: unknown): string => `${errorName(error)}: ${(error as Error).message}`;

@@ -3,13 +3,13 @@
 // snapshot → new volume → attach across zones, see ebs-ec2.ts), the destination mounts it and
 // CRIU restores from it. In the lab the volume is a loop device with ext4, "attached" to one
 // node at a time by being mounted in that node's mount namespace only.
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { ExternalError } from '../../core/errors.js';
 import type { RemoteNode, Role } from '../../core/node.js';
 import type { RunContext } from '../run-context.js';
 import { ms } from '../units.js';
 import { z } from 'zod';
-import { Ec2VolumeMover, ec2MoveStateSchema, nvmeDevice, type Ec2MoveState, type Ec2VolumeOptions } from './ebs-ec2.js';
+import type { Ec2VolumeOptions } from './ebs-ec2.js';
+import { ec2MoveStateSchema, nvmeDevice, type Ec2MoveState } from './ebs-ec2-state.js';
 import type { StepRunner, VolumeHost, VolumeMover } from './ebs-volume.js';
 import { leftoversProblems, mountPathSchema, moveThroughStorage, removeStage } from './shared-storage.js';
 import { controllerStep } from './steps.js';
@@ -70,7 +70,7 @@ export class LocalVolumeMover implements VolumeMover {
   async cleanup(): Promise<void> {}
 }
 
-function moverFor(ctx: RunContext, options: SessionOptions, remember: (state: Ec2MoveState) => Promise<void>): VolumeMover {
+async function moverFor(ctx: RunContext, options: SessionOptions, remember: (state: Ec2MoveState) => Promise<void>): Promise<VolumeMover> {
   const volume = volumeOf(ctx);
   if (volume.startsWith('/dev/')) return new LocalVolumeMover(volume, ctx.source.name);
   // A dry run touches no cloud: the volume is taken to be where a run finds it, at its NVMe device.
@@ -96,13 +96,16 @@ function moverFor(ctx: RunContext, options: SessionOptions, remember: (state: Ec
 
 type Ec2Target = Omit<Ec2VolumeOptions, 'client' | 'onState'>;
 
-const ec2Mover = (target: Ec2Target, remember: (state: Ec2MoveState) => Promise<void>) =>
-  new Ec2VolumeMover({
+/** The AWS SDK loads here, for a run (or cleanup) that moves an EC2 volume, and for no other. */
+async function ec2Mover(target: Ec2Target, remember: (state: Ec2MoveState) => Promise<void>) {
+  const [{ EC2Client }, { Ec2VolumeMover }] = await Promise.all([import('@aws-sdk/client-ec2'), import('./ebs-ec2.js')]);
+  return new Ec2VolumeMover({
     ...target,
     // Throttling is retried by the mover itself (visible and tested), so the SDK does not retry on top.
     client: new EC2Client({ region: target.region, maxAttempts: 1 }),
     onState: remember,
   });
+}
 
 /** Mount work on the nodes, over SSH; a role without a node (unreachable at cleanup) fails when used. */
 function volumeHost(nodes: Partial<Record<Role, RemoteNode>>, mountPath: string, waitS: number, timeoutMs: number, signal?: AbortSignal): VolumeHost {
@@ -185,7 +188,7 @@ export const ebsTransfer: Transfer = {
             : {}),
         };
         await options.remember?.(record);
-        mover = moverFor(ctx, options, remember);
+        mover = await moverFor(ctx, options, remember);
         await mover.prepare(host());
         await ctx.source.run(['mkdir', '-p', ctx.paths.sourceImageDir], { step: 'ebs prepare', timeoutMs, signal: ctx.signal });
       },
@@ -226,7 +229,9 @@ export const ebsTransfer: Transfer = {
     const host = volumeHost(nodes, mount, waitS, commandTimeoutMs);
     if (volume.startsWith('/dev/')) await new LocalVolumeMover(volume, nodes.source.name).prepare(host);
     else if (ec2?.state)
-      await ec2Mover({ region: ec2.region, stack: ec2.stack, volumeId: volume, source: ec2.source, destination: ec2.destination, waitS }, async () => {})
+      await (
+        await ec2Mover({ region: ec2.region, stack: ec2.stack, volumeId: volume, source: ec2.source, destination: ec2.destination, waitS }, async () => {})
+      )
         .resume(ec2.state)
         .cleanup(host);
   },

@@ -2,9 +2,9 @@
 // half never leaves the source), the destination's pinned host key, whole-file, a fast cipher.
 // On the destination the key works only from the source's address and only through a gate
 // (rsync-gate.sh) that lets it receive into the run's own directories, nothing else.
+import { assetPath } from '../../core/package-root.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { stagingDir } from '../open-files.js';
 import { directoryBytes } from '../criu/images.js';
 import { ExternalError } from '../../core/errors.js';
@@ -16,7 +16,7 @@ import { LOCAL_IMAGES, localImageDirs, type Transfer, type TransferItem } from '
 
 type Ctx = Pick<RunContext, 'plan' | 'runId' | 'paths'>;
 
-export const GATE_SCRIPT = fileURLToPath(new URL('./rsync-gate.sh', import.meta.url));
+export const GATE_SCRIPT = assetPath('experiments/transfers/rsync-gate.sh');
 
 const keyPath = (c: Ctx) => `${c.paths.sourceControlDir}/transfer_key`;
 const knownHostsPath = (c: Ctx) => `${c.paths.sourceControlDir}/known_hosts`;

@@ -1,17 +1,12 @@
 // `criu-lab watch`: start the workload, wait for a spot notice on the source node, migrate,
-// and say how much of the notice was left.
-import { fileURLToPath } from 'node:url';
+// and say how much of the notice was left. The watch and run code loads in the action.
 import { Option, type Command } from 'commander';
-import { loadPlan, type ConfigOverride } from '../config/load.js';
-import { overridesFrom, PLAN_FLAGS, workloadFlags } from '../config/flags.js';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
+import type { ConfigOverride } from '../config/load.js';
+import type { PlanFlag } from '../config/flags.js';
+import { declareWhenChosen } from '../late-options.js';
 import { UsageError } from '../../core/errors.js';
-import { formatSummary } from '../metrics.js';
-import { createProgress } from '../progress.js';
-import { withInterrupts } from '../interrupts.js';
 import { IMDS_URL, NOTICE_FILE, POLL_INTERVAL_S } from './notice.js';
-import { watchAndMigrate } from './watcher.js';
-
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface WatchFlags {
   readonly config?: string;
@@ -26,7 +21,7 @@ interface WatchFlags {
 }
 
 /** The run flags watch takes too, from the one flag table. */
-const WATCH_FLAGS = PLAN_FLAGS.filter((f) => ['--strategy', '--transfer', '--placement', '--results-dir'].includes(f.flag));
+const watchFlags = (planFlags: readonly PlanFlag[]) => planFlags.filter((f) => ['--strategy', '--transfer', '--placement', '--results-dir'].includes(f.flag));
 
 function positiveSeconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -63,8 +58,11 @@ export function registerWatchCommand(program: Command): Command {
     .option('--imds-url <url>', 'the instance metadata service', IMDS_URL)
     .option('--notice-file <path>', 'a notice file on the source node, read before IMDS (what --simulate-after writes)', NOTICE_FILE)
     .option('--json', 'print metrics and the watch record as JSON on stdout');
-  for (const f of WATCH_FLAGS) watch.addOption(new Option(`${f.flag} <value>`, `as for run (config: ${f.paths.join(', ')})`));
-  for (const f of workloadFlags()) watch.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  declareWhenChosen(watch, async () => {
+    const { PLAN_FLAGS, workloadFlags } = await import('../config/flags.js');
+    for (const f of watchFlags(PLAN_FLAGS)) watch.addOption(new Option(`${f.flag} <value>`, `as for run (config: ${f.paths.join(', ')})`));
+    for (const f of workloadFlags()) watch.addOption(new Option(`${f.flag} ${f.value}`, f.description));
+  });
   return watch
     .addHelpText(
       'after',
@@ -73,8 +71,17 @@ export function registerWatchCommand(program: Command): Command {
     .action(async (flags: WatchFlags) => {
       const simulateAfterS = positiveSeconds(flags.simulateAfter, '--simulate-after');
       const pollIntervalS = positiveSeconds(flags.pollInterval, '--poll-interval')!;
-      const overrides = [...overridesFrom(flags, [...WATCH_FLAGS, ...workloadFlags()]), ...setOverrides(flags)];
-      const { plan, warnings } = loadPlan({ projectRoot: PROJECT_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
+      const [{ overridesFrom, PLAN_FLAGS, workloadFlags }, { loadPlan }, { formatSummary }, { createProgress }, { withInterrupts }, { watchAndMigrate }] =
+        await Promise.all([
+          import('../config/flags.js'),
+          import('../config/load.js'),
+          import('../metrics.js'),
+          import('../progress.js'),
+          import('../interrupts.js'),
+          import('./watcher.js'),
+        ]);
+      const overrides = [...overridesFrom(flags, [...watchFlags(PLAN_FLAGS), ...workloadFlags()]), ...setOverrides(flags)];
+      const { plan, warnings } = loadPlan({ projectRoot: PACKAGE_ROOT, configFile: flags.config, serversFile: flags.servers, overrides });
       for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
       const stop = (name: string) => process.stderr.write(`\n${name}: stopping the watch and cleaning up both nodes (again to force)\n`);
       await withInterrupts(stop, async (signal) => {

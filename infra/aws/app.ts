@@ -3,7 +3,9 @@
 // that makes any plan or apply of the preview fail.
 import { existsSync } from 'node:fs';
 import { App, Op, TerraformVariable } from 'cdktf';
-import { DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG_PATH, parseInfraProps, readInfraYaml, type InfraConfig } from './props.js';
+import { assetPath } from '../../core/package-root.js';
+import { DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG_PATH } from './config-paths.js';
+import { parseInfraProps, readInfraYaml, type InfraConfig } from './props.js';
 import { CriuLabStack } from './stack.js';
 
 /** RFC 5737 documentation address: routes nowhere, so the preview's SSH rule admits no one. */
@@ -42,7 +44,7 @@ export function loadInfraConfig(path: string): InfraConfig {
 const PREVIEW_SOURCE = `${EXAMPLE_CONFIG_PATH} (preview)`;
 
 function previewConfig(): InfraConfig {
-  const example = readInfraYaml(EXAMPLE_CONFIG_PATH);
+  const example = readInfraYaml(assetPath(EXAMPLE_CONFIG_PATH));
   const settings = typeof example === 'object' && example !== null ? example : {};
   return validatedConfig(
     { ...settings, operator_cidr: PREVIEW_OPERATOR_CIDR, public_key: PREVIEW_PUBLIC_KEY, private_key_path: PREVIEW_PRIVATE_KEY_PATH },

@@ -1,11 +1,10 @@
 // `criu-lab infra synth | deploy | destroy`: the AWS lab's command group, registered on the
 // main program by experiments/cli.ts. Errors render through core/errors.ts: usage exits 2, external failures 1.
+// cdktf and the AWS SDK load in the actions, so no other command pays for them.
 import type { Command } from 'commander';
-import { buildLabApp } from './app.js';
-import { requireAwsCredentials } from './credentials.js';
-import { deployLab, destroyLab, defaultEffects, type InfraEffects } from './deploy.js';
+import type { InfraEffects } from './deploy.js';
 import { reportErrors, UsageError } from '../../core/errors.js';
-import { DEFAULT_CONFIG_PATH } from './props.js';
+import { DEFAULT_CONFIG_PATH } from './config-paths.js';
 import { shellExitCode } from '../../core/process.js';
 
 interface ConfigFlags {
@@ -29,7 +28,9 @@ function bootTimeoutMs(minutes: string): number {
   return value * 60_000;
 }
 
-export function registerInfraCommands(program: Command, effects: InfraEffects = defaultEffects): Command {
+/** `effects`: @default deploy.ts's defaultEffects (real processes, the AWS console), loaded when a command runs. */
+export function registerInfraCommands(program: Command, effects?: InfraEffects): Command {
+  const effectsOrDefault = async () => effects ?? (await import('./deploy.js')).defaultEffects;
   const infra = program.command('infra').description('the AWS lab: synthesize, deploy, destroy (CDK for Terraform)');
 
   infra
@@ -39,9 +40,10 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
     .option('-o, --outdir <dir>', 'output directory', 'cdktf.out')
     .action((flags: { config?: string; outdir: string }) =>
       reportErrors(async () => {
+        const { buildLabApp } = await import('./app.js');
         const { app, stack, preview } = buildLabApp({ configPath: flags.config, outdir: flags.outdir });
         app.synth();
-        effects.log(`synthesized stack ${stack.props.prefix} into ${flags.outdir}${preview ? ' (preview: no config/infra.yaml)' : ''}`);
+        (await effectsOrDefault()).log(`synthesized stack ${stack.props.prefix} into ${flags.outdir}${preview ? ' (preview: no config/infra.yaml)' : ''}`);
       }),
     );
 
@@ -57,6 +59,7 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
     .option('--boot-timeout <minutes>', "how long to wait for the nodes' bootstrap", '30')
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
+        const [{ requireAwsCredentials }, { deployLab }] = await Promise.all([import('./credentials.js'), import('./deploy.js')]);
         requireAwsCredentials();
         const outcome = await deployLab(
           {
@@ -68,7 +71,7 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
             waitForBoot: flags.waitForBoot,
             bootTimeoutMs: bootTimeoutMs(flags.bootTimeout),
           },
-          effects,
+          await effectsOrDefault(),
         );
         return outcome.experiment ? shellExitCode(outcome.experiment) : 0;
       }),
@@ -80,8 +83,9 @@ export function registerInfraCommands(program: Command, effects: InfraEffects = 
     .option('-c, --config <path>', 'infra config', DEFAULT_CONFIG_PATH)
     .action((flags: ConfigFlags) =>
       reportErrors(async () => {
+        const [{ requireAwsCredentials }, { destroyLab }] = await Promise.all([import('./credentials.js'), import('./deploy.js')]);
         requireAwsCredentials();
-        await destroyLab(flags.config, effects);
+        await destroyLab(flags.config, await effectsOrDefault());
       }),
     );
 

@@ -3,9 +3,9 @@
 // experiment, and cdktf destroy — in a `finally` when the run should tear down anyway.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { awsConsoleReader, waitForBootReports, type ConsoleReader } from './boot-report.js';
 import { ExternalError, UsageError } from '../../core/errors.js';
+import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { knownHostsPathFor, writeKnownHosts } from './known-hosts.js';
 import { readStackOutputs, type StackOutputs } from './outputs.js';
 import { runProcess, type ProcessResult, type ProcessRunner } from '../../core/process.js';
@@ -14,9 +14,9 @@ import { loadInfraProps, readOperatorPublicKey, type InfraProps } from './props.
 import { expandHome } from '../../core/paths.js';
 import { buildServersDocument, writeServersFile, type ServersDocument } from './servers.js';
 
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CDKTF = resolve(PROJECT_ROOT, 'node_modules', '.bin', 'cdktf');
-const CRIU_LAB = resolve(PROJECT_ROOT, 'bin', 'criu-lab.js');
+// cdktf (a development dependency) runs in the package, where cdktf.json and the stack's sources are.
+const CDKTF = resolve(PACKAGE_ROOT, 'node_modules', '.bin', 'cdktf');
+const CRIU_LAB = resolve(PACKAGE_ROOT, 'bin', 'criu-lab.js');
 
 export interface DeployOptions {
   readonly configPath: string;
@@ -64,7 +64,7 @@ async function cdktf(verb: 'deploy' | 'destroy', props: InfraProps, configPath: 
   if (!existsSync(CDKTF)) throw new UsageError(`${CDKTF} is missing; fix: npm ci`);
   effects.log(`cdktf ${verb} ${props.prefix} (${configPath})`);
   const result = await effects.run([CDKTF, verb, props.prefix, '--auto-approve', ...extra], {
-    cwd: PROJECT_ROOT,
+    cwd: PACKAGE_ROOT,
     env: cdktfEnvironment(configPath),
     echo: true,
     check: false,
@@ -115,8 +115,8 @@ async function deployStages(props: InfraProps, options: DeployOptions, effects: 
   effects.log(`wrote ${serversPath}${knownHostsPath ? ` and ${knownHostsPath}` : ''}`);
   if (options.experimentPath === undefined) return { servers, serversPath };
   effects.log(`running ${options.experimentPath} on the lab`);
+  // In the user's working directory, not the package: results/ lands beside their config/.
   const experiment = await effects.run(['node', CRIU_LAB, 'run', '-c', resolve(options.experimentPath), '--servers', serversPath], {
-    cwd: PROJECT_ROOT,
     echo: true,
     check: false,
   });

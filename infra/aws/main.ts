@@ -1,7 +1,7 @@
 // The cdktf app entry (cdktf.json runs it): synthesizes the stack from config/infra.yaml, or
 // from $CRIU_LAB_INFRA_CONFIG when set.
 import { buildLabApp } from './app.js';
-import { DEFAULT_CONFIG_PATH } from './props.js';
+import { DEFAULT_CONFIG_PATH } from './config-paths.js';
 import { renderError } from '../../core/errors.js';
 
 try {

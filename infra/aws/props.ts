@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
+import { EXAMPLE_CONFIG_PATH } from './config-paths.js';
 import { deepFreeze } from '../../core/freeze.js';
 import { expandHome } from '../../core/paths.js';
 
@@ -108,8 +109,6 @@ export interface InfraProps {
 /** The ports nodes open to each other by default for CRIU's page server and lazy pages (node_ports). */
 export const PAGE_SERVER_PORTS = { fromPort: 27000, toPort: 27099 } as const;
 
-export const DEFAULT_CONFIG_PATH = 'config/infra.yaml';
-export const EXAMPLE_CONFIG_PATH = 'config/infra.example.yaml';
 /** Debian 12: the distribution scripts/setup-host.sh is written for and the lab hosts run. */
 export const DEFAULT_AMI_SSM_PARAMETER = '/aws/service/debian/release/12/latest/amd64';
 export const DEFAULT_SSH_USER = 'admin';

@@ -2,8 +2,8 @@
 // scripts/setup-host.sh embedded verbatim (one script for lab hosts and cloud nodes), then
 // mount EFS and their EBS volume. Both print their SSH host keys and the outcome to the serial
 // console, where `infra deploy` reads them through the EC2 API to pin the keys.
+import { assetPath } from '../../core/package-root.js';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Token } from 'cdktf';
 
 /** Every line the boot scripts write to the console starts with this. */
@@ -12,7 +12,7 @@ export const BOOTSTRAP_LOG = '/var/log/criu-lab-bootstrap.log';
 export const EFS_MOUNT_OPTIONS = 'nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport';
 /** EC2 refuses user data above 16 KiB. */
 export const USER_DATA_LIMIT_BYTES = 16 * 1024;
-export const SETUP_HOST_PATH = fileURLToPath(new URL('../../scripts/setup-host.sh', import.meta.url));
+export const SETUP_HOST_PATH = assetPath('scripts/setup-host.sh');
 
 const HEREDOC_END = 'CRIU_LAB_SETUP_HOST_EOF';
 

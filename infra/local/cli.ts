@@ -1,9 +1,10 @@
 // `criu-lab lab up|status|down`: flags become LabOptionsInput, results become a few short
 // lines (or JSON). Errors render through core/errors.ts: usage exits 2 naming the flag, the world's errors 1 with a hint.
+// The lab's code (lab.ts) loads in the actions, so other commands do not pay for it.
 import type { Command } from 'commander';
 import { reportErrors } from '../../core/errors.js';
-import { labDown, labStatus, labUp, type LabDownResult, type LabStatus, type LabUpResult } from './lab.js';
-import { MAX_NODES, MIN_NODES } from './options.js';
+import type { LabDownResult, LabStatus, LabUpResult } from './lab.js';
+import { MAX_NODES, MIN_NODES } from './limits.js';
 
 interface LabFlags {
   readonly name?: string;
@@ -40,6 +41,7 @@ export function registerLabCommands(program: Command): Command {
     )
     .action((flags: LabFlags) =>
       reportErrors(async () => {
+        const { labUp } = await import('./lab.js');
         const result = await labUp({
           name: flags.name,
           nodes: flags.nodes,
@@ -62,6 +64,7 @@ export function registerLabCommands(program: Command): Command {
     .option('--json', 'print the status as JSON')
     .action((flags: LabFlags) =>
       reportErrors(async () => {
+        const { labStatus } = await import('./lab.js');
         const status = await labStatus({ name: flags.name });
         console.log(flags.json ? JSON.stringify(status, null, 2) : describeStatus(status).join('\n'));
         if (!status.healthy) process.exitCode = 1;
@@ -75,6 +78,7 @@ export function registerLabCommands(program: Command): Command {
     .option(...serversFlag)
     .action((flags: LabFlags) =>
       reportErrors(async () => {
+        const { labDown } = await import('./lab.js');
         const result = await labDown({ name: flags.name, serversPath: flags.servers });
         console.log(describeDown(flags.name ?? 'lab', result).join('\n'));
       }),

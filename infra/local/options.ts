@@ -5,9 +5,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
 import { profileNames } from '../../core/profiles.js';
+import { MAX_NODES, MIN_NODES } from './limits.js';
 
-export const MIN_NODES = 2;
-export const MAX_NODES = 8;
 export const DEFAULT_LAB_NAME = 'lab';
 
 export interface LabOptionsInput {

@@ -1,6 +1,6 @@
 // The lab's S3 stand-in: an S3-compatible server (./s3/) on the storage node's address, holding
 // the lab's one bucket and answering only the credentials made up for this lab.
-// storage.ts starts it inside the storage node's netns: `node --import tsx s3-stand-in.ts ...`.
+// storage.ts starts it inside the storage node's netns: `node dist/infra/local/s3-stand-in.js ...` (its .ts under tsx from the sources).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';

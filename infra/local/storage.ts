@@ -9,9 +9,9 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExternalError } from '../../core/errors.js';
+import { nodeModuleArgv, PACKAGE_ROOT } from '../../core/package-root.js';
 import { run } from './exec.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { nodeFiles, type LabLayout, type NodeLayout } from './layout.js';
@@ -26,8 +26,6 @@ export const S3_PORT = 9000;
 const VOLUME_SIZE = '4G';
 const VOLUME_LABEL = 'criu-lab-images';
 const START_TIMEOUT_MS = 20_000;
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STAND_IN = fileURLToPath(new URL('./s3-stand-in.ts', import.meta.url));
 
 /** What `lab up --storage` made: recorded in lab.json and written to servers.yaml's `transfer:`. */
 export interface LabStorage {
@@ -179,10 +177,8 @@ async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
       'netns',
       'exec',
       storage.netns,
-      process.execPath,
-      '--import',
-      'tsx',
-      STAND_IN,
+      // The build's s3-stand-in.js, or its .ts source under tsx when the lab runs from the sources (jest).
+      ...nodeModuleArgv('infra/local/s3-stand-in'),
       '--address',
       storage.ip,
       '--port',
@@ -193,7 +189,7 @@ async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
       bucket,
     ];
     const child = spawn('ip', argv, {
-      cwd: PROJECT_ROOT,
+      cwd: PACKAGE_ROOT,
       detached: true,
       stdio: ['ignore', log, log],
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey },

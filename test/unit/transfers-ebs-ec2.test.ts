@@ -17,7 +17,8 @@ import {
   type Volume,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Ec2VolumeMover, nvmeDevice, WAITER_DELAYS_S } from '../../experiments/transfers/ebs-ec2.js';
+import { Ec2VolumeMover, WAITER_DELAYS_S } from '../../experiments/transfers/ebs-ec2.js';
+import { nvmeDevice } from '../../experiments/transfers/ebs-ec2-state.js';
 import type { Role } from '../../core/node.js';
 import type { StepRunner, VolumeHost } from '../../experiments/transfers/ebs-volume.js';
 

@@ -1,6 +1,6 @@
 // The dataproc workload: pandas-like operations over a large seeded numpy table (the seed's ETL
 // scenario). Verify proves the operations go on and the table is bit-identical after restore.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import { check, defineWorkload, numeric, pythonModule, verdict, pythonPayloadArgv, withProtocol } from '../workload.js';
 
@@ -20,7 +20,7 @@ export const dataprocWorkload = defineWorkload<DataprocParams>({
     { key: 'operations', flag: '--operations', description: 'operations to run (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'seconds between operations', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/dataproc/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--num-rows',

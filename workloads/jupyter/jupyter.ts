@@ -1,7 +1,7 @@
 // The jupyter workload: a notebook kernel session executing one cell after another (the original
 // framework's interactive data-science scenario). Verify proves cells go on executing and every
 // variable the session held at the freeze is byte-identical after restore.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import { chainChecksum, check, defineWorkload, numeric, pythonModule, stringList, verdict, withProtocol } from '../workload.js';
 
@@ -31,7 +31,7 @@ export const jupyterWorkload = defineWorkload<JupyterParams>({
       schema: numeric(z.number().positive().max(86_400)).default(3),
     },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/jupyter/payload.py')),
   startArgv: ({ params, workDir }) => [
     '/usr/bin/python3',
     `${workDir}/payload.py`,

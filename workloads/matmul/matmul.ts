@@ -1,6 +1,6 @@
 // The matmul workload: dense float64 matrix products (the seed's HPC scenario). Verify proves
 // the inputs survived bit for bit and the results match a recomputation from the seeded inputs.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import { check, defineWorkload, numeric, pythonModule, stringList, verdict, pythonPayloadArgv, withProtocol } from '../workload.js';
 
@@ -26,7 +26,7 @@ export const matmulWorkload = defineWorkload<MatmulParams>({
     { key: 'iterations', flag: '--iterations', description: 'products to compute (0 = forever)', schema: numeric(z.number().int().nonnegative()).default(0) },
     { key: 'interval', flag: '--interval', description: 'minimum seconds between products', schema: numeric(z.number().nonnegative().max(86_400)).default(1) },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/matmul/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--matrix-size',

@@ -1,6 +1,6 @@
 // The memory workload: a heap that grows block by block (the seed's "pre-dump efficiency"
 // scenario). Verify proves every block frozen at dump time is byte-identical after restore.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import {
   chainChecksum,
@@ -66,7 +66,7 @@ export const memoryWorkload = defineWorkload<MemoryParams>({
       isSwitch: true,
     },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/memory/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--mb-size',

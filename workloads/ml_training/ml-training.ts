@@ -1,7 +1,7 @@
 // The ml_training workload: an MLP trained with torch (the seed's deep-learning scenario).
 // Verify proves the parameters frozen at dump time are the ones the restored process holds, and
 // that training goes on: the step counter moves and the loss stays on its way down.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import {
   check,
@@ -126,7 +126,7 @@ export const mlTrainingWorkload = defineWorkload<MlTrainingParams>({
       schema: z.enum(DEVICES).default('cpu'),
     },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/ml_training/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--model-size',

@@ -1,7 +1,7 @@
 // The redis workload: a real redis-server under a Python client that holds one TCP connection
 // to it (the seed's in-memory database scenario). CRIU must dump and restore the established
 // connection; verify proves the data set and that very connection survived.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import {
   binary,
@@ -77,7 +77,7 @@ export const redisWorkload = defineWorkload<RedisParams>({
       ).default(1024),
     },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/redis/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--redis-port',

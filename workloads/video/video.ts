@@ -1,7 +1,7 @@
 // The video workload: a Python parent driving a real ffmpeg child (the seed's transcoding
 // scenario), a process tree writing files. Verify proves the tree came back, kept producing
 // frames and output, and that every file it wrote moved intact and stays valid for ffprobe.
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
 import {
   binary,
@@ -63,7 +63,7 @@ export const videoWorkload = defineWorkload<VideoParams>({
       schema: z.enum(VIDEO_MODES).default('live'),
     },
   ],
-  payloadFiles: withProtocol(fileURLToPath(new URL('./payload.py', import.meta.url))),
+  payloadFiles: withProtocol(assetPath('workloads/video/payload.py')),
   startArgv: ({ params, workDir, scriptDir }) => [
     ...pythonPayloadArgv({ workDir, scriptDir }),
     '--resolution',

@@ -1,19 +1,18 @@
 // The VM lab's guest image: built once with build-image.sh (debootstrap, Debian's kernel, the
 // host's CRIU) and cached under a directory named by the hash of its recipe, so only a changed
 // recipe (the build script, the guest init, or the CRIU binary) builds it again.
+import { assetPath } from '../../../core/package-root.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { ExternalError } from '../../../core/errors.js';
 import { run } from '../exec.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-export const BUILD_SCRIPT = join(HERE, 'build-image.sh');
-export const GUEST_INIT = join(HERE, 'guest-init.sh');
-const SETUP_VM_SCRIPT = join(HERE, '..', '..', '..', 'scripts', 'setup-vm.sh');
+export const BUILD_SCRIPT = assetPath('infra/local/vm/build-image.sh');
+export const GUEST_INIT = assetPath('infra/local/vm/guest-init.sh');
+const SETUP_VM_SCRIPT = assetPath('scripts/setup-vm.sh');
 /** CRIU as scripts/setup-host.sh installs it; the guests run the same binary. */
 export const HOST_CRIU = '/usr/local/sbin/criu';
 export const DEFAULT_IMAGE_CACHE = '/var/cache/criu-lab/vm';
@@ -42,7 +41,7 @@ export interface VmImageResult {
 export async function recipeHash(criuPath: string = HOST_CRIU): Promise<string> {
   const hash = createHash('sha256');
   for (const path of [BUILD_SCRIPT, GUEST_INIT, criuPath]) {
-    hash.update(path === criuPath ? 'criu' : path.slice(HERE.length));
+    hash.update(path === criuPath ? 'criu' : path.slice(assetPath('infra/local/vm').length));
     hash.update(await readFile(path));
   }
   return hash.digest('hex').slice(0, 16);

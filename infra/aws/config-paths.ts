@@ -1,0 +1,5 @@
+// Where the AWS lab's settings live: the user's config/infra.yaml (relative to the working
+// directory) and the example shipped with the package. Apart from props.ts so that the
+// command's help names them without loading the settings' schema.
+export const DEFAULT_CONFIG_PATH = 'config/infra.yaml';
+export const EXAMPLE_CONFIG_PATH = 'config/infra.example.yaml';
