@@ -1,5 +1,6 @@
 // The deploy → run → destroy stages with fakes only at the edge that cannot run here: cdktf
-// talking to AWS (it "writes" a recorded outputs file) and the EC2 console (recorded consoles).
+// talking to AWS (it "writes" the outputs of the stack's mocked apply, see terraform-test.test.ts)
+// and the EC2 console (recorded consoles of those instances).
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { findAwsCredentials, requireAwsCredentials } from '../../infra/aws/crede
 import { deployLab, type DeployOptions, type InfraEffects } from '../../infra/aws/deploy.js';
 import { ExternalError, UsageError } from '../../core/errors.js';
 import type { ProcessResult, ProcessRunner } from '../../core/process.js';
-import { FIXTURES, TEST_PUBLIC_KEY } from './helpers.js';
+import { FIXTURES, MOCKED_APPLY_OUTPUTS, TEST_PUBLIC_KEY } from './helpers.js';
 
 interface World {
   readonly commands: string[][];
@@ -27,7 +28,7 @@ function fakeWorld(exitCodes: { deploy?: number; run?: number; aws?: number } = 
     if (program === 'aws') return result(exitCodes.aws ?? 0);
     if (program.endsWith('/cdktf') && verb === 'deploy') {
       const outputsFile = command[command.indexOf('--outputs-file') + 1] ?? '';
-      if ((exitCodes.deploy ?? 0) === 0) copyFileSync(join(FIXTURES, 'deploy-outputs.json'), outputsFile);
+      if ((exitCodes.deploy ?? 0) === 0) copyFileSync(MOCKED_APPLY_OUTPUTS, outputsFile);
       return result(exitCodes.deploy ?? 0);
     }
     if (program === 'node') return result(exitCodes.run ?? 0);

@@ -1,10 +1,19 @@
-// Shared by the infra tests: a valid minimal config and a synth of the stack parsed into JSON.
+// Shared by the infra tests: a valid minimal config, a synth of the stack parsed into JSON, the
+// outputs of the stack's mocked apply, and where terraform and its offline provider mirror are.
 import { fileURLToPath } from 'node:url';
 import { Testing } from 'cdktf';
 import type { InfraConfig } from '../../infra/aws/props.js';
 import { CriuLabStack } from '../../infra/aws/stack.js';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * What `cdktf deploy --outputs-file` writes for the default stack, made from the outputs of its
+ * mocked apply (infra/aws/tests/default.tftest.hcl) by test/infra/terraform-test.test.ts, which
+ * fails when the stack's outputs drift from it and rewrites it with CRIU_LAB_UPDATE_FIXTURES=1.
+ */
+export const MOCKED_APPLY_OUTPUTS = fileURLToPath(new URL('./fixtures/mocked-apply-outputs.json', import.meta.url));
 
 /** A public key whose private half was discarded. */
 export const TEST_PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmDT06hXJ/jUshmGg76UrygN4tXgVSICAPntu5orJil criu-lab-test';

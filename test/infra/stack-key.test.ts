@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ensureStackKey } from '../../infra/aws/deploy.js';
 import { parseInfraProps, type InfraConfig } from '../../infra/aws/props.js';
 import { expandHome } from '../../core/paths.js';
-import { FIXTURES, TEST_PUBLIC_KEY, synthStack } from './helpers.js';
+import { MOCKED_APPLY_OUTPUTS, TEST_PUBLIC_KEY, synthStack } from './helpers.js';
 import { buildServersDocument } from '../../infra/aws/servers.js';
 import { readStackOutputs } from '../../infra/aws/outputs.js';
 
@@ -49,9 +49,9 @@ describe('with no key in infra.yaml', () => {
     // A redeploy keeps the key the running nodes accept.
     await ensureStackKey(props, () => undefined);
     expect(readFileSync(`${privatePath}.pub`, 'utf8').trim()).toBe(publicKey);
-    expect(
-      buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: props.privateKeyPath }).nodes.ssh_key,
-    ).toBe(props.privateKeyPath);
+    expect(buildServersDocument(readStackOutputs(MOCKED_APPLY_OUTPUTS, 'criu-lab'), { privateKeyPath: props.privateKeyPath }).nodes.ssh_key).toBe(
+      props.privateKeyPath,
+    );
   });
 });
 

@@ -15,7 +15,7 @@ import { workloads } from '../../workloads/registry.js';
 import { renderServersYaml as renderLabServers } from '../../infra/local/servers.js';
 import { buildServersDocument, renderServersYaml as renderAwsServers } from '../../infra/aws/servers.js';
 import { readStackOutputs } from '../../infra/aws/outputs.js';
-import { FIXTURES } from '../infra/helpers.js';
+import { MOCKED_APPLY_OUTPUTS } from '../infra/helpers.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const RUNS = { numRuns: 150 };
@@ -256,9 +256,7 @@ describe('keys no setting reads', () => {
       },
     });
     expect(load({ serversFile: file(lab) }).warnings).toEqual([]);
-    const aws = renderAwsServers(
-      buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), { privateKeyPath: key, knownHostsPath: knownHosts }),
-    );
+    const aws = renderAwsServers(buildServersDocument(readStackOutputs(MOCKED_APPLY_OUTPUTS, 'criu-lab'), { privateKeyPath: key, knownHostsPath: knownHosts }));
     expect(load({ serversFile: file(aws), strict: true }).warnings).toEqual([]);
   });
 

@@ -37,7 +37,7 @@ describe('AWS credentials', () => {
       return path;
     };
     const fixtures = join(root, 'test/infra/fixtures');
-    const cdktf = fake('cdktf', `while [ $# -gt 0 ]; do [ "$1" = --outputs-file ] && cp ${fixtures}/deploy-outputs.json "$2"; shift; done`);
+    const cdktf = fake('cdktf', `while [ $# -gt 0 ]; do [ "$1" = --outputs-file ] && cp ${fixtures}/mocked-apply-outputs.json "$2"; shift; done`);
     const aws = fake('aws', `for a; do case $a in i-*) cat ${fixtures}/console/$a.txt;; esac; done`);
     const run: ProcessRunner = (command, options) => {
       const [program = '', ...args] = command;

@@ -11,7 +11,7 @@ import { findUnknownKeys, knownKeysOf, type KnownKeys } from '../../experiments/
 import { renderServersYaml as renderLabServers } from '../../infra/local/servers.js';
 import { buildServersDocument, renderServersYaml as renderAwsServers } from '../../infra/aws/servers.js';
 import { readStackOutputs } from '../../infra/aws/outputs.js';
-import { FIXTURES } from '../infra/helpers.js';
+import { MOCKED_APPLY_OUTPUTS } from '../infra/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'criu-lab-servers-schema-'));
 const node = (i: number) => ({ name: `n${i}`, ip: `10.77.9.${10 + i}`, netns: `b1-n${i}`, veth: `vb1-n${i}`, hostPid: 1, dir: '/tmp' });
@@ -36,7 +36,7 @@ const written = {
     },
   }),
   aws: renderAwsServers(
-    buildServersDocument(readStackOutputs(join(FIXTURES, 'deploy-outputs.json'), 'criu-lab'), {
+    buildServersDocument(readStackOutputs(MOCKED_APPLY_OUTPUTS, 'criu-lab'), {
       privateKeyPath: '~/.ssh/id',
       knownHostsPath: 'config/servers.known_hosts',
     }),
