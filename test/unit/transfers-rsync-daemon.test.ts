@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Plan } from '../../experiments/config/plan.js';
 import type { RunPaths } from '../../experiments/run-context.js';
-import { moveArgv, receivingDirs, transferredBytes } from '../../experiments/transfers/rsync.js';
+import { moveArgv, receivingDirs, rsyncTransfer, transferredBytes } from '../../experiments/transfers/rsync.js';
 import { daemonConfig, daemonDir, passwordPath, secretsLine, startDaemonArgv, stopDaemonArgv } from '../../experiments/transfers/rsync-daemon.js';
 
 const RUN = 'memory_20261205_101500';
@@ -91,5 +91,11 @@ describe('the run rsync daemon on loopback', () => {
     execFileSync(stop[0]!, stop.slice(1));
     expect(daemonProcesses()).toEqual([]);
     expect(existsSync(daemonDir(paths))).toBe(false);
+  });
+
+  it('takes a leftovers record that says a daemon may run, and refuses anything else in it', () => {
+    expect(rsyncTransfer.checkLeftovers({ daemon: true })).toEqual([]);
+    expect(rsyncTransfer.checkLeftovers({})).toEqual([]);
+    expect(rsyncTransfer.checkLeftovers({ daemon: true, dir: '/etc' })).not.toEqual([]);
   });
 });
