@@ -61,14 +61,15 @@ export function daemonUrl(address: string, port: number, runId: string, receivin
 }
 
 // Made in one command: the module directories (the daemon chdirs into them at each connection),
-// then the daemon, which forks into the background and returns before it listens; so wait for
-// the port, and show the daemon's log when it never comes (a taken port, a bad address).
+// then the daemon, which forks into the background and returns before it listens; so wait until
+// the port's listener is the daemon of its pid file (another program may hold the port), and show
+// the daemon's log when it never is (a taken port, a bad address).
 const START_SCRIPT = [
   'conf=$1 dir=$2 address=$3 port=$4; shift 4',
   'mkdir -p -- "$@" || exit',
   // stdin from /dev/null: a daemon whose stdin is a socket thinks inetd started it (and node's and some sshds' pipes are socketpairs).
   'rsync --daemon --config="$conf" --address="$address" --port="$port" </dev/null || exit',
-  'i=0; until ss -H -l -t -n "sport = :$port" | grep -q .; do',
+  'i=0; until p=$(cat "$dir/rsyncd.pid" 2>/dev/null) && ss -H -l -t -n -p "sport = :$port" | grep -q "pid=$p,"; do',
   '  i=$((i+1)); if [ "$i" -ge 250 ]; then echo "the rsync daemon did not listen on $address:$port within 5 s" >&2; tail -n 5 "$dir/rsyncd.log" >&2; exit 1; fi',
   '  sleep 0.02',
   'done',

@@ -1,7 +1,8 @@
 // The rsync transfer's fast settings on a real lab (lab name tf): a full migration with N streams
 // over SSH and one through the run's rsync daemon in the clear both restore the memory workload
 // intact, metrics.json records the settings, and neither leaves a process, a directory, a daemon
-// file or a key line behind; nor does a run whose daemon cannot start (its port taken).
+// file or a key line behind; nor does a run whose daemon cannot start (its port taken). The dry
+// run of the daemon with streams lists the commands the real run issues.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { ConfigOverride } from '../../experiments/config/load.js';
 import type { RunMetrics } from '../../experiments/metrics.js';
 import { setting, useLab } from '../support/lab.js';
 import { runLeftovers } from '../support/lab-leftovers.js';
+import { compareWithDryRun } from './dry-run-compare.js';
 
 const LAB = 'tf';
 const PORT = 28873;
@@ -93,4 +95,16 @@ describe('an unencrypted run whose daemon port is taken on the destination', () 
   it('leaves no process, run directory, daemon file or password behind', async () => {
     expect(await runLeftovers(lab.info, ['n1', 'n2'])).toEqual([]);
   });
+});
+
+describe('a dry run of rsync through the daemon in 2 streams', () => {
+  it('lists the commands the real run issues on the lab', async () => {
+    const plan = lab.plan([setting('transfer.encrypt', false, '--no-encrypt'), setting('transfer.streams', 2, '--streams')], {
+      resultsDir: join(lab.work, 'results', 'dry-run'),
+    });
+    const { outcome, differences } = await compareWithDryRun(plan);
+    expect(outcome).toBe('ok');
+    expect(differences).toEqual({ missing: [], unplanned: [] });
+    expect(await runLeftovers(lab.info, ['n1', 'n2'])).toEqual([]);
+  }, 180_000);
 });

@@ -2,7 +2,7 @@
 // on loopback: the run's daemon takes a move split between several streams (every file arrives
 // once, links and odd names too), refuses a client without the run's password, and its stop
 // leaves no process and no file behind.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,29 @@ describe('the run rsync daemon on loopback', () => {
     expect(daemonProcesses()).toEqual([]);
     expect(existsSync(daemonDir(paths))).toBe(false);
   });
+
+  it('does not start when another program holds its port, and says so with its log', () => {
+    // The run's own daemon (started for every test) goes first, so the port is free for the holder.
+    const stop = stopDaemonArgv(paths);
+    execFileSync(stop[0]!, stop.slice(1));
+    mkdirSync(daemonDir(paths), { recursive: true, mode: 0o700 });
+    writeFileSync(join(daemonDir(paths), 'rsyncd.conf'), daemonConfig(paths, RUN, receivingDirs(paths), ['127.0.0.1']), { mode: 0o600 });
+    const holder = spawn('/usr/bin/python3', [
+      '-c',
+      `import socket,time; s=socket.socket(); s.bind(('127.0.0.1', ${port})); s.listen(); print('up', flush=True); time.sleep(30)`,
+    ]);
+    try {
+      execFileSync('sh', ['-c', `until ss -H -l -t -n "sport = :${port}" | grep -q .; do sleep 0.05; done`], { timeout: 10_000 });
+      const start = startDaemonArgv(paths, '127.0.0.1', port, receivingDirs(paths));
+      const result = spawnSync(start[0]!, start.slice(1), { encoding: 'utf8' });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(`the rsync daemon did not listen on 127\\.0\\.0\\.1:${port} within 5 s\\n.*bind\\(\\) failed: Address already in use`, 's'),
+      );
+    } finally {
+      holder.kill();
+    }
+  }, 20_000);
 
   it('takes a leftovers record that says a daemon may run, and refuses anything else in it', () => {
     expect(rsyncTransfer.checkLeftovers({ daemon: true })).toEqual([]);
