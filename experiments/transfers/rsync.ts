@@ -236,7 +236,19 @@ async function prepareDaemon(ctx: RunContext, remember: SessionOptions['remember
   await destination.writeFile(`${daemonDir(paths)}/rsyncd.conf`, daemonConfig(paths, ctx.runId, dirs, await sourceAddresses(ctx)), 0o600);
   await destination.writeFile(`${daemonDir(paths)}/rsyncd.secrets`, secretsLine(password), 0o600);
   await remember?.({ daemon: true });
-  await destination.run(startDaemonArgv(paths, plan.nodes.destination.ip, plan.transfer.rsync.daemonPort, dirs), { step: 'rsync daemon', timeoutMs, signal });
+  const { daemonPort } = plan.transfer.rsync;
+  const started = await destination.run(startDaemonArgv(paths, plan.nodes.destination.ip, daemonPort, dirs), {
+    step: 'rsync daemon',
+    timeoutMs,
+    signal,
+    check: false,
+  });
+  // The daemon's own log says why (a taken port, an address not on the node): the error carries it and names the setting.
+  if (started.exitCode !== 0)
+    throw new ExternalError(
+      `transfer.rsync.daemon_port: ${started.stderr.trim().split('\n').join('; ') || `the rsync daemon did not start on ${destination.name}`}; free port ${daemonPort} on ${destination.name} or set another transfer.rsync.daemon_port`,
+      { node: destination.name, step: 'rsync daemon' },
+    );
 }
 
 export const rsyncTransfer: Transfer = {

@@ -86,8 +86,10 @@ describe('an unencrypted run whose daemon port is taken on the destination', () 
     blocker.kill();
   });
 
-  it('fails before the freeze, saying the daemon did not listen', () => {
-    expect(error.message).toMatch(/the rsync daemon did not listen on [\d.]+:28873/);
+  it('fails before the freeze with an error that names the setting and carries the daemon log', () => {
+    expect(error.message).toMatch(
+      /^transfer\.rsync\.daemon_port: the rsync daemon did not listen on [\d.]+:28873 within 5 s; .*bind\(\) failed: Address already in use.*; free port 28873 on n2/,
+    );
     expect(error.metrics?.outcome).toBe('failed');
     expect(error.metrics!.phases.map((p) => p.name)).not.toContain('dump');
   });
