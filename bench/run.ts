@@ -8,7 +8,9 @@
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
 // BENCH_SHAPED_REPS (3), BENCH_TLS_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192),
 // BENCH_SETTLE_S (15), BENCH_STARTUP_REPS (20), BENCH_SECTIONS (which parts run, default
-// overhead,iperf,lazy,scale,shaped,tls; startup runs only when named),
+// overhead,iperf,lazy,scale,shaped,tls; startup runs only when named; also transfer: one 1 GiB run
+// per transfer setting of TRANSFER_SETTINGS on the unshaped link and each profile,
+// BENCH_TRANSFER_REPS (1) rounds, with the page-cache ceiling of the destination),
 // BENCH_RESULTS (the report's file name in bench/, default results.md; e.g. results-tls.md for BENCH_SECTIONS=tls).
 // Page streams run in the clear (--no-tls) everywhere but the tls section, which sets TLS against
 // plain: the shell reference streams in the clear, and earlier results stay comparable.
@@ -33,6 +35,7 @@ const REPS = Number(process.env['BENCH_REPS'] ?? 6);
 const LAZY_REPS = Number(process.env['BENCH_LAZY_REPS'] ?? 3);
 const SHAPED_REPS = Number(process.env['BENCH_SHAPED_REPS'] ?? 3);
 const TLS_REPS = Number(process.env['BENCH_TLS_REPS'] ?? 3);
+const TRANSFER_REPS = Number(process.env['BENCH_TRANSFER_REPS'] ?? 1);
 const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').map(Number);
 const STARTUP_REPS = Number(process.env['BENCH_STARTUP_REPS'] ?? 20);
 /** The controller sizes of the startup section's peak-RSS table (MiB of heap). */
@@ -52,6 +55,27 @@ interface Phases {
   restoreMs: number;
   downtimeMs: number;
 }
+/** One row of the transfer section: how the node-to-node move that carries the pages is set up. */
+interface TransferSetting {
+  readonly label: string;
+  readonly strategy: 'full' | 'pageserver';
+  /** criu-lab run flags beyond the common ones. */
+  readonly args: readonly string[];
+  readonly goal: string;
+  /** Also on the same-az and cross-az profiles (where the link, not the method, should bind). */
+  readonly shaped: boolean;
+}
+/** Every way criu-lab can carry 1 GiB of pages: rsync over SSH (default, other cipher, streams), rsync to the run's daemon, the page server in the clear and over TLS. */
+const TRANSFER_SETTINGS: readonly TransferSetting[] = [
+  { label: 'rsync over ssh, aes128-gcm (default)', strategy: 'full', args: [], goal: '≥ 0.5', shaped: true },
+  { label: 'rsync over ssh, chacha20-poly1305', strategy: 'full', args: ['--cipher', 'chacha20-poly1305@openssh.com'], goal: '≥ 0.5', shaped: false },
+  { label: 'rsync over ssh, 2 streams', strategy: 'full', args: ['--streams', '2'], goal: '≥ 0.5', shaped: false },
+  { label: 'rsync over ssh, 4 streams', strategy: 'full', args: ['--streams', '4'], goal: '≥ 0.5', shaped: false },
+  { label: 'rsync daemon, unencrypted', strategy: 'full', args: ['--no-encrypt'], goal: '≥ 0.5', shaped: false },
+  { label: 'rsync daemon, unencrypted, 2 streams', strategy: 'full', args: ['--no-encrypt', '--streams', '2'], goal: '≥ 0.5', shaped: true },
+  { label: 'page server, plain', strategy: 'pageserver', args: ['--no-tls'], goal: '≥ 0.7', shaped: true },
+  { label: 'page server, TLS', strategy: 'pageserver', args: [], goal: '≥ 0.7', shaped: true },
+];
 interface RunRecord extends Phases {
   kind: 'criu-lab' | 'bare';
   strategy: Strategy;
@@ -73,6 +97,9 @@ interface RunRecord extends Phases {
   bytes?: number;
   outcome?: string;
   lazy?: unknown;
+  /** In the transfer section: the setting's label, and the command that made the run. */
+  setting?: string;
+  command?: string;
 }
 /** One pair of the startup section: `criu-lab --help` and `node -e 0`, wall seconds and peak RSS KiB, run back to back. */
 interface StartupPair {
@@ -87,6 +114,8 @@ interface Raw {
   machine: Record<string, string>;
   commands: string[];
   iperf: { at: string; link: Link; gbps: number }[];
+  /** The transfer section's ceiling: 1 GiB written into the destination's page cache after the same settling as a run (no network). */
+  ceilings?: { link: Link; mibps: number; command: string }[];
   runs: RunRecord[];
   cut: string[];
 }
@@ -213,9 +242,9 @@ function commandDowntimeMs(m: Metrics): number {
 }
 
 /** `tls` set: a run of the tls section, over TLS or in the clear; unset: in the clear, as everywhere else. */
-async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Promise<RunRecord | undefined> {
+async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean, setting?: TransferSetting): Promise<RunRecord | undefined> {
   await prepare();
-  const r = await sh([
+  const argv = [
     '/usr/bin/time',
     '-v',
     'node',
@@ -238,8 +267,10 @@ async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Pr
     '--transfer',
     'rsync',
     '--json',
-    ...(tls ? [] : ['--no-tls']),
-  ]);
+    // A transfer setting sets TLS itself (the page server rows); every other run streams in the clear unless the tls section says so.
+    ...(setting ? setting.args : tls ? [] : ['--no-tls']),
+  ];
+  const r = await sh(argv);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const start = r.stdout.indexOf('{');
   if (r.code !== 0 || start < 0) {
@@ -255,6 +286,7 @@ async function criuLab(strategy: Strategy, maxMemory: number, tls?: boolean): Pr
     maxMemory,
     link,
     ...(tls === undefined ? {} : { tls }),
+    ...(setting ? { setting: setting.label, command: shown(argv.slice(2)) } : {}),
     dumpMs: m.dump?.durationMs ?? NaN,
     transferMs: m.transfer?.durationMs ?? NaN,
     restoreMs: m.restore?.durationMs ?? NaN,
@@ -311,7 +343,10 @@ const median = (xs: number[]): number => {
 };
 /** `tls` picks a half of the tls section; without it, the runs of every other section. */
 const pick = (kind: RunRecord['kind'], strategy: Strategy, maxMemory = 1024, onLink: Link = 'unshaped', tls?: boolean) =>
-  raw.runs.filter((r) => r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink && r.tls === tls);
+  raw.runs.filter(
+    (r) =>
+      r.kind === kind && r.strategy === strategy && r.maxMemory === maxMemory && (r.link ?? 'unshaped') === onLink && r.tls === tls && r.setting === undefined,
+  );
 /** 95 % interval of median(a) ÷ median(b) from 4,000 resamples of each (seeded, so a report regenerates the same). */
 function ratioInterval(a: number[], b: number[]): [number, number] {
   let seed = 1;
@@ -488,6 +523,31 @@ function report(): string {
     row('rsync (full)', 'full', '≥ 0.5');
     row('page server', 'pageserver', '≥ 0.7');
   }
+  const settingRuns = raw.runs.filter((r) => r.setting !== undefined);
+  if (settingRuns.length) {
+    L.push(
+      '',
+      'Per transfer setting (section `transfer`): each 1 GiB run (full for rsync, pageserver for the page stream) with the flags in its command; MiB/s as above. The ceiling row is no migration: 1 GiB written by `dd` into the destination page cache after the same settling as a run, no network.',
+      '',
+      '| link | iperf3 MiB/s | setting | median MiB/s | ÷ iperf3 | runs (MiB/s) | goal | command |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const onLink of ['unshaped', ...SHAPED_PROFILES] as const) {
+      const raw3 = iperfMiBps(onLink);
+      for (const ceiling of (raw.ceilings ?? []).filter((c) => c.link === onLink))
+        L.push(
+          `| ${onLink} | ${f(raw3, 0)} | ceiling: dd into the destination's page cache | ${f(ceiling.mibps, 0)} | ${f(ceiling.mibps / raw3, 3)} | 1 | | \`${ceiling.command}\` |`,
+        );
+      for (const setting of TRANSFER_SETTINGS) {
+        const runs = settingRuns.filter((r) => r.setting === setting.label && (r.link ?? 'unshaped') === onLink);
+        if (!runs.length) continue;
+        const t = median(runs.map((r) => r.throughputMBps ?? NaN));
+        L.push(
+          `| ${onLink} | ${f(raw3, 0)} | ${setting.label} | ${f(t, 0)} | ${f(t / raw3, 3)} | ${runs.map((r) => f(r.throughputMBps ?? NaN, 0)).join(', ')} | ${setting.goal} | \`${runs[0]!.command ?? ''}\` |`,
+        );
+      }
+    }
+  }
   L.push('', `iperf3 runs: ${raw.iperf.map((i) => `${i.link} ${i.gbps.toFixed(2)} Gbit/s`).join(', ')}.`, '');
   L.push('Shaping: iperf3 on each profile against its rate in config/profiles.yaml (tc tbf), and the rsync transfer time across zones against within one.', '');
   L.push('| profile | rate Mbit/s | iperf3 Mbit/s | ÷ rate | goal |', '| --- | --- | --- | --- | --- |');
@@ -629,6 +689,40 @@ function fits(strategy: Strategy, maxMemory: number): boolean {
   return false;
 }
 
+/** 1 GiB written into the destination's page cache right after the settling every run gets: what any transfer that lands in files there can reach at most. */
+async function pageCacheCeiling(): Promise<void> {
+  await prepare();
+  const target = '/tmp/bn-ceiling.img';
+  const argv = ['ip', 'netns', 'exec', `${LAB}-n2`, 'dd', 'if=/dev/zero', `of=${target}`, 'bs=1M', 'count=1024', 'status=none'];
+  const startedAt = process.hrtime.bigint();
+  await sh(argv);
+  const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+  rmSync(target, { force: true });
+  const mibps = 1024 / seconds;
+  (raw.ceilings ??= []).push({ link, mibps, command: shown(argv) });
+  log(`page-cache ceiling (${link}): ${mibps.toFixed(0)} MiB/s`);
+}
+
+/**
+ * The transfer section: on the unshaped link, then each profile, the ceiling and one run per
+ * setting (on the profiles only the default, the fastest rsync and the page server), BENCH_TRANSFER_REPS rounds.
+ */
+async function transferSection(src: string, dst: string): Promise<void> {
+  for (const profile of ['unshaped', ...SHAPED_PROFILES] as const) {
+    if (profile !== 'unshaped') {
+      const shaped = await sh(['node', 'bin/criu-lab.js', 'lab', 'up', '--name', LAB, '--servers', SERVERS, '--profile', profile]);
+      if (shaped.code !== 0) throw new Error(`shaping the lab with ${profile} failed: ${shaped.stderr}`);
+    }
+    link = profile;
+    await iperf(src, dst);
+    await pageCacheCeiling();
+    for (let i = 0; i < TRANSFER_REPS; i++)
+      for (const setting of TRANSFER_SETTINGS.filter((t) => profile === 'unshaped' || t.shaped))
+        push(await criuLab(setting.strategy, 1024, undefined, setting));
+    await iperf(src, dst);
+  }
+}
+
 /** Each profile in turn: every node link shaped with tc tbf to AWS's figure ÷ 20 (config/profiles.yaml). */
 async function shapedSection(src: string, dst: string): Promise<void> {
   for (const profile of SHAPED_PROFILES) {
@@ -685,6 +779,8 @@ async function main(): Promise<void> {
       }
     }
     if (SECTIONS.has('iperf')) await iperf(src, dst);
+    // Before shaped: it leaves the last profile on the links, and shaped sets its own.
+    if (SECTIONS.has('transfer')) await transferSection(src, dst);
     if (SECTIONS.has('shaped')) await shapedSection(src, dst);
     push(undefined);
   } finally {

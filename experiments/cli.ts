@@ -49,6 +49,7 @@ async function addPlanOptions(command: Command): Promise<typeof import('./config
       '--no-tls',
       "page-server and lazy-pages streams in the clear instead of over CRIU's TLS with per-run certificates (config: checkpoint.strategy.tls)",
     )
+    .option('--no-encrypt', "rsync to a daemon started for the run on the destination's address, in the clear, instead of over SSH (config: transfer.encrypt)")
     .option(TRUST_FLAG, TRUST_HELP);
   for (const f of PLAN_FLAGS) command.addOption(optionOf(f));
   for (const f of workloadFlags()) command.addOption(new Option(`${f.flag} ${f.value}`, f.description));

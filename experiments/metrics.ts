@@ -20,6 +20,18 @@ export interface Phase {
   readonly measuredOn: string;
 }
 
+/** How an rsync transfer ran (transfer.streams, transfer.encrypt, transfer.rsync): what its throughput was measured with. */
+export interface RsyncSettings {
+  /** rsyncs at once per directory. */
+  readonly streams: number;
+  readonly encrypt: boolean;
+  /** `ssh` (with `cipher`), or `daemon`: a per-run rsync daemon on the destination, in the clear (on `daemonPort`). */
+  readonly channel: 'ssh' | 'daemon';
+  readonly cipher?: string;
+  readonly daemonPort?: number;
+  readonly compress: boolean;
+}
+
 export interface TransferMetrics {
   readonly method: string;
   readonly bytes: number;
@@ -27,6 +39,8 @@ export interface TransferMetrics {
   /** MiB/s (2^20 bytes per second), from throughputMiBps; the field keeps its name for readers of metrics.json. */
   readonly throughputMBps: number;
   readonly steps: readonly { readonly name: string; readonly durationMs: number; readonly bytes?: number }[];
+  /** The rsync method's settings. */
+  readonly rsync?: RsyncSettings;
 }
 
 export const DEADLINES_S = { aws: 120, gcp: 30 } as const;

@@ -72,6 +72,18 @@ export const PLAN_FLAGS: readonly PlanFlag[] = [
     description: 'pick the node pair from all_nodes in servers.yaml: both in one zone, or across two (config: experiment.placement)',
     paths: ['experiment.placement'],
   },
+  {
+    flag: '--streams',
+    value: '<n>',
+    description: 'rsyncs at once per directory, its files split between them by size (config: transfer.streams)',
+    paths: ['transfer.streams'],
+  },
+  {
+    flag: '--cipher',
+    value: '<name>',
+    description: 'the SSH cipher rsync uses, e.g. aes128-gcm@openssh.com or chacha20-poly1305@openssh.com (config: transfer.rsync.cipher)',
+    paths: ['transfer.rsync.cipher'],
+  },
   { flag: '--results-dir', value: '<dir>', description: 'where results go (config: experiment.results_dir)', paths: ['experiment.results_dir'] },
   {
     flag: '--logs-dir',
@@ -162,6 +174,7 @@ export const SWITCH_FLAGS: readonly FlagMapping[] = [
   { flag: '--output', attribute: 'output', paths: ['experiment.save_metrics'], toValue: () => true },
   { flag: '--no-cleanup', attribute: 'cleanup', paths: ['experiment.cleanup'], toValue: (value) => (value === false ? false : undefined) },
   { flag: '--collect-logs', attribute: 'collectLogs', paths: ['experiment.collect_logs'], toValue: set(true) },
+  { flag: '--no-encrypt', attribute: 'encrypt', paths: ['transfer.encrypt'], toValue: (value) => (value === false ? false : undefined) },
   { flag: '--no-tls', attribute: 'tls', paths: ['checkpoint.strategy.tls'], toValue: (value) => (value === false ? false : undefined) },
   { flag: TRUST_FLAG, attribute: 'trustUnknownHostKeys', paths: ['nodes.trust_unknown_host_keys'], toValue: set(true) },
 ];

@@ -123,7 +123,11 @@ export function toPlan(
       s3Prefix: transfer.s3_prefix,
       efsMount: transfer.efs_mount,
       ebsMount: transfer.ebs_mount,
-      rsync: { cipher: transfer.rsync.cipher, compress: transfer.rsync.compress },
+      /** rsyncs at once per directory, the files split between them by size (transfer.streams, --streams). */
+      streams: transfer.streams,
+      /** rsync over SSH (true), or to a per-run rsync daemon on the destination's address in the clear (transfer.encrypt, --no-encrypt). */
+      encrypt: transfer.encrypt,
+      rsync: { cipher: transfer.rsync.cipher, compress: transfer.rsync.compress, daemonPort: transfer.rsync.daemon_port },
       /** Leave the run's images in the bucket or on the shared storage after the run (--keep-images). */
       keepImages: transfer.keep_images,
       s3: {

@@ -16,6 +16,16 @@ const oneOf = (names: () => string[], what: string) =>
 export const PLACEMENTS = ['same-az', 'cross-az'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
+/** transfer.rsync.cipher: the ciphers OpenSSH 9 offers (`ssh -Q cipher`, without the CBC ones it no longer enables). */
+export const SSH_CIPHERS = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'chacha20-poly1305@openssh.com',
+  'aes128-ctr',
+  'aes192-ctr',
+  'aes256-ctr',
+] as const;
+
 /** logging.level: criu-lab's verbosity. */
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -149,13 +159,16 @@ export const configSchemaOf = (names: RegisteredNames) =>
         s3_prefix: transferTargets.s3_prefix.default('criu-checkpoints'),
         efs_mount: transferTargets.efs_mount.default('/mnt/efs'),
         ebs_mount: transferTargets.ebs_mount.default('/mnt/ebs'),
+        /** How many rsyncs move a directory at once, its files split between them by size (rsync only). */
+        streams: numeric(z.number().int().min(1).max(16, 'must be 1 to 16 rsyncs at once')).default(1),
+        /** false: rsync talks to a daemon started for the run on the destination's address, unencrypted (rsync only). */
+        encrypt: z.boolean().default(true),
         rsync: z
           .object({
-            cipher: z
-              .string()
-              .regex(/^[a-z0-9@.-]+$/)
-              .default('aes128-gcm@openssh.com'),
+            cipher: z.enum(SSH_CIPHERS, { error: `must be an OpenSSH cipher: ${SSH_CIPHERS.join(', ')}` }).default('aes128-gcm@openssh.com'),
             compress: z.boolean().default(false),
+            /** The TCP port of the run's rsync daemon (transfer.encrypt false) on the destination. */
+            daemon_port: port.default(28873),
           })
           .prefault({}),
         keep_images: z.boolean().default(false),
@@ -177,6 +190,13 @@ export const configSchemaOf = (names: RegisteredNames) =>
       })
       .prefault({})
       .superRefine((transfer, ctx) => {
+        // Streams and the unencrypted daemon are rsync's; another method would ignore them silently.
+        if (transfer.method !== 'rsync') {
+          if (transfer.streams !== 1)
+            ctx.addIssue({ code: 'custom', path: ['streams'], message: `applies to transfer.method rsync only, not ${transfer.method}; leave it at 1` });
+          if (!transfer.encrypt)
+            ctx.addIssue({ code: 'custom', path: ['encrypt'], message: `false applies to transfer.method rsync only, not ${transfer.method}; leave it true` });
+        }
         if (transfer.method === 's3' && !transfer.s3_bucket)
           ctx.addIssue({ code: 'custom', path: ['s3_bucket'], message: 'is required for transfer.method s3; set transfer.s3_bucket or export AWS_S3_BUCKET' });
       }),

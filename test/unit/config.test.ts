@@ -62,7 +62,13 @@ describe('loading a plan', () => {
       successCriteria: { processRunning: true, dataIntegrity: true },
       inertKeys: [],
     });
-    expect(plan.transfer).toMatchObject({ method: 'rsync', s3Prefix: 'criu-checkpoints', rsync: { cipher: 'aes128-gcm@openssh.com', compress: false } });
+    expect(plan.transfer).toMatchObject({
+      method: 'rsync',
+      s3Prefix: 'criu-checkpoints',
+      streams: 1,
+      encrypt: true,
+      rsync: { cipher: 'aes128-gcm@openssh.com', compress: false, daemonPort: 28873 },
+    });
     expect(plan.nodes.source).toEqual({ ip: '10.9.0.11', name: 'n1' });
   });
 
@@ -158,6 +164,29 @@ describe('configuration errors', () => {
     );
     expect(problems[1]).toMatch(/^transfer\.method: unknown transfer method 'pigeon'.*\(from three\.yaml\)/);
     expect(problems[2]).toMatch(/^workload\.mb_size: .*-5.*\(from three\.yaml\)/);
+  });
+
+  it('refuses rsync streams and the unencrypted daemon for another transfer method, naming each key', () => {
+    const problems = problemsOf({
+      configFile: file('streams.yaml', 'transfer: { method: efs, streams: 4, encrypt: false }\n'),
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^transfer\.streams: applies to transfer\.method rsync only, not efs; leave it at 1 \(from streams\.yaml\)/),
+      expect.stringMatching(/^transfer\.encrypt: false applies to transfer\.method rsync only, not efs; leave it true/),
+    ]);
+  });
+
+  it('names the flag of a stream count out of range and a cipher OpenSSH does not offer', () => {
+    const problems = problemsOf({
+      overrides: [
+        { path: 'transfer.streams', value: '0', flag: '--streams' },
+        { path: 'transfer.rsync.cipher', value: 'rc4', flag: '--cipher' },
+      ],
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^transfer\.streams: .*(>=|at least) ?1.*\(from --streams\)/),
+      expect.stringMatching(/^transfer\.rsync\.cipher: must be an OpenSSH cipher: aes128-gcm@openssh\.com, .*\(from --cipher\)/),
+    ]);
   });
 
   it('rejects a shell injection in a numeric flag and names the flag', () => {
