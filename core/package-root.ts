@@ -22,14 +22,3 @@ export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.ur
 
 /** A file shipped with the package, by its path from the package root: `assetPath('workloads/memory/payload.py')`. */
 export const assetPath = (relativePath: string): string => join(PACKAGE_ROOT, relativePath);
-
-/** True when this code runs as TypeScript sources (ts-jest, tsx) rather than the build in dist/. */
-export const RUNS_FROM_SOURCES = import.meta.url.endsWith('.ts');
-
-/**
- * The argv that starts one of the package's own modules as a Node program, by its path from the
- * package root without extension (`infra/local/s3-stand-in`): the build's .js, or under tsx the
- * .ts source when this code runs from the sources.
- */
-export const nodeModuleArgv = (modulePath: string): string[] =>
-  RUNS_FROM_SOURCES ? [process.execPath, '--import', 'tsx', assetPath(`${modulePath}.ts`)] : [process.execPath, assetPath(`dist/${modulePath}.js`)];

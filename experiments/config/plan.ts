@@ -131,7 +131,7 @@ export function toPlan(
       /** Leave the run's images in the bucket or on the shared storage after the run (--keep-images). */
       keepImages: transfer.keep_images,
       s3: {
-        /** An S3-compatible endpoint (the lab's stand-in); undefined = AWS's own. */
+        /** An S3-compatible endpoint (the lab's moto); undefined = AWS's own. */
         endpointUrl: transfer.s3.endpoint_url,
         /** The AWS CLI profile the nodes use; undefined = their default credentials (the instance role on AWS). */
         profile: transfer.s3.profile,

@@ -1,7 +1,7 @@
 // s3: the source uploads each directory as one tar stream (multipart, parts in parallel), the
 // destination downloads and unpacks it; both run the AWS CLI on the node, so image data never
 // passes through the controller. Objects live under s3_prefix/<run id>/ and are removed after
-// the run unless --keep-images. In the lab an S3-compatible stand-in is reached the same way
+// the run unless --keep-images. In the lab moto, the AWS emulator, is reached the same way
 // through transfer.s3.endpoint_url.
 import { z } from 'zod';
 import { directoryBytes } from '../criu/images.js';

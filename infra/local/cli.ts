@@ -32,7 +32,7 @@ export function registerLabCommands(program: Command): Command {
     .option(...serversFlag)
     .option('--subnet <a.b.c>', 'first three octets of the lab /24 (default: derived from the name)')
     .option('--bastion', 'make n1 a bastion: the other nodes are reachable over SSH only through it (needs --nodes 3 or more)')
-    .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 stand-in, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
+    .option('--storage', 'also start a storage node with the s3, efs and ebs transfer targets (S3 on moto, /mnt/efs over sshfs, a loop volume at /mnt/ebs)')
     .option('--profile <name>', 'shape every node link to a bandwidth profile of config/profiles.yaml with tc tbf (same-az, cross-az)')
     .option('--backend <name>', "namespaces (nodes share this kernel) or vm (qemu guests with Debian's kernel, for pre-dump) (default: namespaces)")
     .option(
@@ -116,7 +116,7 @@ function describeUp(result: LabUpResult): string[] {
     `servers.yaml: ${info.serversPath}`,
     ...(info.storage
       ? [
-          `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`,
+          `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (moto${info.storage.s3.startupMs !== undefined ? `, answered in ${seconds(info.storage.s3.startupMs)}` : ''}; bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`,
         ]
       : []),
     ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),

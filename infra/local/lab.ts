@@ -16,6 +16,7 @@ import { applyProfile, bandwidthProfile } from './profiles.js';
 import type { BandwidthProfile } from '../../core/profiles.js';
 import { removeServersYaml, writeServersYaml, type ServersRemoval } from './servers.js';
 import { checkSshdConfig, readSshBanner } from './sshd.js';
+import { requireMotoServer } from './moto.js';
 import { storageDown, storageUp } from './storage.js';
 import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from './state.js';
 import { addLabUser, labKeyComment, removeLabUser } from './lab-user.js';
@@ -83,6 +84,8 @@ export async function labUp(input: LabOptionsInput = {}): Promise<LabUpResult> {
   }
   requireRoot();
   requireTools();
+  // Before anything is made: the storage node's S3 is moto.
+  if (options.storage) requireMotoServer();
   requirePidSpace(options.nodes, nodePidBase);
   const layout = labLayout(options);
   const recorded = await readLabInfo(layout.stateFile);

@@ -24,7 +24,7 @@ export interface LabOptionsInput {
   readonly serversPath?: string;
   /** A bandwidth profile from config/profiles.yaml, applied with tc tbf to every node link. @default none: links unshaped on a new lab, left as they are on a running one */
   readonly profile?: string;
-  /** Also a storage node serving the s3, efs and ebs transfers' targets (S3 stand-in, shared directory, loop volume). @default false */
+  /** Also a storage node serving the s3, efs and ebs transfers' targets (moto as S3, shared directory, loop volume). @default false */
   readonly storage?: boolean;
   /** How nodes are made: `namespaces` (on this host's kernel) or `vm` (qemu guests with Debian's kernel, see infra/local/vm). @default 'namespaces' */
   readonly backend?: string;

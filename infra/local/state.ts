@@ -89,7 +89,7 @@ const labInfoSchema = z.object({
   storage: z
     .object({
       ip: z.string(),
-      s3: z.object({ endpointUrl: z.string(), bucket: z.string(), profile: z.string() }),
+      s3: z.object({ endpointUrl: z.string(), bucket: z.string(), profile: z.string(), startupMs: z.number().optional() }),
       efsMount: z.string(),
       ebs: z.object({ device: z.string(), mount: z.string() }),
     })

@@ -1,21 +1,17 @@
 // `lab up --storage`: the lab's stand-ins for the AWS stack's transfer targets, so the s3, efs
 // and ebs transfers run unchanged against the lab. A storage node (its own netns on the lab
-// bridge, so traffic to it crosses a shapeable link) runs sshd and an S3-compatible server;
+// bridge, so traffic to it crosses a shapeable link) runs sshd and moto (moto.ts) as the S3;
 // every node mounts the storage node's /srv/efs at /mnt/efs over sshfs (this kernel has FUSE,
 // no NFS client); a loop device with ext4 is the "EBS volume", mounted in n1's namespace.
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ExternalError } from '../../core/errors.js';
-import { nodeModuleArgv, PACKAGE_ROOT } from '../../core/package-root.js';
 import { run } from './exec.js';
 import { ensureKeyPair, knownHostsLine } from './keys.js';
 import { nodeFiles, type LabLayout, type NodeLayout } from './layout.js';
 import { createNodeNetwork, deleteLink, deleteNetns, listLinks, listNetns, ownerTag } from './network.js';
+import { requireMotoServer, startMoto } from './moto.js';
 import { killNodeProcesses, prepareNodeFiles, startNode, waitUntilNodeAnswers, type LabKey } from './node.js';
 import { checkSshdConfig } from './sshd.js';
 
@@ -30,7 +26,8 @@ const START_TIMEOUT_MS = 20_000;
 /** What `lab up --storage` made: recorded in lab.json and written to servers.yaml's `transfer:`. */
 export interface LabStorage {
   readonly ip: string;
-  readonly s3: { readonly endpointUrl: string; readonly bucket: string; readonly profile: string };
+  /** moto's endpoint and the bucket made in it; startupMs: from its start until it answered. */
+  readonly s3: { readonly endpointUrl: string; readonly bucket: string; readonly profile: string; readonly startupMs?: number };
   readonly efsMount: string;
   readonly ebs: { readonly device: string; readonly mount: string };
 }
@@ -60,7 +57,7 @@ export interface RunningNode {
   readonly hostPid: number;
 }
 
-/** Starts the storage node, the S3 stand-in, the sshfs mounts and the loop volume; removes leftovers of an earlier one first. */
+/** Starts the storage node, moto (the lab's S3), the sshfs mounts and the loop volume; removes leftovers of an earlier one first. */
 export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[], labKey: LabKey): Promise<LabStorage> {
   await storageDown(layout);
   const storage = storageNodeLayout(layout);
@@ -71,11 +68,10 @@ export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[]
   await writeFile(storageKnownHosts(storage), `${knownHostsLine(storage.ip, hostKey)}\n`, { mode: 0o600 });
   await checkSshdConfig(storage);
   await mkdir(join(storage.srvDir, 'efs'), { recursive: true });
-  await mkdir(join(storage.srvDir, 's3'), { recursive: true });
   const hostPid = await startNode(storage);
   await waitUntilNodeAnswers(storage, hostPid, START_TIMEOUT_MS);
 
-  const s3 = await startS3StandIn(layout, storage);
+  const s3 = await startS3(layout, storage);
   const credentials = `[${s3.profile}]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`;
   for (const { node } of nodes) {
     await mkdir(join(node.rootDir, '.aws'), { recursive: true, mode: 0o700 });
@@ -91,7 +87,7 @@ export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[]
   if (first) await inNode(first, ['mount', device, EBS_MOUNT], `mount the lab volume in ${first.node.name}`);
   return {
     ip: storage.ip,
-    s3: { endpointUrl: s3.endpointUrl, bucket: s3.bucket, profile: s3.profile },
+    s3: { endpointUrl: s3.endpointUrl, bucket: s3.bucket, profile: s3.profile, startupMs: Math.round(s3.startupMs) },
     efsMount: EFS_MOUNT,
     ebs: { device, mount: EBS_MOUNT },
   };
@@ -166,52 +162,19 @@ async function createVolume(storage: NodeLayout): Promise<string> {
   return device;
 }
 
-/** The S3 stand-in (s3-stand-in.ts) inside the storage node's netns, with credentials made up for this lab. */
-async function startS3StandIn(layout: LabLayout, storage: NodeLayout) {
+/** moto inside the storage node's netns, the lab's bucket made in it, and credentials made up for this lab (moto takes any). */
+async function startS3(layout: LabLayout, storage: NodeLayout) {
+  const command = requireMotoServer();
   const accessKeyId = `CRIULAB${randomBytes(8).toString('hex').toUpperCase()}`;
   const secretAccessKey = randomBytes(30).toString('base64url');
   const bucket = `criu-lab-${layout.name}`;
-  const log = openSync(join(storage.dir, 's3.log'), 'a');
-  try {
-    const argv = [
-      'netns',
-      'exec',
-      storage.netns,
-      // The build's s3-stand-in.js, or its .ts source under tsx when the lab runs from the sources (jest).
-      ...nodeModuleArgv('infra/local/s3-stand-in'),
-      '--address',
-      storage.ip,
-      '--port',
-      String(S3_PORT),
-      '--directory',
-      join(storage.srvDir, 's3'),
-      '--bucket',
-      bucket,
-    ];
-    const child = spawn('ip', argv, {
-      cwd: PACKAGE_ROOT,
-      detached: true,
-      stdio: ['ignore', log, log],
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey },
-    });
-    child.unref();
-  } finally {
-    closeSync(log);
-  }
-  await waitForPort(storage.ip, S3_PORT, join(storage.dir, 's3.log'));
-  return { endpointUrl: `http://${storage.ip}:${S3_PORT}`, bucket, profile: profileName(layout), accessKeyId, secretAccessKey };
-}
-
-async function waitForPort(host: string, port: number, logPath: string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await sleep(100);
-  }
-  throw new ExternalError(`the lab's S3 stand-in did not listen on ${host}:${port} within ${START_TIMEOUT_MS / 1000} s`, { hint: `see ${logPath}` });
+  const { startupMs } = await startMoto(command, {
+    netns: storage.netns,
+    address: storage.ip,
+    port: S3_PORT,
+    bucket,
+    logPath: join(storage.dir, 's3.log'),
+    timeoutMs: START_TIMEOUT_MS,
+  });
+  return { endpointUrl: `http://${storage.ip}:${S3_PORT}`, bucket, profile: profileName(layout), accessKeyId, secretAccessKey, startupMs };
 }

@@ -16,7 +16,8 @@ import { createProgress } from '../../experiments/progress.js';
 import { transfers } from '../../experiments/transfers/registry.js';
 import type { Transfer } from '../../experiments/transfers/transfer.js';
 import { labDown, labUp, type LabInfo } from '../../infra/local/lab.js';
-import { storageDir, storageLeftovers, storageRunProcesses } from '../support/lab-leftovers.js';
+import { storageLeftovers, storageRunProcesses } from '../support/lab-leftovers.js';
+import { describeWithMoto } from '../support/storage-lab.js';
 import { compareWithDryRun } from './dry-run-compare.js';
 
 const execFileAsync = promisify(execFile);
@@ -50,73 +51,75 @@ function planFor(overrides: ConfigOverride[]) {
   }).plan;
 }
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'criu-lab-ts6-'));
-  servers = join(work, 'servers.yaml');
-  ({ info } = await labUp({ name: LAB, nodes: 2, subnet: '10.77.226', serversPath: servers, storage: true }));
-}, 120_000);
-
-afterAll(async () => {
-  await labDown({ name: LAB, serversPath: servers });
-}, 60_000);
-
-describe.each(['s3', 'efs', 'ebs'])('criu-lab cleanup of an interrupted %s run', (method) => {
-  // The controller "dies" after the migration: its transfer never cleans up and, with --no-cleanup, neither do the nodes.
-  const name = `${method}-interrupted`;
-  const base = transfers.get(method);
-  const interrupted: Transfer = { ...base, name, open: (ctx, options) => ({ ...base.open(ctx, options), cleanup: async () => {} }) };
-  let resultsDir: string;
-  let before: string[];
-
+describeWithMoto('test/lab/sessions.test.ts')('transfer sessions on a storage lab', () => {
   beforeAll(async () => {
-    if (!transfers.has(name)) transfers.register(interrupted);
-    const plan = planFor([
-      { path: 'transfer.method', value: name, flag: '--transfer' },
-      { path: 'experiment.cleanup', value: false, flag: '--no-cleanup' },
-    ]);
-    const outcome = await runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
-    expect(outcome.metrics.outcome).toBe('ok');
-    resultsDir = outcome.resultsDir;
-    before = await storageLeftovers(info);
-  }, 180_000);
+    work = mkdtempSync(join(tmpdir(), 'criu-lab-ts6-'));
+    servers = join(work, 'servers.yaml');
+    ({ info } = await labUp({ name: LAB, nodes: 2, subnet: '10.77.226', serversPath: servers, storage: true }));
+  }, 120_000);
 
-  it('finds the run and its transfer debris left behind, and the method part in leftovers.json', () => {
-    expect(before.length).toBeGreaterThan(0);
-    const record = JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { transferLeftovers?: Record<string, unknown> };
-    expect(Object.keys(record.transferLeftovers ?? {}).length).toBeGreaterThan(0);
-    if (method === 's3') expect(before.some((f) => f.includes(`${join(storageDir(info), 's3')}/`))).toBe(true);
-    if (method === 'efs') expect(before.some((f) => f.includes('.stage/'))).toBe(true);
-    if (method === 'ebs') expect(before.some((f) => f.startsWith('n2:/mnt/ebs/'))).toBe(true);
+  afterAll(async () => {
+    await labDown({ name: LAB, serversPath: servers });
+  }, 60_000);
+
+  describe.each(['s3', 'efs', 'ebs'])('criu-lab cleanup of an interrupted %s run', (method) => {
+    // The controller "dies" after the migration: its transfer never cleans up and, with --no-cleanup, neither do the nodes.
+    const name = `${method}-interrupted`;
+    const base = transfers.get(method);
+    const interrupted: Transfer = { ...base, name, open: (ctx, options) => ({ ...base.open(ctx, options), cleanup: async () => {} }) };
+    let resultsDir: string;
+    let before: string[];
+
+    beforeAll(async () => {
+      if (!transfers.has(name)) transfers.register(interrupted);
+      const plan = planFor([
+        { path: 'transfer.method', value: name, flag: '--transfer' },
+        { path: 'experiment.cleanup', value: false, flag: '--no-cleanup' },
+      ]);
+      const outcome = await runMigration(plan, { signal: new AbortController().signal, progress: createProgress(process.stderr, true) });
+      expect(outcome.metrics.outcome).toBe('ok');
+      resultsDir = outcome.resultsDir;
+      before = await storageLeftovers(info);
+    }, 180_000);
+
+    it('finds the run and its transfer debris left behind, and the method part in leftovers.json', () => {
+      expect(before.length).toBeGreaterThan(0);
+      const record = JSON.parse(readFileSync(join(resultsDir, LEFTOVERS_FILE), 'utf8')) as { transferLeftovers?: Record<string, unknown> };
+      expect(Object.keys(record.transferLeftovers ?? {}).length).toBeGreaterThan(0);
+      if (method === 's3') expect(before.some((f) => f.startsWith(`s3://${info.storage!.s3.bucket}/`))).toBe(true);
+      if (method === 'efs') expect(before.some((f) => f.includes('.stage/'))).toBe(true);
+      if (method === 'ebs') expect(before.some((f) => f.startsWith('n2:/mnt/ebs/'))).toBe(true);
+    });
+
+    it('leaves nothing behind: no process, run directory, object, stage dir or image; the volume back on the source', async () => {
+      const report = await cleanLeftovers(resultsDir, () => undefined);
+      expect(report.failures).toEqual([]);
+      expect(report.cleaned).toEqual(['n1', 'n2']);
+      expect(await storageRunProcesses(info)).toEqual([]);
+      expect(await storageLeftovers(info)).toEqual([]);
+      if (method === 'ebs') expect(await volumeMountedOn()).toEqual(['n1']);
+    }, 60_000);
   });
 
-  it('leaves nothing behind: no process, run directory, object, stage dir or image; the volume back on the source', async () => {
-    const report = await cleanLeftovers(resultsDir, () => undefined);
-    expect(report.failures).toEqual([]);
-    expect(report.cleaned).toEqual(['n1', 'n2']);
-    expect(await storageRunProcesses(info)).toEqual([]);
-    expect(await storageLeftovers(info)).toEqual([]);
-    if (method === 'ebs') expect(await volumeMountedOn()).toEqual(['n1']);
-  }, 60_000);
-});
+  const PAIRS = ['full', 'pageserver', 'lazy']
+    .flatMap((strategy) => ['rsync', 's3', 'efs', 'ebs'].map((method) => [strategy, method] as const))
+    // A lazy dump keeps serving from the source's image directory, which ebs takes away at the move: preflight refuses the pair.
+    // pageserver over ebs fails its restore on the lab today (the page server writes under the mount point before the volume is mounted there).
+    .filter(([strategy, method]) => method !== 'ebs' || strategy === 'full')
+    // lazy over the lab's efs (sshfs) mostly fails: the lazy-pages daemon cannot listen on its socket in the image dir on FUSE
+    // ("uffd: server_listen error: Operation not permitted").
+    .filter(([strategy, method]) => !(strategy === 'lazy' && method === 'efs'));
 
-const PAIRS = ['full', 'pageserver', 'lazy']
-  .flatMap((strategy) => ['rsync', 's3', 'efs', 'ebs'].map((method) => [strategy, method] as const))
-  // A lazy dump keeps serving from the source's image directory, which ebs takes away at the move: preflight refuses the pair.
-  // pageserver over ebs fails its restore on the lab today (the page server writes under the mount point before the volume is mounted there).
-  .filter(([strategy, method]) => method !== 'ebs' || strategy === 'full')
-  // lazy over the lab's efs (sshfs) mostly fails: the lazy-pages daemon cannot listen on its socket in the image dir on FUSE
-  // ("uffd: server_listen error: Operation not permitted").
-  .filter(([strategy, method]) => !(strategy === 'lazy' && method === 'efs'));
-
-describe.each(PAIRS)('a dry run of %s over %s', (strategy, method) => {
-  it('lists the commands the real run issues on the lab', async () => {
-    const plan = planFor([
-      { path: 'checkpoint.strategy.mode', value: strategy, flag: '--strategy' },
-      { path: 'transfer.method', value: method, flag: '--transfer' },
-    ]);
-    const { outcome, differences } = await compareWithDryRun(plan);
-    expect(outcome).toBe('ok');
-    expect(differences).toEqual({ missing: [], unplanned: [] });
-    expect(await storageLeftovers(info)).toEqual([]);
-  }, 180_000);
+  describe.each(PAIRS)('a dry run of %s over %s', (strategy, method) => {
+    it('lists the commands the real run issues on the lab', async () => {
+      const plan = planFor([
+        { path: 'checkpoint.strategy.mode', value: strategy, flag: '--strategy' },
+        { path: 'transfer.method', value: method, flag: '--transfer' },
+      ]);
+      const { outcome, differences } = await compareWithDryRun(plan);
+      expect(outcome).toBe('ok');
+      expect(differences).toEqual({ missing: [], unplanned: [] });
+      expect(await storageLeftovers(info)).toEqual([]);
+    }, 180_000);
+  });
 });

@@ -26,10 +26,10 @@ export async function runLeftovers(info: LabInfo, nodes: readonly string[]): Pro
   return found;
 }
 
-/** Where a storage lab's stand-ins keep their data on the host: the S3 bucket's objects and the shared (efs) directory. */
+/** Where a storage lab keeps its files on the host: the shared (efs) directory (moto keeps the S3 bucket in memory). */
 export const storageDir = (info: LabInfo): string => join(info.stateDir, 'nodes', 'storage', 'srv');
 
-/** Files (not directories) under a host path, recursively: the S3 stand-in keeps nothing but objects, parts of open uploads and bodies arriving. */
+/** Files (not directories) under a host path, recursively. */
 export function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -37,12 +37,28 @@ export function filesUnder(dir: string): string[] {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
+/**
+ * What the storage lab's bucket holds, asked of moto (which checks no signatures): objects as
+ * s3://bucket/key, and multipart uploads begun and never completed or aborted.
+ */
+export async function bucketObjects(info: LabInfo): Promise<string[]> {
+  if (!info.storage) return [];
+  const { endpointUrl, bucket } = info.storage.s3;
+  const keys = async (query: string) => {
+    const response = await fetch(`${endpointUrl}/${bucket}?${query}`, { signal: AbortSignal.timeout(10_000) });
+    const xml = await response.text();
+    if (!response.ok) throw new Error(`moto at ${endpointUrl} answered ${response.status} to ?${query}: ${xml}`);
+    return [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((match) => `s3://${bucket}/${match[1]}`);
+  };
+  return [...(await keys('list-type=2')), ...(await keys('uploads')).map((key) => `${key} (unfinished multipart upload)`)];
+}
+
 /** What a run may leave on a storage lab: run dirs on either node, objects in the bucket, files on the shared directory or the volume. */
 export async function storageLeftovers(info: LabInfo): Promise<string[]> {
   const found: string[] = [];
   for (const node of ['n1', 'n2'])
     for (const sub of ['srv/criu-lab/work', 'srv/criu-lab/img']) found.push(...filesUnder(join(info.stateDir, 'nodes', node, sub)));
-  found.push(...filesUnder(join(storageDir(info), 's3')), ...filesUnder(join(storageDir(info), 'efs')));
+  found.push(...(await bucketObjects(info)), ...filesUnder(join(storageDir(info), 'efs')));
   // The volume is mounted in whichever node has it now; look from inside each node's mount namespace.
   for (const node of info.nodes) {
     const { stdout } = await execFileAsync('nsenter', [
