@@ -7,10 +7,10 @@
 // criu-lab runs as built (bin/criu-lab.js starts dist/; \`npm run bench\` builds first).
 // Knobs: BENCH_REPS (runs of each kind for the overhead, default 6), BENCH_LAZY_REPS (3),
 // BENCH_SHAPED_REPS (3), BENCH_TLS_REPS (3), BENCH_SIZES (MiB, default 1024,2048,4096,8192),
-// BENCH_SETTLE_S (15), BENCH_STARTUP_REPS (20), BENCH_SECTIONS (which parts run, default
-// overhead,iperf,lazy,scale,shaped,tls; startup runs only when named; also transfer: one 1 GiB run
-// per transfer setting of TRANSFER_SETTINGS on the unshaped link and each profile,
-// BENCH_TRANSFER_REPS (1) rounds, with the page-cache ceiling of the destination),
+// BENCH_SETTLE_S (15), BENCH_STARTUP_REPS (20), BENCH_SECTIONS (which parts run, default all:
+// startup,overhead,iperf,lazy,scale,shaped,tls,transfer; transfer is one 1 GiB run per transfer
+// setting of TRANSFER_SETTINGS on the unshaped link and each profile, BENCH_TRANSFER_REPS (1)
+// rounds, with the page-cache ceiling of the destination),
 // BENCH_RESULTS (the report's file name in bench/, default results.md; e.g. results-tls.md for BENCH_SECTIONS=tls).
 // Page streams run in the clear (--no-tls) everywhere but the tls section, which sets TLS against
 // plain: the shell reference streams in the clear, and earlier results stay comparable.
@@ -40,7 +40,7 @@ const SIZES = (process.env['BENCH_SIZES'] ?? '1024,2048,4096,8192').split(',').m
 const STARTUP_REPS = Number(process.env['BENCH_STARTUP_REPS'] ?? 20);
 /** The controller sizes of the startup section's peak-RSS table (MiB of heap). */
 const STARTUP_SIZES = [1024, 8192];
-const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'overhead,iperf,lazy,scale,shaped,tls').split(','));
+const SECTIONS = new Set((process.env['BENCH_SECTIONS'] ?? 'startup,overhead,iperf,lazy,scale,shaped,tls,transfer').split(','));
 /** Link rates and the same- vs cross-zone gap are measured here, not asserted by lab tests: the shared machine makes them noisy. */
 const SHAPED_PROFILES = ['same-az', 'cross-az'] as const;
 const MB_SIZE = 128;
