@@ -100,7 +100,8 @@ async function sourceAddresses(ctx: RunContext): Promise<string[]> {
 // regular files largest first, each to the stream with the fewest bytes so far, and every stream
 // an rsync that leaves out the other streams' files (as anchored exclude patterns, wildcards
 // escaped; a name rsync cannot match that way only travels twice). Links and other non-regular
-// files go with stream 0; every stream makes the directories.
+// files go with stream 0. The directory tree goes first, in one rsync of directories only: rsyncs
+// started together would race to mkdir the same path, and the loser fails with "File exists".
 const MOVE_SCRIPT = [
   'streams=$1 ssh=$2 target=$3 mux=$4 count=$5; shift 5; options=("${@:1:count}"); shift "$count"',
   'via() { if [ "$streams" -eq 1 ]; then echo "$mux"; else echo "$mux.$1"; fi; }',
@@ -118,6 +119,7 @@ const MOVE_SCRIPT = [
   '    { k = 0; if ($2 == "f") { for (i = 1; i < n; i++) if (sum[i] < sum[k]) k = i; sum[k] += $1 }',
   '      p = $3; if (p ~ /[][*?]/) gsub(/[][*?\\\\]/, "\\\\\\\\&", p)',
   '      for (i = 0; i < n; i++) if (i != k) print "/" p >> (lists "/" i) }\' || exit',
+  '  copy 0 --include="*/" --exclude="*" "$1/" "$2" || exit',
   '  pids=(); for ((k = 0; k < streams; k++)); do copy "$k" --exclude-from="$lists/$k" "$1/" "$2" & pids+=($!); done',
   '  failed=0; for p in "${pids[@]}"; do wait "$p" || failed=1; done',
   '  rm -rf "$lists"; [ "$failed" -eq 0 ] || exit 1; shift 2',
