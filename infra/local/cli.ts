@@ -116,7 +116,12 @@ function describeUp(result: LabUpResult): string[] {
     `servers.yaml: ${info.serversPath}`,
     ...(info.storage
       ? [
-          `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (moto${info.storage.s3.startupMs !== undefined ? `, answered in ${seconds(info.storage.s3.startupMs)}` : ''}; bucket ${info.storage.s3.bucket}), ${info.storage.efsMount} on every node, volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`,
+          [
+            `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (moto${info.storage.s3.startupMs !== undefined ? `, answered in ${seconds(info.storage.s3.startupMs)}` : ''}; bucket ${info.storage.s3.bucket})`,
+            ...(info.storage.efsMount ? [`${info.storage.efsMount} on every node`] : []),
+            ...(info.storage.ebs ? [`volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
+            ...(info.backend === 'vm' ? ['no efs or ebs on a VM lab (S3 only)'] : []),
+          ].join(', '),
         ]
       : []),
     ...(result.profile ? [`profile: ${result.profile.name}, every node link shaped to ${result.profile.rateMbit} Mbit/s (tc tbf)`] : []),

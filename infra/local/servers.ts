@@ -23,9 +23,8 @@ function transferTargets(storage: LabStorage): NonNullable<ServersDocument['tran
   return {
     s3_bucket: storage.s3.bucket,
     s3: { endpoint_url: storage.s3.endpointUrl, profile: storage.s3.profile },
-    efs_mount: storage.efsMount,
-    ebs_mount: storage.ebs.mount,
-    ebs: { volume: storage.ebs.device },
+    ...(storage.efsMount ? { efs_mount: storage.efsMount } : {}),
+    ...(storage.ebs ? { ebs_mount: storage.ebs.mount, ebs: { volume: storage.ebs.device } } : {}),
   };
 }
 

@@ -3,6 +3,8 @@
 // bridge, so traffic to it crosses a shapeable link) runs sshd and moto (moto.ts) as the S3;
 // every node mounts the storage node's /srv/efs at /mnt/efs over sshfs (this kernel has FUSE,
 // no NFS client); a loop device with ext4 is the "EBS volume", mounted in n1's namespace.
+// A VM lab's guests reach the same storage node over the bridge, for S3 only: the mounts above
+// are made from the host into a node's namespaces, which a qemu guest does not share.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -28,8 +30,29 @@ export interface LabStorage {
   readonly ip: string;
   /** moto's endpoint and the bucket made in it; startupMs: from its start until it answered. */
   readonly s3: { readonly endpointUrl: string; readonly bucket: string; readonly profile: string; readonly startupMs?: number };
-  readonly efsMount: string;
-  readonly ebs: { readonly device: string; readonly mount: string };
+  /** Absent on a VM lab (S3 only). */
+  readonly efsMount?: string;
+  readonly ebs?: { readonly device: string; readonly mount: string };
+}
+
+/** The S3 credentials a lab's nodes use: made up per lab (moto takes any), under a profile named for the lab. */
+export interface S3Credentials {
+  readonly profile: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+export function newS3Credentials(layout: LabLayout): S3Credentials {
+  return {
+    profile: profileName(layout),
+    accessKeyId: `CRIULAB${randomBytes(8).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64url'),
+  };
+}
+
+/** The nodes' ~/.aws/credentials. */
+export function awsCredentialsFile(credentials: S3Credentials): string {
+  return `[${credentials.profile}]\naws_access_key_id = ${credentials.accessKeyId}\naws_secret_access_key = ${credentials.secretAccessKey}\n`;
 }
 
 /** The storage node: a node layout at <subnet>.2, outside the n1..nN slots, its files under the state dir's nodes/. */
@@ -57,8 +80,8 @@ export interface RunningNode {
   readonly hostPid: number;
 }
 
-/** Starts the storage node, moto (the lab's S3), the sshfs mounts and the loop volume; removes leftovers of an earlier one first. */
-export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[], labKey: LabKey): Promise<LabStorage> {
+/** The storage node itself (netns on the lab bridge, sshd) and moto in it with the lab's bucket; removes leftovers of an earlier one first. */
+async function storageNodeUp(layout: LabLayout, labKey: LabKey): Promise<{ storage: NodeLayout; s3: LabStorage['s3'] }> {
   await storageDown(layout);
   const storage = storageNodeLayout(layout);
   await createNodeNetwork(layout, storage);
@@ -70,9 +93,13 @@ export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[]
   await mkdir(join(storage.srvDir, 'efs'), { recursive: true });
   const hostPid = await startNode(storage);
   await waitUntilNodeAnswers(storage, hostPid, START_TIMEOUT_MS);
+  return { storage, s3: await startS3(layout, storage) };
+}
 
-  const s3 = await startS3(layout, storage);
-  const credentials = `[${s3.profile}]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`;
+/** Starts the storage node, moto (the lab's S3), the sshfs mounts and the loop volume; removes leftovers of an earlier one first. */
+export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[], labKey: LabKey): Promise<LabStorage> {
+  const { storage, s3 } = await storageNodeUp(layout, labKey);
+  const credentials = awsCredentialsFile(newS3Credentials(layout));
   for (const { node } of nodes) {
     await mkdir(join(node.rootDir, '.aws'), { recursive: true, mode: 0o700 });
     await writeFile(join(node.rootDir, '.aws', 'credentials'), credentials, { mode: 0o600 });
@@ -85,12 +112,16 @@ export async function storageUp(layout: LabLayout, nodes: readonly RunningNode[]
   await mkdir(EBS_MOUNT, { recursive: true });
   const first = nodes[0];
   if (first) await inNode(first, ['mount', device, EBS_MOUNT], `mount the lab volume in ${first.node.name}`);
-  return {
-    ip: storage.ip,
-    s3: { endpointUrl: s3.endpointUrl, bucket: s3.bucket, profile: s3.profile, startupMs: Math.round(s3.startupMs) },
-    efsMount: EFS_MOUNT,
-    ebs: { device, mount: EBS_MOUNT },
-  };
+  return { ip: storage.ip, s3, efsMount: EFS_MOUNT, ebs: { device, mount: EBS_MOUNT } };
+}
+
+/**
+ * The storage node for a VM lab: S3 (moto) only. The guests carry the credentials on their config
+ * disk (`newS3Credentials`, made before they boot); moto answers any, so none are passed to it.
+ */
+export async function vmStorageUp(layout: LabLayout, labKey: LabKey): Promise<LabStorage> {
+  const { storage, s3 } = await storageNodeUp(layout, labKey);
+  return { ip: storage.ip, s3 };
 }
 
 /** Removes the storage node (its processes, netns, veth) and detaches the lab's loop volume; returns what it removed. Harmless when there is none. */
@@ -162,11 +193,9 @@ async function createVolume(storage: NodeLayout): Promise<string> {
   return device;
 }
 
-/** moto inside the storage node's netns, the lab's bucket made in it, and credentials made up for this lab (moto takes any). */
-async function startS3(layout: LabLayout, storage: NodeLayout) {
+/** moto inside the storage node's netns and the lab's bucket made in it (moto answers any credentials). */
+async function startS3(layout: LabLayout, storage: NodeLayout): Promise<LabStorage['s3']> {
   const command = requireMotoServer();
-  const accessKeyId = `CRIULAB${randomBytes(8).toString('hex').toUpperCase()}`;
-  const secretAccessKey = randomBytes(30).toString('base64url');
   const bucket = `criu-lab-${layout.name}`;
   const { startupMs } = await startMoto(command, {
     netns: storage.netns,
@@ -176,5 +205,5 @@ async function startS3(layout: LabLayout, storage: NodeLayout) {
     logPath: join(storage.dir, 's3.log'),
     timeoutMs: START_TIMEOUT_MS,
   });
-  return { endpointUrl: `http://${storage.ip}:${S3_PORT}`, bucket, profile: profileName(layout), accessKeyId, secretAccessKey, startupMs };
+  return { endpointUrl: `http://${storage.ip}:${S3_PORT}`, bucket, profile: profileName(layout), startupMs: Math.round(startupMs) };
 }

@@ -35,6 +35,20 @@ const written = {
       ebs: { device: '/dev/loop7', mount: '/mnt/ebs' },
     },
   }),
+  // A VM lab's storage node serves S3 only: no efs or ebs keys.
+  'VM lab': renderLabServers({
+    name: 'v1',
+    backend: 'vm',
+    subnet: '10.77.8',
+    bridge: 'br-v1',
+    stateDir: '/var/lib/criu-lab/v1',
+    sshKeyPath: join(dir, 'id'),
+    knownHostsPath: join(dir, 'known_hosts'),
+    serversPath: join(dir, 'servers-vm.yaml'),
+    createdAt: '2026-01-01T00:00:00Z',
+    nodes: [node(1), node(2)],
+    storage: { ip: '10.77.8.2', s3: { endpointUrl: 'http://10.77.8.2:9000', bucket: 'criu-lab-v1', profile: 'criu-lab-v1' } },
+  }),
   aws: renderAwsServers(
     buildServersDocument(readStackOutputs(MOCKED_APPLY_OUTPUTS, 'criu-lab'), {
       privateKeyPath: '~/.ssh/id',
@@ -51,6 +65,11 @@ describe('the servers.yaml schema', () => {
       expect(findUnknownKeys(document, knownKeysOf(serversSchema) as KnownKeys)).toEqual([]);
     });
   }
+
+  it('names only the storage a VM lab has: S3, no efs mount or ebs volume', () => {
+    const transfer = (parse(written['VM lab']) as { transfer: Record<string, unknown> }).transfer;
+    expect(transfer).toEqual({ s3_bucket: 'criu-lab-v1', s3: { endpoint_url: 'http://10.77.8.2:9000', profile: 'criu-lab-v1' } });
+  });
 
   it('is part of the config schema: every key servers.yaml may hold is a config key', () => {
     const bastion = { ip: '10.0.0.1', name: 'b', ssh_user: 'u' };

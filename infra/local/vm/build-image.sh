@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The VM lab's guest image recipe: a Debian 12 root filesystem made with debootstrap, with
 # Debian's cloud-capable kernel (soft-dirty on), the host's CRIU 4.2.1 binary and its
-# libraries, sshd, Python and the network tools CRIU locks sockets with. This file is part
-# of the image's cache key: edit it and the next `lab up --backend vm` rebuilds the image.
+# libraries, sshd, Python, the AWS CLI (the s3 transfer) and the network tools CRIU locks
+# sockets with. This file is part of the image's cache key: edit it and the next
+# `lab up --backend vm` rebuilds the image.
 # Usage: build-image.sh <output dir> <criu binary> <guest init script>
 set -euo pipefail
 
@@ -15,7 +16,7 @@ ROOTFS_SIZE=3G
 PACKAGES=(
   linux-image-amd64 initramfs-tools zstd kmod
   openssh-server openssh-client rsync tini iproute2 iptables nftables procps psmisc util-linux
-  python3
+  python3 awscli
   libbsd0 libgnutls30 libnftables1 libprotobuf-c1 libnl-3-200 libnet1 libuuid1
 )
 

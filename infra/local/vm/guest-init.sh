@@ -32,6 +32,11 @@ install -m 0644 $cfg/sshd_config /etc/ssh/sshd_config
 install -d -m 0700 /root/.ssh
 install -m 0600 $cfg/authorized_keys /root/.ssh/authorized_keys
 install -m 0600 $cfg/known_hosts /root/.ssh/known_hosts
+# The lab's S3 credentials (`lab up --storage`), under the profile servers.yaml names.
+if [ -r $cfg/aws_credentials ]; then
+  install -d -m 0700 /root/.aws
+  install -m 0600 $cfg/aws_credentials /root/.aws/credentials
+fi
 sysctl -q -w fs.pipe-max-size=67108864 fs.pipe-user-pages-soft=0
 # CRIU restores a process with its PID: guests booted alike count PIDs alike, so each starts
 # allocating from its own range (a small guest's default pid_max is 32768 and would hold none).

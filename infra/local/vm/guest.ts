@@ -41,6 +41,8 @@ export interface GuestIdentity {
   readonly labPublicKey: string;
   /** Every node's pinned host key, for node-to-node ssh and rsync. */
   readonly knownHosts: string;
+  /** ~/.aws/credentials for the lab's S3 (`lab up --storage`). */
+  readonly awsCredentials?: string;
 }
 
 /** The node's tap device under the name and owner tag a veth would have, so inventory and `lab down` treat it alike. */
@@ -66,6 +68,7 @@ export async function prepareGuestDisks(node: NodeLayout, image: VmImage, identi
     authorized_keys: `${identity.labPublicKey}\n`,
     known_hosts: identity.knownHosts,
     sshd_config: renderSshdConfig({ ...node, hostKeyPath: GUEST_HOST_KEY }),
+    ...(identity.awsCredentials ? { aws_credentials: identity.awsCredentials } : {}),
   };
   for (const [name, text] of Object.entries(config)) await writeFile(join(files.configDir, name), text, { mode: 0o600 });
   await rm(files.configDiskPath, { force: true });

@@ -1,6 +1,7 @@
 // The VM backend of the local lab: the same bridge, addresses, keys and servers.yaml as the
 // namespace lab, but each node is a qemu guest running Debian's kernel, which has the
-// soft-dirty tracking `criu pre-dump` needs and this host's kernel lacks.
+// soft-dirty tracking `criu pre-dump` needs and this host's kernel lacks. With --storage, the
+// namespace storage node joins the bridge and serves the guests S3 (moto); no efs or ebs yet.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,8 @@ import { readSshBanner } from '../sshd.js';
 import { newLabInfo, readLabInfo, writeLabInfo, type LabInfo, type LabNodeInfo, type LabNodeStatus } from '../state.js';
 import { createTap, GUEST_CPUS, GUEST_MEMORY_MIB, prepareGuestDisks, startGuest, waitUntilGuestAnswers } from './guest.js';
 import { ensureVmImage, type VmImage } from './image.js';
+import { requireMotoServer } from '../moto.js';
+import { awsCredentialsFile, newS3Credentials, vmStorageUp } from '../storage.js';
 
 /** TCG boots Debian's kernel in seconds, but two guests share two busy host cores. */
 const BOOT_TIMEOUT_MS = 240_000;
@@ -49,18 +52,20 @@ export async function vmLabUp(options: LabOptions, removeLeftovers: () => Promis
   const started = performance.now();
   requireRoot();
   requireTools();
-  if (options.bastion || options.storage) {
-    const problem = optionProblem(options.bastion ? 'bastion' : 'storage', 'is not supported with --backend vm');
-    throw new UsageError('the VM lab has no bastion or storage node yet', [problem], {
-      hint: 'drop --bastion and --storage, or use the namespace backend for them',
+  if (options.bastion) {
+    throw new UsageError('the VM lab has no bastion yet', [optionProblem('bastion', 'is not supported with --backend vm')], {
+      hint: 'drop --bastion, or use the namespace backend for it',
     });
   }
+  // Before anything is made: the storage node's S3 is moto.
+  if (options.storage) requireMotoServer();
   const layout = labLayout(options);
   const { image, built, durationMs: imageMs } = await ensureVmImage();
   const times = { imageBuilt: built, imageMs, imageDir: image.dir };
 
   const recorded = await readLabInfo(layout.stateFile);
-  if (recorded?.backend === 'vm' && (await vmLabStatus(layout, recorded)).healthy) {
+  // A lab asked for with --storage that runs without it is recreated with it.
+  if (recorded?.backend === 'vm' && (!options.storage || recorded.storage !== undefined) && (await vmLabStatus(layout, recorded)).healthy) {
     if (recorded.nodes.length !== options.nodes || recorded.subnet !== options.subnet) {
       throw new ExternalError(`lab '${options.name}' is already up with ${recorded.nodes.length} guests on ${recorded.subnet}.0/24`, {
         hint: `run \`criu-lab lab down --name ${options.name}\` first to change its shape, or ask for the same shape`,
@@ -77,7 +82,7 @@ export async function vmLabUp(options: LabOptions, removeLeftovers: () => Promis
   let info: LabInfo;
   let bootMs: number;
   try {
-    ({ info, bootMs } = await createVmLab(layout, image));
+    ({ info, bootMs } = await createVmLab(layout, image, options.storage));
   } catch (error) {
     await removeLeftovers();
     throw error;
@@ -101,7 +106,7 @@ async function refuseObstacles(options: LabOptions, layout: LabLayout): Promise<
   }
 }
 
-async function createVmLab(layout: LabLayout, image: VmImage): Promise<{ info: LabInfo; bootMs: number }> {
+async function createVmLab(layout: LabLayout, image: VmImage, withStorage: boolean): Promise<{ info: LabInfo; bootMs: number }> {
   await mkdir(layout.stateDir, { recursive: true, mode: 0o700 });
   const labPublicKey = await ensureKeyPair(layout.sshKeyPath, `criu-lab lab ${layout.name}`);
   await createBridge(layout);
@@ -115,7 +120,9 @@ async function createVmLab(layout: LabLayout, image: VmImage): Promise<{ info: L
   );
   const knownHosts = `${hostKeyLines.join('\n')}\n`;
   await writeFile(layout.knownHostsPath, knownHosts);
-  for (const node of layout.nodes) await prepareGuestDisks(node, image, { labPublicKey, knownHosts });
+  // The S3 credentials travel on the config disk: the guests have them from their first boot.
+  const awsCredentials = withStorage ? awsCredentialsFile(newS3Credentials(layout)) : undefined;
+  for (const node of layout.nodes) await prepareGuestDisks(node, image, { labPublicKey, knownHosts, awsCredentials });
 
   const bootStarted = performance.now();
   const running = await Promise.all(layout.nodes.map(async (node) => ({ node, qemuPid: await startGuest(node, image) })));
@@ -132,8 +139,11 @@ async function createVmLab(layout: LabLayout, image: VmImage): Promise<{ info: L
   await writeLabInfo(layout.stateFile, info);
   await Promise.all(running.map(({ node, qemuPid }) => waitUntilGuestAnswers(node, qemuPid, BOOT_TIMEOUT_MS)));
   const bootMs = performance.now() - bootStarted;
-  await writeServersYaml(layout.serversPath, info);
-  return { info, bootMs };
+  const storage = withStorage ? await vmStorageUp(layout, { privateKeyPath: layout.sshKeyPath, publicKey: labPublicKey }) : undefined;
+  const finished: LabInfo = storage ? { ...info, storage } : info;
+  await writeLabInfo(layout.stateFile, finished);
+  await writeServersYaml(layout.serversPath, finished);
+  return { info: finished, bootMs };
 }
 
 /** Each guest healthy when its qemu runs, its tap exists and its sshd answers; no netns (`netns` is ''). */
@@ -154,5 +164,7 @@ export async function vmLabStatus(layout: LabLayout, recorded: LabInfo): Promise
       };
     }),
   );
-  return { healthy: nodes.length > 0 && existsSync(`/sys/class/net/${layout.bridge}`) && nodes.every((n) => n.healthy), nodes };
+  // The storage node, when there is one, must answer too: its sshd runs beside moto in its netns.
+  const storageAnswers = recorded.storage === undefined || (await readSshBanner(recorded.storage.ip, STATUS_PROBE_TIMEOUT_MS)) !== undefined;
+  return { healthy: nodes.length > 0 && existsSync(`/sys/class/net/${layout.bridge}`) && nodes.every((n) => n.healthy) && storageAnswers, nodes };
 }
