@@ -16,12 +16,11 @@ export interface WorkloadListing {
 }
 
 export async function listWorkloads(): Promise<WorkloadListing[]> {
-  const [{ CUSTOM_WORKLOADS_DIR, customWorkloads, workloads }, { paramDefault }] = await Promise.all([import('./registry.js'), import('./workload.js')]);
-  const custom = new Set(customWorkloads.workloads);
+  const [{ customWorkloads, workloads }, { paramDefault }] = await Promise.all([import('./registry.js'), import('./workload.js')]);
   return workloads.all().map((w) => ({
     name: w.name,
     description: w.description,
-    definedIn: custom.has(w) ? `${CUSTOM_WORKLOADS_DIR}${w.name}.yaml` : undefined,
+    definedIn: customWorkloads.definedIn.get(w.name),
     params: w.params.map((p) => ({
       flag: p.flag,
       key: `workload.${p.key}`,

@@ -86,6 +86,22 @@ describe('the installed package', () => {
     expect(plan.stdout).toContain(`"resultsDir": "${join(userDir, 'results')}"`);
   });
 
+  it("registers the user's own workloads from config/workloads/custom/ in the working directory", async () => {
+    mkdirSync(join(userDir, 'config/workloads/custom'), { recursive: true });
+    writeFileSync(join(userDir, 'config/workloads/custom/spin.sh'), '#!/bin/sh\nwhile :; do sleep 1; done\n');
+    writeFileSync(
+      join(userDir, 'config/workloads/custom/spin.yaml'),
+      'description: sleeps forever\nscript: spin.sh\ninterpreter: /bin/sh\nparams:\n  naps:\n    flag: --naps\n    type: integer\n    default: 3\n',
+    );
+    const listing = await criuLab('workloads');
+    expect(listing.code).toBe(0);
+    expect(listing.stdout).toMatch(/^spin: sleeps forever/m);
+    expect(listing.stdout).toContain('(from config/workloads/custom/spin.yaml)');
+    const plan = await criuLab('run', '--dry-run', '--workload', 'spin', '--naps', '5');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain(join(userDir, 'config/workloads/custom/spin.sh'));
+  });
+
   it('writes a starter config/ once, and refuses to overwrite it without --force', async () => {
     rmSync(join(userDir, 'config'), { recursive: true, force: true });
     const first = await criuLab('init');

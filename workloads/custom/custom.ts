@@ -154,6 +154,8 @@ export function customWorkload(name: string, definition: CustomDefinition, defin
 
 export interface CustomWorkloads {
   readonly workloads: Workload<Record<string, unknown>>[];
+  /** The YAML file of each, by workload name. */
+  readonly definedIn: Map<string, string>;
   /** One line per file that could not be used: `<file>: <path>: <reason>`. */
   readonly problems: string[];
 }
@@ -164,7 +166,7 @@ export interface CustomWorkloads {
  * and reported, so one bad file does not stop the others or the built-in workloads.
  */
 export function loadCustomWorkloads(dir: string, registered: readonly Workload<Record<string, unknown>>[]): CustomWorkloads {
-  const result: CustomWorkloads = { workloads: [], problems: [] };
+  const result: CustomWorkloads = { workloads: [], definedIn: new Map(), problems: [] };
   if (!existsSync(dir)) return result;
   const keyOfFlag = new Map(registered.flatMap((w) => w.params.map((p) => [p.flag, p.key] as const)));
   for (const file of readdirSync(dir)
@@ -201,6 +203,7 @@ export function loadCustomWorkloads(dir: string, registered: readonly Workload<R
     try {
       const workload = customWorkload(name, parsed.data, path);
       result.workloads.push(workload);
+      result.definedIn.set(name, path);
       for (const p of workload.params) keyOfFlag.set(p.flag, p.key);
     } catch (error) {
       fail((error as Error).message);
