@@ -35,6 +35,9 @@ beforeAll(async () => {
   prefix = join(dir, 'prefix');
   userDir = join(dir, 'elsewhere');
   mkdirSync(userDir);
+  // A compiled file whose source was deleted, as an incremental tsc leaves behind: packing must not ship it.
+  mkdirSync(join(root, 'dist', 'experiments'), { recursive: true });
+  writeFileSync(join(root, 'dist', 'experiments', 'deleted-long-ago.js'), 'export {};\n');
   await execFileAsync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
   const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz'));
   if (!tarball) throw new Error(`npm pack wrote no tarball into ${dir}`);
@@ -60,6 +63,13 @@ describe('the installed package', () => {
     ])
       expect(existsSync(join(installed, file))).toBe(true);
     for (const file of ['experiments/cli.ts', 'test', 'tsconfig.json', 'dist/.tsbuildinfo']) expect(existsSync(join(installed, file))).toBe(false);
+  });
+
+  it('ships no compiled file whose source is gone (prepack builds dist/ from scratch; tsc alone keeps stale output)', () => {
+    const installed = join(prefix, 'lib', 'node_modules', 'criu-lab');
+    const compiled = (readdirSync(join(installed, 'dist'), { recursive: true }) as string[]).filter((file) => file.endsWith('.js'));
+    expect(compiled.length).toBeGreaterThan(50);
+    expect(compiled.filter((file) => !existsSync(join(root, file.replace(/\.js$/, '.ts'))))).toEqual([]);
   });
 
   it('prints its help from any directory', async () => {
