@@ -16,7 +16,7 @@ ROOTFS_SIZE=3G
 PACKAGES=(
   linux-image-amd64 initramfs-tools zstd kmod
   openssh-server openssh-client rsync tini iproute2 iptables nftables procps psmisc util-linux
-  python3 awscli
+  python3
   libbsd0 libgnutls30 libnftables1 libprotobuf-c1 libnl-3-200 libnet1 libuuid1
 )
 
@@ -31,6 +31,12 @@ log "debootstrap $SUITE (minbase + ${#PACKAGES[@]} packages) from $MIRROR"
 debootstrap --variant=minbase --include="$(IFS=,; echo "${PACKAGES[*]}")" "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
+# The AWS CLI (the s3 transfer) goes in with apt in the chroot: as a debootstrap --include,
+# python3-cryptography's dependencies unpack in the wrong order and debootstrap fails.
+log "apt-get install awscli in the chroot"
+chroot "$root" apt-get update -qq >>"$work/debootstrap.log" 2>&1
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends awscli >>"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 install -m 0755 "$CRIU_BIN" "$root/usr/local/sbin/criu"
 install -m 0755 "$GUEST_INIT" "$root/sbin/criu-lab-init"
 chroot "$root" /usr/local/sbin/criu --version >/dev/null
