@@ -120,7 +120,7 @@ function describeUp(result: LabUpResult): string[] {
             `storage: ${info.storage.ip}: S3 ${info.storage.s3.endpointUrl} (moto${info.storage.s3.startupMs !== undefined ? `, answered in ${seconds(info.storage.s3.startupMs)}` : ''}; bucket ${info.storage.s3.bucket})`,
             ...(info.storage.efsMount ? [`${info.storage.efsMount} on every node`] : []),
             ...(info.storage.ebs ? [`volume ${info.storage.ebs.device} at ${info.storage.ebs.mount} on ${info.nodes[0]?.name}`] : []),
-            ...(info.backend === 'vm' ? ['no efs or ebs on a VM lab (S3 only)'] : []),
+            ...(info.storage.efsMount === undefined && info.storage.ebs === undefined ? ['no efs or ebs (S3 only)'] : []),
           ].join(', '),
         ]
       : []),
