@@ -5,6 +5,8 @@ import { Testing } from 'cdktf';
 import type { InfraConfig } from '../../infra/aws/props.js';
 import { CriuLabStack } from '../../infra/aws/stack.js';
 
+export { AWS_PROVIDER, MIRROR_CLI_CONFIG, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
+
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -54,17 +56,3 @@ export const asList = (value: string | readonly string[] | undefined): readonly 
   value === undefined ? [] : typeof value === 'string' ? [value] : value;
 
 export const TERRAFORM = '/usr/local/bin/terraform';
-export const PROVIDER_MIRROR = '/opt/tf-plugins';
-export const AWS_PROVIDER = 'registry.terraform.io/hashicorp/aws';
-
-/** A Terraform CLI config that takes the AWS provider from the local mirror and nothing else. */
-export const MIRROR_CLI_CONFIG = `provider_installation {
-  filesystem_mirror {
-    path    = "${PROVIDER_MIRROR}"
-    include = ["${AWS_PROVIDER}"]
-  }
-  direct {
-    exclude = ["${AWS_PROVIDER}"]
-  }
-}
-`;
