@@ -7,6 +7,7 @@ import { assetPath } from '../../core/package-root.js';
 import { DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG_PATH } from './config-paths.js';
 import { parseInfraProps, readInfraYaml, type InfraConfig } from './props.js';
 import { CriuLabStack } from './stack.js';
+import type { RehearsalTarget } from './rehearsal/target.js';
 
 /** RFC 5737 documentation address: routes nowhere, so the preview's SSH rule admits no one. */
 export const PREVIEW_OPERATOR_CIDR = '192.0.2.1/32';
@@ -21,6 +22,8 @@ export interface LabAppOptions {
   readonly configPath?: string;
   /** @default - cdktf's choice (CDKTF_OUTDIR under `cdktf synth`, else cdktf.out) */
   readonly outdir?: string;
+  /** Synthesize for a rehearsal against moto. @default - for AWS */
+  readonly rehearsal?: RehearsalTarget;
 }
 
 export interface LabApp {
@@ -58,7 +61,7 @@ export function buildLabApp(options: LabAppOptions = {}): LabApp {
   const app = new App(options.outdir === undefined ? {} : { outdir: options.outdir });
   const stack = preview
     ? new CriuLabStack(app, previewConfig(), { source: PREVIEW_SOURCE })
-    : new CriuLabStack(app, loadInfraConfig(configPath), { source: configPath });
+    : new CriuLabStack(app, loadInfraConfig(configPath), { source: configPath, rehearsal: options.rehearsal });
   if (preview) {
     const guard = new TerraformVariable(stack, 'preview_only', {
       type: 'bool',

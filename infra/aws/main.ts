@@ -1,11 +1,15 @@
 // The cdktf app entry (cdktf.json runs it): synthesizes the stack from config/infra.yaml, or
-// from $CRIU_LAB_INFRA_CONFIG when set.
+// from $CRIU_LAB_INFRA_CONFIG when set; aimed at moto when `infra deploy --rehearsal` runs it.
 import { buildLabApp } from './app.js';
 import { DEFAULT_CONFIG_PATH } from './config-paths.js';
 import { renderError } from '../../core/errors.js';
+import { rehearsalTargetFromEnv } from './rehearsal/target.js';
 
 try {
-  const { app, preview } = buildLabApp({ configPath: process.env.CRIU_LAB_INFRA_CONFIG || undefined });
+  const { app, preview } = buildLabApp({
+    configPath: process.env.CRIU_LAB_INFRA_CONFIG || undefined,
+    rehearsal: rehearsalTargetFromEnv(process.env),
+  });
   if (preview) {
     console.error(
       `criu-lab: ${DEFAULT_CONFIG_PATH} not found; synthesizing a preview from the example config ` +

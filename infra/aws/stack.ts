@@ -1,7 +1,7 @@
 // The whole AWS lab as one stack, named after the config's prefix: network, security groups,
 // bastion, a node group per zone, and the EFS, EBS and S3 transfer targets, with outputs.
 import type { Construct } from 'constructs';
-import { TerraformStack } from 'cdktf';
+import { LocalBackend, TerraformStack } from 'cdktf';
 import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parameter/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
@@ -15,12 +15,15 @@ import { StackOutputsConstruct } from './outputs.js';
 import { parseInfraProps, readOperatorPublicKey, type InfraConfig, type InfraProps } from './props.js';
 import { SecurityGroups } from './security-groups.js';
 import { readSetupHostScript } from './user-data.js';
+import { providerSettings, type RehearsalTarget } from './rehearsal/target.js';
 
 export interface CriuLabStackOptions {
   /** Names the config in validation errors. @default 'the infra config' */
   readonly source?: string;
   /** @default - the text of scripts/setup-host.sh */
   readonly setupHostScript?: string;
+  /** Deploy to moto instead of AWS, with a state file of its own (`infra deploy --rehearsal`). @default - AWS */
+  readonly rehearsal?: RehearsalTarget;
 }
 
 export class CriuLabStack extends TerraformStack {
@@ -46,7 +49,9 @@ export class CriuLabStack extends TerraformStack {
     new AwsProvider(this, 'aws', {
       region: props.region,
       defaultTags: [{ tags: { [STACK_TAG_KEY]: prefix, project: 'criu-lab' } }],
+      ...(options.rehearsal && providerSettings(options.rehearsal)),
     });
+    if (options.rehearsal) new LocalBackend(this, { path: options.rehearsal.statePath });
     const image = props.machineImage;
     const imageId = image.kind === 'ssm-parameter' ? new DataAwsSsmParameter(this, 'image', { name: image.ssmParameter }).insecureValue : image.imageId;
     const keyPair = new KeyPair(this, 'operator-key', { keyName: `${prefix}-operator`, publicKey });

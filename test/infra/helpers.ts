@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { Testing } from 'cdktf';
 import type { InfraConfig } from '../../infra/aws/props.js';
-import { CriuLabStack } from '../../infra/aws/stack.js';
+import { CriuLabStack, type CriuLabStackOptions } from '../../infra/aws/stack.js';
 
 export { AWS_PROVIDER, MIRROR_CLI_CONFIG, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
 
@@ -31,13 +31,14 @@ export interface SynthesizedStack {
     readonly data?: Readonly<Record<string, Readonly<Record<string, Resource>>>>;
     readonly output: Readonly<Record<string, { readonly value: unknown }>>;
     readonly provider: Readonly<Record<string, readonly Resource[]>>;
+    readonly terraform: Readonly<Record<string, unknown>>;
   };
   /** Every resource of a Terraform type, e.g. `aws_instance`. */
   readonly resources: (type: string) => Resource[];
 }
 
-export function synthStack(overrides: Partial<InfraConfig> = {}): SynthesizedStack {
-  const stack = new CriuLabStack(Testing.app(), { ...TEST_CONFIG, ...overrides });
+export function synthStack(overrides: Partial<InfraConfig> = {}, options: CriuLabStackOptions = {}): SynthesizedStack {
+  const stack = new CriuLabStack(Testing.app(), { ...TEST_CONFIG, ...overrides }, options);
   const json = JSON.parse(Testing.synth(stack)) as SynthesizedStack['json'];
   return { stack, json, resources: (type) => Object.values(json.resource[type] ?? {}) };
 }
