@@ -31,7 +31,25 @@ export interface DeployOptions {
   /** Wait for every instance's bootstrap and pin its host keys. @default true */
   readonly waitForBoot: boolean;
   readonly bootTimeoutMs: number;
+  /** Where the stack goes. @default AWS_TARGET */
+  readonly target?: DeployTarget;
 }
+
+/**
+ * Where cdktf deploys the stack, as far as the stages care: AWS itself, or a rehearsal's moto
+ * (infra/aws/rehearsal), which adds to every cdktf command and reads back what moto holds.
+ */
+export interface DeployTarget {
+  /** Added to every cdktf command's environment. */
+  readonly cdktfEnv: Readonly<Record<string, string>>;
+  /** Added to every cdktf command's arguments. */
+  readonly cdktfArgs: readonly string[];
+  /** Runs once servers.yaml is written, before any experiment and the teardown. */
+  readonly afterDeploy?: (outputs: StackOutputs) => Promise<void>;
+}
+
+/** AWS with the operator's credentials and terraform config; cdktf's own output directory. */
+export const AWS_TARGET: DeployTarget = { cdktfEnv: {}, cdktfArgs: [] };
 
 /** The edges the stages touch, replaceable in tests (no AWS here). */
 export interface InfraEffects {
@@ -56,16 +74,23 @@ export interface DeployOutcome {
   readonly experiment?: ProcessResult;
 }
 
-function cdktfEnvironment(configPath: string): Record<string, string> {
-  return { CRIU_LAB_INFRA_CONFIG: resolve(configPath), CHECKPOINT_DISABLE: '1' };
+function cdktfEnvironment(configPath: string, target: DeployTarget): Record<string, string> {
+  return { ...target.cdktfEnv, CRIU_LAB_INFRA_CONFIG: resolve(configPath), CHECKPOINT_DISABLE: '1' };
 }
 
-async function cdktf(verb: 'deploy' | 'destroy', props: InfraProps, configPath: string, extra: readonly string[], effects: InfraEffects): Promise<void> {
+async function cdktf(
+  verb: 'deploy' | 'destroy',
+  props: InfraProps,
+  configPath: string,
+  extra: readonly string[],
+  effects: InfraEffects,
+  target: DeployTarget = AWS_TARGET,
+): Promise<void> {
   if (!existsSync(CDKTF)) throw new UsageError(`${CDKTF} is missing; fix: npm ci`);
   effects.log(`cdktf ${verb} ${props.prefix} (${configPath})`);
-  const result = await effects.run([CDKTF, verb, props.prefix, '--auto-approve', ...extra], {
+  const result = await effects.run([CDKTF, verb, props.prefix, '--auto-approve', ...target.cdktfArgs, ...extra], {
     cwd: PACKAGE_ROOT,
-    env: cdktfEnvironment(configPath),
+    env: cdktfEnvironment(configPath, target),
     echo: true,
     check: false,
   });
@@ -107,12 +132,14 @@ async function pinHostKeys(outputs: StackOutputs, serversPath: string, options: 
 async function deployStages(props: InfraProps, options: DeployOptions, effects: InfraEffects): Promise<DeployOutcome> {
   const outputsPath = resolve(options.outputsPath);
   const serversPath = resolve(options.serversPath);
-  await cdktf('deploy', props, options.configPath, ['--outputs-file', outputsPath, '--outputs-file-include-sensitive-outputs'], effects);
+  const target = options.target ?? AWS_TARGET;
+  await cdktf('deploy', props, options.configPath, ['--outputs-file', outputsPath, '--outputs-file-include-sensitive-outputs'], effects, target);
   const outputs = readStackOutputs(outputsPath, props.prefix);
   const knownHostsPath = options.waitForBoot ? await pinHostKeys(outputs, serversPath, options, effects) : undefined;
   const servers = buildServersDocument(outputs, { privateKeyPath: props.privateKeyPath, knownHostsPath });
   writeServersFile(serversPath, servers);
   effects.log(`wrote ${serversPath}${knownHostsPath ? ` and ${knownHostsPath}` : ''}`);
+  await target.afterDeploy?.(outputs);
   if (options.experimentPath === undefined) return { servers, serversPath };
   effects.log(`running ${options.experimentPath} on the lab`);
   // In the user's working directory, not the package: results/ lands beside their config/.
@@ -152,7 +179,7 @@ export async function deployLab(options: DeployOptions, effects: InfraEffects = 
   } finally {
     if (options.destroyAfter) {
       try {
-        await cdktf('destroy', props, options.configPath, [], effects);
+        await cdktf('destroy', props, options.configPath, [], effects, options.target);
       } catch (destroyError) {
         // Keep the first failure as the one reported; still say the teardown failed.
         if (failure === undefined) throw destroyError;
