@@ -19,6 +19,11 @@ export interface SecurityGroupsProps {
 const SSH_PORT = 22;
 const NFS_PORT = 2049;
 
+/** The AWS name of one of the stack's groups, e.g. `criu-lab-efs`: the rehearsal finds the EFS mount targets by it. */
+export function securityGroupName(prefix: string, role: 'bastion' | 'nodes' | 'efs'): string {
+  return `${prefix}-${role}`;
+}
+
 export class SecurityGroups extends Construct {
   readonly bastion: SecurityGroup;
   readonly nodes: SecurityGroup;
@@ -28,13 +33,13 @@ export class SecurityGroups extends Construct {
   constructor(scope: Construct, id: string, props: SecurityGroupsProps) {
     super(scope, id);
     // Rules live in their own resources (none inline), so a group can name itself as source.
-    const group = (name: string, description: string) =>
-      new SecurityGroup(this, name, {
-        name: `${props.prefix}-${name}`,
+    const group = (role: 'bastion' | 'nodes' | 'efs', description: string) =>
+      new SecurityGroup(this, role, {
+        name: securityGroupName(props.prefix, role),
         description,
         vpcId: props.vpcId,
         revokeRulesOnDelete: true,
-        tags: { Name: `${props.prefix}-${name}` },
+        tags: { Name: securityGroupName(props.prefix, role) },
       });
     this.bastion = group('bastion', 'criu-lab bastion: SSH from the operator only');
     this.nodes = group('nodes', 'criu-lab nodes: SSH from the bastion, strategy ports between nodes');
