@@ -1,10 +1,10 @@
-// `criu-lab infra synth | deploy | destroy`: the AWS lab's command group, registered on the
+// `criu-lab infra synth | deploy [--rehearsal] | destroy`: the AWS lab's command group, registered on the
 // main program by experiments/cli.ts. Errors render through core/errors.ts: usage exits 2, external failures 1.
 // cdktf and the AWS SDK load in the actions, so no other command pays for them.
 import type { Command } from 'commander';
 import type { InfraEffects } from './deploy.js';
 import { reportErrors, UsageError } from '../../core/errors.js';
-import { DEFAULT_CONFIG_PATH } from './config-paths.js';
+import { DEFAULT_CONFIG_PATH, DEFAULT_REHEARSAL_DIR } from './config-paths.js';
 import { shellExitCode } from '../../core/process.js';
 
 interface ConfigFlags {
@@ -12,13 +12,19 @@ interface ConfigFlags {
 }
 
 interface DeployFlags extends ConfigFlags {
-  readonly servers: string;
-  readonly outputs: string;
+  readonly servers?: string;
+  readonly outputs?: string;
   readonly run?: string;
   readonly destroyAfter?: boolean;
-  readonly waitForBoot: boolean;
+  /** undefined unless --wait-for-boot or --no-wait-for-boot is given: a deploy waits, a rehearsal cannot. */
+  readonly waitForBoot?: boolean;
   readonly bootTimeout: string;
+  readonly rehearsal?: boolean;
+  readonly rehearsalDir: string;
 }
+
+const DEFAULT_SERVERS_PATH = 'config/servers.yaml';
+const DEFAULT_OUTPUTS_PATH = 'config/infra.outputs.json';
 
 function bootTimeoutMs(minutes: string): number {
   const value = Number(minutes);
@@ -51,24 +57,44 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
     .command('deploy')
     .description('deploy the lab, wait for its nodes, pin their host keys and write servers.yaml')
     .option('-c, --config <path>', 'infra config', DEFAULT_CONFIG_PATH)
-    .option('--servers <path>', 'servers file to write', 'config/servers.yaml')
-    .option('--outputs <path>', 'where cdktf writes the stack outputs', 'config/infra.outputs.json')
+    .option('--servers <path>', `servers file to write (default ${DEFAULT_SERVERS_PATH}; with --rehearsal, in the rehearsal dir)`)
+    .option('--outputs <path>', `where cdktf writes the stack outputs (default ${DEFAULT_OUTPUTS_PATH}; with --rehearsal, in the rehearsal dir)`)
     .option('--run <experiment.yaml>', 'run this experiment once the lab is up')
     .option('--destroy-after', 'destroy the lab at the end, also when the deploy or the run failed')
+    .option('--wait-for-boot', 'wait for the bootstrap and pin host keys (the default, except with --rehearsal)')
     .option('--no-wait-for-boot', 'do not wait for the bootstrap nor pin host keys (servers.yaml without known_hosts)')
     .option('--boot-timeout <minutes>', "how long to wait for the nodes' bootstrap", '30')
+    .option('--rehearsal', 'deploy the same stack to moto on 127.0.0.1 instead of AWS: no account, no cost; writes a rehearsal plan')
+    .option('--rehearsal-dir <dir>', "the rehearsal's config, state, servers.yaml and plan", DEFAULT_REHEARSAL_DIR)
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
+        if (flags.rehearsal) {
+          const { refuseRehearsalFlags, rehearseDeploy } = await import('./rehearsal/rehearse.js');
+          refuseRehearsalFlags(flags);
+          const stageEffects = await effectsOrDefault();
+          const outcome = await rehearseDeploy(
+            {
+              configPath: flags.config,
+              rehearsalDir: flags.rehearsalDir,
+              serversPath: flags.servers,
+              outputsPath: flags.outputs,
+              destroyAfter: flags.destroyAfter === true,
+            },
+            stageEffects,
+          );
+          stageEffects.log(`rehearsal plan: ${outcome.planPath}; servers: ${outcome.serversPath}`);
+          return 0;
+        }
         const [{ requireAwsCredentials }, { deployLab }] = await Promise.all([import('./credentials.js'), import('./deploy.js')]);
         requireAwsCredentials();
         const outcome = await deployLab(
           {
             configPath: flags.config,
-            serversPath: flags.servers,
-            outputsPath: flags.outputs,
+            serversPath: flags.servers ?? DEFAULT_SERVERS_PATH,
+            outputsPath: flags.outputs ?? DEFAULT_OUTPUTS_PATH,
             experimentPath: flags.run,
             destroyAfter: flags.destroyAfter === true,
-            waitForBoot: flags.waitForBoot,
+            waitForBoot: flags.waitForBoot ?? true,
             bootTimeoutMs: bootTimeoutMs(flags.bootTimeout),
           },
           await effectsOrDefault(),

@@ -3,3 +3,5 @@
 // command's help names them without loading the settings' schema.
 export const DEFAULT_CONFIG_PATH = 'config/infra.yaml';
 export const EXAMPLE_CONFIG_PATH = 'config/infra.example.yaml';
+/** Where `infra deploy --rehearsal` keeps its files: beside config/servers.yaml, never over it. */
+export const DEFAULT_REHEARSAL_DIR = 'config/rehearsal';

@@ -1,7 +1,10 @@
 // The seam `infra deploy --rehearsal` adds to the stack: the same resources, with every AWS service
 // they call pointed at moto on loopback and a state file of the rehearsal's own; nothing of it
-// when not rehearsing.
-import { describe, expect, it } from '@jest/globals';
+// when not rehearsing. And the flags a rehearsal refuses before it starts anything.
+import { describe, expect, it, jest, afterEach } from '@jest/globals';
+import { Command } from 'commander';
+import { registerInfraCommands } from '../../infra/aws/cli.js';
+import type { InfraEffects } from '../../infra/aws/deploy.js';
 import {
   REHEARSAL_ENDPOINT_ENV,
   REHEARSAL_STATE_ENV,
@@ -78,5 +81,40 @@ describe('the rehearsal target in the environment of the synth', () => {
     for (const endpoint of ['http://10.0.0.5:5000', 'https://127.0.0.1:5000', 'http://localhost:5000', 'http://127.0.0.1:5000/x']) {
       expect(() => rehearsalTargetFromEnv({ [REHEARSAL_ENDPOINT_ENV]: endpoint, [REHEARSAL_STATE_ENV]: TARGET.statePath })).toThrow(/127\.0\.0\.1/);
     }
+  });
+});
+
+describe('criu-lab infra deploy --rehearsal (command line)', () => {
+  afterEach(() => {
+    process.exitCode = undefined;
+    jest.restoreAllMocks();
+  });
+
+  /** The command line with an edge that records every command instead of running it. */
+  function cli() {
+    const commands: string[][] = [];
+    const effects: InfraEffects = {
+      run: async (command) => {
+        commands.push([...command]);
+        throw new Error('nothing may run');
+      },
+      consoleReader: () => async () => '',
+      log: () => undefined,
+      bootPollMs: 0,
+    };
+    return { program: registerInfraCommands(new Command('criu-lab').exitOverride(), effects).parent as Command, commands };
+  }
+
+  it.each([
+    [['--wait-for-boot'], /--wait-for-boot: the rehearsal has no guests to boot yet/],
+    [['--run', 'experiment.yaml'], /--run: an experiment needs the guests/],
+  ])('refuses %j with a usage error (exit 2) before it starts anything', async (flags, problem) => {
+    const errors: string[] = [];
+    jest.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));
+    const { program, commands } = cli();
+    await program.parseAsync(['node', 'criu-lab', 'infra', 'deploy', '--rehearsal', ...flags]);
+    expect(process.exitCode).toBe(2);
+    expect(errors.join('\n')).toMatch(problem);
+    expect(commands).toEqual([]);
   });
 });
