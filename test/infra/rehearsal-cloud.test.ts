@@ -164,6 +164,10 @@ describeWithMotoAndTerraform('infra deploy --rehearsal: the stack deployed to mo
     expect(servers.nodes.bastion.ip).toBe(bastion?.publicIp);
   });
 
+  it('hands on the login user and the key the guests must authorize', () => {
+    expect({ sshUser: outcome.plan.sshUser, authorizedKey: outcome.plan.authorizedKey }).toEqual({ sshUser: 'admin', authorizedKey: TEST_PUBLIC_KEY });
+  });
+
   it('reads back each instance’s user data byte for byte as synthesized and applied', () => {
     const state = observed.stateAfterDeploy ?? [];
     const synthesizedInstances = observed.synthesized?.resource.aws_instance ?? {};

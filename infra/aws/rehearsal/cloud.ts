@@ -61,6 +61,8 @@ export interface RehearsalPlan {
   readonly region: string;
   /** The image's login user, who gets the operator's key. */
   readonly sshUser: string;
+  /** The public key the stack's key pair holds: cloud-init puts it in the login user's authorized_keys. */
+  readonly authorizedKey: string;
   readonly vpc: { readonly vpcId: string; readonly cidr: string };
   readonly subnets: readonly RehearsalSubnet[];
   readonly instances: readonly RehearsalInstance[];
@@ -142,8 +144,11 @@ async function readMountTargets(ec2: EC2Client, vpcId: string, stack: string): P
   }));
 }
 
-/** Reads the deployed stack back from moto at `endpoint`; `outputs` (the deploy's) name the instances it must find. */
-export async function readRehearsalPlan(endpoint: string, outputs: StackOutputs): Promise<RehearsalPlan> {
+/**
+ * Reads the deployed stack back from moto at `endpoint`; `outputs` (the deploy's) name the
+ * instances it must find; `authorizedKey` is the operator's public key the stack was given.
+ */
+export async function readRehearsalPlan(endpoint: string, outputs: StackOutputs, authorizedKey: string): Promise<RehearsalPlan> {
   const { stack, region } = outputs;
   const ec2 = rehearsalEc2Client(endpoint, region);
   try {
@@ -167,6 +172,7 @@ export async function readRehearsalPlan(endpoint: string, outputs: StackOutputs)
       stack,
       region,
       sshUser: outputs.ssh_user,
+      authorizedKey,
       vpc: { vpcId, cidr: required(vpc?.CidrBlock, 'the VPC CIDR') },
       subnets: (subnets.Subnets ?? []).map((subnet) => ({
         subnetId: required(subnet.SubnetId, 'a subnet id'),

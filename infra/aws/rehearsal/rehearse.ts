@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { UsageError } from '../../../core/errors.js';
 import { findMotoServer, freeLoopbackPort, killMoto, requireMotoServer, startMoto, stopMoto } from '../../local/moto.js';
 import { deployLab, type DeployTarget, type InfraEffects } from '../deploy.js';
-import { DEFAULT_SSH_USER, loadInfraProps, readInfraYaml } from '../props.js';
+import { DEFAULT_SSH_USER, loadInfraProps, readInfraYaml, readOperatorPublicKey } from '../props.js';
 import { hasProviderMirror, MIRROR_CLI_CONFIG, PROVIDER_MIRROR } from '../terraform-mirror.js';
 import { readRehearsalPlan, type RehearsalPlan } from './cloud.js';
 import { checkedTarget, REHEARSAL_ENDPOINT_ENV, REHEARSAL_STATE_ENV } from './target.js';
@@ -127,7 +127,7 @@ export async function rehearseDeploy(options: RehearsalOptions, effects: InfraEf
       cdktfEnv: { ...terraform.env, [REHEARSAL_ENDPOINT_ENV]: rehearsal.endpoint, [REHEARSAL_STATE_ENV]: rehearsal.statePath },
       cdktfArgs: ['--output', files.cdktfOut, ...terraform.args],
       afterDeploy: async (outputs) => {
-        plan = await readRehearsalPlan(rehearsal.endpoint, outputs);
+        plan = await readRehearsalPlan(rehearsal.endpoint, outputs, readOperatorPublicKey(props));
         writeFileSync(files.plan, `${JSON.stringify(plan, null, 2)}\n`);
         effects.log(`read back ${plan.instances.length} instances from moto; wrote ${files.plan}`);
       },
