@@ -97,6 +97,12 @@ export interface StartMotoOptions {
   readonly retryHint?: string;
   /** Told moto's pid as soon as it runs, before it answers: an owner that stops it on Ctrl-C needs it then. */
   readonly onSpawn?: (pid: number) => void;
+  /**
+   * The kernel kills moto when the process that started it dies, even by SIGKILL, where no handler
+   * runs (setpriv --pdeathsig). For a moto that lives for one command; a lab's moto outlives `lab up`.
+   * @default false
+   */
+  readonly diesWithOwner?: boolean;
 }
 
 export interface StartedMoto {
@@ -114,7 +120,12 @@ export async function startMoto(command: MotoCommand, options: StartMotoOptions)
   if (netns === undefined && address !== '127.0.0.1') throw new Error(`internal: moto in the host's netns on ${address}, not 127.0.0.1`);
   const endpoint = `http://${address}:${port}`;
   const hint = options.retryHint ?? `see ${logPath}; \`criu-lab lab down\`, then retry`;
-  const argv = [...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]), ...command.argv, '--host', address, '--port', String(port)];
+  const argv = [
+    ...(options.diesWithOwner === true ? ['setpriv', '--pdeathsig', 'KILL', '--'] : []),
+    ...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]),
+    ...command.argv,
+    ...['--host', address, '--port', String(port)],
+  ];
   const started = performance.now();
   const log = openSync(logPath, 'a');
   let exited: string | undefined;

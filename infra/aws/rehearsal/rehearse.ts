@@ -119,6 +119,7 @@ export async function rehearseDeploy(options: RehearsalOptions, effects: InfraEf
       timeoutMs: MOTO_START_TIMEOUT_MS,
       retryHint: `see ${files.motoLog}`,
       onSpawn: (pid) => (motoPid = pid),
+      diesWithOwner: true, // a SIGKILLed rehearsal, which runs no handler, takes its moto with it
     });
     effects.log(`moto (${command.found}) answers on ${moto.endpoint} after ${(moto.startupMs / 1000).toFixed(1)} s; rehearsing in ${files.dir}`);
     const rehearsal = checkedTarget({ endpoint: moto.endpoint, statePath: files.state });
