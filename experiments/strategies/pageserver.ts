@@ -5,7 +5,7 @@ import { pageServerArgv } from '../criu/commands.js';
 import { portFreeRow } from '../criu/checks.js';
 import { ms, type RunContext } from '../run-context.js';
 import { dumpMoveRestore, finalStepLogs, runImages, type FinalStep } from './full.js';
-import { checkBeforeFreeze, makeDirs, pageStreamOf, withCriuLog } from './steps.js';
+import { checkBeforeFreeze, makeDirs, pagesLandBeforeHandOverRow, pageStreamOf, withCriuLog } from './steps.js';
 import { installStreamTls, streamTls } from './stream-tls.js';
 import type { Strategy } from './strategy.js';
 
@@ -21,8 +21,9 @@ const streamedStep = (ctx: Pick<RunContext, 'plan' | 'paths'>): FinalStep => ({
 export const pageserverStrategy: Strategy = {
   name: 'pageserver',
 
-  preflight: async (ctx) => [
+  preflight: async (ctx, transfer) => [
     await portFreeRow(ctx.destination, ctx, ctx.plan.checkpoint.strategy.pageServerPort, `the page server receives ${ctx.source.name}'s pages there`),
+    pagesLandBeforeHandOverRow(ctx, transfer),
   ],
 
   async migrate(ctx, transfer, pid) {

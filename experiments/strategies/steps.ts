@@ -197,6 +197,25 @@ export function imagesStayOnSourceRow(
   );
 }
 
+/**
+ * A page server writes the pages into the destination's image directory while the source dumps. A
+ * transfer that hands the image storage over (ebs) mounts it there only after the dump, over what
+ * the page server wrote: the restore would find the other images and none of the pages.
+ */
+export function pagesLandBeforeHandOverRow(ctx: Pick<RunContext, 'destination'>, transfer: Pick<TransferSession, 'name' | 'capabilities'>): PreflightRow {
+  const method = transfer.name;
+  const ok = !transfer.capabilities.handsStorageOver;
+  return row(
+    ctx.destination.name,
+    `transfer ${method}`,
+    ok,
+    ok
+      ? `the page server's pages and ${method}'s images meet in one image directory on ${ctx.destination.name}`
+      : `the page server writes the pages on ${ctx.destination.name} before ${method} brings the image storage there, and mounting it hides them from the restore`,
+    `choose --transfer rsync, s3 or efs with pageserver, or --strategy full with ${method}`,
+  );
+}
+
 /** Pages a dump sent to the destination's page server, from its own statistics; `tls` says how they went. */
 export function pageStreamOf(stats: CriuStats, tls: boolean): PageStreamMetrics {
   const pages = stats['pages_written'] ?? 0;

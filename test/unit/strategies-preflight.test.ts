@@ -78,6 +78,20 @@ describe('preflight', () => {
     );
   });
 
+  it('refuses pageserver with a transfer that hands the image storage over (ebs): the volume would be mounted over the pages', async () => {
+    const world = labWorld();
+    const ebsSession = { ...recordingTransfer(world), name: 'ebs', capabilities: { handsStorageOver: true, imagesOnSharedStorage: true } };
+    const refused = preflight(contextWith(world, flag('checkpoint.strategy.mode', 'pageserver')), strategies.get('pageserver'), ebsSession);
+    const error = (await refused.catch((e: unknown) => e)) as UsageError;
+    expect(error).toBeInstanceOf(UsageError);
+    expect(error.problems).toEqual([
+      expect.stringMatching(
+        /^n2: transfer ebs: the page server writes the pages on n2 before ebs brings the image storage there, .*; fix: choose --transfer rsync, s3 or efs with pageserver, or --strategy full with ebs/,
+      ),
+    ]);
+    expect(world.calls.filter((c) => ['dump', 'page-server', 'restore'].includes(c.argv[1] ?? ''))).toEqual([]);
+  });
+
   it('fails a row that names the port and the setting to change when the page server port is taken', async () => {
     const world = labWorld({ listening: { n2: 'LISTEN 0 1 0.0.0.0:27000 0.0.0.0:* users:(("criu",pid=9,fd=7))' } });
     const report = await inspectNodes(contextWith(world, flag('checkpoint.strategy.mode', 'pageserver')), strategies.get('pageserver'), rsyncSession);
