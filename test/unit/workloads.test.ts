@@ -146,6 +146,16 @@ describe("the seed's six workloads and the original framework's jupyter", () => 
   });
 });
 
+describe('paths.scripts_dir', () => {
+  it.each(workloads.names())('%s starts the payload it uploaded to the scripts dir, not from the work dir', (name) => {
+    const workload = workloads.get(name);
+    const params = Object.fromEntries(workload.params.map((param) => [param.key, paramDefault(param)]));
+    const argv = workload.startArgv({ params, workDir: '/w/run', scriptDir: '/s/run' });
+    const payloads = argv.filter((word) => /\.(py|sh)$/.test(word));
+    expect(payloads.filter((file) => !file.startsWith('/s/run/'))).toEqual([]);
+  });
+});
+
 describe('verify', () => {
   const redisFrozen: WorkloadStatus = {
     pid: 40,

@@ -3,7 +3,7 @@
 // variable the session held at the freeze is byte-identical after restore.
 import { assetPath } from '../../core/package-root.js';
 import { z } from 'zod';
-import { chainChecksum, check, defineWorkload, numeric, pythonModule, stringList, verdict, withProtocol } from '../workload.js';
+import { chainChecksum, check, defineWorkload, numeric, pythonModule, pythonPayloadArgv, stringList, verdict, withProtocol } from '../workload.js';
 
 export interface JupyterParams {
   readonly num_cells: number;
@@ -32,11 +32,8 @@ export const jupyterWorkload = defineWorkload<JupyterParams>({
     },
   ],
   payloadFiles: withProtocol(assetPath('workloads/jupyter/payload.py')),
-  startArgv: ({ params, workDir }) => [
-    '/usr/bin/python3',
-    `${workDir}/payload.py`,
-    '--working-dir',
-    workDir,
+  startArgv: ({ params, workDir, scriptDir }) => [
+    ...pythonPayloadArgv({ workDir, scriptDir }),
     '--num-cells',
     String(params.num_cells),
     '--cell-interval',
