@@ -1,4 +1,4 @@
-// `criu-lab infra synth | deploy [--rehearsal] | destroy`: the AWS lab's command group, registered on the
+// `criu-lab infra synth | deploy [--rehearsal] | bake | destroy`: the AWS lab's command group, registered on the
 // main program by experiments/cli.ts. Errors render through core/errors.ts: usage exits 2, external failures 1.
 // cdktf and the AWS SDK load in the actions, so no other command pays for them.
 import type { Command } from 'commander';
@@ -23,13 +23,21 @@ interface DeployFlags extends ConfigFlags {
   readonly rehearsalDir: string;
 }
 
+interface BakeFlags extends ConfigFlags {
+  readonly outputs: string;
+  readonly from?: string;
+  /** false with --no-reboot */
+  readonly reboot: boolean;
+  readonly timeout: string;
+}
+
 const DEFAULT_SERVERS_PATH = 'config/servers.yaml';
 const DEFAULT_OUTPUTS_PATH = 'config/infra.outputs.json';
 
-function bootTimeoutMs(minutes: string): number {
+function minutesMs(minutes: string, flag = '--boot-timeout'): number {
   const value = Number(minutes);
   if (!Number.isFinite(value) || value <= 0) {
-    throw new UsageError(`--boot-timeout ${minutes} must be a positive number of minutes`);
+    throw new UsageError(`${flag} ${minutes} must be a positive number of minutes`);
   }
   return value * 60_000;
 }
@@ -95,11 +103,53 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
             experimentPath: flags.run,
             destroyAfter: flags.destroyAfter === true,
             waitForBoot: flags.waitForBoot ?? true,
-            bootTimeoutMs: bootTimeoutMs(flags.bootTimeout),
+            bootTimeoutMs: minutesMs(flags.bootTimeout),
           },
           await effectsOrDefault(),
         );
         return outcome.experiment ? shellExitCode(outcome.experiment) : 0;
+      }),
+    );
+
+  infra
+    .command('bake')
+    .description("image a deployed node (packages and CRIU in place) and set the config's ami to it: later stacks boot ready without building CRIU")
+    .option('-c, --config <path>', 'infra config whose ami is set to the image', DEFAULT_CONFIG_PATH)
+    .option('--outputs <path>', 'the deployed stack outputs', DEFAULT_OUTPUTS_PATH)
+    .option('--from <node>', 'the node to image (default: the first node)')
+    .option('--no-reboot', 'image without stopping the node (faster; a filesystem caught mid-write may be in the image)')
+    .option('--timeout <minutes>', 'how long EC2 may take to make the image available', '60')
+    .action((flags: BakeFlags) =>
+      reportErrors(async () => {
+        const timeoutMs = minutesMs(flags.timeout, '--timeout');
+        const [{ requireAwsCredentials }, { bakeImage, useBakedImage }, { loadInfraProps }, { readStackOutputs }, { EC2Client }] = await Promise.all([
+          import('./credentials.js'),
+          import('./bake.js'),
+          import('./props.js'),
+          import('./outputs.js'),
+          import('@aws-sdk/client-ec2'),
+        ]);
+        requireAwsCredentials();
+        const props = loadInfraProps(flags.config);
+        const outputs = readStackOutputs(flags.outputs, props.prefix);
+        const effects = await effectsOrDefault();
+        const controller = new AbortController();
+        const abort = () => controller.abort(new UsageError('interrupted: the image being made was deregistered'));
+        process.once('SIGINT', abort);
+        try {
+          const baked = await bakeImage(new EC2Client({ region: outputs.region }), outputs, {
+            ...(flags.from !== undefined ? { from: flags.from } : {}),
+            noReboot: flags.reboot === false,
+            timeoutMs,
+            pollMs: 15_000,
+            signal: controller.signal,
+            log: effects.log,
+          });
+          useBakedImage(flags.config, baked);
+          effects.log(`${flags.config}: ami is now ${baked.imageId} (user ${baked.sshUser}); the next deploy boots from it`);
+        } finally {
+          process.removeListener('SIGINT', abort);
+        }
       }),
     );
 
