@@ -19,9 +19,11 @@ export interface TlsFiles {
 const tlsArgv = (tls: TlsFiles | undefined): string[] => (tls ? ['--tls', '--tls-cacert', tls.caCert, '--tls-cert', tls.cert, '--tls-key', tls.key] : []);
 
 /** Where a call reads or writes its images and its log (relative to the images), at CRIU's most verbose level. */
-const imagesAndLog = (options: { readonly imageDir: string; readonly logFile: string }): string[] => [
+/** `workDir`: CRIU's working directory (its logs, stats and sockets, relative to it); @default the images dir */
+const imagesAndLog = (options: { readonly imageDir: string; readonly logFile: string; readonly workDir?: string }): string[] => [
   '--images-dir',
   options.imageDir,
+  ...(options.workDir !== undefined ? ['--work-dir', options.workDir] : []),
   '--log-file',
   options.logFile,
   '-v4',
@@ -88,7 +90,10 @@ export function preDumpArgv(options: PreDumpOptions): string[] {
 
 export interface RestoreOptions {
   readonly imageDir: string;
+  /** Relative to workDir. */
   readonly logFile: string;
+  /** Where the restore's log and stats go and where it finds the lazy-pages daemon's socket. @default imageDir */
+  readonly workDir?: string;
   readonly extraFlags: readonly string[];
   /** Leave anonymous memory to a `criu lazy-pages` daemon that fills it on demand. */
   readonly lazyPages?: boolean;
@@ -122,29 +127,18 @@ export function pageServerArgv(options: { readonly imageDir: string; readonly lo
  */
 export function lazyPagesArgv(options: {
   readonly imageDir: string;
+  /** Relative to workDir. */
   readonly logFile: string;
+  /** Where its log and its socket (LAZY_PAGES_SOCKET) go; the restore must be given the same. @default imageDir */
+  readonly workDir?: string;
   readonly address: string;
   readonly port: number;
   readonly tls?: TlsFiles;
 }): string[] {
-  return [
-    CRIU,
-    'lazy-pages',
-    '--page-server',
-    '--address',
-    options.address,
-    '--port',
-    String(options.port),
-    ...tlsArgv(options.tls),
-    '--images-dir',
-    options.imageDir,
-    '--log-file',
-    options.logFile,
-    '-v4',
-  ];
+  return [CRIU, 'lazy-pages', '--page-server', '--address', options.address, '--port', String(options.port), ...tlsArgv(options.tls), ...imagesAndLog(options)];
 }
 
-/** The unix socket the lazy-pages daemon opens in its images dir when it is ready for the restore. */
+/** The unix socket the lazy-pages daemon opens in its working directory when it is ready for the restore. */
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket';
 
 export const featureCheckArgv = (feature: string): string[] => [CRIU, 'check', '--feature', feature];

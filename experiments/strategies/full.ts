@@ -45,8 +45,13 @@ export const finalDumpArgv = (c: Ctx, pid: number | string, step: Pick<FinalStep
     ...(step.tls ? { tls: step.tls } : {}),
   });
 
-export const finalRestoreArgv = (c: Ctx, images: FinalImages, lazyPages = false): string[] =>
-  restoreArgv({ imageDir: images.destination, logFile: 'restore.log', lazyPages, extraFlags: c.workload.criuFlags.restore });
+/** `workDir`: CRIU's working directory elsewhere than the images (lazy's socket); the log stays with the images. */
+export const finalRestoreArgv = (c: Ctx, images: FinalImages, lazy?: { readonly workDir: string }): string[] =>
+  restoreArgv({
+    imageDir: images.destination,
+    ...(lazy ? { workDir: lazy.workDir, logFile: `${images.destination}/restore.log`, lazyPages: true } : { logFile: 'restore.log' }),
+    extraFlags: c.workload.criuFlags.restore,
+  });
 
 export const finalItems = (c: Pick<RunContext, 'paths'>, images: FinalImages) => withImagesAt(migrationItems(c), images.source, images.destination);
 

@@ -26,15 +26,24 @@ import { installStreamTls, streamTls } from './stream-tls.js';
 
 type LazyStep = Omit<FinalStep, 'pageServer'>;
 
+/**
+ * CRIU's working directory on the destination for the lazy-pages daemon and the restore: the
+ * daemon's unix socket is made there (LAZY_PAGES_SOCKET, relative to it), and not every image
+ * storage takes a socket (the lab's sshfs efs refuses it: "uffd: server_listen error: Operation
+ * not permitted"). The workload's run directory is local on every node and goes with the run.
+ */
+export const lazyWorkDir = (ctx: Pick<RunContext, 'paths'>): string => `${ctx.paths.workDir}/.criu-lazy`;
+
 const daemonArgv = (ctx: Pick<RunContext, 'plan' | 'paths'>, images: FinalImages) =>
   lazyPagesArgv({
     imageDir: images.destination,
-    logFile: 'lazy-pages.log',
+    workDir: lazyWorkDir(ctx),
+    logFile: `${images.destination}/lazy-pages.log`,
     address: ctx.plan.nodes.source.ip,
     port: ctx.plan.checkpoint.strategy.pageServerPort,
     tls: streamTls(ctx),
   });
-const socketCondition = (images: FinalImages) => ['test', '-S', `${images.destination}/${LAZY_PAGES_SOCKET}`];
+const socketCondition = (ctx: Pick<RunContext, 'paths'>) => ['test', '-S', `${lazyWorkDir(ctx)}/${LAZY_PAGES_SOCKET}`];
 
 /** A lazy dump's statistics only when CRIU kept them (a later CRIU that stops resetting them); the zeros 4.2.1 writes would read as data. */
 function usableLazyDumpStats(stats: CriuStats): CriuStats {
@@ -47,7 +56,7 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: TransferSes
   const { images } = step;
   const { timeouts } = plan;
   const port = plan.checkpoint.strategy.pageServerPort;
-  await Promise.all([makeDirs(ctx, 'source', [images.source]), makeDirs(ctx, 'destination', [images.destination]), installStreamTls(ctx)]);
+  await Promise.all([makeDirs(ctx, 'source', [images.source]), makeDirs(ctx, 'destination', [images.destination, lazyWorkDir(ctx)]), installStreamTls(ctx)]);
   // The dump stays up through the move, the restore and the page stream, so it runs beside them.
   const dump = startLongRunning(ctx, 'source', 'dump', finalDumpArgv(ctx, pid, { ...step, tls: streamTls(ctx) }, port), timeouts.dumpS + timeouts.transferS);
   await ctx.progress.track('dump', () =>
@@ -56,15 +65,15 @@ export async function lazyDumpMoveRestore(ctx: RunContext, transfer: TransferSes
   const moved = await transfer.move(finalItems(ctx, images));
   await step.beforeRestore?.();
   const daemon = startLongRunning(ctx, 'destination', 'lazy-pages', daemonArgv(ctx, images), timeouts.transferS + timeouts.restoreS);
-  await untilReady(ctx, 'destination', 'the lazy-pages daemon', socketCondition(images), daemon, timeouts.commandS);
-  const restore = await timedStep(ctx, 'destination', 'restore', finalRestoreArgv(ctx, images, true), timeouts.restoreS);
+  await untilReady(ctx, 'destination', 'the lazy-pages daemon', socketCondition(ctx), daemon, timeouts.commandS);
+  const restore = await timedStep(ctx, 'destination', 'restore', finalRestoreArgv(ctx, images, { workDir: lazyWorkDir(ctx) }), timeouts.restoreS);
   const [arrived, served] = await ctx.progress.track('remaining pages', () => Promise.all([daemon, dump]));
   ctx.phases.fromNode('lazy-pages', arrived);
   ctx.phases.fromNode('dump', served);
 
   const [dumpStats, restoreStats, imageBytes, dumpLog, daemonLog] = await Promise.all([
     readCriuStats(source, images.source, 'dump'),
-    readCriuStats(destination, images.destination, 'restore'),
+    readCriuStats(destination, lazyWorkDir(ctx), 'restore'),
     directoryBytes(destination, images.destination),
     readLog(source, `${images.source}/dump.log`),
     readLog(destination, `${images.destination}/lazy-pages.log`),

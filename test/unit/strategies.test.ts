@@ -211,11 +211,25 @@ describe('predump with 3 iterations', () => {
         ...TLS,
         '--images-dir',
         `${DST}/final`,
+        '--work-dir',
+        `${WORK}/.criu-lazy`,
         '--log-file',
-        'lazy-pages.log',
+        `${DST}/final/lazy-pages.log`,
         '-v4',
       ],
-      ['criu', 'restore', '--images-dir', `${DST}/final`, '--log-file', 'restore.log', '-v4', '--restore-detached', '--lazy-pages'],
+      [
+        'criu',
+        'restore',
+        '--images-dir',
+        `${DST}/final`,
+        '--work-dir',
+        `${WORK}/.criu-lazy`,
+        '--log-file',
+        `${DST}/final/restore.log`,
+        '-v4',
+        '--restore-detached',
+        '--lazy-pages',
+      ],
     ]);
     expect(result.predump?.iterations).toHaveLength(2);
     expect(result.lazy).toMatchObject({ pagesTransferred: 3000, pagesTotal: 3000 });
@@ -291,7 +305,7 @@ describe('lazy', () => {
     ]);
     expect(world.argvs('n2', 'criu').map((argv) => argv[1])).toEqual(['lazy-pages', 'restore']);
     const waits = world.calls.filter((c) => c.argv[0] === 'sh' && c.argv[2]?.startsWith('n=$1')).map((c) => `${c.node} ${c.argv.slice(5).join(' ')}`);
-    expect(waits).toEqual([`n1 sh -c ss -H -l -t -n "sport = :$1" | grep -q . sh 27000 ${SRC}`, `n2 test -S ${DST}/lazy-pages.socket`]);
+    expect(waits).toEqual([`n1 sh -c ss -H -l -t -n "sport = :$1" | grep -q . sh 27000 ${SRC}`, `n2 test -S ${WORK}/.criu-lazy/lazy-pages.socket`]);
     const lazy = result.lazy!;
     expect(lazy.restoreReadyMs).toBe(result.downtimeMs);
     expect(lazy.imagesDumpedMs).toBeCloseTo(40, 6);
