@@ -8,13 +8,17 @@ import { samplesOf } from './metrics.js';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
-/** `memory_20261126_021530`, unique among the runs already in resultsRoot. */
+/** Run ids this process handed out: runs on parallel pairs (a sweep) start in the same second, and share EFS and S3 paths named after the id. */
+const issued = new Set<string>();
+
+/** `memory_20261126_021530`, unique among the runs already in resultsRoot and those this process started. */
 export function makeRunId(workload: string, resultsRoot: string, now = new Date()): string {
   const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}_${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
   const base = `${workload}_${stamp}`;
-  const taken = (id: string) => ['', '_failed', '_exception'].some((suffix) => existsSync(join(resultsRoot, `${id}${suffix}`)));
+  const taken = (id: string) => issued.has(id) || ['', '_failed', '_exception'].some((suffix) => existsSync(join(resultsRoot, `${id}${suffix}`)));
   let id = base;
   for (let n = 2; taken(id); n++) id = `${base}_${n}`;
+  issued.add(id);
   return id;
 }
 

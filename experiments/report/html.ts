@@ -8,7 +8,7 @@ import { DEADLINES_S } from '../metrics.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import type { ReportInput } from './load.js';
 import type { Summary } from './stats.js';
-import type { GroupRow } from './summary.js';
+import { pairRows, type GroupRow, type Spread } from './summary.js';
 
 const chartJsSource = () => readFileSync(join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
 
@@ -51,6 +51,43 @@ function summaryTable(rows: readonly GroupRow[]): string {
   );
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${body.map((b) => `<tr>${b}</tr>`).join('\n')}</tbody></table>
 <p class="note">Each cell: <b>mean</b> ± half-width of the 95 % confidence interval (Student's t over the repetitions), and min – max below. Only runs that ended ok count.</p>`;
+}
+
+function spread(s: Spread | undefined): string {
+  if (!s) return '<td class="na">n/a</td>';
+  return `<td><b>${s.median.toFixed(2)}</b><br><small>${s.min.toFixed(2)} – ${s.max.toFixed(2)}</small></td>`;
+}
+
+/** Node pairs: the spread of each pair within each group, and which runs overlapped on one host. */
+export function pairsSection(input: ReportInput): string {
+  const rows = pairRows(input);
+  if (rows.length === 0) return '';
+  const overlapped = input.runs.filter((r) => r.overlap);
+  const parts = [`<h2>Node pairs</h2>`];
+  if (input.parallel)
+    parts.push(
+      `<p class="meta">parallel ${input.parallel.n}: up to ${input.parallel.n} runs at once on ${input.parallel.nodes} nodes, pairs ${escapeHtml(input.parallel.pairs.join(', '))}</p>`,
+    );
+  if (overlapped.length > 0)
+    parts.push(
+      `<p class="overlap">⚠ overlap: ${overlapped.length} of ${input.runs.length} runs overlapped in time with runs on other pairs on one host (the lab), sharing its CPUs; their times are not those of a run alone.</p>`,
+    );
+  parts.push(
+    `<table><thead><tr><th>group</th><th>pair</th><th>ok / runs</th><th>downtime (s)</th><th>migration (s)</th><th>overlapped</th></tr></thead><tbody>${rows
+      .map(
+        (r) =>
+          `<tr><td>${escapeHtml(r.group)}</td><td>${escapeHtml(r.pair)}</td><td class="${r.ok < r.runs ? 'warn' : ''}">${r.ok} / ${r.runs}</td>${spread(r.downtimeS)}${spread(r.migrationS)}<td class="${r.overlapped > 0 ? 'warn' : ''}">${r.overlapped > 0 ? `overlap: ${r.overlapped}` : '–'}</td></tr>`,
+      )
+      .join('')}</tbody></table>
+<p class="note">Each cell: <b>median</b>, and min – max below, over the pair's ok runs of the group. Pairs of one group that differ much: the pair matters.</p>`,
+  );
+  if (overlapped.length > 0)
+    parts.push(
+      `<table><thead><tr><th>run</th><th>pair</th><th>overlapped with</th></tr></thead><tbody>${overlapped
+        .map((r) => `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(r.pair ?? '–')}</td><td>${escapeHtml((r.overlapsWith ?? []).join(', '))}</td></tr>`)
+        .join('')}</tbody></table>`,
+    );
+  return parts.join('\n');
 }
 
 function failuresSection(input: ReportInput): string {
@@ -156,6 +193,7 @@ h1 { margin-bottom: 0; } .meta { color: #666; margin-top: 4px; }
 table { border-collapse: collapse; margin: 8px 0 16px; } th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td small { color: #777; } td.warn { color: #b00; font-weight: bold; } td.na { color: #999; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; } figure { margin: 0; border: 1px solid #eee; padding: 8px; box-sizing: border-box; }
+p.overlap { background: #fff4e0; border-left: 4px solid #e69500; padding: 6px 10px; }
 figure.full { width: 100%; } figure.half { width: calc(50% - 8px); } figcaption, .note { color: #666; font-size: 12px; } pre { margin: 0; white-space: pre-wrap; font-size: 12px; }
 `;
 
@@ -166,11 +204,12 @@ export function renderReportHtml(input: ReportInput, rows: readonly GroupRow[], 
 <html lang="en"><head><meta charset="utf-8"><title>criu-lab report: ${escapeHtml(input.title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>criu-lab report: ${escapeHtml(input.title)}</h1>
-<p class="meta">${escapeHtml(input.source)} · ${input.runs.length} runs, ${ok} ok, ${input.runs.length - ok} failed · generated ${escapeHtml(generatedAt.toISOString())}</p>
+<p class="meta">${escapeHtml(input.source)} · ${input.runs.length} runs, ${ok} ok, ${input.runs.length - ok} failed${input.parallel ? ` · parallel ${input.parallel.n}${input.runs.some((r) => r.overlap) ? ' · overlap: runs shared this host' : ''}` : ''} · generated ${escapeHtml(generatedAt.toISOString())}</p>
 <h2>Summary</h2>
 ${summaryTable(rows)}
 <h2>Charts</h2>
 <div class="charts">${charts.map(chartBlock).join('\n')}</div>
+${pairsSection(input)}
 ${curvesSection(input)}
 ${watchSection(input)}
 ${linksSection(input)}

@@ -19,6 +19,11 @@ export interface ReportRun {
   readonly metrics: RunMetrics | undefined;
   readonly resultsDir: string | undefined;
   readonly watch: WatchRecord | undefined;
+  /** The node pair it ran on (`n1->n2`), when the sweep recorded it. */
+  readonly pair?: string;
+  /** It overlapped in time with runs on other pairs of one host (a lab sweep with parallel pairs). */
+  readonly overlap?: boolean;
+  readonly overlapsWith?: readonly string[];
 }
 
 export interface ReportInput {
@@ -29,6 +34,8 @@ export interface ReportInput {
   readonly links: readonly LinkMeasurement[];
   readonly curves: readonly DeadlineCurvePoint[];
   readonly sizePath: string | undefined;
+  /** A sweep with parallel pairs: how many at once, and whether they shared this host. */
+  readonly parallel?: { readonly n: number; readonly hostShared: boolean; readonly nodes: number; readonly pairs: readonly string[] };
 }
 
 function readJson<T>(path: string): T | undefined {
@@ -72,9 +79,21 @@ function loadSweep(dir: string): ReportInput {
         metrics,
         resultsDir: r.resultsDir,
         watch: r.resultsDir ? readJson<WatchRecord>(join(r.resultsDir, WATCH_FILE)) : undefined,
+        ...(r.pair ? { pair: r.pair.id } : {}),
+        ...(r.overlap ? { overlap: true, overlapsWith: r.overlapsWith ?? [] } : {}),
       };
     });
-  return { title: `sweep ${state.name}`, source: dir, kind: 'sweep', runs: onlyDiffering(runs), links: state.links, curves: state.curves, sizePath };
+  const p = state.pairs;
+  return {
+    title: `sweep ${state.name}`,
+    source: dir,
+    kind: 'sweep',
+    runs: onlyDiffering(runs),
+    links: state.links,
+    curves: state.curves,
+    sizePath,
+    ...(p ? { parallel: { n: p.parallel, hostShared: p.hostShared, nodes: p.nodes, pairs: p.pairs.map((x) => x.id) } } : {}),
+  };
 }
 
 /** Keeps the dims that tell runs apart: a matrix axis with one value names nothing. */

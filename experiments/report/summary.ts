@@ -130,3 +130,50 @@ export function summaryCsv(rows: readonly GroupRow[]): string {
   );
   return `${[header.join(','), ...lines].join('\n')}\n`;
 }
+
+export interface Spread {
+  readonly n: number;
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export function spreadOf(values: readonly number[]): Spread | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { n: sorted.length, median, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+/** One node pair within one group: does the pair matter? */
+export interface PairRow {
+  readonly group: string;
+  readonly pair: string;
+  readonly runs: number;
+  readonly ok: number;
+  readonly downtimeS: Spread | undefined;
+  readonly migrationS: Spread | undefined;
+  /** Runs that overlapped with runs on other pairs of one host. */
+  readonly overlapped: number;
+}
+
+/** Downtime and migration median, min and max per node pair, within each group; empty when no run recorded a pair. */
+export function pairRows(input: ReportInput): PairRow[] {
+  const rows: PairRow[] = [];
+  for (const runs of groupRuns(input.runs).values()) {
+    const byPair = new Map<string, ReportRun[]>();
+    for (const run of runs) if (run.pair) byPair.set(run.pair, [...(byPair.get(run.pair) ?? []), run]);
+    for (const [pair, onPair] of [...byPair.entries()].sort(([a], [b]) => a.localeCompare(b)))
+      rows.push({
+        group: labelOf(runs[0]!.dims),
+        pair,
+        runs: onPair.length,
+        ok: onPair.filter((r) => r.ok).length,
+        downtimeS: spreadOf(values(onPair, (m) => m.downtimeMs).map((v) => v / 1000)),
+        migrationS: spreadOf(values(onPair, (m) => m.migrationMs).map((v) => v / 1000)),
+        overlapped: onPair.filter((r) => r.overlap).length,
+      });
+  }
+  return rows;
+}

@@ -2,7 +2,7 @@
 // The sweep's code loads in the action, so other commands do not pay for it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { PACKAGE_ROOT } from '../../core/package-root.js';
 import { cellsOf, runsOf } from './expand.js';
 import type { SweepSpec } from './spec.js';
@@ -13,13 +13,16 @@ interface SweepFlags {
   readonly servers?: string;
   readonly retryFailed?: boolean;
   readonly dryRun?: boolean;
+  readonly parallel?: number;
 }
 
 function describePlan(spec: SweepSpec): string[] {
   const path = join(spec.dir, SWEEP_FILE);
   const known = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as SweepState) : undefined;
   const statusOf = (key: string) => known?.runs.find((r) => r.key === key)?.status ?? 'pending';
-  const lines = [`sweep ${spec.name}: backend ${spec.infra.backend}, fresh ${spec.fresh}, ${spec.repetitions} repetition(s), results in ${spec.dir}`];
+  const lines = [
+    `sweep ${spec.name}: backend ${spec.infra.backend}, fresh ${spec.fresh}, ${spec.repetitions} repetition(s)${spec.parallel > 1 ? `, ${spec.parallel} node pairs at once` : ''}, results in ${spec.dir}`,
+  ];
   if (spec.deadline) {
     const d = spec.deadline;
     lines.push(`deadline search on ${d.sizePath} in [${d.low}, ${d.high}] by ${d.resolution}, deadlines ${d.deadlinesS.join(' s, ')} s, for each cell:`);
@@ -40,9 +43,14 @@ export function registerSweepCommands(program: Command): Command {
     .option('--servers <file>', 'servers.yaml for infra.backend none')
     .option('--retry-failed', 'run again the runs an earlier session recorded as failed')
     .option('--dry-run', 'list the runs and their status; run nothing')
+    .option('--parallel <n>', 'runs at once, each on its own node pair (overrides parallel: of the file)', (value: string) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 16) throw new InvalidArgumentError('must be a whole number from 1 to 16');
+      return n;
+    })
     .action(async (file: string, flags: SweepFlags) => {
       const { loadSweepSpec } = await import('./spec.js');
-      const spec = loadSweepSpec(file, { resultsDir: flags.resultsDir, servers: flags.servers });
+      const spec = loadSweepSpec(file, { resultsDir: flags.resultsDir, servers: flags.servers, parallel: flags.parallel });
       if (flags.dryRun) {
         process.stdout.write(`${describePlan(spec).join('\n')}\n`);
         return;

@@ -2,12 +2,13 @@
 // an ordinary migration with its own results dir; records each in sweep.json and appends its
 // samples to the sweep's samples.jsonl. A failed run is recorded and the sweep goes on; an
 // interrupted one is left pending, so rerunning the same command redoes it.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { cleanNode } from '../cleanup.js';
 import { loadPlan } from '../config/load.js';
 import type { Plan } from '../config/plan.js';
-import { AbortedError, renderError } from '../../core/errors.js';
+import { AbortedError, UsageError, renderError } from '../../core/errors.js';
 import { samplesOf, type RunMetrics } from '../metrics.js';
 import { runMigration } from '../pipeline.js';
 import { runPaths } from '../transfers/registry.js';
@@ -19,7 +20,22 @@ import { cellsOf, runKey, runsOf, type Cell, type PlannedRun } from './expand.js
 import { measureRawLink } from './link.js';
 import type { SweepProgress } from './progress.js';
 import type { Setting, SweepSpec } from './spec.js';
-import { SweepStore, type RunRecord, type SweepState } from './state.js';
+import { SweepStore, type RunRecord, type SweepPairsInfo, type SweepState } from './state.js';
+import { UnreachableNodeError } from '../remote/ssh.js';
+import {
+  assignPairs,
+  candidatePairs,
+  labNodesFor,
+  overlapsOf,
+  pairOf,
+  placementsOf,
+  shouldRetire,
+  usablePairs,
+  type NodeRef,
+  type PairView,
+  type QueuedRun,
+  type SweepPair,
+} from './pairs.js';
 
 export interface SweepOptions {
   readonly projectRoot: string;
@@ -45,6 +61,29 @@ export interface SweepOutcome {
 }
 
 const finished = (r: RunRecord) => r.status === 'ok' || r.status === 'failed';
+
+/** The plan with its nodes set to the pair the scheduler handed the run. */
+export function onPair(plan: Plan, pair: SweepPair): Plan {
+  return {
+    ...plan,
+    experiment: { ...plan.experiment, placement: pair.placement },
+    nodes: { ...plan.nodes, source: pair.source, destination: pair.destination },
+  };
+}
+
+/** A node not answering: the pair's fault, not the run's. */
+export function isInfraError(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause)
+    if (e instanceof UnreachableNodeError || /^cannot reach the (source|destination) node|^cannot reach the bastion/.test(e.message)) return true;
+  return false;
+}
+
+/** The nodes of servers.yaml's all_nodes, by zone. */
+function zonesOf(serversPath: string): Record<string, NodeRef[]> {
+  if (!existsSync(serversPath)) return {};
+  const doc = (parseYaml(readFileSync(serversPath, 'utf8')) ?? {}) as { all_nodes?: Record<string, NodeRef[]> };
+  return Object.fromEntries(Object.entries(doc.all_nodes ?? {}).map(([zone, nodes]) => [zone, nodes.map((n) => ({ ip: n.ip, name: n.name }))]));
+}
 
 /** The run id a cut-off attempt left: the one folder under the run's results dir. */
 function cutOffRunDir(store: SweepStore, key: string): string | undefined {
@@ -161,38 +200,164 @@ class SweepSession {
     }
   }
 
-  private async attempt(planned: PlannedRun, record: RunRecord): Promise<RunRecord> {
+  /**
+   * Runs the planned runs not finished yet: one after another, or with `parallel` > 1 up to N at
+   * once, each on a free pair of its placement. Returns their records in the given order; a cut-off
+   * (Ctrl-C) waits for every run in flight to record itself pending, then throws AbortedError.
+   */
+  async runAll(planned: readonly PlannedRun[]): Promise<RunRecord[]> {
+    if (this.spec.parallel <= 1) {
+      const records: RunRecord[] = [];
+      for (const run of planned) records.push(await this.execute(run));
+      return records;
+    }
+    const todo = planned.filter((run) => {
+      const record = this.store.plan(run);
+      return !(record.status === 'ok' || (record.status === 'failed' && !this.options.retryFailed));
+    });
+    if (todo.length > 0) await this.runOnPairs(todo);
+    return planned.map((run) => this.store.find(run.key)!);
+  }
+
+  /** The pairs of the nodes that are up, once per session; recorded in sweep.json. */
+  private async pairs(): Promise<SweepPairsInfo> {
+    const state = this.store.state;
+    const zones = zonesOf(this.backend.serversPath);
+    const pairs = candidatePairs(zones);
+    const nodes = Object.values(zones).reduce((total, list) => total + list.length, 0);
+    state.pairs = {
+      parallel: this.spec.parallel,
+      nodes,
+      nodesReason: this.nodesReason,
+      hostShared: this.spec.infra.backend === 'lab',
+      pairs,
+      retired: [...this.retired],
+    };
+    await this.store.save();
+    return state.pairs;
+  }
+
+  private nodesReason = '';
+
+  /** Says why the backend brings up as many nodes as it does (set by runSweep). */
+  setNodesReason(reason: string): void {
+    this.nodesReason = reason;
+  }
+
+  private readonly retired: string[] = [];
+
+  private async runOnPairs(todo: readonly PlannedRun[]): Promise<void> {
+    const { signal } = this.options;
+    if (signal.aborted) throw new AbortedError();
+    try {
+      await this.ensureUp();
+    } catch (error) {
+      // A stack too small for the pairs (aws) is the sweep file's fault: nothing runs.
+      if (signal.aborted || error instanceof AbortedError || error instanceof UsageError) throw error;
+      for (const run of todo) await this.settle(this.store.plan(run), Date.now(), { error });
+      return;
+    }
+    const info = await this.pairs();
+    const waiting: { planned: PlannedRun; record: RunRecord; plan: Plan; queued: QueuedRun }[] = [];
+    for (const planned of todo) {
+      const record = this.store.plan(planned);
+      let plan: Plan;
+      try {
+        plan = this.loadRunPlan(planned);
+      } catch (error) {
+        await this.settle(record, Date.now(), { error });
+        continue;
+      }
+      const placement = plan.experiment.placement;
+      const zoned = placement !== undefined && info.pairs.some((p) => p.placement === placement);
+      const queued: QueuedRun = { key: planned.key, placement, ...(zoned ? {} : { fixed: pairOf(plan.nodes.source, plan.nodes.destination, placement) }) };
+      waiting.push({ planned, record, plan, queued });
+    }
+    const running = new Map<string, { pair: SweepPair; done: Promise<unknown> }>();
+    const view = (): PairView => ({ pairs: info.pairs, parallel: this.spec.parallel, busy: [...running.values()].map((r) => r.pair), retired: this.retired });
+    while (waiting.length > 0 || running.size > 0) {
+      if (!signal.aborted) {
+        for (const w of [...waiting])
+          if (usablePairs(view(), w.queued).length === 0) {
+            waiting.splice(waiting.indexOf(w), 1);
+            const error = new Error(
+              `no working ${w.queued.placement ?? ''} pair left: ${this.retired.join(', ')} taken out after infrastructure failures in this session; rerun with --retry-failed once the nodes are back`,
+            );
+            await this.settle(w.record, Date.now(), { error, infra: true });
+          }
+        for (const { key, pair } of assignPairs(
+          view(),
+          waiting.map((w) => w.queued),
+        )) {
+          const w = waiting.splice(
+            waiting.findIndex((x) => x.queued.key === key),
+            1,
+          )[0]!;
+          const done = this.attempt(w.planned, w.record, { plan: onPair(w.plan, pair), pair })
+            .catch(() => undefined)
+            .finally(() => running.delete(key));
+          running.set(key, { pair, done });
+        }
+      }
+      if (running.size === 0) break;
+      await Promise.race([...running.values()].map((r) => r.done));
+    }
+    if (signal.aborted) throw new AbortedError();
+  }
+
+  /** Runs started and not settled, for the `run i of n` header. */
+  private readonly inFlight = new Set<string>();
+
+  private async attempt(planned: PlannedRun, record: RunRecord, assigned?: { plan: Plan; pair: SweepPair }): Promise<RunRecord> {
+    this.inFlight.add(record.key);
+    try {
+      return await this.attemptOnce(planned, record, assigned);
+    } finally {
+      this.inFlight.delete(record.key);
+    }
+  }
+
+  private async attemptOnce(planned: PlannedRun, record: RunRecord, assigned?: { plan: Plan; pair: SweepPair }): Promise<RunRecord> {
     const { store, options } = this;
     const started = Date.now();
     const { total, bound } = this.total();
     const done = store.state.runs.filter(finished);
     const progress = options.progress.startRun(
       {
-        index: done.length + 1,
+        index: done.length + this.inFlight.size,
         total,
         totalIsBound: bound,
         key: record.key,
-        label: record.cellLabel,
+        label: `${record.cellLabel}${assigned ? ` · pair ${assigned.pair.id}` : ''}`,
         repetition: record.repetition,
         repetitions: this.spec.repetitions,
       },
       done.map((r) => r.durationMs ?? 0).filter((d) => d > 0),
-      total - done.length,
+      Math.ceil((total - done.length) / Math.max(1, this.spec.parallel)),
     );
     let plan: Plan;
+    // A cut-off attempt is cleaned up on the pair it ran on.
+    const previous = record.pair;
     try {
-      await this.ensureUp();
-      plan = this.loadRunPlan(planned);
-      await this.cleanCutOff(plan, record);
+      if (assigned) {
+        plan = assigned.plan;
+        record.pair = assigned.pair;
+      } else {
+        await this.ensureUp();
+        plan = this.loadRunPlan(planned);
+        record.pair = pairOf(plan.nodes.source, plan.nodes.destination, plan.experiment.placement);
+      }
+      await this.cleanCutOff(previous && previous.id !== record.pair.id ? onPair(plan, previous) : plan, record);
       await this.backend.prepareRun(plan);
       await this.measureLinkOnce(plan);
     } catch (error) {
       if (options.signal.aborted || error instanceof AbortedError) throw error;
-      return this.settle(record, started, { error });
+      return this.settle(record, started, { error, infra: assigned !== undefined });
     }
     record.status = 'running';
     record.attempts += 1;
     record.startedAt = new Date(started).toISOString();
+    delete record.finishedAt;
     await store.save();
     this.ranNow += 1;
     let metrics: RunMetrics | undefined;
@@ -207,14 +372,35 @@ class SweepSession {
     if (options.signal.aborted) {
       // Cut off: not a result. Left pending, so the next session redoes it.
       record.status = 'pending';
-      (record.cutOff ??= []).push({ at: new Date().toISOString(), ...(resultsDir ? { resultsDir } : {}) });
+      (record.cutOff ??= []).push({ at: new Date().toISOString(), ...(resultsDir ? { resultsDir } : {}), ...(record.pair ? { pair: record.pair.id } : {}) });
       await store.save();
       throw new AbortedError();
     }
-    return this.settle(record, started, { error, metrics, resultsDir });
+    return this.settle(record, started, { error, metrics, resultsDir, infra: error !== undefined && isInfraError(error) });
   }
 
-  private async settle(record: RunRecord, startedMs: number, result: { error?: unknown; metrics?: RunMetrics; resultsDir?: string }): Promise<RunRecord> {
+  /** Marks the runs that overlapped in time on other pairs, when every pair shares this host. */
+  private markOverlaps(): void {
+    const runs = this.store.state.runs;
+    if (!this.store.state.pairs?.hostShared) return;
+    const overlaps = overlapsOf(runs);
+    for (const run of runs) {
+      const others = overlaps.get(run.key);
+      if (others) {
+        run.overlap = true;
+        run.overlapsWith = others;
+      } else if (run.status !== 'pending') {
+        delete run.overlap;
+        delete run.overlapsWith;
+      }
+    }
+  }
+
+  private async settle(
+    record: RunRecord,
+    startedMs: number,
+    result: { error?: unknown; metrics?: RunMetrics; resultsDir?: string; infra?: boolean },
+  ): Promise<RunRecord> {
     const { metrics, resultsDir, error } = result;
     const ok = error === undefined && metrics?.outcome === 'ok';
     record.status = ok ? 'ok' : 'failed';
@@ -225,6 +411,16 @@ class SweepSession {
     else
       record.error =
         error === undefined ? (metrics?.error ?? `outcome ${metrics?.outcome ?? 'unknown'}`) : renderError(error).text.split('\n').slice(0, 6).join('\n');
+    if (result.infra && !ok) {
+      record.infraFailure = true;
+      const pair = record.pair;
+      const pairs = this.store.state.pairs;
+      if (pair && pairs && !this.retired.includes(pair.id) && shouldRetire({ pairs: pairs.pairs, retired: this.retired }, pair)) {
+        this.retired.push(pair.id);
+        pairs.retired = [...this.retired];
+        this.options.progress.note(`  pair ${pair.id} taken out for this session after an infrastructure failure; the other pairs go on`);
+      }
+    } else delete record.infraFailure;
     if (metrics)
       record.summary = {
         ...(metrics.migrationMs !== undefined ? { migrationMs: metrics.migrationMs } : {}),
@@ -233,28 +429,51 @@ class SweepSession {
         ...(metrics.dump ? { imageBytes: metrics.dump.imageBytes } : {}),
       };
     if (metrics) {
-      const tag = { sweep: this.spec.name, sweep_run: record.key, sweep_cell: record.cellKey, repetition: record.repetition };
+      const tag = {
+        sweep: this.spec.name,
+        sweep_run: record.key,
+        sweep_cell: record.cellKey,
+        repetition: record.repetition,
+        ...(record.pair ? { pair: record.pair.id } : {}),
+      };
       await this.store.appendSamples(samplesOf(metrics).map((s) => ({ ...s, metadata: { ...s.metadata, ...tag } })));
     }
+    this.markOverlaps();
     await this.store.save();
-    this.options.progress.note(ok ? `  run ${record.key}: ok` : `  run ${record.key}: FAILED (recorded; the sweep goes on): ${record.error?.split('\n')[0]}`);
+    const on = record.pair && this.spec.parallel > 1 ? ` on ${record.pair.id}` : '';
+    this.options.progress.note(
+      ok ? `  run ${record.key}${on}: ok` : `  run ${record.key}${on}: FAILED (recorded; the sweep goes on): ${record.error?.split('\n')[0]}`,
+    );
     return record;
   }
+}
+
+/**
+ * The spec the backend brings up: with `parallel` > 1 on the lab, enough nodes for N disjoint
+ * pairs of every placement the sweep uses (never fewer than infra.lab.nodes); and why, for sweep.json.
+ */
+export function withPairNodes(spec: SweepSpec): { spec: SweepSpec; reason: string } {
+  if (spec.parallel <= 1) return { spec, reason: '' };
+  if (spec.infra.backend !== 'lab') return { spec, reason: `the nodes of ${spec.infra.backend === 'aws' ? spec.infra.aws.config : 'servers.yaml'}` };
+  const placements = placementsOf(spec);
+  const needed = labNodesFor(spec.parallel, placements) ?? spec.infra.lab.nodes;
+  const nodes = Math.max(needed, spec.infra.lab.nodes);
+  const what = placements.length > 0 ? placements.join(' and ') : 'same-az and cross-az (no placement named)';
+  const reason = `${needed} nodes give ${spec.parallel} disjoint ${what} pairs${nodes > needed ? `; infra.lab.nodes asks for ${nodes}` : ''}`;
+  return { spec: { ...spec, infra: { ...spec.infra, lab: { ...spec.infra.lab, nodes } } }, reason };
 }
 
 /** What one size of a bisection gives: every repetition run, met when all met the deadline. */
 async function probeSize(session: SweepSession, spec: SweepSpec, cell: Cell, size: number, deadlineS: number): Promise<ProbeResult> {
   const sizeSetting = { path: spec.deadline!.sizePath, value: size };
-  const records: RunRecord[] = [];
-  for (let repetition = 1; repetition <= spec.repetitions; repetition++) {
-    const planned: PlannedRun = {
-      key: runKey(cell, repetition, sizeSetting),
-      cell: { ...cell, label: `${cell.label} ${sizeSetting.path.split('.').at(-1)}=${size}`.trim() },
-      repetition,
-      settings: [...spec.settings, ...cell.varying, sizeSetting],
-    };
-    records.push(await session.execute(planned));
-  }
+  const planned = Array.from({ length: spec.repetitions }, (_, i): PlannedRun => ({
+    key: runKey(cell, i + 1, sizeSetting),
+    cell: { ...cell, label: `${cell.label} ${sizeSetting.path.split('.').at(-1)}=${size}`.trim() },
+    repetition: i + 1,
+    settings: [...spec.settings, ...cell.varying, sizeSetting],
+  }));
+  // With parallel pairs, the repetitions of one probe run at once.
+  const records = await session.runAll(planned);
   const times = records.map((r) => (r.status === 'ok' ? r.summary?.migrationMs : undefined));
   const met = times.every((t) => t !== undefined && t <= deadlineS * 1000);
   return { met, worstMigrationMs: times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[])) };
@@ -270,7 +489,7 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     // Killed without a chance to record it (SIGKILL, a crash): redo it.
     record.status = 'pending';
     const left = cutOffRunDir(store, record.key);
-    (record.cutOff ??= []).push({ at: state.updatedAt, ...(left ? { resultsDir: left } : {}) });
+    (record.cutOff ??= []).push({ at: state.updatedAt, ...(left ? { resultsDir: left } : {}), ...(record.pair ? { pair: record.pair.id } : {}) });
   }
   const redone = state.runs.filter((r) => r.status === 'pending' && (r.cutOff?.length ?? 0) > 0).map((r) => r.key);
   state.sessions.push({ startedAt: new Date().toISOString(), skipped, redone });
@@ -287,36 +506,40 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     spec.deadline
       ? { total: Math.max(state.runs.length, cells.length * spec.deadline.deadlinesS.length * maxProbes(spec.deadline) * spec.repetitions), bound: true }
       : { total: state.runs.length, bound: false };
-  const backend = options.backends.get(spec.infra.backend).create(spec);
+  const { spec: infraSpec, reason } = withPairNodes(spec);
+  const backend = options.backends.get(spec.infra.backend).create(infraSpec);
   const session = new SweepSession(spec, store, backend, options, total);
+  session.setNodesReason(reason);
   let interrupted = false;
   let leftUp: string | undefined;
   try {
-    for (const cell of cells) {
-      if (spec.deadline) {
-        const search = spec.deadline;
-        await session.inCell(async () => {
-          for (const deadlineS of search.deadlinesS) {
-            const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
-            state.curves = [
-              ...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)),
-              { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result },
-            ];
-            await store.save();
-          }
-        });
-      } else {
-        const todo = runsOf(spec).filter((r) => r.cell.key === cell.key);
-        const pending = todo.filter((r) => {
-          const record = store.find(r.key)!;
-          return !finished(record) || (options.retryFailed && record.status === 'failed');
-        });
-        if (pending.length === 0) continue;
-        await session.inCell(async () => {
-          for (const run of pending) await session.execute(run);
-        });
+    if (!spec.deadline && spec.parallel > 1 && spec.fresh === 'never') {
+      // One set of nodes for the whole sweep: runs of every cell share the pairs.
+      await session.runAll(runsOf(spec));
+    } else
+      for (const cell of cells) {
+        if (spec.deadline) {
+          const search = spec.deadline;
+          await session.inCell(async () => {
+            for (const deadlineS of search.deadlinesS) {
+              const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
+              state.curves = [
+                ...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)),
+                { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result },
+              ];
+              await store.save();
+            }
+          });
+        } else {
+          const todo = runsOf(spec).filter((r) => r.cell.key === cell.key);
+          const pending = todo.filter((r) => {
+            const record = store.find(r.key)!;
+            return !finished(record) || (options.retryFailed && record.status === 'failed');
+          });
+          if (pending.length === 0) continue;
+          await session.inCell(() => session.runAll(pending));
+        }
       }
-    }
     state.status = 'done';
   } catch (error) {
     if (!(error instanceof AbortedError) && !options.signal.aborted) throw error;

@@ -10,6 +10,7 @@ import { configSchema } from '../config/load.js';
 import { hasKeyPath, knownKeysOf } from '../config/unknown-keys.js';
 import { UsageError } from '../../core/errors.js';
 import { workloads } from '../../workloads/registry.js';
+import { labNodesFor, placementsOf } from './pairs.js';
 
 export const FRESH_POLICIES = ['per-cell', 'per-run', 'never'] as const;
 export type FreshPolicy = (typeof FRESH_POLICIES)[number];
@@ -58,6 +59,8 @@ export interface SweepSpec {
   /** Measure the raw link with iperf3 once per profile and node pair. */
   readonly measureLink: boolean;
   readonly deadline: DeadlineSearch | undefined;
+  /** Runs at once, each on its own node pair (experiments/sweep/pairs.ts); 1 = one after another. */
+  readonly parallel: number;
 }
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -92,6 +95,7 @@ const fileSchema = z.strictObject({
     .prefault({}),
   results_dir: z.string().min(1).default('results/sweeps'),
   measure_link: z.boolean().default(true),
+  parallel: z.number().int().min(1).max(16).default(1),
   deadline: z
     .strictObject({
       size: pathKey,
@@ -124,6 +128,7 @@ function entries(record: Record<string, readonly unknown[]>) {
 export interface SpecOverrides {
   readonly resultsDir?: string;
   readonly servers?: string;
+  readonly parallel?: number;
 }
 
 /** Reads and validates a sweep file; throws a UsageError listing every problem. */
@@ -191,6 +196,20 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
   const profileSet = 'experiment.profile' in raw.settings || 'experiment.profile' in raw.matrix || 'experiment.profile' in raw.zip;
   if (raw.infra.backend === 'aws' && profileSet)
     problems.push('experiment.profile: bandwidth profiles emulate placements on the lab; on AWS the placement (experiment.placement) is real');
+  const parallel = overrides.parallel ?? raw.parallel;
+  if (parallel > 1 && raw.fresh === 'per-run')
+    problems.push(`parallel: ${parallel} runs at once on one set of nodes; fresh: per-run recreates them for every run (use per-cell or never)`);
+  if (parallel > 1 && raw.infra.backend === 'lab') {
+    const placements = placementsOf({
+      settings: Object.entries(raw.settings).map(([path, value]) => ({ path, value })),
+      matrix: entries(raw.matrix),
+      zip: entries(raw.zip),
+    });
+    if (labNodesFor(parallel, placements) === undefined)
+      problems.push(
+        `parallel: ${parallel} disjoint ${placements.join(' and ') || 'same-az and cross-az'} pairs need more than the lab's 8 nodes; at most 4 pairs fit`,
+      );
+  }
   if (problems.length > 0)
     throw new UsageError(`the sweep file ${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`, problems);
 
@@ -213,6 +232,7 @@ export function loadSweepSpec(file: string, overrides: SpecOverrides = {}, cwd: 
     },
     dir: resolve(cwd, overrides.resultsDir ?? raw.results_dir, name),
     measureLink: raw.measure_link,
+    parallel,
     deadline: raw.deadline
       ? {
           sizePath: raw.deadline.size,

@@ -6,6 +6,7 @@ import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import type { Sample } from '../metrics.js';
 import type { PlannedRun } from './expand.js';
+import type { SweepPair } from './pairs.js';
 import type { Setting, SweepSpec } from './spec.js';
 
 export const SWEEP_FILE = 'sweep.json';
@@ -37,7 +38,30 @@ export interface RunRecord {
   error?: string;
   summary?: RunSummary;
   /** Attempts that were cut off (the sweep was killed) and redone, with what they left. */
-  cutOff?: { readonly at: string; readonly resultsDir?: string }[];
+  cutOff?: { readonly at: string; readonly resultsDir?: string; readonly pair?: string }[];
+  /** The node pair of the latest attempt (source -> destination). */
+  pair?: SweepPair;
+  /** The latest attempt failed before or outside the migration (a node unreachable, the link not shaped): the pair's fault, not the run's. */
+  infraFailure?: boolean;
+  /** On one host (the lab): the attempt overlapped in time with runs on other pairs, sharing this machine's CPUs. */
+  overlap?: boolean;
+  /** The runs it overlapped with. */
+  overlapsWith?: string[];
+}
+
+/** How a sweep with `parallel` > 1 lays its runs on node pairs (absent for a sweep run one at a time). */
+export interface SweepPairsInfo {
+  readonly parallel: number;
+  /** Nodes the sweep brought up (lab) or found (aws, none). */
+  nodes: number;
+  /** Why that many: `2 x parallel 2 for same-az` and the like. */
+  nodesReason: string;
+  /** Every node shares this machine (the lab): overlapping runs are marked `overlap`. */
+  readonly hostShared: boolean;
+  /** The pairs the scheduler hands out. */
+  pairs: SweepPair[];
+  /** Pairs taken out after an infrastructure failure in the latest session. */
+  retired: string[];
 }
 
 export interface LinkMeasurement {
@@ -76,6 +100,8 @@ export interface SweepState {
   curves: DeadlineCurvePoint[];
   /** Every session that worked on the sweep: when, and what it found to skip or redo. */
   sessions: { readonly startedAt: string; readonly skipped: number; readonly redone: readonly string[] }[];
+  /** Parallel pairs: set when `parallel` > 1. */
+  pairs?: SweepPairsInfo;
 }
 
 export class SweepStore {
@@ -146,15 +172,28 @@ export class SweepStore {
     return this.state.runs.find((r) => r.key === key);
   }
 
-  async save(): Promise<void> {
-    this.state.updatedAt = new Date().toISOString();
-    const partial = `${this.path}.tmp`;
-    await writeFile(partial, `${JSON.stringify(this.state, null, 2)}\n`);
-    await rename(partial, this.path);
+  /** Writes to sweep.json and samples.jsonl one after another: runs on parallel pairs save at any moment. */
+  private writes: Promise<unknown> = Promise.resolve();
+
+  private serially(write: () => Promise<void>): Promise<void> {
+    const next = this.writes.then(write, write);
+    this.writes = next.catch(() => undefined);
+    return next;
   }
 
-  async appendSamples(samples: readonly Sample[]): Promise<void> {
-    if (samples.length > 0) await appendFile(this.samplesPath, samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
+  save(): Promise<void> {
+    return this.serially(async () => {
+      this.state.updatedAt = new Date().toISOString();
+      const partial = `${this.path}.tmp`;
+      await writeFile(partial, `${JSON.stringify(this.state, null, 2)}\n`);
+      await rename(partial, this.path);
+    });
+  }
+
+  appendSamples(samples: readonly Sample[]): Promise<void> {
+    return this.serially(async () => {
+      if (samples.length > 0) await appendFile(this.samplesPath, samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
+    });
   }
 
   /**

@@ -3,6 +3,9 @@
 import { join } from 'node:path';
 import { requireAwsCredentials } from '../../../infra/aws/credentials.js';
 import { deployLab, destroyLab } from '../../../infra/aws/deploy.js';
+import { loadInfraProps } from '../../../infra/aws/props.js';
+import { UsageError } from '../../../core/errors.js';
+import { awsPairShortfall, placementsOf } from '../pairs.js';
 import type { BackendFactory } from './backend.js';
 
 export const awsBackend: BackendFactory = {
@@ -14,6 +17,12 @@ export const awsBackend: BackendFactory = {
       name: 'aws',
       serversPath,
       async up() {
+        if (spec.parallel > 1) {
+          // Before credentials and before anything deploys: the stack must hold N disjoint pairs.
+          const shortfall = awsPairShortfall(loadInfraProps(configPath).zones, spec.parallel, placementsOf(spec), configPath);
+          if (shortfall)
+            throw new UsageError(`parallel: ${spec.parallel} needs more nodes than ${configPath} deploys; nothing was deployed`, shortfall.split('\n'));
+        }
         requireAwsCredentials();
         await deployLab({
           configPath,

@@ -24,7 +24,10 @@ export const labBackend: BackendFactory = {
       async prepareRun(plan) {
         if (!info) throw new Error(`lab ${name} is not up; the sweep calls up() before a run`);
         const profile = plan.experiment.profile;
-        await applyProfile(info.nodes, profile === undefined ? undefined : bandwidthProfile(profile));
+        // With parallel pairs, only the run's own two nodes: the other pairs may carry another profile.
+        const names = [plan.nodes.source.name, plan.nodes.destination.name];
+        const nodes = spec.parallel > 1 ? info.nodes.filter((node) => names.includes(node.name)) : info.nodes;
+        await applyProfile(nodes, profile === undefined ? undefined : bandwidthProfile(profile));
       },
       describe: () => `lab '${name}' is still up (${nodes} nodes); \`criu-lab lab down --name ${name} --servers ${serversPath}\` removes it`,
     };
