@@ -273,10 +273,19 @@ class SweepSession {
       const queued: QueuedRun = { key: planned.key, placement, ...(zoned ? {} : { fixed: pairOf(plan.nodes.source, plan.nodes.destination, placement) }) };
       waiting.push({ planned, record, plan, queued });
     }
+    for (const placement of new Set(waiting.filter((w) => !w.queued.fixed).map((w) => w.queued.placement))) {
+      const have = info.pairs.filter((p) => p.placement === placement).length;
+      if (have < this.spec.parallel)
+        this.options.progress.note(
+          `  ${this.backend.serversPath} has ${have} ${placement} pair${have === 1 ? '' : 's'}: those runs go ${have} at a time, not ${this.spec.parallel}`,
+        );
+    }
     const running = new Map<string, { pair: SweepPair; done: Promise<unknown> }>();
+    // An error that is not a run's result (sweep.json not writable, a bug): no new runs, rethrown once the others end.
+    const broken: unknown[] = [];
     const view = (): PairView => ({ pairs: info.pairs, parallel: this.spec.parallel, busy: [...running.values()].map((r) => r.pair), retired: this.retired });
     while (waiting.length > 0 || running.size > 0) {
-      if (!signal.aborted) {
+      if (!signal.aborted && broken.length === 0) {
         for (const w of [...waiting])
           if (usablePairs(view(), w.queued).length === 0) {
             waiting.splice(waiting.indexOf(w), 1);
@@ -294,7 +303,9 @@ class SweepSession {
             1,
           )[0]!;
           const done = this.attempt(w.planned, w.record, { plan: onPair(w.plan, pair), pair })
-            .catch(() => undefined)
+            .catch((error: unknown) => {
+              if (!(error instanceof AbortedError)) broken.push(error);
+            })
             .finally(() => running.delete(key));
           running.set(key, { pair, done });
         }
@@ -303,6 +314,7 @@ class SweepSession {
       await Promise.race([...running.values()].map((r) => r.done));
     }
     if (signal.aborted) throw new AbortedError();
+    if (broken.length > 0) throw broken[0];
   }
 
   /** Runs started and not settled, for the `run i of n` header. */
