@@ -14,6 +14,8 @@ interface SweepFlags {
   readonly retryFailed?: boolean;
   readonly dryRun?: boolean;
   readonly parallel?: number;
+  readonly estimate?: boolean;
+  readonly budget?: string;
 }
 
 function describePlan(spec: SweepSpec): string[] {
@@ -48,11 +50,28 @@ export function registerSweepCommands(program: Command): Command {
       if (!Number.isInteger(n) || n < 1 || n > 16) throw new InvalidArgumentError('must be a whole number from 1 to 16');
       return n;
     })
+    .option('--estimate', 'print the instance-hours, dollars (config/prices.yaml) and wall time of the sweep, with and without parallel pairs; start nothing')
+    .option('--budget <USD>', "the whole sweep's budget: refuse a sweep whose estimate exceeds it; stop launching runs when the running cost reaches it")
     .action(async (file: string, flags: SweepFlags) => {
       const { loadSweepSpec } = await import('./spec.js');
       const spec = loadSweepSpec(file, { resultsDir: flags.resultsDir, servers: flags.servers, parallel: flags.parallel });
       if (flags.dryRun) {
         process.stdout.write(`${describePlan(spec).join('\n')}\n`);
+        return;
+      }
+      const [{ parseBudget }, { estimateOf, prepareSweepCost }, { formatEstimate }] = await Promise.all([
+        import('./budget.js'),
+        import('./cost.js'),
+        import('./estimate.js'),
+      ]);
+      const budgetUsd = parseBudget(flags.budget);
+      if (flags.estimate) {
+        process.stdout.write(`${formatEstimate(estimateOf(spec)).join('\n')}\n`);
+        if (budgetUsd === undefined) return;
+      }
+      const cost = prepareSweepCost(spec, budgetUsd, (line) => process.stderr.write(`${line}\n`));
+      if (flags.estimate) {
+        process.stdout.write(`within --budget $${budgetUsd}\n`);
         return;
       }
       const stop = (name: string) =>
@@ -65,23 +84,38 @@ export function registerSweepCommands(program: Command): Command {
       ]);
       await withInterrupts(stop, async (signal) => {
         const progress = createSweepProgress(spec.dir);
-        const outcome = await runSweep(spec, { projectRoot: PACKAGE_ROOT, backends: sweepBackends, signal, progress, retryFailed: flags.retryFailed });
+        const outcome = await runSweep(spec, {
+          projectRoot: PACKAGE_ROOT,
+          backends: sweepBackends,
+          signal,
+          progress,
+          retryFailed: flags.retryFailed,
+          cost: cost.meter,
+          estimate: cost.estimate,
+        });
+        const spent = outcome.state.cost;
         const runs = outcome.state.runs;
         const count = (status: string) => runs.filter((r) => r.status === status).length;
         const lines = [
           '',
-          `sweep ${spec.name} ${outcome.interrupted ? 'INTERRUPTED' : 'done'}: ${count('ok')} ok, ${count('failed')} failed, ${count('pending')} pending of ${runs.length}; this session ran ${outcome.ranNow}, skipped ${outcome.skipped} finished${outcome.redone.length > 0 ? `, redid ${outcome.redone.join(', ')}` : ''}`,
+          `sweep ${spec.name} ${spent?.stoppedForBudget ? 'STOPPED AT THE BUDGET' : outcome.interrupted ? 'INTERRUPTED' : 'done'}: ${count('ok')} ok, ${count('failed')} failed, ${count('pending')} pending of ${runs.length}; this session ran ${outcome.ranNow}, skipped ${outcome.skipped} finished${outcome.redone.length > 0 ? `, redid ${outcome.redone.join(', ')}` : ''}`,
           ...runs.filter((r) => r.status === 'failed').map((r) => `  failed ${r.key}: ${r.error?.split('\n')[0] ?? ''}`),
           ...outcome.state.curves.map(
             (c) =>
               `  ${c.cellLabel}: largest ${spec.deadline?.sizePath ?? 'size'} meeting ${c.deadlineS} s = ${c.maxSize ?? `none (below ${spec.deadline?.low})`}${c.bound === 'above-high' ? ' (or more: the top of the range met it)' : ''}`,
           ),
+          ...(spent?.stoppedForBudget
+            ? [`  stopped for the budget: the running cost $${spent.usd.toFixed(2)} reached --budget $${budgetUsd}; rerun with a higher --budget to resume`]
+            : []),
+          ...(spent && spent.ratePerHourUsd > 0
+            ? [`  cost so far: $${spent.usd.toFixed(2)} (${(spent.upMs / 3_600_000).toFixed(2)} h up at $${spent.ratePerHourUsd.toFixed(2)}/hour)`]
+            : []),
           `sweep.json: ${join(outcome.dir, SWEEP_FILE)}`,
           `report: criu-lab report ${outcome.dir}`,
           ...(outcome.leftUp ? [outcome.leftUp] : []),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
-        process.exitCode = outcome.interrupted ? 130 : count('failed') > 0 ? 1 : 0;
+        process.exitCode = spent?.stoppedForBudget ? 1 : outcome.interrupted ? 130 : count('failed') > 0 ? 1 : 0;
       });
     });
 }

@@ -15,12 +15,13 @@ import { runPaths } from '../transfers/registry.js';
 import { bisectLargestMeeting, maxProbes, type ProbeResult } from './bisect.js';
 import type { Registry } from '../../core/registry.js';
 import type { BackendFactory, SweepBackend } from './backends/backend.js';
+import type { CostMeter } from './budget.js';
 import { connectPlanNode } from '../remote/connect.js';
 import { cellsOf, runKey, runsOf, type Cell, type PlannedRun } from './expand.js';
 import { measureRawLink } from './link.js';
 import type { SweepProgress } from './progress.js';
 import type { Setting, SweepSpec } from './spec.js';
-import { SweepStore, type RunRecord, type SweepPairsInfo, type SweepState } from './state.js';
+import { SweepStore, type EstimateRecord, type RunRecord, type SweepPairsInfo, type SweepState } from './state.js';
 import { UnreachableNodeError } from '../remote/ssh.js';
 import {
   assignPairs,
@@ -45,6 +46,10 @@ export interface SweepOptions {
   readonly backends: Registry<BackendFactory>;
   /** Run again the runs that failed in an earlier session. @default false: a failed run is a result */
   readonly retryFailed?: boolean;
+  /** Elapsed × rate of the infra while up; with a budget, no run is launched once it is reached. @default - not metered */
+  readonly cost?: CostMeter;
+  /** Recorded in sweep.json when the sweep first starts. @default - none */
+  readonly estimate?: EstimateRecord;
 }
 
 export interface SweepOutcome {
@@ -116,6 +121,7 @@ class SweepSession {
 
   private async ensureUp(): Promise<void> {
     if (this.up) return;
+    this.options.cost?.infraUp();
     await this.options.progress.track(`${this.backend.name} up`, () => this.backend.up());
     this.up = true;
   }
@@ -125,6 +131,7 @@ class SweepSession {
     this.up = false;
     this.leftovers = false;
     await this.options.progress.track(`${this.backend.name} down (fresh: ${this.spec.fresh})`, () => this.backend.down());
+    this.options.cost?.infraDown();
   }
 
   /** Runs `work` for one cell; with `fresh: per-cell` the infra is new for it and gone after it. */
@@ -192,11 +199,23 @@ class SweepSession {
     const record = this.store.plan(planned);
     if (record.status === 'ok' || (record.status === 'failed' && !this.options.retryFailed)) return record;
     if (this.options.signal.aborted) throw new AbortedError();
+    this.meterBeforeRun();
     if (this.spec.fresh === 'per-run') await this.ensureDown();
     try {
       return await this.attempt(planned, record);
     } finally {
       if (this.spec.fresh === 'per-run') await this.ensureDown();
+    }
+  }
+
+  /** Records the running cost and stops here, the run left pending, once the budget is reached. */
+  private meterBeforeRun(): void {
+    const cost = this.options.cost;
+    if (!cost) return;
+    try {
+      cost.checkBeforeRun();
+    } finally {
+      this.store.state.cost = cost.record();
     }
   }
 
@@ -281,7 +300,7 @@ class SweepSession {
         );
     }
     const running = new Map<string, { pair: SweepPair; done: Promise<unknown> }>();
-    // An error that is not a run's result (sweep.json not writable, a bug): no new runs, rethrown once the others end.
+    // An error that is not a run's result (the budget reached, sweep.json not writable, a bug): no new runs, rethrown once the others end.
     const broken: unknown[] = [];
     const view = (): PairView => ({ pairs: info.pairs, parallel: this.spec.parallel, busy: [...running.values()].map((r) => r.pair), retired: this.retired });
     while (waiting.length > 0 || running.size > 0) {
@@ -298,6 +317,12 @@ class SweepSession {
           view(),
           waiting.map((w) => w.queued),
         )) {
+          try {
+            this.meterBeforeRun();
+          } catch (error) {
+            broken.push(error); // the budget is reached: the runs not launched stay pending
+            break;
+          }
           const w = waiting.splice(
             waiting.findIndex((x) => x.queued.key === key),
             1,
@@ -504,7 +529,9 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     (record.cutOff ??= []).push({ at: state.updatedAt, ...(left ? { resultsDir: left } : {}), ...(record.pair ? { pair: record.pair.id } : {}) });
   }
   const redone = state.runs.filter((r) => r.status === 'pending' && (r.cutOff?.length ?? 0) > 0).map((r) => r.key);
-  state.sessions.push({ startedAt: new Date().toISOString(), skipped, redone });
+  const thisSession = { startedAt: new Date().toISOString(), skipped, redone } as SweepState['sessions'][number];
+  state.sessions.push(thisSession);
+  if (options.estimate && !state.estimate) state.estimate = options.estimate;
   state.status = 'running';
   await store.pruneSamples();
   await store.save();
@@ -559,6 +586,8 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     state.status = 'interrupted';
   } finally {
     leftUp = await session.finish().catch((error: Error) => `teardown failed: ${error.message}`);
+    thisSession.endedAt = new Date().toISOString();
+    if (options.cost) state.cost = options.cost.record();
     await store.save();
     const count = (status: string) => state.runs.filter((r) => r.status === status).length;
     options.progress.finish(interrupted ? 'interrupted' : 'done', { ok: count('ok'), failed: count('failed'), pending: count('pending') });

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sample } from '../metrics.js';
+import type { CostRecord } from './budget.js';
 import type { PlannedRun } from './expand.js';
 import type { SweepPair } from './pairs.js';
 import type { Setting, SweepSpec } from './spec.js';
@@ -84,6 +85,21 @@ export interface DeadlineCurvePoint {
   readonly probes: readonly { readonly size: number; readonly met: boolean; readonly worstMigrationMs: number | undefined }[];
 }
 
+/** The estimate (`criu-lab sweep --estimate`) as it stood when the sweep first started, to hold the actual figures against. */
+export interface EstimateRecord {
+  readonly at: string;
+  readonly runs: number;
+  readonly pairs: number;
+  readonly wallMs: number;
+  /** undefined off AWS: the lab costs nothing to criu-lab. */
+  readonly usd: number | undefined;
+  readonly market: string | undefined;
+  readonly ratePerHourUsd: number;
+  readonly model: string;
+  /** The price table and its date, when priced. */
+  readonly prices: string | undefined;
+}
+
 export interface SweepState {
   readonly name: string;
   readonly specFile: string;
@@ -98,10 +114,13 @@ export interface SweepState {
   runs: RunRecord[];
   links: LinkMeasurement[];
   curves: DeadlineCurvePoint[];
-  /** Every session that worked on the sweep: when, and what it found to skip or redo. */
-  sessions: { readonly startedAt: string; readonly skipped: number; readonly redone: readonly string[] }[];
   /** Parallel pairs: set when `parallel` > 1. */
   pairs?: SweepPairsInfo;
+  /** Every session that worked on the sweep: when, and what it found to skip or redo. */
+  sessions: { readonly startedAt: string; readonly skipped: number; readonly redone: readonly string[]; endedAt?: string }[];
+  estimate?: EstimateRecord;
+  /** What the infra has cost so far (elapsed up × rate), every session together. */
+  cost?: CostRecord;
 }
 
 export class SweepStore {

@@ -13,7 +13,7 @@ export interface BastionProps {
   readonly keyName: string;
 }
 
-const BASTION_ROOT_VOLUME_GIB = 10;
+export const BASTION_ROOT_VOLUME_GIB = 10;
 
 export class Bastion extends Construct {
   readonly instance: Instance;
