@@ -34,6 +34,8 @@ export const awsStack = z.object({
   // For the record: transfer.s3_bucket and the EFS mount carry what a run uses.
   bucket: z.string().optional(),
   efs_id: z.string().optional(),
+  /** With `market: spot`: the FIS experiment template `criu-lab watch --fis` starts. */
+  fis_template_id: z.string().optional(),
 });
 
 /** Which lab wrote the file: `lab status` and `lab down` read it; a run does not. */

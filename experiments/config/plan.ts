@@ -147,7 +147,7 @@ export function toPlan(
       },
     },
     /** The AWS stack the nodes belong to (servers.yaml from `criu-lab infra deploy`); undefined on the lab. */
-    aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes } : undefined,
+    aws: raw.aws ? { region: raw.aws.region, stack: raw.aws.stack, ebsVolumes: raw.aws.ebs_volumes, fisTemplateId: raw.aws.fis_template_id } : undefined,
     workload: {
       type: workloadType,
       params,

@@ -26,6 +26,9 @@ export const stackOutputsSchema = z.object({
   s3_prefix: z.string().optional(),
   efs_id: z.string().optional(),
   efs_mount: z.string().optional(),
+  /** With `market: spot`: the FIS experiment template that interrupts the source node, and the role it runs as. */
+  fis_template_id: z.string().optional(),
+  fis_role_arn: z.string().optional(),
 });
 
 export type StackOutputs = z.infer<typeof stackOutputsSchema>;

@@ -63,6 +63,7 @@ export function buildServersDocument(outputs: StackOutputs, options: ServersOpti
       ...(outputs.bucket === undefined ? {} : { bucket: outputs.bucket }),
       ...(outputs.efs_id === undefined ? {} : { efs_id: outputs.efs_id }),
       ebs_volumes: outputs.ebs_volumes,
+      ...(outputs.fis_template_id === undefined ? {} : { fis_template_id: outputs.fis_template_id }),
     },
     transfer: {
       ...(outputs.bucket === undefined ? {} : { s3_bucket: outputs.bucket, s3_prefix: outputs.s3_prefix }),

@@ -8,6 +8,7 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { Bastion } from './bastion.js';
 import { ImageBucket } from './bucket.js';
 import { SharedFileSystem } from './efs.js';
+import { SpotInterruption } from './fis.js';
 import { NodeRole, STACK_TAG_KEY } from './iam.js';
 import { Network } from './network.js';
 import { NodeGroup } from './nodes.js';
@@ -36,6 +37,8 @@ export class CriuLabStack extends TerraformStack {
   readonly nodeGroups: readonly NodeGroup[];
   readonly fileSystem: SharedFileSystem | undefined;
   readonly imageBucket: ImageBucket | undefined;
+  /** The FIS template that sends the source node a spot notice; only with `market: spot`. */
+  readonly spotInterruption: SpotInterruption | undefined;
 
   /** Validates `config` first: an invalid config throws a ValidationError and creates nothing. */
   constructor(scope: Construct, config: InfraConfig, options: CriuLabStackOptions = {}) {
@@ -118,6 +121,12 @@ export class CriuLabStack extends TerraformStack {
     );
 
     const nodes = this.nodeGroups.flatMap((group) => group.nodes);
+    // The source is node 0 of the first zone, as servers.yaml pairs them (servers.ts).
+    const source = nodes[0]!;
+    this.spotInterruption =
+      props.market === 'spot'
+        ? new SpotInterruption(this, 'spot-interruption', { prefix, target: { name: source.name, arn: source.instance.arn } })
+        : undefined;
     const imageVolumes = nodes.flatMap((node) => (node.imageVolume ? [[node.name, node.imageVolume] as const] : []));
     new StackOutputsConstruct(this, {
       stack: prefix,
@@ -142,6 +151,8 @@ export class CriuLabStack extends TerraformStack {
       s3_prefix: this.imageBucket ? props.s3.objectPrefix : undefined,
       efs_id: this.fileSystem?.fileSystem.id,
       efs_mount: this.fileSystem ? props.efs.mountPath : undefined,
+      fis_template_id: this.spotInterruption?.template.id,
+      fis_role_arn: this.spotInterruption?.role.arn,
     });
   }
 }

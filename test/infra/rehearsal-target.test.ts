@@ -23,16 +23,19 @@ const serviceOf = (type: string) => Object.entries(SERVICE_BY_TYPE_PREFIX).find(
 describe('the stack in a rehearsal', () => {
   const real = synthStack();
   const rehearsal = synthStack({}, { rehearsal: TARGET });
+  const spotRehearsal = synthStack({ market: 'spot' }, { rehearsal: TARGET });
 
   it('points every service its resources and data sources call at the rehearsal’s endpoint, and sts too', () => {
     const [provider] = rehearsal.json.provider.aws ?? [];
     const endpoints = (provider?.endpoints as readonly Record<string, string>[])[0] ?? {};
-    const types = [...Object.keys(rehearsal.json.resource), ...Object.keys(rehearsal.json.data ?? {})];
+    const types = [...Object.keys(spotRehearsal.json.resource), ...Object.keys(spotRehearsal.json.data ?? {})];
     expect(types.length).toBeGreaterThan(20);
+    expect(types).toContain('aws_fis_experiment_template');
     for (const type of types) expect({ type, endpoint: endpoints[serviceOf(type)] }).toEqual({ type, endpoint: TARGET.endpoint });
     expect(endpoints).toEqual({
       ec2: TARGET.endpoint,
       efs: TARGET.endpoint,
+      fis: TARGET.endpoint,
       iam: TARGET.endpoint,
       s3: TARGET.endpoint,
       ssm: TARGET.endpoint,

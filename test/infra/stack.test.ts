@@ -192,6 +192,47 @@ describe('the AWS stack', () => {
     expect(spot['criu-lab-bastion']?.instance_market_options).toBeUndefined();
   });
 
+  it('adds, with spot nodes only, a FIS template that sends the source node a two-minute spot notice', () => {
+    expect(synth.resources('aws_fis_experiment_template')).toEqual([]);
+    expect(synth.resources('aws_iam_role').map((r) => r.name)).toEqual(['criu-lab-node']);
+    const spot = synthStack({ market: 'spot' });
+    const source = Object.entries(spot.json.resource.aws_instance ?? {}).find(
+      ([, i]) => (i.tags as Record<string, string>).Name === 'criu-lab-az-a-node-0',
+    )?.[0];
+    const [template] = spot.resources('aws_fis_experiment_template');
+    expect(template).toMatchObject({
+      stop_condition: [{ source: 'none' }],
+      target: [{ name: 'source', resource_type: 'aws:ec2:spot-instance', selection_mode: 'ALL', resource_arns: [`\${aws_instance.${source}.arn}`] }],
+      action: [
+        {
+          action_id: 'aws:ec2:send-spot-instance-interruptions',
+          parameter: [{ key: 'durationBeforeInterruption', value: 'PT2M' }],
+          target: { key: 'SpotInstances', value: 'source' },
+        },
+      ],
+    });
+    const role = spot.resources('aws_iam_role').find((r) => r.name === 'criu-lab-fis');
+    expect(template?.role_arn).toMatch(/^\$\{aws_iam_role\.spot-interruption_role_[0-9A-F]+\.arn\}$/);
+    expect(JSON.parse(role?.assume_role_policy as string)).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'fis.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    });
+    expect(spot.json.output).toMatchObject({ outputs_fis_template_id_499C1E2F: { value: expect.stringMatching(/^\$\{aws_fis_experiment_template\./) } });
+  });
+
+  it('lets the FIS role interrupt the source node alone: no other instance, no other write action', () => {
+    const spot = synthStack({ market: 'spot' });
+    const policy = spot.resources('aws_iam_role_policy').find((p) => p.name === 'criu-lab-fis');
+    const statements = (JSON.parse(policy?.policy as string) as PolicyDocument).Statement;
+    const source = Object.entries(spot.json.resource.aws_instance ?? {}).find(
+      ([, i]) => (i.tags as Record<string, string>).Name === 'criu-lab-az-a-node-0',
+    )?.[0];
+    expect(statements.map((s) => ({ actions: asList(s.Action), resources: asList(s.Resource) }))).toEqual([
+      { actions: ['ec2:SendSpotInstanceInterruptions'], resources: [`\${aws_instance.${source}.arn}`] },
+      { actions: ['ec2:DescribeInstances'], resources: ['*'] },
+    ]);
+  });
+
   it('leaves out EFS, S3 and EBS and their grants when they are off', () => {
     const bare = synthStack({ efs: { enabled: false }, s3: { enabled: false }, ebs: { enabled: false } });
     for (const type of ['aws_efs_file_system', 'aws_s3_bucket', 'aws_ebs_volume', 'aws_vpc_endpoint', 'aws_iam_role_policy']) {

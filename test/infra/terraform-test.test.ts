@@ -72,6 +72,11 @@ const VARIANTS: Readonly<Record<string, Variant>> = {
       buildLabApp({ configPath, outdir }).app.synth();
     },
   },
+  spot: {
+    stack: 'criu-lab-spot',
+    synth: (outdir, workdir) =>
+      buildLabApp({ configPath: writeConfig(join(workdir, 'spot.infra.yaml'), { prefix: 'criu-lab-spot', market: 'spot' }), outdir }).app.synth(),
+  },
   preview: {
     stack: 'criu-lab',
     // A fresh clone: no config/infra.yaml, so the app previews config/infra.example.yaml.
@@ -259,9 +264,10 @@ describeWithTerraform('terraform test: the stacks planned and applied with a moc
         { run: 'default.tftest.hcl deploy', status: 'pass', problems: [] },
         { run: 'preview.tftest.hcl plan_is_refused', status: 'pass', problems: [] },
         { run: 'preview.tftest.hcl guard_is_what_refuses', status: 'pass', problems: [] },
+        { run: 'spot.tftest.hcl deploy', status: 'pass', problems: [] },
       ],
     });
-    expect(results.summary).toMatch(/^Success! 4 passed, 0 failed/);
+    expect(results.summary).toMatch(/^Success! 5 passed, 0 failed/);
   });
 
   it('applies the default stack: nodes per zone, the bastion, an EFS mount target per zone, the image volume, the security groups', () => {
@@ -270,6 +276,10 @@ describeWithTerraform('terraform test: the stacks planned and applied with a moc
 
   it('applies a cross-AZ stack whose first zone has a single node', () => {
     expect(outcome('cross-az.tftest.hcl', 'deploy')).toEqual({ status: 'pass', problems: [] });
+  });
+
+  it('applies a spot stack with the FIS template that interrupts the source node, and its least-privilege role', () => {
+    expect(outcome('spot.tftest.hcl', 'deploy')).toEqual({ status: 'pass', problems: [] });
   });
 
   it('refuses to plan the preview, whose operator CIDR is a placeholder, and only because of its guard', () => {

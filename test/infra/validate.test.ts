@@ -53,6 +53,10 @@ describe('terraform validate, offline', () => {
     await validate('default', TEST_CONFIG);
   }, 120_000);
 
+  it('accepts the default stack on spot nodes, with the FIS experiment template and its role', async () => {
+    await validate('spot', { ...TEST_CONFIG, prefix: 'criu-lab-spot', market: 'spot' });
+  }, 120_000);
+
   it('accepts a bare spot stack on a pinned AMI with every transfer target off', async () => {
     await validate('bare', {
       ...TEST_CONFIG,

@@ -60,6 +60,7 @@ describe('the installed package', () => {
       'workloads/payload_protocol.py',
       'config/default.yaml',
       'config/profiles.yaml',
+      'config/prices.yaml',
     ])
       expect(existsSync(join(installed, file))).toBe(true);
     for (const file of ['experiments/cli.ts', 'test', 'tsconfig.json', 'dist/.tsbuildinfo']) expect(existsSync(join(installed, file))).toBe(false);
