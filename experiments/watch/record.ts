@@ -21,6 +21,14 @@ export interface WatchRecord {
   /** Termination time minus done: what was left; negative when the migration missed it. */
   readonly marginMs: number | undefined;
   readonly met: boolean;
+  /** With `--fis`: the AWS FIS experiment that sent the notice, and start → notice seen (controller's clock to the node's). */
+  readonly fis?: {
+    readonly templateId: string;
+    readonly experimentId: string;
+    readonly startedAt: string;
+    readonly status: string | undefined;
+    readonly startToNoticeMs: number;
+  };
 }
 
 /**

@@ -9,8 +9,9 @@ import { AbortedError } from '../../core/errors.js';
 import { samplesOf, type RunMetrics, type Sample } from '../metrics.js';
 import { runMigration } from '../pipeline.js';
 import type { Progress } from '../progress.js';
-import type { RemoteNode } from '../../core/node.js';
+import type { RemoteNode, Role } from '../../core/node.js';
 import { connectPlanNode } from '../remote/connect.js';
+import type { FisExperiment } from './fis.js';
 import { parseProbe, probeArgv, simulatedNotice, type ProbeResult, type SpotNotice } from './notice.js';
 import { WATCH_FILE, watchVerdict, type WatchRecord } from './record.js';
 
@@ -22,7 +23,20 @@ export interface WatchOptions {
   readonly simulateAfterS: number | undefined;
   readonly imdsUrl: string;
   readonly noticeFile: string;
+  /** `--fis`: starts the stack's FIS spot interruption once the watch polls (experiments/watch/fis.ts). @default - no experiment */
+  readonly startFisExperiment?: () => Promise<FisExperiment>;
+  /** The nodes and the migration. @default - SSH to the plan's nodes, the ordinary pipeline; tests put fakes here */
+  readonly edges?: WatchEdges;
 }
+
+export interface WatchEdges {
+  readonly connect: (plan: Plan, role: Role) => Promise<RemoteNode>;
+  readonly migrate: typeof runMigration;
+}
+
+const REAL_EDGES: WatchEdges = { connect: connectPlanNode, migrate: runMigration };
+
+type SeenNotice = ProbeResult & { notice: SpotNotice; fis?: FisExperiment };
 
 export interface WatchOutcome {
   readonly metrics: RunMetrics;
@@ -41,9 +55,9 @@ async function fireSimulatedNotice(node: RemoteNode, noticeFile: string, afterS:
 }
 
 /** Polls the source until the probe returns a notice. */
-async function waitForNotice(plan: Plan, options: WatchOptions): Promise<ProbeResult & { notice: SpotNotice }> {
+async function waitForNotice(plan: Plan, options: WatchOptions): Promise<SeenNotice> {
   const { signal, progress } = options;
-  const node = await connectPlanNode(plan, 'source');
+  const node = await (options.edges ?? REAL_EDGES).connect(plan, 'source');
   const simulation = new AbortController();
   const stop = () => simulation.abort();
   signal.addEventListener('abort', stop);
@@ -53,6 +67,11 @@ async function waitForNotice(plan: Plan, options: WatchOptions): Promise<ProbeRe
       `  watching ${node.name}: ${options.imdsUrl}/latest/meta-data/spot/instance-action (IMDSv2) and ${options.noticeFile}, every ${options.pollIntervalS} s` +
         (options.simulateAfterS === undefined ? '' : `; a simulated notice fires in ${options.simulateAfterS} s`),
     );
+    const fis = options.startFisExperiment && (await options.startFisExperiment());
+    if (fis)
+      progress.note(
+        `  FIS experiment ${fis.experimentId} started (template ${fis.templateId}${fis.status ? `, ${fis.status}` : ''}): ${node.name} gets a spot interruption notice`,
+      );
     const fired =
       options.simulateAfterS === undefined
         ? undefined
@@ -67,7 +86,7 @@ async function waitForNotice(plan: Plan, options: WatchOptions): Promise<ProbeRe
         progress.note(`  spot notice on ${node.name} (via ${probe.via}): ${probe.notice.action} at ${probe.notice.time}`);
         simulation.abort();
         await fired;
-        return { ...probe, notice: probe.notice };
+        return { ...probe, notice: probe.notice, ...(fis ? { fis } : {}) };
       }
       if (probe.via === 'imds-unreachable' && !warnedUnreachable) {
         warnedUnreachable = true;
@@ -93,14 +112,14 @@ export function migrationDoneAtMs(metrics: RunMetrics): number | undefined {
 }
 
 export async function watchAndMigrate(plan: Plan, options: WatchOptions): Promise<WatchOutcome> {
-  let seen: (ProbeResult & { notice: SpotNotice }) | undefined;
+  let seen: SeenNotice | undefined;
   const beforeMigration = async () => {
     seen = await options.progress.track('wait for spot notice', () => waitForNotice(plan, options));
   };
   let outcome: { metrics: RunMetrics; resultsDir: string } | undefined;
   let failure: unknown;
   try {
-    outcome = await runMigration(plan, { signal: options.signal, progress: options.progress, beforeMigration });
+    outcome = await (options.edges ?? REAL_EDGES).migrate(plan, { signal: options.signal, progress: options.progress, beforeMigration });
   } catch (error) {
     failure = error;
     const attached = error as { metrics?: RunMetrics; resultsDir?: string };
@@ -115,6 +134,7 @@ export async function watchAndMigrate(plan: Plan, options: WatchOptions): Promis
     noticeSeenAt: new Date(seen.nodeTimeMs).toISOString(),
     migrationDoneAt: done === undefined ? undefined : new Date(done).toISOString(),
     ...watchVerdict(seen.nodeTimeMs, seen.notice.time, failure === undefined ? done : undefined),
+    ...(seen.fis ? { fis: { ...seen.fis, startToNoticeMs: seen.nodeTimeMs - Date.parse(seen.fis.startedAt) } } : {}),
   };
   await writeFile(join(outcome.resultsDir, WATCH_FILE), `${JSON.stringify(record, null, 2)}\n`);
   if (plan.experiment.saveMetrics) {
@@ -123,6 +143,7 @@ export async function watchAndMigrate(plan: Plan, options: WatchOptions): Promis
     const samples: Sample[] = [
       ...(record.noticeToDoneMs === undefined ? [] : [{ metric: 'watch.notice_to_done', value: record.noticeToDoneMs, unit: 'ms', metadata, timestamp: now }]),
       ...(record.marginMs === undefined ? [] : [{ metric: 'watch.margin', value: record.marginMs, unit: 'ms', metadata, timestamp: now }]),
+      ...(record.fis ? [{ metric: 'watch.fis_start_to_notice', value: record.fis.startToNoticeMs, unit: 'ms', metadata, timestamp: now }] : []),
     ];
     if (samples.length > 0) await appendFile(join(outcome.resultsDir, 'samples.jsonl'), samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
   }
