@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { bandwidthProfiles } from '../../core/profiles.js';
 import { DEADLINES_S } from '../metrics.js';
+import { formatDuration } from '../sweep/progress.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import type { ReportInput } from './load.js';
 import type { Summary } from './stats.js';
@@ -105,9 +106,41 @@ function watchSection(input: ReportInput): string {
     .map((r) => {
       const w = r.watch!;
       const seconds = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
-      return `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(`${w.notice.action} at ${w.notice.time} (via ${w.via})`)}</td><td>${escapeHtml(w.noticeSeenAt)}</td><td>${seconds(w.noticeToDoneMs)}</td><td class="${w.met ? '' : 'warn'}">${seconds(w.marginMs)} ${w.met ? 'met' : 'MISSED'}</td></tr>`;
+      return `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(`${w.notice.action} at ${w.notice.time} (via ${w.via}${w.fis ? `, FIS experiment ${w.fis.experimentId}` : ''})`)}</td><td>${escapeHtml(w.noticeSeenAt)}</td><td>${seconds(w.noticeToDoneMs)}</td><td class="${w.met ? '' : 'warn'}">${seconds(w.marginMs)} ${w.met ? 'met' : 'MISSED'}</td></tr>`;
     })
     .join('')}</tbody></table>`;
+}
+
+/** The estimate the sweep recorded when it started, beside the wall time and cost it took. */
+function costSection(input: ReportInput): string {
+  const cost = input.cost;
+  if (!cost) return '';
+  const duration = (ms: number | undefined) => (ms === undefined ? 'n/a' : formatDuration(ms));
+  const dollars = (usd: number | undefined) => (usd === undefined ? 'n/a' : `$${usd.toFixed(2)}`);
+  const e = cost.estimate;
+  const rows = [
+    [
+      'wall time',
+      duration(e?.wallMs),
+      `${duration(cost.actualWallMs)} (${cost.sessionsCounted} session(s)${cost.sessionsCutOff > 0 ? `; ${cost.sessionsCutOff} cut off, not counted` : ''})`,
+    ],
+    [
+      'cost',
+      e ? `${dollars(e.usd)}${e.market ? ` (${e.market})` : ''}` : 'n/a',
+      cost.actualUsd === undefined
+        ? 'n/a (not metered)'
+        : `${dollars(cost.actualUsd)} (${((cost.upMs ?? 0) / 3_600_000).toFixed(2)} h up × ${dollars(cost.ratePerHourUsd)}/hour)`,
+    ],
+    ...(cost.budgetUsd === undefined
+      ? []
+      : [['budget', dollars(cost.budgetUsd), cost.stoppedForBudget ? 'reached: the sweep stopped launching runs' : 'not reached']]),
+  ];
+  const note = e
+    ? `Estimated ${escapeHtml(e.at)} for ${e.runs} runs on ${e.pairs} pair(s): ${escapeHtml(e.model)}${e.prices ? `; prices ${escapeHtml(e.prices)}` : ''}.`
+    : 'No estimate was recorded when this sweep started.';
+  return `<h2>Cost and time</h2><table><thead><tr><th></th><th>estimate</th><th>actual</th></tr></thead><tbody>${rows
+    .map(([what, estimate, actual]) => `<tr><td>${escapeHtml(what!)}</td><td>${escapeHtml(estimate!)}</td><td>${escapeHtml(actual!)}</td></tr>`)
+    .join('')}</tbody></table><p class="note">${note}</p>`;
 }
 
 function linksSection(input: ReportInput): string {
@@ -212,6 +245,7 @@ ${summaryTable(rows)}
 ${pairsSection(input)}
 ${curvesSection(input)}
 ${watchSection(input)}
+${costSection(input)}
 ${linksSection(input)}
 ${failuresSection(input)}
 <script>${chartJsSource().replace(/<\/script/gi, '<\\/script')}</script>

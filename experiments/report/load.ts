@@ -7,6 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import type { RunMetrics } from '../metrics.js';
 import { SWEEP_FILE, type DeadlineCurvePoint, type LinkMeasurement, type SweepState } from '../sweep/state.js';
 import { WATCH_FILE, type WatchRecord } from '../watch/record.js';
+import { sweepCostOf, type SweepCostSummary } from './cost.js';
 
 export interface ReportRun {
   /** Sweep run key, or the results folder name. */
@@ -36,6 +37,8 @@ export interface ReportInput {
   readonly sizePath: string | undefined;
   /** A sweep with parallel pairs: how many at once, and whether they shared this host. */
   readonly parallel?: { readonly n: number; readonly hostShared: boolean; readonly nodes: number; readonly pairs: readonly string[] };
+  /** A sweep's estimate beside its actual wall time and cost. @default - none (a results dir, or a sweep from before estimates) */
+  readonly cost?: SweepCostSummary;
 }
 
 function readJson<T>(path: string): T | undefined {
@@ -84,6 +87,7 @@ function loadSweep(dir: string): ReportInput {
       };
     });
   const p = state.pairs;
+  const cost = sweepCostOf(state);
   return {
     title: `sweep ${state.name}`,
     source: dir,
@@ -93,6 +97,7 @@ function loadSweep(dir: string): ReportInput {
     curves: state.curves,
     sizePath,
     ...(p ? { parallel: { n: p.parallel, hostShared: p.hostShared, nodes: p.nodes, pairs: p.pairs.map((x) => x.id) } } : {}),
+    ...(cost ? { cost } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // hourly rate from config/prices.yaml, the estimate of the placement sweep on AWS (hours, dollars,
 // wall time with and without parallel pairs, what fresh adds), the budget refused before anything
 // deploys, and the running cost stopping the runner between runs (a fake clock, a fake backend).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -20,6 +20,10 @@ import { createSweepProgress } from '../../experiments/sweep/progress.js';
 import { runSweep } from '../../experiments/sweep/runner.js';
 import { loadSweepSpec, type SweepSpec } from '../../experiments/sweep/spec.js';
 import type { SweepState } from '../../experiments/sweep/state.js';
+import { renderReportHtml } from '../../experiments/report/html.js';
+import { loadReportInput } from '../../experiments/report/load.js';
+import { summaryRows } from '../../experiments/report/summary.js';
+import { writeFixtureSweep } from '../report/fixture.js';
 
 const PRICES = loadPriceTable(join(PACKAGE_ROOT, 'config', 'prices.yaml'));
 const DEFAULT_PROPS = parseInfraProps({ operator_cidr: '198.51.100.7/32', public_key: 'ssh-ed25519 AAAA x', private_key_path: '~/.ssh/x' });
@@ -292,5 +296,50 @@ describe('a sweep that reaches its budget while running', () => {
     expect(again.state.runs.map((r) => r.status)).toEqual(['failed', 'failed', 'failed']);
     expect(again.state.estimate?.at).toBe('now');
     expect(again.state.cost?.stoppedForBudget).toBeUndefined();
+  });
+});
+
+describe('the report of a sweep', () => {
+  it('puts the estimate recorded at the start beside the wall time and cost the sweep took', () => {
+    const sweepDir = mkdtempSync(join(tmpdir(), 'criu-lab-report-cost-'));
+    const state = writeFixtureSweep(sweepDir);
+    const recorded: SweepState = {
+      ...state,
+      sessions: [
+        { startedAt: '2026-12-06T01:00:00Z', skipped: 0, redone: [], endedAt: '2026-12-06T01:20:00Z' },
+        { startedAt: '2026-12-06T02:00:00Z', skipped: 10, redone: ['x-r1'] },
+        { startedAt: '2026-12-06T03:00:00Z', skipped: 12, redone: [], endedAt: '2026-12-06T03:12:30Z' },
+      ],
+      estimate: {
+        at: '2026-12-06T01:00:00Z',
+        runs: 24,
+        pairs: 1,
+        wallMs: 29 * 60_000,
+        usd: 1.18,
+        market: 'on-demand',
+        ratePerHourUsd: 2.43,
+        model: 'the default model',
+        prices: 'config/prices.yaml (list prices as of 2025)',
+      },
+      cost: { ratePerHourUsd: 2.43, upMs: 3_600_000, usd: 2.43, budgetUsd: 5 },
+    };
+    writeFileSync(join(sweepDir, 'sweep.json'), JSON.stringify(recorded));
+    const input = loadReportInput(sweepDir);
+    expect(input.cost).toMatchObject({ actualWallMs: 32.5 * 60_000, sessionsCounted: 2, sessionsCutOff: 1, actualUsd: 2.43, stoppedForBudget: false });
+    const html = renderReportHtml(input, summaryRows(input));
+    expect(html).toContain('<h2>Cost and time</h2>');
+    expect(html).toMatch(/<td>wall time<\/td><td>29m00s<\/td><td>32m30s \(2 session\(s\); 1 cut off, not counted\)<\/td>/);
+    expect(html).toMatch(/<td>cost<\/td><td>\$1\.18 \(on-demand\)<\/td><td>\$2\.43 \(1\.00 h up × \$2\.43\/hour\)<\/td>/);
+    expect(html).toMatch(/<td>budget<\/td><td>\$5\.00<\/td><td>not reached<\/td>/);
+    expect(html).toContain('prices config/prices.yaml (list prices as of 2025)');
+    expect(JSON.parse(readFileSync(join(sweepDir, 'sweep.json'), 'utf8')).estimate.usd).toBe(1.18);
+  });
+
+  it('has no cost section for a sweep from before estimates', () => {
+    const sweepDir = mkdtempSync(join(tmpdir(), 'criu-lab-report-cost-'));
+    writeFixtureSweep(sweepDir);
+    const input = loadReportInput(sweepDir);
+    expect(input.cost).toBeUndefined();
+    expect(renderReportHtml(input, summaryRows(input))).not.toContain('Cost and time');
   });
 });
