@@ -2,7 +2,7 @@
 // hourly rate from config/prices.yaml, the estimate of the placement sweep on AWS (hours, dollars,
 // wall time with and without parallel pairs, what fresh adds), the budget refused before anything
 // deploys, and the running cost stopping the runner between runs (a fake clock, a fake backend).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -24,6 +24,7 @@ import { renderReportHtml } from '../../experiments/report/html.js';
 import { loadReportInput } from '../../experiments/report/load.js';
 import { summaryRows } from '../../experiments/report/summary.js';
 import { writeFixtureSweep } from '../report/fixture.js';
+import { runCli } from '../support/cli.js';
 
 const PRICES = loadPriceTable(join(PACKAGE_ROOT, 'config', 'prices.yaml'));
 const DEFAULT_PROPS = parseInfraProps({ operator_cidr: '198.51.100.7/32', public_key: 'ssh-ed25519 AAAA x', private_key_path: '~/.ssh/x' });
@@ -220,6 +221,17 @@ describe('the budget', () => {
     expect(cost.estimate).toMatchObject({ runs: 24, pairs: 1, market: 'on-demand' });
     expect(cost.estimate?.ratePerHourUsd).toBeCloseTo(2.4258, 3);
   });
+
+  it('is what the command does: --estimate prints hours and dollars, --budget below it exits 2 naming both, nothing deployed or written', async () => {
+    const resultsDir = join(dir, 'cli-results');
+    const estimate = await runCli(['sweep', 'config/sweeps/placement-aws.yaml', '--estimate', '--results-dir', resultsDir]);
+    expect(estimate).toMatchObject({ code: 0, stderr: '' });
+    expect(estimate.stdout).toMatch(/m5\.4xlarge on-demand +\d+\.\d\d h +\$\d+\.\d\d/);
+    const refused = await runCli(['sweep', 'config/sweeps/placement-aws.yaml', '--budget', '0.5', '--results-dir', resultsDir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error: sweep placement-aws: the estimate \$\d+\.\d\d exceeds --budget \$0\.50; nothing was started/);
+    expect(existsSync(resultsDir)).toBe(false);
+  }, 60_000);
 
   it('meters elapsed time × rate only while the infra is up, across sessions', () => {
     let now = 0;
