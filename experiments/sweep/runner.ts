@@ -529,7 +529,7 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     (record.cutOff ??= []).push({ at: state.updatedAt, ...(left ? { resultsDir: left } : {}), ...(record.pair ? { pair: record.pair.id } : {}) });
   }
   const redone = state.runs.filter((r) => r.status === 'pending' && (r.cutOff?.length ?? 0) > 0).map((r) => r.key);
-  const thisSession = { startedAt: new Date().toISOString(), skipped, redone } as SweepState['sessions'][number];
+  const thisSession: SweepState['sessions'][number] = { startedAt: new Date().toISOString(), skipped, redone };
   state.sessions.push(thisSession);
   if (options.estimate && !state.estimate) state.estimate = options.estimate;
   state.status = 'running';
