@@ -23,19 +23,16 @@ const serviceOf = (type: string) => Object.entries(SERVICE_BY_TYPE_PREFIX).find(
 describe('the stack in a rehearsal', () => {
   const real = synthStack();
   const rehearsal = synthStack({}, { rehearsal: TARGET });
-  const spotRehearsal = synthStack({ market: 'spot' }, { rehearsal: TARGET });
 
   it('points every service its resources and data sources call at the rehearsal’s endpoint, and sts too', () => {
     const [provider] = rehearsal.json.provider.aws ?? [];
     const endpoints = (provider?.endpoints as readonly Record<string, string>[])[0] ?? {};
-    const types = [...Object.keys(spotRehearsal.json.resource), ...Object.keys(spotRehearsal.json.data ?? {})];
+    const types = [...Object.keys(rehearsal.json.resource), ...Object.keys(rehearsal.json.data ?? {})];
     expect(types.length).toBeGreaterThan(20);
-    expect(types).toContain('aws_fis_experiment_template');
     for (const type of types) expect({ type, endpoint: endpoints[serviceOf(type)] }).toEqual({ type, endpoint: TARGET.endpoint });
     expect(endpoints).toEqual({
       ec2: TARGET.endpoint,
       efs: TARGET.endpoint,
-      fis: TARGET.endpoint,
       iam: TARGET.endpoint,
       s3: TARGET.endpoint,
       ssm: TARGET.endpoint,
@@ -62,6 +59,20 @@ describe('the stack in a rehearsal', () => {
   it('deploys the very resources of the real stack', () => {
     expect(rehearsal.json.resource).toEqual(real.json.resource);
     expect(rehearsal.json.output).toEqual(real.json.output);
+  });
+
+  it('leaves the FIS template of a spot stack out, since moto cannot read one back, and nothing else', () => {
+    const spot = synthStack({ market: 'spot' });
+    const spotRehearsal = synthStack({ market: 'spot' }, { rehearsal: TARGET });
+    expect(Object.keys(spot.json.resource.aws_fis_experiment_template ?? {})).toHaveLength(1);
+    expect(spotRehearsal.json.resource.aws_fis_experiment_template).toBeUndefined();
+    const withoutFis = (json: typeof spot.json) =>
+      Object.fromEntries(
+        Object.entries(json.resource)
+          .filter(([type]) => !type.startsWith('aws_fis_'))
+          .map(([type, byName]) => [type, Object.fromEntries(Object.entries(byName).filter(([name]) => !name.startsWith('spot-interruption')))]),
+      );
+    expect(withoutFis(spotRehearsal.json)).toEqual(withoutFis(spot.json));
   });
 
   it('adds nothing to the real stack’s provider when not rehearsing', () => {

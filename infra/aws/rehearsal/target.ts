@@ -20,10 +20,8 @@ export interface RehearsalTarget {
  * takes every type no other entry names (vpc, subnet, instance, ebs_volume, key_pair, eip, ...).
  * The provider's own calls (sts) are added in providerSettings.
  */
-export const SERVICE_BY_TYPE_PREFIX: Readonly<Record<string, 'efs' | 'fis' | 'iam' | 's3' | 'ssm'>> = {
+export const SERVICE_BY_TYPE_PREFIX: Readonly<Record<string, 'efs' | 'iam' | 's3' | 'ssm'>> = {
   aws_efs_: 'efs',
-  // A spot stack's experiment template (fis.ts): moto serves its create and delete.
-  aws_fis_: 'fis',
   aws_iam_: 'iam',
   aws_s3_: 's3',
   aws_ssm_: 'ssm',
