@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { FisExperimentTemplate } from '@cdktf/provider-aws/lib/fis-experiment-template/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
-import type { PolicyStatement } from './iam.js';
+import { policyDocument, trustPolicyFor, type PolicyStatement } from './iam.js';
 
 /** AWS's notice for a spot instance: the interruption comes two minutes after it. */
 export const NOTICE_BEFORE_INTERRUPTION = 'PT2M';
@@ -28,10 +28,7 @@ export class SpotInterruption extends Construct {
     this.role = new IamRole(this, 'role', {
       name: `${props.prefix}-fis`,
       description: `criu-lab: FIS may send a spot interruption to ${props.target.name} only`,
-      assumeRolePolicy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'fis.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
+      assumeRolePolicy: trustPolicyFor('fis.amazonaws.com'),
     });
     this.statements = [
       { Sid: 'InterruptTheSourceNode', Effect: 'Allow', Action: ['ec2:SendSpotInstanceInterruptions'], Resource: [props.target.arn] },
@@ -41,7 +38,7 @@ export class SpotInterruption extends Construct {
     const policy = new IamRolePolicy(this, 'policy', {
       name: `${props.prefix}-fis`,
       role: this.role.id,
-      policy: JSON.stringify({ Version: '2012-10-17', Statement: this.statements }),
+      policy: policyDocument(this.statements),
     });
     this.template = new FisExperimentTemplate(this, 'template', {
       description: `${props.prefix}: spot interruption notice (${NOTICE_BEFORE_INTERRUPTION}) to ${props.target.name}`,

@@ -25,6 +25,13 @@ export interface PolicyStatement {
   readonly Condition?: Record<string, Record<string, string | readonly string[]>>;
 }
 
+/** The trust policy that lets one AWS service (`ec2.amazonaws.com`, `fis.amazonaws.com`) assume a role. */
+export const trustPolicyFor = (service: string): string =>
+  JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
+
+/** An IAM policy document holding these statements. */
+export const policyDocument = (statements: readonly PolicyStatement[]): string => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+
 export class NodeRole extends Construct {
   readonly role: IamRole;
   readonly instanceProfile: IamInstanceProfile;
@@ -35,17 +42,14 @@ export class NodeRole extends Construct {
     this.role = new IamRole(this, 'role', {
       name: `${props.prefix}-node`,
       description: 'criu-lab nodes: the image bucket prefix only',
-      assumeRolePolicy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
-      }),
+      assumeRolePolicy: trustPolicyFor('ec2.amazonaws.com'),
     });
     this.statements = props.bucket ? bucketStatements(props.bucket) : [];
     if (this.statements.length > 0) {
       new IamRolePolicy(this, 'policy', {
         name: `${props.prefix}-node`,
         role: this.role.id,
-        policy: JSON.stringify({ Version: '2012-10-17', Statement: this.statements }),
+        policy: policyDocument(this.statements),
       });
     }
     this.instanceProfile = new IamInstanceProfile(this, 'instance-profile', {
