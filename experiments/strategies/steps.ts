@@ -178,23 +178,23 @@ export async function checkBeforeFreeze(ctx: RunContext, pid: number, imagesOn: 
   if (problems.length > 0) throw new ExternalError(`cannot migrate pid ${pid}: ${problems.join('; ')}`, { step: 'pre-freeze check' });
 }
 
-/** Transfers that hand the image storage over once (ebs) cannot ship a pre-dump chain round by round, nor leave a lazy dump writing on the source. */
-export function imagesStayOnSourceRow(
-  ctx: Pick<RunContext, 'source'>,
-  transfer: Pick<TransferSession, 'name' | 'capabilities'>,
-  strategy: string,
-): PreflightRow {
-  const method = transfer.name;
+type HandingTransfer = Pick<TransferSession, 'name' | 'capabilities'>;
+
+/** A row on `node` that fails when the transfer hands the image storage over (ebs); the texts take the transfer's name. */
+function handOverRow(node: string, transfer: HandingTransfer, text: { ok: string; refused: string; fix: string }): PreflightRow {
   const ok = !transfer.capabilities.handsStorageOver;
-  return row(
-    ctx.source.name,
-    `transfer ${method}`,
-    ok,
-    ok
-      ? `${method} can move images while CRIU still works in the source's image directory`
-      : `${strategy} keeps CRIU working in the image directory after a move, but ${method} takes the image storage away from the source at the first move`,
-    `choose a --transfer that leaves the images on the source for this strategy, or --strategy full or pageserver with ${method}`,
-  );
+  return row(node, `transfer ${transfer.name}`, ok, ok ? text.ok : text.refused, text.fix);
+}
+
+/** Transfers that hand the image storage over once (ebs) cannot ship a pre-dump chain round by round, nor leave a lazy dump writing on the source. */
+export function imagesStayOnSourceRow(ctx: Pick<RunContext, 'source'>, transfer: HandingTransfer, strategy: string): PreflightRow {
+  const method = transfer.name;
+  return handOverRow(ctx.source.name, transfer, {
+    ok: `${method} can move images while CRIU still works in the source's image directory`,
+    refused: `${strategy} keeps CRIU working in the image directory after a move, but ${method} takes the image storage away from the source at the first move`,
+    // pageserver is no way out: pagesLandBeforeHandOverRow refuses it with such a transfer too.
+    fix: `choose a --transfer that leaves the images on the source for this strategy, or --strategy full with ${method}`,
+  });
 }
 
 /**
@@ -202,18 +202,14 @@ export function imagesStayOnSourceRow(
  * transfer that hands the image storage over (ebs) mounts it there only after the dump, over what
  * the page server wrote: the restore would find the other images and none of the pages.
  */
-export function pagesLandBeforeHandOverRow(ctx: Pick<RunContext, 'destination'>, transfer: Pick<TransferSession, 'name' | 'capabilities'>): PreflightRow {
+export function pagesLandBeforeHandOverRow(ctx: Pick<RunContext, 'destination'>, transfer: HandingTransfer): PreflightRow {
   const method = transfer.name;
-  const ok = !transfer.capabilities.handsStorageOver;
-  return row(
-    ctx.destination.name,
-    `transfer ${method}`,
-    ok,
-    ok
-      ? `the page server's pages and ${method}'s images meet in one image directory on ${ctx.destination.name}`
-      : `the page server writes the pages on ${ctx.destination.name} before ${method} brings the image storage there, and mounting it hides them from the restore`,
-    `choose --transfer rsync, s3 or efs with pageserver, or --strategy full with ${method}`,
-  );
+  const node = ctx.destination.name;
+  return handOverRow(node, transfer, {
+    ok: `the page server's pages and ${method}'s images meet in one image directory on ${node}`,
+    refused: `the page server writes the pages on ${node} before ${method} brings the image storage there, and mounting it hides them from the restore`,
+    fix: `choose --transfer rsync, s3 or efs with pageserver, or --strategy full with ${method}`,
+  });
 }
 
 /** Pages a dump sent to the destination's page server, from its own statistics; `tls` says how they went. */
