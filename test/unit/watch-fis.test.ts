@@ -66,6 +66,16 @@ function fakeMigration(world: FakeWorld, resultsDir: string, migrationMs: number
   };
 }
 
+/** The watch's options as on an AWS node, polling fast; each test adds how the experiment starts and its edges. */
+const WATCH_ON_AWS = {
+  signal: new AbortController().signal,
+  progress: createProgress(process.stderr),
+  pollIntervalS: 0.01,
+  simulateAfterS: undefined,
+  imdsUrl: 'http://169.254.169.254',
+  noticeFile: '/srv/criu-lab/spot/instance-action',
+};
+
 describe('watch --fis', () => {
   it('starts the FIS experiment, sees the notice through IMDS and times the migration against it', async () => {
     const { world, interruptAt } = spotWorld();
@@ -81,12 +91,7 @@ describe('watch --fis', () => {
     const plan = planWith([flag('experiment.save_metrics', false)]);
     const started = Date.now();
     const { record } = await watchAndMigrate(plan, {
-      signal: new AbortController().signal,
-      progress: createProgress(process.stderr),
-      pollIntervalS: 0.01,
-      simulateAfterS: undefined,
-      imdsUrl: 'http://169.254.169.254',
-      noticeFile: '/srv/criu-lab/spot/instance-action',
+      ...WATCH_ON_AWS,
       startFisExperiment: () => startSpotInterruption(new FisClient({ region: 'us-west-2' }), TEMPLATE, () => started),
       edges: {
         connect: async (_plan, role) => world.node(role === 'source' ? 'az-a-node-0' : 'az-a-node-1', '10.9.0.11'),
@@ -120,12 +125,7 @@ describe('watch --fis', () => {
     });
     const plan = planWith([flag('experiment.save_metrics', false)]);
     const { record } = await watchAndMigrate(plan, {
-      signal: new AbortController().signal,
-      progress: createProgress(process.stderr),
-      pollIntervalS: 0.01,
-      simulateAfterS: undefined,
-      imdsUrl: 'http://169.254.169.254',
-      noticeFile: '/srv/criu-lab/spot/instance-action',
+      ...WATCH_ON_AWS,
       startFisExperiment: () => startSpotInterruption(new FisClient({ region: 'us-west-2' }), TEMPLATE),
       edges: {
         connect: async () => world.node('az-a-node-0', '10.9.0.11'),
