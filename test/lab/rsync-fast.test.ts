@@ -73,9 +73,16 @@ describe('an unencrypted run whose daemon port is taken on the destination', () 
 
   beforeAll(async () => {
     const destination = lab.plan().nodes.destination.ip;
-    const listen = `import socket,time; s=socket.socket(); s.bind(('${destination}', ${PORT})); s.listen(); print('up', flush=True); time.sleep(600)`;
+    // SO_REUSEADDR: the run before leaves connections of the daemon's port in TIME_WAIT, which a
+    // plain bind() refuses; a second listener (the daemon) is refused all the same.
+    const listen =
+      `import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); ` +
+      `s.bind(('${destination}', ${PORT})); s.listen(); print('up', flush=True); time.sleep(600)`;
     blocker = spawn('ip', ['netns', 'exec', `${LAB}-n2`, '/usr/bin/python3', '-c', listen], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((resolve) => blocker.stdout!.once('data', resolve));
+    await new Promise((resolve, reject) => {
+      blocker.stdout!.once('data', resolve);
+      blocker.once('exit', (code) => reject(new Error(`the port blocker exited (${code}) before it listened on ${PORT}`)));
+    });
     error = await migrate('taken', [setting('transfer.encrypt', false, '--no-encrypt')]).then(
       () => new Error('the run succeeded'),
       (caught: unknown) => caught as Error,
