@@ -102,7 +102,8 @@ describe('the run rsync daemon on loopback', () => {
     writeFileSync(join(daemonDir(paths), 'rsyncd.conf'), daemonConfig(paths, RUN, receivingDirs(paths), ['127.0.0.1']), { mode: 0o600 });
     const holder = spawn('/usr/bin/python3', [
       '-c',
-      `import socket,time; s=socket.socket(); s.bind(('127.0.0.1', ${port})); s.listen(); print('up', flush=True); time.sleep(30)`,
+      // SO_REUSEADDR: the tests before leave the port's connections in TIME_WAIT, which a plain bind() refuses.
+      `import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', ${port})); s.listen(); print('up', flush=True); time.sleep(30)`,
     ]);
     try {
       execFileSync('sh', ['-c', `until ss -H -l -t -n "sport = :${port}" | grep -q .; do sleep 0.05; done`], { timeout: 10_000 });
