@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Prepares this host for the VM lab (`criu-lab lab up --backend vm`): qemu (software
-# emulation, TCG), qemu-img and debootstrap from Debian. The lab's own prerequisites and
+# Prepares this host for the VM lab (`criu-lab lab up --backend vm`) and the AWS rehearsal's guests: qemu (software
+# emulation, TCG), qemu-img, debootstrap and genisoimage (the guests' cloud-init seed) from Debian. The lab's own prerequisites and
 # CRIU come from setup-host.sh. Idempotent: prints `vm host ready: nothing to do` when all is there.
 set -euo pipefail
 
-PACKAGES=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
+PACKAGES=(qemu-system-x86 qemu-utils debootstrap e2fsprogs genisoimage)
 
 [ "$(id -u)" = 0 ] || { echo "setup-vm: must run as root (it installs packages)" >&2; exit 1; }
 

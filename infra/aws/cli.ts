@@ -16,11 +16,12 @@ interface DeployFlags extends ConfigFlags {
   readonly outputs?: string;
   readonly run?: string;
   readonly destroyAfter?: boolean;
-  /** undefined unless --wait-for-boot or --no-wait-for-boot is given: a deploy waits, a rehearsal cannot. */
+  /** false with --no-wait-for-boot. */
   readonly waitForBoot?: boolean;
   readonly bootTimeout: string;
   readonly rehearsal?: boolean;
   readonly rehearsalDir: string;
+  readonly setupHost?: string;
 }
 
 interface BakeFlags extends ConfigFlags {
@@ -69,13 +70,21 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
     .option('--outputs <path>', `where cdktf writes the stack outputs (default ${DEFAULT_OUTPUTS_PATH}; with --rehearsal, in the rehearsal dir)`)
     .option('--run <experiment.yaml>', 'run this experiment once the lab is up')
     .option('--destroy-after', 'destroy the lab at the end, also when the deploy or the run failed')
-    .option('--wait-for-boot', 'wait for the bootstrap and pin host keys (the default, except with --rehearsal)')
     .option('--no-wait-for-boot', 'do not wait for the bootstrap nor pin host keys (servers.yaml without known_hosts)')
     .option('--boot-timeout <minutes>', "how long to wait for the nodes' bootstrap", '30')
-    .option('--rehearsal', 'deploy the same stack to moto on 127.0.0.1 instead of AWS: no account, no cost; writes a rehearsal plan')
-    .option('--rehearsal-dir <dir>', "the rehearsal's config, state, servers.yaml and plan", DEFAULT_REHEARSAL_DIR)
+    .option('--rehearsal', "deploy the same stack to moto on 127.0.0.1 instead of AWS and boot each instance's user data in a qemu guest: no account, no cost")
+    .option('--rehearsal-dir <dir>', "the rehearsal's config, state, servers.yaml, plan and guest consoles", DEFAULT_REHEARSAL_DIR)
+    .option(
+      '--setup-host <script>',
+      'with --rehearsal: boot the nodes with this setup-host.sh instead of scripts/setup-host.sh (rehearse a change before AWS runs it)',
+    )
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
+        if (flags.setupHost !== undefined && !flags.rehearsal) {
+          throw new UsageError('--setup-host is for --rehearsal only: a real deploy boots with scripts/setup-host.sh as shipped', [], {
+            hint: 'add --rehearsal, or edit scripts/setup-host.sh itself',
+          });
+        }
         if (flags.rehearsal) {
           const { refuseRehearsalFlags, rehearseDeploy } = await import('./rehearsal/rehearse.js');
           refuseRehearsalFlags(flags);
@@ -87,11 +96,15 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
               serversPath: flags.servers,
               outputsPath: flags.outputs,
               destroyAfter: flags.destroyAfter === true,
+              waitForBoot: flags.waitForBoot ?? true,
+              bootTimeoutMs: minutesMs(flags.bootTimeout),
+              ...(flags.run === undefined ? {} : { experimentPath: flags.run }),
+              ...(flags.setupHost === undefined ? {} : { setupHostPath: flags.setupHost }),
             },
             stageEffects,
           );
           stageEffects.log(`rehearsal plan: ${outcome.planPath}; servers: ${outcome.serversPath}`);
-          return 0;
+          return outcome.experimentExitCode ?? 0;
         }
         const [{ requireAwsCredentials }, { deployLab }] = await Promise.all([import('./credentials.js'), import('./deploy.js')]);
         requireAwsCredentials();

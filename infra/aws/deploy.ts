@@ -44,8 +44,14 @@ export interface DeployTarget {
   readonly cdktfEnv: Readonly<Record<string, string>>;
   /** Added to every cdktf command's arguments. */
   readonly cdktfArgs: readonly string[];
+  /** Runs once the stack is deployed, before the boot wait: a rehearsal boots its instances here. */
+  readonly beforeBoot?: (outputs: StackOutputs) => Promise<void>;
+  /** Where the instances' consoles are read. @default the EC2 API (effects.consoleReader) */
+  readonly consoleReader?: (region: string) => ConsoleReader;
   /** Runs once servers.yaml is written, before any experiment and the teardown. */
   readonly afterDeploy?: (outputs: StackOutputs) => Promise<void>;
+  /** Runs last, after the teardown or when there is none, also on failure: a rehearsal stops its instances. */
+  readonly release?: () => Promise<void>;
 }
 
 /** AWS with the operator's credentials and terraform config; cdktf's own output directory. */
@@ -109,13 +115,13 @@ async function requireAwsCli(effects: InfraEffects): Promise<void> {
   }
 }
 
-async function pinHostKeys(outputs: StackOutputs, serversPath: string, options: DeployOptions, effects: InfraEffects): Promise<string> {
+async function pinHostKeys(outputs: StackOutputs, serversPath: string, options: DeployOptions, effects: InfraEffects, target: DeployTarget): Promise<string> {
   const hosts = [
     { name: outputs.bastion.name, instanceId: outputs.bastion.instance_id, address: outputs.bastion.ip },
     ...outputs.nodes.map((n) => ({ name: n.name, instanceId: n.instance_id, address: n.ip })),
   ];
   effects.log(`waiting for ${hosts.length} instances to finish their bootstrap (nodes build CRIU: ~10 min)`);
-  const reports = await waitForBootReports(hosts, effects.consoleReader(outputs.region), {
+  const reports = await waitForBootReports(hosts, (target.consoleReader ?? effects.consoleReader)(outputs.region), {
     timeoutMs: options.bootTimeoutMs,
     pollMs: effects.bootPollMs,
     log: effects.log,
@@ -135,7 +141,8 @@ async function deployStages(props: InfraProps, options: DeployOptions, effects: 
   const target = options.target ?? AWS_TARGET;
   await cdktf('deploy', props, options.configPath, ['--outputs-file', outputsPath, '--outputs-file-include-sensitive-outputs'], effects, target);
   const outputs = readStackOutputs(outputsPath, props.prefix);
-  const knownHostsPath = options.waitForBoot ? await pinHostKeys(outputs, serversPath, options, effects) : undefined;
+  await target.beforeBoot?.(outputs);
+  const knownHostsPath = options.waitForBoot ? await pinHostKeys(outputs, serversPath, options, effects, target) : undefined;
   const servers = buildServersDocument(outputs, { privateKeyPath: props.privateKeyPath, knownHostsPath });
   writeServersFile(serversPath, servers);
   effects.log(`wrote ${serversPath}${knownHostsPath ? ` and ${knownHostsPath}` : ''}`);
@@ -169,7 +176,7 @@ export async function deployLab(options: DeployOptions, effects: InfraEffects = 
   const props = loadInfraProps(options.configPath);
   await ensureStackKey(props, effects.log);
   readOperatorPublicKey(props); // a bad key must fail here, not half way through a deploy
-  if (options.waitForBoot) await requireAwsCli(effects);
+  if (options.waitForBoot && options.target?.consoleReader === undefined) await requireAwsCli(effects);
   let failure: unknown;
   try {
     return await deployStages(props, options, effects);
@@ -184,7 +191,11 @@ export async function deployLab(options: DeployOptions, effects: InfraEffects = 
         // Keep the first failure as the one reported; still say the teardown failed.
         if (failure === undefined) throw destroyError;
         effects.log(`teardown failed too: ${(destroyError as Error).message}; run criu-lab infra destroy`);
+      } finally {
+        await options.target?.release?.();
       }
+    } else {
+      await options.target?.release?.();
     }
   }
 }

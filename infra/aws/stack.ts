@@ -44,7 +44,7 @@ export class CriuLabStack extends TerraformStack {
   constructor(scope: Construct, config: InfraConfig, options: CriuLabStackOptions = {}) {
     const props = parseInfraProps(config, options.source);
     const publicKey = readOperatorPublicKey(props);
-    const setupHostScript = options.setupHostScript ?? readSetupHostScript();
+    const setupHostScript = options.setupHostScript ?? readSetupHostScript(options.rehearsal?.setupHostPath);
     super(scope, props.prefix);
     this.props = props;
     const { prefix } = props;

@@ -123,7 +123,7 @@ describeWithMotoAndTerraform('infra deploy --rehearsal: the stack deployed to mo
     const effects: InfraEffects = { run, consoleReader: () => async () => '', log: () => undefined, bootPollMs: 0 };
 
     const started = performance.now();
-    outcome = await rehearseDeploy({ configPath, rehearsalDir, destroyAfter: true }, effects);
+    outcome = await rehearseDeploy({ configPath, rehearsalDir, destroyAfter: true, waitForBoot: false }, effects);
     durationMs = performance.now() - started;
     servers = parse(readFileSync(outcome.serversPath, 'utf8')) as typeof servers;
     expect(readFileSync(configPath, 'utf8')).toBe(config);

@@ -120,8 +120,8 @@ describe('criu-lab infra deploy --rehearsal (command line)', () => {
   }
 
   it.each([
-    [['--wait-for-boot'], /--wait-for-boot: the rehearsal has no guests to boot yet/],
-    [['--run', 'experiment.yaml'], /--run: an experiment needs the guests/],
+    [['--run', 'experiment.yaml', '--no-wait-for-boot'], /--run with --no-wait-for-boot: the experiment runs on the guests/],
+    [['--boot-timeout', '0'], /--boot-timeout 0 must be a positive number of minutes/],
   ])('refuses %j with a usage error (exit 2) before it starts anything', async (flags, problem) => {
     const errors: string[] = [];
     jest.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));

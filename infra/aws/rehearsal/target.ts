@@ -7,12 +7,16 @@ import { UsageError } from '../../../core/errors.js';
 
 export const REHEARSAL_ENDPOINT_ENV = 'CRIU_LAB_AWS_ENDPOINT';
 export const REHEARSAL_STATE_ENV = 'CRIU_LAB_REHEARSAL_STATE';
+/** A rehearsal of a changed setup-host.sh (`--setup-host`): its path, read at synth instead of scripts/setup-host.sh. */
+export const REHEARSAL_SETUP_HOST_ENV = 'CRIU_LAB_REHEARSAL_SETUP_HOST';
 
 export interface RehearsalTarget {
   /** The emulator's URL, always on 127.0.0.1: http://127.0.0.1:<port> */
   readonly endpoint: string;
   /** Absolute path of the rehearsal's Terraform state file. */
   readonly statePath: string;
+  /** The setup-host.sh the nodes' user data embeds. @default scripts/setup-host.sh */
+  readonly setupHostPath?: string;
 }
 
 /**
@@ -41,7 +45,8 @@ export function rehearsalTargetFromEnv(env: Readonly<Record<string, string | und
     // Half a rehearsal would put the rehearsal's state where a real deploy keeps its own, or aim a real state at moto.
     throw new UsageError(`${REHEARSAL_ENDPOINT_ENV} and ${REHEARSAL_STATE_ENV} are set together (by infra deploy --rehearsal) or not at all`);
   }
-  return checkedTarget({ endpoint, statePath });
+  const setupHostPath = env[REHEARSAL_SETUP_HOST_ENV] || undefined;
+  return checkedTarget({ endpoint, statePath, ...(setupHostPath === undefined ? {} : { setupHostPath }) });
 }
 
 /** `target` once its endpoint is known to be on loopback: a rehearsal never points the stack anywhere else. */

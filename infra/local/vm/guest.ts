@@ -15,7 +15,7 @@ import type { VmImage } from './image.js';
 /** Enough for a 256 MiB workload, its pre-dump images in the page cache and CRIU, on a shared 24 GiB host. */
 export const GUEST_MEMORY_MIB = 1536;
 export const GUEST_CPUS = 2;
-const QEMU = '/usr/bin/qemu-system-x86_64';
+export const QEMU = '/usr/bin/qemu-system-x86_64';
 /** Where the guest's sshd finds the host key the config disk brings. */
 const GUEST_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
 
@@ -77,62 +77,103 @@ export async function prepareGuestDisks(node: NodeLayout, image: VmImage, identi
   await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootfsPath, files.overlayPath]);
 }
 
-/** A locally administered MAC derived from the node's address, stable across boots. */
-function guestMac(node: NodeLayout): string {
-  const octets = node.ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
+/** A locally administered MAC derived from a guest's address, stable across boots. */
+export function guestMac(ip: string): string {
+  const octets = ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
   return `52:54:${octets.join(':')}`;
 }
 
-export function qemuArgv(node: NodeLayout, image: VmImage): string[] {
-  const files = guestFiles(node);
+/** What differs between the qemu guests this project boots (lab nodes, rehearsal instances). */
+export interface QemuGuest {
+  readonly name: string;
+  readonly cpus: number;
+  readonly memoryMiB: number;
+  readonly kernelPath: string;
+  readonly initrdPath: string;
+  readonly append: string;
+  /** `-drive` values, in the order the guest sees them (vda, vdb, ...). */
+  readonly drives: readonly string[];
+  readonly tap: string;
+  readonly mac: string;
+  readonly consolePath: string;
+  readonly pidPath: string;
+  /** A QMP socket, for a clean power-down. */
+  readonly qmpPath?: string;
+}
+
+/** The qemu command line of a daemonized, software-emulated (TCG) guest with one tap NIC and a serial console file. */
+export function qemuCommand(guest: QemuGuest): string[] {
   return [
     QEMU,
     '-name',
-    `criu-lab-${node.netns}`,
+    guest.name,
     '-machine',
     'q35,accel=tcg',
     // TCG's `max` model: the same CPU features on every guest, so CRIU's cpuinfo check passes on restore.
     '-cpu',
     'max',
     '-smp',
-    String(GUEST_CPUS),
+    String(guest.cpus),
     '-m',
-    String(GUEST_MEMORY_MIB),
+    String(guest.memoryMiB),
     '-nodefaults',
     '-no-user-config',
     '-display',
     'none',
     '-no-reboot',
     '-kernel',
-    image.kernelPath,
+    guest.kernelPath,
     '-initrd',
-    image.initrdPath,
-    // THP only on request (Ubuntu's cloud default): with Debian's `always`, khugepaged collapsing an
-    // idle heap marks 512 pages soft-dirty per huge page, so an idle process never looks converged.
+    guest.initrdPath,
     '-append',
-    'root=/dev/vda rw console=ttyS0 init=/sbin/criu-lab-init panic=-1 quiet transparent_hugepage=madvise',
-    '-drive',
-    `file=${files.overlayPath},if=virtio,format=qcow2,cache=unsafe`,
-    '-drive',
-    `file=${files.configDiskPath},if=virtio,format=raw,readonly=on`,
+    guest.append,
+    ...guest.drives.flatMap((drive) => ['-drive', drive]),
     '-netdev',
-    `tap,id=lab,ifname=${node.veth},script=no,downscript=no`,
+    `tap,id=lab,ifname=${guest.tap},script=no,downscript=no`,
     '-device',
-    `virtio-net-pci,netdev=lab,mac=${guestMac(node)}`,
+    `virtio-net-pci,netdev=lab,mac=${guest.mac}`,
     '-serial',
-    `file:${files.consolePath}`,
+    `file:${guest.consolePath}`,
+    ...(guest.qmpPath === undefined ? [] : ['-qmp', `unix:${guest.qmpPath},server=on,wait=off`]),
     '-pidfile',
-    files.pidPath,
+    guest.pidPath,
     '-daemonize',
   ];
 }
 
-/** Starts the guest in the background; returns qemu's PID. */
-export async function startGuest(node: NodeLayout, image: VmImage): Promise<number> {
-  await run(qemuArgv(node, image), { hint: `check the tap ${node.veth} and the image files in ${image.dir}` });
-  const pid = Number((await readFile(guestFiles(node).pidPath, 'utf8')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) throw new ExternalError(`qemu for ${node.name} wrote no PID`, { hint: `look at ${guestFiles(node).consolePath}` });
+function labGuest(node: NodeLayout, image: VmImage): QemuGuest {
+  const files = guestFiles(node);
+  return {
+    name: `criu-lab-${node.netns}`,
+    cpus: GUEST_CPUS,
+    memoryMiB: GUEST_MEMORY_MIB,
+    kernelPath: image.kernelPath,
+    initrdPath: image.initrdPath,
+    // THP only on request (Ubuntu's cloud default): with Debian's `always`, khugepaged collapsing an
+    // idle heap marks 512 pages soft-dirty per huge page, so an idle process never looks converged.
+    append: 'root=/dev/vda rw console=ttyS0 init=/sbin/criu-lab-init panic=-1 quiet transparent_hugepage=madvise',
+    drives: [`file=${files.overlayPath},if=virtio,format=qcow2,cache=unsafe`, `file=${files.configDiskPath},if=virtio,format=raw,readonly=on`],
+    tap: node.veth,
+    mac: guestMac(node.ip),
+    consolePath: files.consolePath,
+    pidPath: files.pidPath,
+  };
+}
+
+export function qemuArgv(node: NodeLayout, image: VmImage): string[] {
+  return qemuCommand(labGuest(node, image));
+}
+
+/** Starts a guest in the background; returns qemu's PID. */
+export async function startQemu(guest: QemuGuest, hint: string): Promise<number> {
+  await run(qemuCommand(guest), { hint });
+  const pid = Number((await readFile(guest.pidPath, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new ExternalError(`qemu for ${guest.name} wrote no PID`, { hint: `look at ${guest.consolePath}` });
   return pid;
+}
+
+export function startGuest(node: NodeLayout, image: VmImage): Promise<number> {
+  return startQemu(labGuest(node, image), `check the tap ${node.veth} and the image files in ${image.dir}`);
 }
 
 async function consoleTail(node: NodeLayout, lines = 15): Promise<string> {

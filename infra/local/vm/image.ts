@@ -17,7 +17,7 @@ const SETUP_VM_SCRIPT = assetPath('scripts/setup-vm.sh');
 export const HOST_CRIU = '/usr/local/sbin/criu';
 export const DEFAULT_IMAGE_CACHE = '/var/cache/criu-lab/vm';
 /** debootstrap of ~200 packages plus the initrd; a cold build takes a few minutes. */
-const BUILD_TIMEOUT_MS = 30 * 60_000;
+export const BUILD_TIMEOUT_MS = 30 * 60_000;
 const READY_MARKER = 'ready';
 
 export interface VmImage {
@@ -59,34 +59,41 @@ function imageAt(dir: string, hash: string): VmImage {
 
 /** Installs qemu, qemu-img and debootstrap with scripts/setup-vm.sh when one is missing. */
 export async function ensureVmTools(): Promise<void> {
-  const tools = ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/sbin/debootstrap', '/usr/sbin/mke2fs'];
+  const tools = ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/sbin/debootstrap', '/usr/sbin/mke2fs', '/usr/bin/genisoimage'];
   if (tools.every((tool) => existsSync(tool))) return;
   await run(['bash', SETUP_VM_SCRIPT], { timeoutMs: 15 * 60_000, hint: `run \`bash ${SETUP_VM_SCRIPT}\` as root and fix what it reports` });
 }
 
 /** The cached image for the current recipe, built first when there is none. */
 export async function ensureVmImage(cacheDir: string = DEFAULT_IMAGE_CACHE): Promise<VmImageResult> {
-  const started = performance.now();
   if (!existsSync(HOST_CRIU)) {
     throw new ExternalError(`the VM image copies the host's CRIU, and ${HOST_CRIU} is missing`, {
       hint: 'build it with `bash scripts/setup-host.sh` (as root)',
     });
   }
   await ensureVmTools();
-  const hash = await recipeHash();
+  return ensureCachedImage(cacheDir, await recipeHash(), (partial) =>
+    run(['bash', BUILD_SCRIPT, partial, HOST_CRIU, GUEST_INIT], {
+      timeoutMs: BUILD_TIMEOUT_MS,
+      hint: `run \`bash ${BUILD_SCRIPT} /tmp/vm-image ${HOST_CRIU} ${GUEST_INIT}\` by hand to see the whole output`,
+    }),
+  );
+}
+
+/**
+ * The image `<cacheDir>/<hash>`, made by `build(partialDir)` when it is not there yet: built
+ * beside its final place and renamed, so an interrupted build never looks ready.
+ */
+export async function ensureCachedImage(cacheDir: string, hash: string, build: (partialDir: string) => Promise<unknown>): Promise<VmImageResult> {
+  const started = performance.now();
   const dir = join(cacheDir, hash);
   const image = imageAt(dir, hash);
   if (existsSync(join(dir, READY_MARKER))) return { image, built: false, durationMs: performance.now() - started };
-
   await mkdir(cacheDir, { recursive: true });
-  // Built beside its final place and renamed, so an interrupted build never looks ready.
   const partial = `${dir}.partial`;
   await rm(partial, { recursive: true, force: true });
   await rm(dir, { recursive: true, force: true });
-  await run(['bash', BUILD_SCRIPT, partial, HOST_CRIU, GUEST_INIT], {
-    timeoutMs: BUILD_TIMEOUT_MS,
-    hint: `run \`bash ${BUILD_SCRIPT} /tmp/vm-image ${HOST_CRIU} ${GUEST_INIT}\` by hand to see the whole output`,
-  });
+  await build(partial);
   await writeFile(join(partial, READY_MARKER), `${new Date().toISOString()}\n`);
   await rename(partial, dir);
   return { image, built: true, durationMs: performance.now() - started };
