@@ -77,7 +77,7 @@ cat >"$mnt/etc/udev/rules.d/61-criu-lab-ebs.rules" <<'RULES'
 # A rehearsal EBS volume is a virtio disk whose serial is the volume id without its dash: name it as Nitro does.
 KERNEL=="vd*[!0-9]", ENV{ID_SERIAL}=="vol*", SYMLINK+="disk/by-id/nvme-Amazon_Elastic_Block_Store_$env{ID_SERIAL}"
 RULES
-printf '/dev/vda / ext4 defaults 0 1\n' >"$mnt/etc/fstab"
+printf 'LABEL=criu-lab-root / ext4 defaults 0 1\n' >"$mnt/etc/fstab"
 # An instance's identity comes at its first boot: host keys, machine id, hostname.
 rm -f "$mnt"/etc/ssh/ssh_host_* "$mnt/etc/hostname"
 : >"$mnt/etc/machine-id"

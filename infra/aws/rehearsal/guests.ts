@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExternalError } from '../../../core/errors.js';
+import { ExternalError, UsageError } from '../../../core/errors.js';
 import { run } from '../../local/exec.js';
 import { isRunning } from '../../local/node.js';
 import { guestMac, QEMU, startQemu } from '../../local/vm/guest.js';
@@ -30,7 +30,8 @@ const QEMU_NAME_PREFIX = 'criu-lab-rehearsal-';
 export const VOLUME_DISK_GIB = 8;
 const EFS_GUEST = 'efs';
 const EFS_TIMEOUT_MS = 20 * 60_000;
-const KERNEL_ARGS = 'root=/dev/vda rw console=ttyS0 panic=-1 quiet transparent_hugepage=madvise ds=nocloud';
+// The root file system by its label: a node's EBS disk may come first on the PCI bus and be vda.
+const KERNEL_ARGS = 'root=LABEL=criu-lab-root rw console=ttyS0 panic=-1 transparent_hugepage=madvise ds=nocloud';
 
 export interface GuestPlan {
   /** The instance's name (bastion, az-a-node-0), or `efs` for the EFS stand-in. */
@@ -81,17 +82,30 @@ interface GuestFiles {
   readonly seed: string;
   readonly console: string;
   readonly pid: string;
+  readonly qmp: string;
 }
+
+/** A unix socket's path must fit sun_path. */
+const MAX_SOCKET_PATH = 107;
 
 function filesOf(guestsDir: string, name: string): GuestFiles {
   const dir = join(guestsDir, name);
-  return { dir, overlay: join(dir, 'disk.qcow2'), seed: join(dir, 'seed.iso'), console: join(dir, 'console.log'), pid: join(dir, 'qemu.pid') };
+  const qmp = join(dir, 'qmp.sock');
+  if (qmp.length > MAX_SOCKET_PATH) {
+    throw new UsageError(`the rehearsal directory is too deep for a guest's monitor socket (${qmp} is over ${MAX_SOCKET_PATH} characters)`, [], {
+      hint: 'pass a shorter --rehearsal-dir',
+    });
+  }
+  return { dir, overlay: join(dir, 'disk.qcow2'), seed: join(dir, 'seed.iso'), console: join(dir, 'console.log'), pid: join(dir, 'qemu.pid'), qmp };
 }
 
 export interface StartedGuest {
   readonly plan: GuestPlan;
   readonly pid: number;
   readonly consolePath: string;
+  /** Its copy-on-write disk over the image, and its QMP socket: what `infra bake --rehearsal` saves. */
+  readonly overlayPath: string;
+  readonly qmpPath: string;
 }
 
 export interface RehearsalGuests {
@@ -177,7 +191,7 @@ async function createNetwork(plan: RehearsalPlan, host: string, guests: readonly
   if (nft.status !== 0) throw new ExternalError(`nft refused the rehearsal's SSH rule: ${nft.stderr.trim()}`);
 }
 
-async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage, proxyUrl: string): Promise<string[]> {
+async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage, proxyUrl: string): Promise<{ drives: string[]; devices: string[] }> {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const seedDir = join(files.dir, 'seed');
   mkdirSync(seedDir, { recursive: true });
@@ -191,13 +205,20 @@ async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage,
   });
   rmSync(files.overlay, { force: true });
   await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootfsPath, files.overlay]);
-  const volumes = guest.volumeSerials.map((serial) => {
+  const volumes = guest.volumeSerials.map((serial, index) => {
     const path = join(files.dir, `${serial}.img`);
     writeFileSync(path, '');
     spawnSync('truncate', ['-s', `${VOLUME_DISK_GIB}G`, path]);
-    return `file=${path},if=virtio,format=raw,cache=unsafe,serial=${serial}`;
+    return { drive: `file=${path},if=none,id=ebs${index},format=raw,cache=unsafe`, device: `virtio-blk-pci,drive=ebs${index},serial=${serial}` };
   });
-  return [`file=${files.overlay},if=virtio,format=qcow2,cache=unsafe`, `file=${files.seed},if=virtio,format=raw,readonly=on`, ...volumes];
+  return {
+    drives: [
+      `file=${files.overlay},if=virtio,format=qcow2,cache=unsafe`,
+      `file=${files.seed},if=virtio,format=raw,readonly=on`,
+      ...volumes.map((v) => v.drive),
+    ],
+    devices: volumes.map((v) => v.device),
+  };
 }
 
 async function waitForConsoleLine(guest: StartedGuest, line: string, timeoutMs: number): Promise<void> {
@@ -234,6 +255,7 @@ export async function bootGuests(plan: RehearsalPlan, dir: string, image: VmImag
     removeRehearsalGuests();
     for (const guest of guests) {
       const files = filesOf(guestsDir, guest.name);
+      if (!existsSync(files.dir)) continue;
       for (const scratch of readdirSync(files.dir, { withFileTypes: true }).filter((entry) => entry.name !== 'console.log')) {
         rmSync(join(files.dir, scratch.name), { recursive: true, force: true });
       }
@@ -245,7 +267,7 @@ export async function bootGuests(plan: RehearsalPlan, dir: string, image: VmImag
     const started: StartedGuest[] = [];
     for (const [index, guest] of guests.entries()) {
       const files = filesOf(guestsDir, guest.name);
-      const drives = await prepareGuest(guest, files, image, proxy.url);
+      const { drives, devices } = await prepareGuest(guest, files, image, proxy.url);
       const pid = await startQemu(
         {
           name: `${QEMU_NAME_PREFIX}${guest.name}`,
@@ -255,14 +277,16 @@ export async function bootGuests(plan: RehearsalPlan, dir: string, image: VmImag
           initrdPath: image.initrdPath,
           append: KERNEL_ARGS,
           drives,
+          devices,
           tap: `${TAP_PREFIX}${index}`,
           mac: guestMac(guest.addresses[0]?.split('/')[0] ?? ''),
           consolePath: files.console,
           pidPath: files.pid,
+          qmpPath: files.qmp,
         },
         `look at ${files.dir}`,
       );
-      started.push({ plan: guest, pid, consolePath: files.console });
+      started.push({ plan: guest, pid, consolePath: files.console, overlayPath: files.overlay, qmpPath: files.qmp });
       log(`guest ${guest.name} (${guest.instanceId}) booting at ${guest.addresses.join(' ')}, console ${files.console}`);
     }
     const consoles = new Map(started.map((guest) => [guest.plan.instanceId, guest.consolePath]));

@@ -13,11 +13,13 @@ import { shellExitCode } from '../../../core/process.js';
 import { findMotoServer, freeLoopbackPort, killMoto, requireMotoServer, startMoto, stopMoto } from '../../local/moto.js';
 import { deployLab, type DeployTarget, type InfraEffects } from '../deploy.js';
 import type { StackOutputs } from '../outputs.js';
-import { DEFAULT_SSH_USER, loadInfraProps, readInfraYaml, readOperatorPublicKey } from '../props.js';
+import { DEFAULT_SSH_USER, loadInfraProps, readInfraYaml, readOperatorPublicKey, type InfraProps } from '../props.js';
 import { hasProviderMirror, MIRROR_CLI_CONFIG, PROVIDER_MIRROR } from '../terraform-mirror.js';
 import { readRehearsalPlan, type RehearsalPlan } from './cloud.js';
 import { bootGuests, removeRehearsalGuests, type RehearsalGuests } from './guests.js';
 import { ensureGuestImage } from './image.js';
+import { stockImage, storedImage } from './images.js';
+import type { VmImage } from '../../local/vm/image.js';
 import { checkedTarget, REHEARSAL_ENDPOINT_ENV, REHEARSAL_SETUP_HOST_ENV, REHEARSAL_STATE_ENV } from './target.js';
 
 /**
@@ -54,9 +56,51 @@ export interface RehearsalOptions {
   readonly experimentPath?: string;
   /** A changed setup-host.sh for the nodes' user data. @default scripts/setup-host.sh */
   readonly setupHostPath?: string;
+  /**
+   * Boot the stand-in for Debian's own AMI (no CRIU: nodes build it at boot, as on AWS) instead
+   * of the prepared image. Ignored when the config's ami names a baked image. @default false
+   */
+  readonly stockImage?: boolean;
+  /** Where baked images are kept by id. @default BAKED_IMAGE_STORE */
+  readonly imageStore?: string;
+  /** Runs once every instance is ready and servers.yaml is written, before the experiment: `infra bake --rehearsal` images a node here. */
+  readonly afterReady?: (ready: RehearsalReady) => Promise<void>;
+}
+
+/** A rehearsal whose instances are all up. */
+export interface RehearsalReady {
+  readonly outputs: StackOutputs;
+  /** moto's URL. */
+  readonly endpoint: string;
+  readonly guests: RehearsalGuests;
+  /** The image the guests booted. */
+  readonly image: VmImage;
+}
+
+/** Which image the guests boot: one baked by `infra bake --rehearsal`, the stand-in for Debian's AMI, or the prepared one. */
+export type GuestImageKind = 'baked' | 'stock' | 'prepared';
+
+async function guestImage(
+  props: InfraProps,
+  options: RehearsalOptions,
+  log: (line: string) => void,
+): Promise<{ image: VmImage; kind: GuestImageKind; built: boolean; durationMs: number }> {
+  const started = performance.now();
+  const configured = props.machineImage.kind === 'image-id' ? props.machineImage.imageId : undefined;
+  const baked = configured === undefined ? undefined : storedImage(configured, options.imageStore);
+  if (baked !== undefined) {
+    log(`the config's ami ${configured} is an image baked by infra bake --rehearsal: the guests boot ${baked.dir}`);
+    return { image: baked, kind: 'baked', built: false, durationMs: performance.now() - started };
+  }
+  if (configured !== undefined) log(`the config's ami ${configured} was not baked by a rehearsal here; the guests boot the rehearsal's own image`);
+  const prepared = await ensureGuestImage();
+  if (options.stockImage !== true) return { image: prepared.image, kind: 'prepared', built: prepared.built, durationMs: prepared.durationMs };
+  const stock = await stockImage(prepared.image);
+  return { image: stock.image, kind: 'stock', built: prepared.built || stock.built, durationMs: performance.now() - started };
 }
 
 export interface RehearsalTimes {
+  readonly imageKind: GuestImageKind | 'none';
   /** Making the guests' image (a cache hit takes a moment). */
   readonly imageMs: number;
   readonly imageBuilt: boolean;
@@ -147,8 +191,10 @@ export async function rehearseDeploy(options: RehearsalOptions, effects: InfraEf
   writeRehearsalConfig(options.configPath, files.config);
   const terraform = offlineTerraform(files.terraformrc, effects.log);
   // The image first: a cold build takes minutes and needs no moto.
-  const image = withGuests ? await ensureGuestImage() : undefined;
-  if (image !== undefined) effects.log(`guest image ${image.image.dir} (${image.built ? `built in ${(image.durationMs / 1000).toFixed(0)} s` : 'cached'})`);
+  const image = withGuests ? await guestImage(props, options, effects.log) : undefined;
+  if (image !== undefined) {
+    effects.log(`guest image (${image.kind}) ${image.image.dir} (${image.built ? `built in ${(image.durationMs / 1000).toFixed(0)} s` : 'cached'})`);
+  }
 
   let motoPid: number | undefined;
   let guests: RehearsalGuests | undefined;
@@ -194,9 +240,11 @@ export async function rehearseDeploy(options: RehearsalOptions, effects: InfraEf
               if (guests === undefined) throw new Error('internal: consoles read before the guests booted');
               return guests.readConsole(instanceId);
             },
-            afterDeploy: async () => {
+            afterDeploy: async (outputs: StackOutputs) => {
               marks.ready = performance.now();
-              marks.runStarted = marks.ready;
+              if (guests === undefined) throw new Error('internal: ready before the guests booted');
+              await options.afterReady?.({ outputs, endpoint: rehearsal.endpoint, guests, image: image.image });
+              marks.runStarted = performance.now();
             },
             release: async () => {
               await guests?.stop();
@@ -221,6 +269,7 @@ export async function rehearseDeploy(options: RehearsalOptions, effects: InfraEf
     marks.runEnded = performance.now();
     if (plan === undefined) throw new Error('internal: the rehearsal deployed but read nothing back');
     const times: RehearsalTimes = {
+      imageKind: image?.kind ?? 'none',
       imageMs: image?.durationMs ?? 0,
       imageBuilt: image?.built ?? false,
       deployMs: marks.deployed > 0 ? marks.deployed - started : 0,
@@ -250,7 +299,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
 /** One line on where a rehearsal's time went. */
 export function describeRehearsalTimes(times: RehearsalTimes): string {
   return (
-    `rehearsal times: image ${times.imageBuilt ? 'built' : 'cached'} ${seconds(times.imageMs)}, deploy to moto ${seconds(times.deployMs)}, ` +
+    `rehearsal times: ${times.imageKind} image ${times.imageBuilt ? 'built' : 'cached'} ${seconds(times.imageMs)}, deploy to moto ${seconds(times.deployMs)}, ` +
     `boot and cloud-init ${seconds(times.bootMs)} (deploy to ready ${seconds(times.deployToReadyMs)})` +
     (times.runMs > 0 ? `, experiment ${seconds(times.runMs)}` : '')
   );

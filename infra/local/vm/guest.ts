@@ -93,6 +93,8 @@ export interface QemuGuest {
   readonly append: string;
   /** `-drive` values, in the order the guest sees them (vda, vdb, ...). */
   readonly drives: readonly string[];
+  /** `-device` values after the drives (a disk with a serial: `virtio-blk-pci,drive=<id>,serial=...`). */
+  readonly devices?: readonly string[];
   readonly tap: string;
   readonly mac: string;
   readonly consolePath: string;
@@ -128,6 +130,7 @@ export function qemuCommand(guest: QemuGuest): string[] {
     '-append',
     guest.append,
     ...guest.drives.flatMap((drive) => ['-drive', drive]),
+    ...(guest.devices ?? []).flatMap((device) => ['-device', device]),
     '-netdev',
     `tap,id=lab,ifname=${guest.tap},script=no,downscript=no`,
     '-device',
