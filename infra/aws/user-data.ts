@@ -130,6 +130,8 @@ install -d -m 0755 /opt/criu-lab
 cat >/opt/criu-lab/setup-host.sh <<'${HEREDOC_END}'
 ${script.endsWith('\n') ? script : `${script}\n`}${HEREDOC_END}
 bash /opt/criu-lab/setup-host.sh
+# Its last line says whether it built CRIU or found a baked image ready: the deploy logs it.
+console "setup $(tail -n 1 ${BOOTSTRAP_LOG})"
 `;
 }
 
