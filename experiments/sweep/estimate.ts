@@ -1,7 +1,8 @@
 // What a sweep will take before it starts: its runs timed by a stated model (this sweep's own
 // finished runs when sweep.json has some, else a per-size default from bench/results.md), laid
-// on one node pair or on N at once, with the deploy and destroy `fresh` adds, priced from the
-// price table (config/prices.yaml) per instance type and market. No credentials, nothing started.
+// on one node pair or on N at once, with the deploy and destroy `fresh` adds (on AWS shorter when
+// the nodes boot from a baked image), priced from the price table (config/prices.yaml) per
+// instance type and market. No credentials, nothing started.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assetPath } from '../../core/package-root.js';
@@ -29,10 +30,15 @@ export const RUN_MODEL = {
   memoryDefaults: { mbSize: 256, intervalS: 5, maxMemoryMib: 8192 },
 } as const;
 
-/** Bringing the infra up and down, per backend: what each `fresh` recreation costs in time. */
-export const INFRA_TIMES_MS: Readonly<
-  Record<SweepSpec['infra']['backend'], { readonly deployMs: number; readonly destroyMs: number; readonly basis: string }>
-> = {
+/** Bringing the infra up and down: what each `fresh` recreation costs in time, and on what basis. */
+export interface InfraTimes {
+  readonly deployMs: number;
+  readonly destroyMs: number;
+  readonly basis: string;
+}
+
+/** Per backend; on AWS for nodes booting Debian's own image, which build CRIU at boot. */
+export const INFRA_TIMES_MS: Readonly<Record<SweepSpec['infra']['backend'], InfraTimes>> = {
   aws: {
     deployMs: 15 * 60_000,
     destroyMs: 5 * 60_000,
@@ -41,6 +47,21 @@ export const INFRA_TIMES_MS: Readonly<
   lab: { deployMs: 15_000, destroyMs: 5_000, basis: 'lab up / lab down of namespace nodes on this machine' },
   none: { deployMs: 0, destroyMs: 0, basis: 'backend none brings nothing up' },
 };
+
+/**
+ * AWS when infra.yaml's `ami` is an image id (what `criu-lab infra bake` writes): setup-host.sh
+ * finds CRIU in place. The 7 min to ready is a stated placeholder, the 5 min of AWS resources and
+ * about 2 of boot, to be replaced by the rehearsal's measured ratio of baked to unbaked deploys.
+ */
+export const AWS_BAKED_TIMES_MS: InfraTimes = {
+  deployMs: 7 * 60_000,
+  destroyMs: 5 * 60_000,
+  basis:
+    'a placeholder until the rehearsal measures it: about 5 min of AWS resources and 2 of boot, setup-host.sh finding CRIU in the image; destroy about 5 min',
+};
+
+/** The AWS deploy times by whether the nodes boot an image id (baked) or build CRIU at boot. */
+const awsInfraTimes = (baked: boolean): InfraTimes => (baked ? AWS_BAKED_TIMES_MS : INFRA_TIMES_MS.aws);
 
 export interface CostLine {
   readonly item: string;
@@ -75,7 +96,12 @@ export interface SweepEstimate {
   readonly remainingRuns: number;
   readonly model: string;
   readonly meanRunMs: number;
-  readonly infraTimes: (typeof INFRA_TIMES_MS)[keyof typeof INFRA_TIMES_MS];
+  readonly infraTimes: InfraTimes;
+  /**
+   * On AWS, the sweep as planned with the other kind of machine image: a baked one when the stack
+   * boots Debian's own (and builds CRIU), Debian's own when it boots an image id.
+   */
+  readonly otherImage: { readonly baked: boolean; readonly infraTimes: InfraTimes; readonly planned: Scenario } | undefined;
   /** The AWS stack's shape and the price table, when priced. */
   readonly pricing:
     | { readonly region: string; readonly market: Market; readonly file: string; readonly asOf: string; readonly source: string; readonly spotShare: number }
@@ -199,24 +225,27 @@ export function estimateSweep(spec: SweepSpec, inputs: EstimateInputs = {}): Swe
     finishedRuns.length > 0
       ? `the mean time of this sweep's ${finishedRuns.length} finished run(s) in sweep.json, per cell where the cell has one`
       : `${RUN_MODEL.fixedMs / 1000} s per run (connect, preflight, start, verify, logs) + the memory workload's warm-up (max_memory ÷ mb_size × interval) + ${RUN_MODEL.migrationMsPerGib / 1000} s per GiB migrated (bench/results.md section 4, full + rsync on the lab); ${RUN_MODEL.otherWorkloadMs / 1000} s for other workloads`;
-  const infraTimes = INFRA_TIMES_MS[spec.infra.backend];
-  const timing: Timing = { runMs, deployMs: infraTimes.deployMs, destroyMs: infraTimes.destroyMs };
   const props = spec.infra.backend === 'aws' ? inputs.infra?.props : undefined;
+  const baked = props?.machineImage.kind === 'image-id';
+  const infraTimes = props ? awsInfraTimes(baked) : INFRA_TIMES_MS[spec.infra.backend];
   const prices = props ? inputs.prices : undefined;
   const markets: Market[] = props ? [props.market, props.market === 'spot' ? 'on-demand' : 'spot'] : [];
 
-  const scenario = (subset: readonly PlannedRun[], pairs: number, fresh: FreshPolicy): Scenario => {
-    const shape = layout(subset, pairs, fresh, timing);
-    const costs =
-      props && prices
-        ? markets.map((market) => {
-            const lines = stackRate({ ...props, market }, prices, shape.nodeCopies);
-            const costLines = priced(lines, shape.stackHours);
-            return { market, lines: costLines, usd: costLines.reduce((sum, l) => sum + l.usd, 0), ratePerHourUsd: ratePerHour(lines) };
-          })
-        : [];
-    return { pairs, fresh, wallMs: shape.wallMs, freshWallMs: shape.freshWallMs, stackHours: shape.stackHours, costs };
-  };
+  const scenarioWith =
+    (times: InfraTimes) =>
+    (subset: readonly PlannedRun[], pairs: number, fresh: FreshPolicy): Scenario => {
+      const shape = layout(subset, pairs, fresh, { runMs, deployMs: times.deployMs, destroyMs: times.destroyMs });
+      const costs =
+        props && prices
+          ? markets.map((market) => {
+              const lines = stackRate({ ...props, market }, prices, shape.nodeCopies);
+              const costLines = priced(lines, shape.stackHours);
+              return { market, lines: costLines, usd: costLines.reduce((sum, l) => sum + l.usd, 0), ratePerHourUsd: ratePerHour(lines) };
+            })
+          : [];
+      return { pairs, fresh, wallMs: shape.wallMs, freshWallMs: shape.freshWallMs, stackHours: shape.stackHours, costs };
+    };
+  const scenario = scenarioWith(infraTimes);
   const pairs = spec.parallel;
   return {
     sweep: spec.name,
@@ -228,6 +257,7 @@ export function estimateSweep(spec: SweepSpec, inputs: EstimateInputs = {}): Swe
     model,
     meanRunMs: runs.length > 0 ? mean(runs.map(runMs)) : 0,
     infraTimes,
+    otherImage: props ? { baked: !baked, infraTimes: awsInfraTimes(!baked), planned: scenarioWith(awsInfraTimes(!baked))(runs, pairs, spec.fresh) } : undefined,
     pricing:
       props && prices
         ? {
@@ -296,6 +326,13 @@ export function formatEstimate(e: SweepEstimate): string[] {
     `  per run: ${formatDuration(e.meanRunMs)} on average; model: ${e.model}`,
     `  deploy ${formatDuration(e.infraTimes.deployMs)} + destroy ${formatDuration(e.infraTimes.destroyMs)} per recreation (${e.infraTimes.basis})`,
   ];
+  if (e.otherImage) {
+    const { baked, infraTimes, planned } = e.otherImage;
+    const cost = planned.costs[0];
+    lines.push(
+      `  ${baked ? 'with an image from `criu-lab infra bake`' : "with Debian's own AMI (CRIU built at boot)"}: deploy ${formatDuration(infraTimes.deployMs)}, wall ${formatDuration(planned.wallMs)}${cost ? `, ${usd(cost.usd)} (${cost.market})` : ''}`,
+    );
+  }
   if (e.pricing)
     lines.push(
       `  prices: ${e.pricing.file}, list prices as of ${e.pricing.asOf} (AWS price list pages; not live), region ${e.pricing.region}; spot at ${Math.round(e.pricing.spotShare * 100)} % of on-demand, an assumption: spot prices vary by zone and hour`,

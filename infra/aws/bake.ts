@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMap, Pair, parseDocument, Scalar, type YAMLMap } from 'yaml';
 import { ExternalError, UsageError } from '../../core/errors.js';
+import { IMAGE_VOLUME_DEVICE } from './ebs.js';
 import { STACK_TAG_KEY } from './iam.js';
 import type { StackOutputs } from './outputs.js';
 
@@ -66,6 +67,9 @@ export async function bakeImage(ec2: EC2Client, outputs: StackOutputs, options: 
       Name: name,
       Description: `criu-lab node image: Debian with the packages setup-host.sh installs and CRIU ${BAKED_CRIU_VERSION}, baked from stack ${outputs.stack}`,
       NoReboot: options.noReboot === true,
+      // The EBS transfer's volume holds checkpoint images, not the system: without this the image
+      // would snapshot it (100 GiB by default) and every instance booted from it would get a copy.
+      BlockDeviceMappings: [{ DeviceName: IMAGE_VOLUME_DEVICE, NoDevice: '' }],
       TagSpecifications: [
         {
           ResourceType: 'image',

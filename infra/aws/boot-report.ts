@@ -16,25 +16,32 @@ export type BootStatus = { readonly kind: 'pending' } | { readonly kind: 'ready'
 export interface BootReport {
   readonly status: BootStatus;
   readonly hostKeys: readonly HostKey[];
+  /** What setup-host.sh said last on a node (e.g. `host ready: nothing to do ...` on a baked image); the bastion has none. */
+  readonly setup?: string;
 }
 
 const markerPattern = (rest: string) => new RegExp(`${BOOT_MARKER.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} ${rest}`);
 const HOST_KEY = markerPattern('host-key (\\S+) ([A-Za-z0-9+/]+={0,3})');
 const READY = markerPattern('ready\\s*$');
 const FAILED = markerPattern('failed (.*)$');
+// setup-host.sh prefixes its lines with its name; the report keeps what follows.
+const SETUP = markerPattern('setup (?:setup-host: )?(.*)$');
 
 /** The report in a console log; console lines may carry prefixes (timestamps, cloud-init tags). */
 export function parseBootReport(consoleOutput: string): BootReport {
   let status: BootStatus = { kind: 'pending' };
+  let setup: string | undefined;
   const hostKeys = new Map<string, HostKey>();
   for (const line of consoleOutput.split(/\r?\n/)) {
     const hostKey = HOST_KEY.exec(line);
     const failed = FAILED.exec(line);
+    const setupLine = SETUP.exec(line);
     if (hostKey?.[1] && hostKey[2]) hostKeys.set(hostKey[1], { type: hostKey[1], key: hostKey[2] });
     else if (READY.test(line)) status = { kind: 'ready' };
     else if (failed) status = { kind: 'failed', detail: failed[1]?.trim() ?? '' };
+    else if (setupLine) setup = setupLine[1]?.trim();
   }
-  return { status, hostKeys: [...hostKeys.values()] };
+  return { status, hostKeys: [...hostKeys.values()], ...(setup === undefined ? {} : { setup }) };
 }
 
 /** Fetches an instance's latest console output. */
@@ -93,6 +100,7 @@ export async function waitForBootReports(
       if (report.status.kind === 'ready' && report.hostKeys.length === 0) {
         throw new ExternalError(`${host.name} (${host.instanceId}) reported ready but no SSH host keys to pin`);
       }
+      if (report.status.kind === 'ready' && report.setup !== undefined) options.log?.(`${host.name} ready (setup-host: ${report.setup})`);
     }
     const pending = hosts.filter((h) => reports.get(h.name)?.status.kind !== 'ready').map((h) => h.name);
     if (pending.length === 0) return reports;

@@ -89,10 +89,14 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages.join(' ')}
 `;
 
+// A node booted from a baked image finds the baking stack's mount target address in fstab: drop
+// every line for the mount path (awk compares the path as text, where sed would read it as a
+// regex) and append this stack's; the new file replaces the old in one rename.
 const MOUNT_EFS = `step=mount-efs
 mkdir -p "$EFS_MOUNT"
-grep -q " $EFS_MOUNT nfs4 " /etc/fstab \\
-  || echo "$EFS_ADDRESS:/ $EFS_MOUNT nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0" >>/etc/fstab
+mount_path="$EFS_MOUNT" awk '$1 ~ /^#/ || $2 != ENVIRON["mount_path"]' /etc/fstab >/etc/fstab.criu-lab
+echo "$EFS_ADDRESS:/ $EFS_MOUNT nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0" >>/etc/fstab.criu-lab
+mv /etc/fstab.criu-lab /etc/fstab
 # The mount target may still be coming up when the node boots.
 for _ in $(seq 30); do
   mountpoint -q "$EFS_MOUNT" && break
@@ -126,6 +130,8 @@ install -d -m 0755 /opt/criu-lab
 cat >/opt/criu-lab/setup-host.sh <<'${HEREDOC_END}'
 ${script.endsWith('\n') ? script : `${script}\n`}${HEREDOC_END}
 bash /opt/criu-lab/setup-host.sh
+# Its last line says whether it built CRIU or found a baked image ready: the deploy logs it.
+console "setup $(tail -n 1 ${BOOTSTRAP_LOG})"
 `;
 }
 

@@ -1,5 +1,5 @@
-// `criu-lab infra bake` against moto: CreateImage of a running instance, the wait until the image
-// is available, its tags, the config's `ami` set with a comment and every other line kept, and a
+// `criu-lab infra bake` against moto: CreateImage of a running instance (leaving the EBS
+// transfer's volume out), the wait until the image is available, its tags, the config's `ami` set with a comment and every other line kept, and a
 // half-made image taken back (deregistered, its snapshots deleted) on Ctrl-C. What moto cannot do,
 // an image that EC2 fails, is mocked at the SDK edge.
 import {
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ExternalError, UsageError } from '../../core/errors.js';
 import { BAKED_CRIU_VERSION, bakeImage, CRIU_VERSION_TAG_KEY, useBakedImage, type BakedImage } from '../../infra/aws/bake.js';
+import { IMAGE_VOLUME_DEVICE } from '../../infra/aws/ebs.js';
 import type { StackOutputs } from '../../infra/aws/outputs.js';
 import { loadInfraProps } from '../../infra/aws/props.js';
 import { MOTO_IMAGE_ID } from '../../infra/aws/rehearsal/rehearse.js';
@@ -34,6 +35,8 @@ const quiet = { log: () => undefined };
 let motoPid: number | undefined;
 let ec2: EC2Client;
 let outputs: StackOutputs;
+/** The CreateImage requests as sent to moto (form-encoded EC2 query bodies). */
+const createImageRequests: URLSearchParams[] = [];
 
 const outputsFor = (instanceId: string): StackOutputs => ({
   stack: 'criu-lab',
@@ -62,6 +65,14 @@ describeWithMoto('infra bake against moto', () => {
       onSpawn: (pid) => (motoPid = pid),
     });
     ec2 = new EC2Client({ endpoint: moto.endpoint, region: REGION, credentials: REHEARSAL_CREDENTIALS, maxAttempts: 2 });
+    ec2.middlewareStack.add(
+      (next, context) => async (args) => {
+        const body = (args.request as { body?: unknown }).body;
+        if (context.commandName === 'CreateImageCommand' && typeof body === 'string') createImageRequests.push(new URLSearchParams(body));
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'captureCreateImage' },
+    );
     const launched = await ec2.send(new RunInstancesCommand({ ImageId: MOTO_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1 }));
     outputs = outputsFor(launched.Instances?.[0]?.InstanceId ?? '');
   }, 60_000);
@@ -94,6 +105,14 @@ describeWithMoto('infra bake against moto', () => {
     useBakedImage(config, { ...baked, imageId: 'ami-0123456789abcdef0' });
     expect(readFileSync(config, 'utf8').match(/^ami:/gm)).toHaveLength(1);
     expect(loadInfraProps(config).machineImage).toMatchObject({ imageId: 'ami-0123456789abcdef0' });
+  });
+
+  it("leaves the node's EBS volume out of the image, so it is not snapshotted nor copied to new instances", () => {
+    // moto ignores CreateImage's BlockDeviceMappings (its image holds one root snapshot whatever
+    // the instance has attached), so this reads the request as it went over the wire.
+    const request = createImageRequests[0];
+    expect(request?.get('BlockDeviceMapping.1.DeviceName')).toBe(IMAGE_VOLUME_DEVICE);
+    expect(request?.get('BlockDeviceMapping.1.NoDevice')).toBe('');
   });
 
   it('refuses an unknown --from, naming the nodes', async () => {

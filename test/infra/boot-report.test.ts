@@ -1,13 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parseBootReport, waitForBootReports, type ConsoleReader } from '../../infra/aws/boot-report.js';
 import { ExternalError } from '../../core/errors.js';
 import { knownHostsPathFor, renderKnownHosts } from '../../infra/aws/known-hosts.js';
+import { BOOT_MARKER, BOOTSTRAP_LOG, nodeUserData } from '../../infra/aws/user-data.js';
 import { FIXTURES } from './helpers.js';
 
 const consoleOf = (instanceId: string) => readFileSync(join(FIXTURES, 'console', `${instanceId}.txt`), 'utf8');
+/** Built CRIU at boot. */
 const NODE_0 = 'i-0a10000000000000a';
+/** Booted from a baked image. */
+const NODE_1 = 'i-0a10000000000000b';
+const BASTION = 'i-0b5e1c2d3a4f50617';
 
 describe('boot reports on the serial console', () => {
   it('finds the host keys and the ready line among kernel and cloud-init output', () => {
@@ -15,6 +22,35 @@ describe('boot reports on the serial console', () => {
     expect(report.status).toEqual({ kind: 'ready' });
     expect(report.hostKeys.map((k) => k.type)).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519']);
     expect(report.hostKeys[1]?.key).toBe('AAAAC3NzaC1lZDI1NTE5AAAAID0FZm/oAv5DEjTfMgDVNuFv5860wbDAVlKh6ut+P6Ol');
+  });
+
+  it('reads what setup-host did on a node, and nothing on the bastion, which runs no setup', () => {
+    expect(parseBootReport(consoleOf(NODE_0)).setup).toBe('host ready: CRIU 4.2.1 at /usr/local/sbin/criu');
+    expect(parseBootReport(consoleOf(NODE_1)).setup).toBe('host ready: nothing to do (CRIU 4.2.1, packages and sysctls in place)');
+    expect(parseBootReport(consoleOf(BASTION))).not.toHaveProperty('setup');
+  });
+
+  it("reads the setup line as the node's user data prints it: setup-host's last line in the bootstrap log", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-lab-boot-report-'));
+    try {
+      const log = join(dir, 'bootstrap.log');
+      writeFileSync(log, 'setup-host: installing 15 Debian packages\nsetup-host: host ready: nothing to do (CRIU 4.2.1, packages and sysctls in place)\n');
+      const userData = nodeUserData({ setupHostScript: '#!/bin/bash\n', loginUser: 'admin', cloudPackages: [] });
+      const setupLine = /^console "setup .*$/m.exec(userData)?.[0] ?? '';
+      expect(setupLine).toContain(BOOTSTRAP_LOG);
+      // The console is stdout here; the line is the user data's own, with the log path moved.
+      const consoleOutput = execFileSync(
+        'bash',
+        ['-c', `console() { printf '${BOOT_MARKER} %s\\n' "$*"; }\n${setupLine.replaceAll(BOOTSTRAP_LOG, log)}\nconsole ready`],
+        { encoding: 'utf8', timeout: 10_000 },
+      );
+      expect(parseBootReport(consoleOutput)).toMatchObject({
+        status: { kind: 'ready' },
+        setup: 'host ready: nothing to do (CRIU 4.2.1, packages and sysctls in place)',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads a failed bootstrap with its step, and a console without a report as pending', () => {
@@ -43,6 +79,26 @@ describe('boot reports on the serial console', () => {
     );
     expect([...reports.keys()]).toEqual(['fast', 'slow']);
     expect(reads).toEqual(['i-fast', 'i-slow', 'i-slow']);
+  });
+
+  it('logs what setup-host did once per host, when the host becomes ready', async () => {
+    const lines: string[] = [];
+    let slowReads = 0;
+    const readConsole: ConsoleReader = async (id) => (id === NODE_1 && slowReads++ === 0 ? '' : consoleOf(id));
+    await waitForBootReports(
+      [
+        { name: 'bastion', instanceId: BASTION },
+        { name: 'az-a-node-0', instanceId: NODE_0 },
+        { name: 'az-a-node-1', instanceId: NODE_1 },
+      ],
+      readConsole,
+      { timeoutMs: 60_000, pollMs: 0, log: (line) => lines.push(line) },
+    );
+    expect(lines).toEqual([
+      'az-a-node-0 ready (setup-host: host ready: CRIU 4.2.1 at /usr/local/sbin/criu)',
+      'waiting for bootstrap: az-a-node-1',
+      'az-a-node-1 ready (setup-host: host ready: nothing to do (CRIU 4.2.1, packages and sysctls in place))',
+    ]);
   });
 
   it('stops at a failed bootstrap, naming the node and where its log is', async () => {

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import {
   bastionUserData,
@@ -32,6 +36,33 @@ describe('node user data', () => {
     expect(EFS_MOUNT_OPTIONS).toBe('nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport');
     expect(script).toContain("EFS_ADDRESS='10.42.10.200'\nEFS_MOUNT='/mnt/efs'\n");
     expect(script).toContain(`"$EFS_ADDRESS:/ $EFS_MOUNT nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0"`);
+  });
+
+  it("replaces the fstab line of the EFS mount, so a node booted from a baked image mounts this stack's file system", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'criu-lab-fstab-'));
+    try {
+      const mountPath = join(dir, 'mnt', 'efs');
+      const fstab = join(dir, 'fstab');
+      const unrelated = 'LABEL=criu-lab-images /mnt/ebs ext4 defaults,nofail 0 2';
+      writeFileSync(fstab, `${unrelated}\n10.42.10.99:/ ${mountPath} nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0\n`);
+      const rendered = asTerraformRenders(
+        nodeUserData({ setupHostScript: '#!/bin/bash\n', loginUser: 'admin', cloudPackages: [], efs: { address: '10.42.10.200', mountPath } }),
+      );
+      const assignments = rendered.match(/^EFS_[A-Z]+=.*$/gm) ?? [];
+      const step = /^step=mount-efs\n[\s\S]*?(?=^step=)/m.exec(rendered)?.[0] ?? '';
+      expect(step).toContain('/etc/fstab');
+      // The mount itself is stubbed: `mount` leaves a mark that `mountpoint -q <path>` looks for.
+      const stubs = 'mount() { touch "$1/.mounted"; }\nmountpoint() { [ -e "$2/.mounted" ]; }\n';
+      execFileSync('bash', ['-c', `set -euo pipefail\n${assignments.join('\n')}\n${stubs}${step.replaceAll('/etc/fstab', fstab)}`], { timeout: 10_000 });
+      const lines = readFileSync(fstab, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '');
+      expect(lines.filter((line) => line.split(' ')[1] === mountPath)).toEqual([`10.42.10.200:/ ${mountPath} nfs4 ${EFS_MOUNT_OPTIONS},_netdev,nofail 0 0`]);
+      expect(lines).toContain(unrelated);
+      expect(lines).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("lets root log in with the login user's key only, since CRIU needs root and runs without sudo", () => {

@@ -14,7 +14,17 @@ import { parseInfraProps } from '../../infra/aws/props.js';
 import type { BackendFactory } from '../../experiments/sweep/backends/backend.js';
 import { BudgetReachedError, CostMeter, parseBudget, refuseOverBudget } from '../../experiments/sweep/budget.js';
 import { estimateRecord, prepareSweepCost } from '../../experiments/sweep/cost.js';
-import { budgetedUsd, estimateSweep, formatEstimate, infraForEstimate, makespanMs, modelRunMs, RUN_MODEL } from '../../experiments/sweep/estimate.js';
+import {
+  AWS_BAKED_TIMES_MS,
+  budgetedUsd,
+  estimateSweep,
+  formatEstimate,
+  INFRA_TIMES_MS,
+  infraForEstimate,
+  makespanMs,
+  modelRunMs,
+  RUN_MODEL,
+} from '../../experiments/sweep/estimate.js';
 import { runsOf } from '../../experiments/sweep/expand.js';
 import { createSweepProgress } from '../../experiments/sweep/progress.js';
 import { runSweep } from '../../experiments/sweep/runner.js';
@@ -27,7 +37,8 @@ import { writeFixtureSweep } from '../report/fixture.js';
 import { runCli } from '../support/cli.js';
 
 const PRICES = loadPriceTable(join(PACKAGE_ROOT, 'config', 'prices.yaml'));
-const DEFAULT_PROPS = parseInfraProps({ operator_cidr: '198.51.100.7/32', public_key: 'ssh-ed25519 AAAA x', private_key_path: '~/.ssh/x' });
+const DEFAULT_SETTINGS = { operator_cidr: '198.51.100.7/32', public_key: 'ssh-ed25519 AAAA x', private_key_path: '~/.ssh/x' };
+const DEFAULT_PROPS = parseInfraProps(DEFAULT_SETTINGS);
 let dir: string;
 
 function placementOnAws(): SweepSpec {
@@ -65,10 +76,7 @@ describe('the price table', () => {
   });
 
   it('refuses an instance type or a region it has no price for, naming the key and the table', () => {
-    const noType = parseInfraProps({
-      ...{ operator_cidr: '198.51.100.7/32', public_key: 'ssh-ed25519 AAAA x', private_key_path: '~/.ssh/x' },
-      node_instance_type: 'x9.huge',
-    });
+    const noType = parseInfraProps({ ...DEFAULT_SETTINGS, node_instance_type: 'x9.huge' });
     expect(() => stackRate(noType, PRICES)).toThrow(UsageError);
     expect(() => stackRate(noType, PRICES)).toThrow(/x9\.huge/);
     try {
@@ -76,12 +84,7 @@ describe('the price table', () => {
     } catch (error) {
       expect((error as UsageError).problems[0]).toMatch(/^node_instance_type: x9\.huge is not in .*prices\.yaml.*fix: add/);
     }
-    const otherRegion = parseInfraProps({
-      operator_cidr: '198.51.100.7/32',
-      public_key: 'ssh-ed25519 AAAA x',
-      private_key_path: '~/.ssh/x',
-      region: 'eu-west-1',
-    });
+    const otherRegion = parseInfraProps({ ...DEFAULT_SETTINGS, region: 'eu-west-1' });
     expect(() => stackRate(otherRegion, PRICES)).toThrow(/no prices for region eu-west-1/);
   });
 });
@@ -136,6 +139,35 @@ describe('the estimate of the placement sweep on AWS', () => {
     expect(text).toMatch(/m5\.4xlarge spot +1\.\d\d h/);
     expect(text).toMatch(/with parallel: 2 .*wall \d+m/);
     expect(text).toMatch(/\* never +wall/);
+  });
+
+  it("times a stack on Debian's own AMI with the CRIU build at boot, and shows a baked image's deploy on one line", () => {
+    const spec = placementOnAws();
+    const estimate = estimateSweep(spec, { prices: PRICES, infra: infraForEstimate(spec) });
+    expect(estimate.infraTimes).toBe(INFRA_TIMES_MS.aws);
+    expect(estimate.otherImage).toMatchObject({ baked: true, infraTimes: AWS_BAKED_TIMES_MS });
+    const cycleSavedMs = INFRA_TIMES_MS.aws.deployMs - AWS_BAKED_TIMES_MS.deployMs;
+    expect(estimate.planned.wallMs - estimate.otherImage!.planned.wallMs).toBeCloseTo(cycleSavedMs, 0);
+    expect(estimate.otherImage!.planned.costs[0]!.usd).toBeLessThan(estimate.planned.costs[0]!.usd);
+    expect(formatEstimate(estimate).join('\n')).toMatch(
+      /\n {2}with an image from `criu-lab infra bake`: deploy 7m00s, wall \d+m\d\ds, \$\d+\.\d\d \(on-demand\)\n/,
+    );
+  });
+
+  it("times a stack whose ami is an image id as baked (no CRIU build at boot), and shows Debian's own AMI on one line", () => {
+    const spec = placementOnAws();
+    const props = parseInfraProps({ ...DEFAULT_SETTINGS, ami: { id: 'ami-0123456789abcdef0', ssh_user: 'admin' } });
+    const estimate = estimateSweep(spec, { prices: PRICES, infra: { props, note: undefined } });
+    expect(estimate.infraTimes).toBe(AWS_BAKED_TIMES_MS);
+    expect(AWS_BAKED_TIMES_MS).toMatchObject({ deployMs: 7 * 60_000, destroyMs: 5 * 60_000 });
+    expect(Object.fromEntries(estimate.byFresh.map((s) => [s.fresh, s.freshWallMs]))).toEqual({
+      never: 12 * 60_000,
+      'per-cell': 8 * 12 * 60_000,
+      'per-run': 24 * 12 * 60_000,
+    });
+    const text = formatEstimate(estimate).join('\n');
+    expect(text).toMatch(/deploy 7m00s \+ destroy 5m00s per recreation \(a placeholder until the rehearsal measures it/);
+    expect(text).toMatch(/\n {2}with Debian's own AMI \(CRIU built at boot\): deploy 15m00s, wall \d+m\d\ds, \$\d+\.\d\d \(on-demand\)\n/);
   });
 
   it('takes the per-run time from the runs this sweep has finished, when sweep.json has some', () => {
