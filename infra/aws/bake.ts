@@ -140,9 +140,10 @@ export async function discardImage(ec2: EC2Client, imageId: string): Promise<voi
 
 /**
  * Sets the config's `ami` to the baked image, keeping the file's comments and every other key.
- * The comment says what the image holds, so a later reader knows when to bake again.
+ * The comment says what the image holds, so a later reader knows when to bake again; `by` and
+ * `where` say what made it and where it lives (a rehearsal's image exists only on this machine).
  */
-export function useBakedImage(configPath: string, baked: BakedImage): void {
+export function useBakedImage(configPath: string, baked: BakedImage, { by = '`criu-lab infra bake`', where = `in ${baked.region}` } = {}): void {
   const document = parseDocument(readFileSync(configPath, 'utf8'));
   if (document.errors.length > 0) throw new UsageError(`${configPath}: ${document.errors[0]?.message}`);
   const settings: unknown = document.contents;
@@ -150,7 +151,7 @@ export function useBakedImage(configPath: string, baked: BakedImage): void {
   const map = settings as YAMLMap<unknown, unknown>;
   map.delete('ami');
   const key = new Scalar('ami');
-  key.commentBefore = ` baked by \`criu-lab infra bake\`: ${baked.name} in ${baked.region}, CRIU ${baked.criuVersion}, from ${baked.fromNode}; delete this key to boot Debian's own image again`;
+  key.commentBefore = ` baked by ${by}: ${baked.name} ${where}, CRIU ${baked.criuVersion}, from ${baked.fromNode}; delete this key to boot Debian's own image again`;
   map.add(new Pair(key, document.createNode({ id: baked.imageId, ssh_user: baked.sshUser })));
   writeFileSync(configPath, document.toString());
 }

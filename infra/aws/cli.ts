@@ -22,6 +22,7 @@ interface DeployFlags extends ConfigFlags {
   readonly rehearsal?: boolean;
   readonly rehearsalDir: string;
   readonly setupHost?: string;
+  readonly stockImage?: boolean;
 }
 
 interface BakeFlags extends ConfigFlags {
@@ -30,6 +31,10 @@ interface BakeFlags extends ConfigFlags {
   /** false with --no-reboot */
   readonly reboot: boolean;
   readonly timeout: string;
+  readonly rehearsal?: boolean;
+  readonly rehearsalDir: string;
+  readonly stockImage?: boolean;
+  readonly bootTimeout: string;
 }
 
 const DEFAULT_SERVERS_PATH = 'config/servers.yaml';
@@ -80,11 +85,12 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
     )
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
-        if (flags.setupHost !== undefined && !flags.rehearsal) {
-          throw new UsageError('--setup-host is for --rehearsal only: a real deploy boots with scripts/setup-host.sh as shipped', [], {
-            hint: 'add --rehearsal, or edit scripts/setup-host.sh itself',
-          });
-        }
+        const rehearsalOnly = [
+          ...(flags.setupHost !== undefined ? ['--setup-host: a real deploy boots with scripts/setup-host.sh as shipped; edit that file instead'] : []),
+          ...(flags.stockImage === true ? ["--stock-image: a real deploy boots the config's ami, or Debian's own when it names none"] : []),
+        ];
+        if (rehearsalOnly.length > 0 && !flags.rehearsal)
+          throw new UsageError('these flags are for --rehearsal only:', rehearsalOnly, { hint: 'add --rehearsal' });
         if (flags.rehearsal) {
           const { refuseRehearsalFlags, rehearseDeploy } = await import('./rehearsal/rehearse.js');
           refuseRehearsalFlags(flags);
@@ -100,6 +106,7 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
               bootTimeoutMs: minutesMs(flags.bootTimeout),
               ...(flags.run === undefined ? {} : { experimentPath: flags.run }),
               ...(flags.setupHost === undefined ? {} : { setupHostPath: flags.setupHost }),
+              ...(flags.stockImage === true ? { stockImage: true } : {}),
             },
             stageEffects,
           );
@@ -132,9 +139,33 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
     .option('--from <node>', 'the node to image (default: the first node)')
     .option('--no-reboot', 'image without stopping the node (faster; a filesystem caught mid-write may be in the image)')
     .option('--timeout <minutes>', 'how long EC2 may take to make the image available', '60')
+    .option('--rehearsal', "deploy the config's stack to moto with guests, bake the node's guest disk, destroy: no account, no cost")
+    .option('--rehearsal-dir <dir>', "with --rehearsal: the rehearsal's files", DEFAULT_REHEARSAL_DIR)
+    .option('--stock-image', "with --rehearsal: bake from the stand-in for Debian's own AMI, the node building CRIU at boot as a first bake on AWS does")
+    .option('--boot-timeout <minutes>', "with --rehearsal: how long to wait for the nodes' bootstrap", '30')
     .action((flags: BakeFlags) =>
       reportErrors(async () => {
         const timeoutMs = minutesMs(flags.timeout, '--timeout');
+        if (flags.rehearsal) {
+          if (flags.reboot === false) {
+            throw new UsageError('--no-reboot with --rehearsal: the rehearsal always powers the guest down before saving its disk', [], {
+              hint: 'drop --no-reboot',
+            });
+          }
+          const { rehearseBake } = await import('./rehearsal/bake.js');
+          const { rehearsal } = await rehearseBake(
+            {
+              configPath: flags.config,
+              rehearsalDir: flags.rehearsalDir,
+              ...(flags.from === undefined ? {} : { from: flags.from }),
+              ...(flags.stockImage === true ? { stockImage: true } : {}),
+              bootTimeoutMs: minutesMs(flags.bootTimeout),
+            },
+            await effectsOrDefault(),
+          );
+          return rehearsal.experimentExitCode ?? 0;
+        }
+        if (flags.stockImage === true) throw new UsageError('--stock-image is for --rehearsal only', [], { hint: 'add --rehearsal' });
         const [{ requireAwsCredentials }, { bakeImage, useBakedImage }, { loadInfraProps }, { readStackOutputs }, { EC2Client }] = await Promise.all([
           import('./credentials.js'),
           import('./bake.js'),

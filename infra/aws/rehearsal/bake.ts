@@ -41,23 +41,23 @@ export async function rehearseBake(options: RehearsalBakeOptions, effects: Infra
       afterReady: async ({ outputs, endpoint, guests, image }) => {
         const ec2 = rehearsalEc2Client(endpoint, outputs.region);
         try {
-          const image_ = await bakeImage(ec2, outputs, {
+          const made = await bakeImage(ec2, outputs, {
             ...(options.from === undefined ? {} : { from: options.from }),
             timeoutMs: 60_000,
             pollMs: 1_000,
             log: effects.log,
           });
-          const guest = guests.guests.find((started) => started.plan.instanceId === image_.fromInstance);
-          if (guest === undefined) throw new Error(`internal: no guest stands in for ${image_.fromInstance}`);
+          const guest = guests.guests.find((started) => started.plan.instanceId === made.fromInstance);
+          if (guest === undefined) throw new Error(`internal: no guest stands in for ${made.fromInstance}`);
           try {
-            effects.log(`saving ${image_.fromNode}'s disk as ${image_.imageId} in ${store} (the guest powers down, as CreateImage stops the instance)`);
-            await saveGuestImage(guest, image, image_.imageId, store, effects.log);
+            effects.log(`saving ${made.fromNode}'s disk as ${made.imageId} in ${store} (the guest powers down, as CreateImage stops the instance)`);
+            await saveGuestImage(guest, image, made.imageId, store, effects.log);
           } catch (error) {
-            await discardImage(ec2, image_.imageId);
-            await discardStoredImage(image_.imageId, store);
+            await discardImage(ec2, made.imageId);
+            await discardStoredImage(made.imageId, store);
             throw error;
           }
-          baked = image_;
+          baked = made;
         } finally {
           ec2.destroy();
         }
@@ -67,7 +67,8 @@ export async function rehearseBake(options: RehearsalBakeOptions, effects: Infra
   );
   if (baked === undefined) throw new Error('internal: the rehearsal ended without baking');
   useBakedImage(options.configPath, baked, {
-    where: `baked by \`criu-lab infra bake --rehearsal\` into ${store}: no AMI of any account, only a rehearsal boots it; delete this key before a real deploy`,
+    by: '`criu-lab infra bake --rehearsal`',
+    where: `in ${store} on this machine only, an AMI of no account`,
   });
   effects.log(`${options.configPath}: ami is now ${baked.imageId}; the next \`infra deploy --rehearsal -c ${options.configPath}\` boots its nodes from it`);
   return { baked, rehearsal };

@@ -65,6 +65,7 @@ system_info:
     shell: /bin/bash
   network:
     renderers: [eni]
+locale: C.UTF-8
 growpart:
   mode: "off"
 resize_rootfs: false
