@@ -83,6 +83,7 @@ export function registerInfraCommands(program: Command, effects?: InfraEffects):
       '--setup-host <script>',
       'with --rehearsal: boot the nodes with this setup-host.sh instead of scripts/setup-host.sh (rehearse a change before AWS runs it)',
     )
+    .option('--stock-image', "with --rehearsal: boot the stand-in for Debian's own AMI (no CRIU: nodes build it at boot, as on AWS)")
     .action((flags: DeployFlags) =>
       reportErrors(async () => {
         const rehearsalOnly = [

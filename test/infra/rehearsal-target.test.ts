@@ -98,7 +98,7 @@ describe('the rehearsal target in the environment of the synth', () => {
   });
 });
 
-describe('criu-lab infra deploy --rehearsal (command line)', () => {
+describe('criu-lab infra deploy --rehearsal and infra bake --rehearsal (command line)', () => {
   afterEach(() => {
     process.exitCode = undefined;
     jest.restoreAllMocks();
@@ -120,13 +120,17 @@ describe('criu-lab infra deploy --rehearsal (command line)', () => {
   }
 
   it.each([
-    [['--run', 'experiment.yaml', '--no-wait-for-boot'], /--run with --no-wait-for-boot: the experiment runs on the guests/],
-    [['--boot-timeout', '0'], /--boot-timeout 0 must be a positive number of minutes/],
+    [['deploy', '--rehearsal', '--run', 'experiment.yaml', '--no-wait-for-boot'], /--run with --no-wait-for-boot: the experiment runs on the guests/],
+    [['deploy', '--rehearsal', '--boot-timeout', '0'], /--boot-timeout 0 must be a positive number of minutes/],
+    [['deploy', '--stock-image'], /for --rehearsal only[\s\S]*--stock-image: a real deploy boots the config's ami/],
+    [['deploy', '--setup-host', 'broken.sh'], /for --rehearsal only[\s\S]*--setup-host: a real deploy boots with scripts\/setup-host.sh/],
+    [['bake', '--rehearsal', '--no-reboot'], /--no-reboot with --rehearsal/],
+    [['bake', '--stock-image'], /--stock-image is for --rehearsal only/],
   ])('refuses %j with a usage error (exit 2) before it starts anything', async (flags, problem) => {
     const errors: string[] = [];
     jest.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));
     const { program, commands } = cli();
-    await program.parseAsync(['node', 'criu-lab', 'infra', 'deploy', '--rehearsal', ...flags]);
+    await program.parseAsync(['node', 'criu-lab', 'infra', ...flags]);
     expect(process.exitCode).toBe(2);
     expect(errors.join('\n')).toMatch(problem);
     expect(commands).toEqual([]);
