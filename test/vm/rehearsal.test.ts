@@ -1,9 +1,12 @@
-// The AWS rehearsal end to end: `infra deploy --rehearsal --run config/experiments/rehearsal.yaml
-// --destroy-after` on config/infra.example.yaml as an operator fills it in. cdktf deploys the stack
-// to moto; a qemu guest boots each instance with its own user data through cloud-init; host keys
-// are pinned from the guests' consoles; the post-deploy experiment migrates through the bastion
-// between two zones with pre-dump; then the stack is destroyed and nothing is left. Then a node
-// whose setup-host.sh fails: the deploy names the step and the log, and destroy leaves nothing.
+// The AWS rehearsal end to end. First `infra bake --rehearsal` on a small stack (one zone, two
+// nodes): a node's guest disk saved as the image moto's CreateImage named, the config's ami set to
+// it. Then `infra deploy --rehearsal --run config/experiments/rehearsal.yaml --destroy-after` on
+// config/infra.example.yaml as an operator fills it in, with that ami: cdktf deploys the stack to
+// moto; a qemu guest boots each instance from the baked image with its own user data through
+// cloud-init, setup-host.sh finding everything in place; host keys are pinned from the guests'
+// consoles; the post-deploy experiment migrates through the bastion between two zones with
+// pre-dump; then the stack is destroyed and nothing is left. Last, a node whose setup-host.sh
+// fails: the deploy names the step and the log, and destroy leaves nothing.
 // Slow (software emulation: a cold image build, five guests booting Debian), so it runs with
 // `npm run test:vm`.
 import { spawnSync } from 'node:child_process';
@@ -15,6 +18,7 @@ import { parse, stringify } from 'yaml';
 import { runProcess, type ProcessRunner } from '../../core/process.js';
 import { defaultEffects, type InfraEffects } from '../../infra/aws/deploy.js';
 import { REHEARSAL_BRIDGE } from '../../infra/aws/rehearsal/guests.js';
+import { rehearseBake, type RehearsalBake } from '../../infra/aws/rehearsal/bake.js';
 import { rehearseDeploy, type RehearsalOutcome } from '../../infra/aws/rehearsal/rehearse.js';
 import { hasProviderMirror, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
 import { motoMissingReason } from '../../infra/local/moto.js';
@@ -53,12 +57,15 @@ function leftovers(workdir: string): string[] {
   return [...qemu.map((pid) => `process ${pid}`), ...links.map((link) => `link ${link}`), ...mounts, ...netns];
 }
 
+/** One zone of two nodes and no shared storage: the quickest stack that boots nodes. */
+const SMALL_STACK = { zones: [{ az: 'a', nodes: 2 }], efs: { enabled: false }, ebs: { enabled: false } };
+
 /** An operator's config/infra.yaml: the example with the one required setting and a key of its own. */
 function writeConfig(workdir: string, overrides: Record<string, unknown> = {}): string {
   const keyPath = join(workdir, 'operator_key');
   if (!existsSync(keyPath)) spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'rehearsal-test', '-f', keyPath]);
   const example = parse(readFileSync(join(PROJECT_ROOT, 'config', 'infra.example.yaml'), 'utf8')) as Record<string, unknown>;
-  const configPath = join(workdir, `infra${Object.keys(overrides).length > 0 ? '.small' : ''}.yaml`);
+  const configPath = join(workdir, `infra.${Object.keys(overrides).join('.') || 'default'}.yaml`);
   writeFileSync(configPath, stringify({ ...example, operator_cidr: '198.51.100.7/32', public_key_path: `${keyPath}.pub`, ...overrides }));
   return configPath;
 }
@@ -85,25 +92,47 @@ function findFiles(dir: string, name: string): string[] {
     .map((path) => join(dir, path));
 }
 
-describeRehearsal('infra deploy --rehearsal with guests: deploy, boot, pin, run through the bastion, destroy', () => {
+describeRehearsal('infra bake --rehearsal, then infra deploy --rehearsal from its image: deploy, boot, pin, run through the bastion, destroy', () => {
   let workdir: string;
   let rehearsalDir: string;
   let outcome: RehearsalOutcome;
+  let bake: RehearsalBake;
+  let smallConfig: string;
   const lines: string[] = [];
 
   beforeAll(async () => {
     workdir = mkdtempSync(join(tmpdir(), 'criu-lab-rehearsal-vm-'));
     rehearsalDir = join(workdir, 'rehearsal');
+    const imageStore = join(workdir, 'images');
+    smallConfig = writeConfig(workdir, SMALL_STACK);
+    bake = await rehearseBake({ configPath: smallConfig, rehearsalDir: join(workdir, 'bake'), imageStore }, testEffects(workdir, []));
+    const { ami } = parse(readFileSync(smallConfig, 'utf8')) as { ami: unknown };
     outcome = await rehearseDeploy(
       {
-        configPath: writeConfig(workdir),
+        configPath: writeConfig(workdir, { ami }),
         rehearsalDir,
         destroyAfter: true,
+        imageStore,
         experimentPath: join(PROJECT_ROOT, 'config', 'experiments', 'rehearsal.yaml'),
       },
       testEffects(workdir, lines),
     );
-  }, 90 * 60_000);
+  }, 120 * 60_000);
+
+  it('bakes a node of the small stack: its disk saved under the image id moto gave, the config ami set to it', () => {
+    expect(bake.baked.imageId).toMatch(/^ami-/);
+    expect(existsSync(join(workdir, 'images', bake.baked.imageId, 'rootfs.img'))).toBe(true);
+    const config = readFileSync(smallConfig, 'utf8');
+    expect(config).toContain(`id: ${bake.baked.imageId}`);
+    expect(config).toMatch(/baked by `criu-lab infra bake --rehearsal`/);
+  });
+
+  it('boots every node of the default stack from the baked image, setup-host finding everything in place', () => {
+    expect(outcome.times.imageKind).toBe('baked');
+    const setups = lines.filter((line) => / ready \(setup-host: /.test(line));
+    expect(setups).toHaveLength(outcome.plan.instances.filter((instance) => instance.role === 'node').length);
+    for (const line of setups) expect(line).toMatch(/setup-host: host ready: nothing to do/);
+  });
 
   afterAll(() => {
     if (workdir) rmSync(workdir, { recursive: true, force: true });
@@ -154,8 +183,7 @@ describeRehearsal('infra deploy --rehearsal with a node whose setup-host.sh fail
     workdir = mkdtempSync(join(tmpdir(), 'criu-lab-rehearsal-broken-'));
     const broken = join(workdir, 'setup-host.sh');
     writeFileSync(broken, '#!/usr/bin/env bash\necho "setup-host: deliberately broken by test/vm/rehearsal" >&2\nexit 7\n');
-    // One zone of two nodes and no shared storage: the failure needs only a boot.
-    const configPath = writeConfig(workdir, { zones: [{ az: 'a', nodes: 2 }], efs: { enabled: false }, ebs: { enabled: false } });
+    const configPath = writeConfig(workdir, SMALL_STACK);
     failure = await rehearseDeploy(
       { configPath, rehearsalDir: join(workdir, 'rehearsal'), destroyAfter: true, setupHostPath: broken },
       testEffects(workdir, lines),
