@@ -16,9 +16,10 @@ OUT=$1
 LAB=$2
 SETUP_HOST=$3
 ROOTFS_SIZE=8G
-# What a Debian AMI has that the lab image lacks, and what the stack's user data and the EFS
+# What a Debian AMI has that the lab image lacks (dbus lets logind take the ACPI power button, so
+# the guest powers down when a bake asks, as an instance does for CreateImage), and what the stack's user data and the EFS
 # stand-in use (nfs-common, nfs-kernel-server); the rest comes from setup-host.sh's own list.
-PACKAGES=(systemd-sysv cloud-init ifupdown sudo nfs-common nfs-kernel-server netbase)
+PACKAGES=(systemd-sysv dbus cloud-init ifupdown sudo nfs-common nfs-kernel-server netbase)
 
 log() { printf 'build-guest-image: %s\n' "$*"; }
 

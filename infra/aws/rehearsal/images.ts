@@ -65,8 +65,10 @@ function qmp(socketPath: string, command: string): Promise<void> {
 async function powerDown(qmpPath: string, pid: number, log: (line: string) => void): Promise<void> {
   await qmp(qmpPath, 'system_powerdown');
   const deadline = Date.now() + POWER_DOWN_TIMEOUT_MS;
+  let stopped = false;
   while (await isRunning(pid)) {
-    if (Date.now() > deadline) {
+    if (!stopped && Date.now() > deadline) {
+      stopped = true;
       log(`the guest did not power down within ${POWER_DOWN_TIMEOUT_MS / 1000} s; stopping qemu (its disk is flushed, the guest's page cache is not)`);
       process.kill(pid, 'SIGTERM');
     }
