@@ -170,7 +170,7 @@ describeRehearsal('infra bake --rehearsal, then infra deploy --rehearsal from it
 
   it('leaves nothing running after destroy: no qemu, no moto, no bridge or tap, no mount, no netns', () => {
     expect(leftovers(workdir)).toEqual([]);
-    expect(lines.join('\n')).toMatch(/rehearsal times: image/);
+    expect(lines.join('\n')).toMatch(/rehearsal times: baked image/);
   });
 });
 
