@@ -24,6 +24,8 @@ export interface LabAppOptions {
   readonly outdir?: string;
   /** Synthesize for a rehearsal against moto. @default - for AWS */
   readonly rehearsal?: RehearsalTarget;
+  /** The Terraform state file of a deploy to AWS. @default - cdktf's: terraform.<prefix>.tfstate in its working directory */
+  readonly statePath?: string;
 }
 
 export interface LabApp {
@@ -61,7 +63,7 @@ export function buildLabApp(options: LabAppOptions = {}): LabApp {
   const app = new App(options.outdir === undefined ? {} : { outdir: options.outdir });
   const stack = preview
     ? new CriuLabStack(app, previewConfig(), { source: PREVIEW_SOURCE })
-    : new CriuLabStack(app, loadInfraConfig(configPath), { source: configPath, rehearsal: options.rehearsal });
+    : new CriuLabStack(app, loadInfraConfig(configPath), { source: configPath, rehearsal: options.rehearsal, statePath: options.statePath });
   if (preview) {
     const guard = new TerraformVariable(stack, 'preview_only', {
       type: 'bool',

@@ -5,3 +5,8 @@ export const DEFAULT_CONFIG_PATH = 'config/infra.yaml';
 export const EXAMPLE_CONFIG_PATH = 'config/infra.example.yaml';
 /** Where `infra deploy --rehearsal` keeps its files: beside config/servers.yaml, never over it. */
 export const DEFAULT_REHEARSAL_DIR = 'config/rehearsal';
+/**
+ * Set by a sweep's lane (experiments/sweep/lane-stack.ts) for cdktf: the file of its stack's
+ * Terraform state. Unset, the state is cdktf's default, terraform.<prefix>.tfstate in the package.
+ */
+export const STATE_PATH_ENV = 'CRIU_LAB_TERRAFORM_STATE';

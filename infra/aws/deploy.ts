@@ -200,6 +200,7 @@ export async function deployLab(options: DeployOptions, effects: InfraEffects = 
   }
 }
 
-export async function destroyLab(configPath: string, effects: InfraEffects = defaultEffects): Promise<void> {
-  await cdktf('destroy', loadInfraProps(configPath), configPath, [], effects);
+/** `target`: where the stack was deployed (a sweep's lane keeps its own cdktf output and state). @default AWS_TARGET */
+export async function destroyLab(configPath: string, effects: InfraEffects = defaultEffects, target?: DeployTarget): Promise<void> {
+  await cdktf('destroy', loadInfraProps(configPath), configPath, [], effects, target);
 }

@@ -25,6 +25,8 @@ export interface CriuLabStackOptions {
   readonly setupHostScript?: string;
   /** Deploy to moto instead of AWS, with a state file of its own (`infra deploy --rehearsal`). @default - AWS */
   readonly rehearsal?: RehearsalTarget;
+  /** The Terraform state file of a deploy to AWS (a sweep's lane keeps its own). @default - cdktf's: terraform.<prefix>.tfstate in its working directory */
+  readonly statePath?: string;
 }
 
 export class CriuLabStack extends TerraformStack {
@@ -54,7 +56,8 @@ export class CriuLabStack extends TerraformStack {
       defaultTags: [{ tags: { [STACK_TAG_KEY]: prefix, project: 'criu-lab' } }],
       ...(options.rehearsal && providerSettings(options.rehearsal)),
     });
-    if (options.rehearsal) new LocalBackend(this, { path: options.rehearsal.statePath });
+    const statePath = options.rehearsal?.statePath ?? options.statePath;
+    if (statePath) new LocalBackend(this, { path: statePath });
     const image = props.machineImage;
     const imageId = image.kind === 'ssm-parameter' ? new DataAwsSsmParameter(this, 'image', { name: image.ssmParameter }).insecureValue : image.imageId;
     const keyPair = new KeyPair(this, 'operator-key', { keyName: `${prefix}-operator`, publicKey });

@@ -252,6 +252,13 @@ describe('the AWS stack', () => {
     expect(synth.resources('aws_nat_gateway')).toHaveLength(1);
   });
 
+  it("keeps its Terraform state where it is told (a sweep lane's own file), else leaves it to cdktf", () => {
+    const lane = synthStack({ prefix: 'criu-lab-1' }, { statePath: '/r/sweeps/s/lanes/1/terraform.tfstate' });
+    expect(lane.json.terraform.backend).toEqual({ local: { path: '/r/sweeps/s/lanes/1/terraform.tfstate' } });
+    // Unset: cdktf's own local backend, terraform.<prefix>.tfstate in its working directory.
+    expect(synth.json.terraform.backend).toBeUndefined();
+  });
+
   it('declares an output for every address and id servers.yaml needs', () => {
     const outputs = Object.keys(synth.json.output).map((id) => id.replace(/^outputs_(.*)_[0-9A-F]{8}$/, '$1'));
     expect(outputs.sort()).toEqual(
