@@ -1,5 +1,5 @@
 // What a sweep has cost so far and whether it may go on: the time its infra has been up times
-// the infra's hourly rate, summed over sessions in sweep.json. `--budget` is the whole sweep's:
+// the infra's hourly rate, summed over sessions in sweep.json (stack-hours: lanes up at once each count). `--budget` is the whole sweep's:
 // a sweep whose spent + estimated remainder exceeds it is refused before anything deploys, and
 // one whose running cost reaches it launches no further run and stays resumable.
 import { AbortedError, UsageError } from '../../core/errors.js';
@@ -8,7 +8,7 @@ import { AbortedError, UsageError } from '../../core/errors.js';
 export interface CostRecord {
   /** The rate of the infra while up (the last session's), USD per hour. */
   readonly ratePerHourUsd: number;
-  /** Time the infra was up, every session together. */
+  /** Time the infra was up, every session together; stacks up at once (lanes) each count, so stack-hours × 3.6e6. */
   readonly upMs: number;
   readonly usd: number;
   readonly budgetUsd?: number;
@@ -47,7 +47,7 @@ export class BudgetReachedError extends AbortedError {
 }
 
 export interface CostMeterOptions {
-  /** The infra's rate while up, USD per hour (0 on the lab). */
+  /** The rate of one stack while up, USD per hour (0 on the lab); with lanes, one lane's stack. */
   readonly ratePerHourUsd: number;
   readonly budgetUsd?: number;
   /** What earlier sessions recorded. @default nothing spent */
@@ -56,9 +56,11 @@ export interface CostMeterOptions {
   readonly now?: () => number;
 }
 
-/** Elapsed × rate of what is up: told when the infra comes up and goes down, read before each run. */
+/** Elapsed × rate of what is up: told when each stack comes up and goes down, read before each run. */
 export class CostMeter {
-  private upSinceMs: number | undefined;
+  /** Stacks up now (lanes bring up several), and since when that count holds. */
+  private stacksUp = 0;
+  private countSinceMs = 0;
   private upBeforeMs: number;
   private stopped = false;
   private readonly now: () => number;
@@ -70,19 +72,28 @@ export class CostMeter {
 
   private readonly spentBeforeUsd = () => this.options.before?.usd ?? 0;
 
+  /** Books the time at the current count of stacks up, from when it last changed. */
+  private settleCount(): void {
+    const now = this.now();
+    this.upBeforeMs += this.stacksUp * (now - this.countSinceMs);
+    this.countSinceMs = now;
+  }
+
+  /** One more stack is coming up; paired with one infraDown. */
   infraUp(): void {
-    this.upSinceMs ??= this.now();
+    this.settleCount();
+    this.stacksUp += 1;
   }
 
   infraDown(): void {
-    if (this.upSinceMs === undefined) return;
-    this.upBeforeMs += this.now() - this.upSinceMs;
-    this.upSinceMs = undefined;
+    if (this.stacksUp === 0) return;
+    this.settleCount();
+    this.stacksUp -= 1;
   }
 
-  /** Time up so far this session and before. */
+  /** Stack time up so far this session and before. */
   get upMs(): number {
-    return this.upBeforeMs + (this.upSinceMs === undefined ? 0 : this.now() - this.upSinceMs);
+    return this.upBeforeMs + this.stacksUp * (this.now() - this.countSinceMs);
   }
 
   /** Earlier sessions at their rate, this one at the current rate. */

@@ -100,8 +100,10 @@ function cutOffRunDir(store: SweepStore, key: string): string | undefined {
 
 class SweepSession {
   private up = false;
-  /** A fresh sweep starts by removing whatever an earlier, killed session left up. */
+  /** A fresh sweep starts by removing whatever an earlier, killed session left up; so does a failed up, which may have left half. */
   private leftovers: boolean;
+  /** The cost meter counts this session's infra as up (from the start of up until a down succeeds). */
+  private metered = false;
   private ranNow = 0;
   readonly redone: string[] = [];
 
@@ -121,8 +123,14 @@ class SweepSession {
 
   private async ensureUp(): Promise<void> {
     if (this.up) return;
-    this.options.cost?.infraUp();
-    await this.options.progress.track(`${this.backend.name} up`, () => this.backend.up());
+    if (!this.metered) this.options.cost?.infraUp();
+    this.metered = true;
+    try {
+      await this.options.progress.track(`${this.backend.name} up`, () => this.backend.up());
+    } catch (error) {
+      this.leftovers = true;
+      throw error;
+    }
     this.up = true;
   }
 
@@ -131,7 +139,8 @@ class SweepSession {
     this.up = false;
     this.leftovers = false;
     await this.options.progress.track(`${this.backend.name} down (fresh: ${this.spec.fresh})`, () => this.backend.down());
-    this.options.cost?.infraDown();
+    if (this.metered) this.options.cost?.infraDown();
+    this.metered = false;
   }
 
   /** Runs `work` for one cell; with `fresh: per-cell` the infra is new for it and gone after it. */

@@ -284,6 +284,23 @@ describe('the budget', () => {
     const next = new CostMeter({ ratePerHourUsd: 3.6, before: meter.record(), now: () => now });
     expect(next.spentUsd).toBeCloseTo(2, 6);
   });
+
+  it('meters stacks up at once each: two lanes for an hour are two stack-hours', () => {
+    let now = 0;
+    const meter = new CostMeter({ ratePerHourUsd: 2, now: () => now });
+    meter.infraUp();
+    now += 1_800_000;
+    meter.infraUp();
+    now += 3_600_000;
+    meter.infraDown();
+    now += 1_800_000;
+    meter.infraDown();
+    now += 3_600_000;
+    expect(meter.upMs).toBe(3 * 3_600_000);
+    expect(meter.spentUsd).toBeCloseTo(6, 6);
+    meter.infraDown(); // nothing up: no negative count
+    expect(meter.upMs).toBe(3 * 3_600_000);
+  });
 });
 
 describe('a sweep that reaches its budget while running', () => {
