@@ -12,6 +12,8 @@ import { parseInfraProps, readInfraYaml, type InfraProps } from '../../infra/aws
 import { maxProbes } from './bisect.js';
 import { cellsOf, runKey, runsOf, type PlannedRun } from './expand.js';
 import { formatDuration } from './progress.js';
+import { laneProps, usesLanes } from './lanes.js';
+import { placementsOf } from './pairs.js';
 import { FRESH_POLICIES, type FreshPolicy, type SweepSpec } from './spec.js';
 import { SWEEP_FILE, type SweepState } from './state.js';
 
@@ -76,6 +78,8 @@ export interface Scenario {
   /** Node pairs at once: 1 is one run at a time. */
   readonly pairs: number;
   readonly fresh: FreshPolicy;
+  /** Cells at once on lanes, each on a stack of its own sized to one node pair per placement (AWS, `per-cell`). */
+  readonly lanes: boolean;
   readonly wallMs: number;
   /** Deploy and destroy time on the critical path (what `fresh` adds to the wall time). */
   readonly freshWallMs: number;
@@ -181,7 +185,7 @@ interface Timing {
 /**
  * Wall time and stack-hours of `runs` on `pairs` pairs under `fresh`: with `never` one stack holds
  * every pair's nodes; with `per-cell`/`per-run` each cell (run) has a stack of its own, up to
- * `pairs` at once.
+ * `pairs` at once (lanes).
  */
 function layout(runs: readonly PlannedRun[], pairs: number, fresh: FreshPolicy, timing: Timing) {
   const cycleMs = timing.deployMs + timing.destroyMs;
@@ -235,15 +239,18 @@ export function estimateSweep(spec: SweepSpec, inputs: EstimateInputs = {}): Swe
     (times: InfraTimes) =>
     (subset: readonly PlannedRun[], pairs: number, fresh: FreshPolicy): Scenario => {
       const shape = layout(subset, pairs, fresh, { runMs, deployMs: times.deployMs, destroyMs: times.destroyMs });
+      // On lanes (AWS), each cell's stack is a lane's: one node pair per placement, not infra.yaml's zones.
+      const lanes = spec.infra.backend === 'aws' && usesLanes({ fresh, parallel: pairs, deadline: spec.deadline });
+      const stack = props && lanes ? laneProps(props, placementsOf(spec)) : props;
       const costs =
-        props && prices
+        stack && prices
           ? markets.map((market) => {
-              const lines = stackRate({ ...props, market }, prices, shape.nodeCopies);
+              const lines = stackRate({ ...stack, market }, prices, shape.nodeCopies);
               const costLines = priced(lines, shape.stackHours);
               return { market, lines: costLines, usd: costLines.reduce((sum, l) => sum + l.usd, 0), ratePerHourUsd: ratePerHour(lines) };
             })
           : [];
-      return { pairs, fresh, wallMs: shape.wallMs, freshWallMs: shape.freshWallMs, stackHours: shape.stackHours, costs };
+      return { pairs, fresh, lanes, wallMs: shape.wallMs, freshWallMs: shape.freshWallMs, stackHours: shape.stackHours, costs };
     };
   const scenario = scenarioWith(infraTimes);
   const pairs = spec.parallel;
@@ -342,12 +349,15 @@ export function formatEstimate(e: SweepEstimate): string[] {
       `  cost: $0 to criu-lab: ${e.backend === 'lab' ? 'the lab runs on this machine' : 'the nodes of backend none were not brought up by the sweep and are not counted'}`,
     );
   if (e.infraNote) lines.push(`  note: ${e.infraNote}`);
-  lines.push(...scenarioLines(`  ${pairs > 1 ? `as planned, ${pairs} pairs at once` : 'one pair at a time (as planned)'}`, e.planned));
+  const planned = e.planned.lanes ? `${pairs} lanes at once (a stack each, one node pair per placement)` : `${pairs} pairs at once`;
+  lines.push(...scenarioLines(`  ${pairs > 1 ? `as planned, ${planned}` : 'one pair at a time (as planned)'}`, e.planned));
   if (pairs > 1) lines.push(...scenarioLines('  one pair at a time', e.serial));
   else {
     const where =
       e.backend === 'aws'
-        ? `the stack holds ${e.parallel.pairs}× the nodes`
+        ? e.parallel.lanes
+          ? `${e.parallel.pairs} lanes: cells at once, each on a stack of its own with one node pair per placement`
+          : `the stack holds ${e.parallel.pairs}× the nodes`
         : e.backend === 'lab'
           ? "the pairs share this machine's CPUs"
           : 'on the nodes of servers.yaml';
