@@ -23,6 +23,7 @@ import type { SweepProgress } from './progress.js';
 import type { Setting, SweepSpec } from './spec.js';
 import { SweepStore, type EstimateRecord, type RunRecord, type SweepPairsInfo, type SweepState } from './state.js';
 import { UnreachableNodeError } from '../remote/ssh.js';
+import { LANES_DIR, lanesFor, shouldRetireLane, staleLanes, usesLanes } from './lanes.js';
 import {
   assignPairs,
   candidatePairs,
@@ -66,6 +67,8 @@ export interface SweepOutcome {
 }
 
 const finished = (r: RunRecord) => r.status === 'ok' || r.status === 'failed';
+/** A run this session runs: not finished, or failed and retried. */
+const toRun = (r: RunRecord, retryFailed: boolean | undefined) => !finished(r) || (retryFailed === true && r.status === 'failed');
 
 /** The plan with its nodes set to the pair the scheduler handed the run. */
 export function onPair(plan: Plan, pair: SweepPair): Plan {
@@ -113,6 +116,10 @@ class SweepSession {
     private readonly backend: SweepBackend,
     private readonly options: SweepOptions,
     private readonly total: () => { total: number; bound: boolean },
+    /** The lane whose infra this session brings up (lanes.ts); undefined for the sweep's one infra. */
+    private readonly lane?: number,
+    /** Runs started and not settled, for the `run i of n` header; shared by the lanes' sessions. */
+    private readonly inFlight = new Set<string>(),
   ) {
     this.leftovers = spec.fresh !== 'never';
   }
@@ -121,12 +128,16 @@ class SweepSession {
     return this.ranNow;
   }
 
+  private get infraName(): string {
+    return `${this.backend.name}${this.lane === undefined ? '' : ` lane ${this.lane}`}`;
+  }
+
   private async ensureUp(): Promise<void> {
     if (this.up) return;
     if (!this.metered) this.options.cost?.infraUp();
     this.metered = true;
     try {
-      await this.options.progress.track(`${this.backend.name} up`, () => this.backend.up());
+      await this.options.progress.track(`${this.infraName} up`, () => this.backend.up());
     } catch (error) {
       this.leftovers = true;
       throw error;
@@ -138,7 +149,7 @@ class SweepSession {
     if (!this.up && !this.leftovers) return;
     this.up = false;
     this.leftovers = false;
-    await this.options.progress.track(`${this.backend.name} down (fresh: ${this.spec.fresh})`, () => this.backend.down());
+    await this.options.progress.track(`${this.infraName} down (fresh: ${this.spec.fresh})`, () => this.backend.down());
     if (this.metered) this.options.cost?.infraDown();
     this.metered = false;
   }
@@ -152,6 +163,27 @@ class SweepSession {
     } finally {
       await this.ensureDown();
     }
+  }
+
+  /**
+   * One cell on this session's lane: its infra brought up for the cell and removed after it. A
+   * failed up fails the cell's runs (recorded as infrastructure failures, run again by a later
+   * session like any failed run with --retry-failed) and only them; returns whether it came up.
+   */
+  async cellOnLane(pending: readonly PlannedRun[]): Promise<boolean> {
+    for (const run of pending) this.store.plan(run).lane = this.lane;
+    return this.inCell(async () => {
+      this.meterBeforeRun(); // no deploy once the budget is reached
+      try {
+        await this.ensureUp();
+      } catch (error) {
+        if (this.options.signal.aborted || error instanceof AbortedError || error instanceof UsageError) throw error;
+        for (const run of pending) await this.settle(this.store.plan(run), Date.now(), { error, infra: true });
+        return false;
+      }
+      await this.runAll(pending);
+      return true;
+    });
   }
 
   /** Leaves the infra as the policy says once the sweep stops: only `never` keeps it. */
@@ -206,7 +238,7 @@ class SweepSession {
   /** Runs one planned run unless it is finished already; returns its record. */
   async execute(planned: PlannedRun): Promise<RunRecord> {
     const record = this.store.plan(planned);
-    if (record.status === 'ok' || (record.status === 'failed' && !this.options.retryFailed)) return record;
+    if (!toRun(record, this.options.retryFailed)) return record;
     if (this.options.signal.aborted) throw new AbortedError();
     this.meterBeforeRun();
     if (this.spec.fresh === 'per-run') await this.ensureDown();
@@ -239,10 +271,7 @@ class SweepSession {
       for (const run of planned) records.push(await this.execute(run));
       return records;
     }
-    const todo = planned.filter((run) => {
-      const record = this.store.plan(run);
-      return !(record.status === 'ok' || (record.status === 'failed' && !this.options.retryFailed));
-    });
+    const todo = planned.filter((run) => toRun(this.store.plan(run), this.options.retryFailed));
     if (todo.length > 0) await this.runOnPairs(todo);
     return planned.map((run) => this.store.find(run.key)!);
   }
@@ -351,9 +380,6 @@ class SweepSession {
     if (broken.length > 0) throw broken[0];
   }
 
-  /** Runs started and not settled, for the `run i of n` header. */
-  private readonly inFlight = new Set<string>();
-
   private async attempt(planned: PlannedRun, record: RunRecord, assigned?: { plan: Plan; pair: SweepPair }): Promise<RunRecord> {
     this.inFlight.add(record.key);
     try {
@@ -374,7 +400,7 @@ class SweepSession {
         total,
         totalIsBound: bound,
         key: record.key,
-        label: `${record.cellLabel}${assigned ? ` · pair ${assigned.pair.id}` : ''}`,
+        label: `${record.cellLabel}${this.lane === undefined ? '' : ` · lane ${this.lane}`}${assigned ? ` · pair ${assigned.pair.id}` : ''}`,
         repetition: record.repetition,
         repetitions: this.spec.repetitions,
       },
@@ -481,12 +507,13 @@ class SweepSession {
         sweep_cell: record.cellKey,
         repetition: record.repetition,
         ...(record.pair ? { pair: record.pair.id } : {}),
+        ...(record.lane === undefined ? {} : { lane: record.lane }),
       };
       await this.store.appendSamples(samplesOf(metrics).map((s) => ({ ...s, metadata: { ...s.metadata, ...tag } })));
     }
     this.markOverlaps();
     await this.store.save();
-    const on = record.pair && this.spec.parallel > 1 ? ` on ${record.pair.id}` : '';
+    const on = this.lane !== undefined ? ` on lane ${this.lane}` : record.pair && this.spec.parallel > 1 ? ` on ${record.pair.id}` : '';
     this.options.progress.note(
       ok ? `  run ${record.key}${on}: ok` : `  run ${record.key}${on}: FAILED (recorded; the sweep goes on): ${record.error?.split('\n')[0]}`,
     );
@@ -525,6 +552,129 @@ async function probeSize(session: SweepSession, spec: SweepSpec, cell: Cell, siz
   return { met, worstMigrationMs: times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[])) };
 }
 
+/** How a session goes over the cells: one infra in turn, or lanes. */
+interface CellRunner {
+  run(): Promise<void>;
+  /** Leaves the infra as the policy says; what is left up, for the closing message. */
+  finish(): Promise<string | undefined>;
+  readonly runsThisSession: number;
+}
+
+/** The cells on the sweep's one infra: one after another, or every run at once on its pairs with `fresh: never`. */
+function inTurn(session: SweepSession, spec: SweepSpec, store: SweepStore, options: SweepOptions): CellRunner {
+  const run = async () => {
+    if (!spec.deadline && spec.parallel > 1 && spec.fresh === 'never') {
+      // One set of nodes for the whole sweep: runs of every cell share the pairs.
+      await session.runAll(runsOf(spec));
+      return;
+    }
+    for (const cell of cellsOf(spec)) {
+      if (spec.deadline) {
+        const search = spec.deadline;
+        await session.inCell(async () => {
+          for (const deadlineS of search.deadlinesS) {
+            const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
+            store.state.curves = [
+              ...store.state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)),
+              { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result },
+            ];
+            await store.save();
+          }
+        });
+      } else {
+        const pending = runsOf(spec).filter((r) => r.cell.key === cell.key && toRun(store.find(r.key)!, options.retryFailed));
+        if (pending.length > 0) await session.inCell(() => session.runAll(pending));
+      }
+    }
+  };
+  return {
+    run,
+    finish: () => session.finish(),
+    get runsThisSession() {
+      return session.runsThisSession;
+    },
+  };
+}
+
+/** The lanes an earlier session left folders for. */
+function laneFolders(spec: SweepSpec): number[] {
+  const dir = join(spec.dir, LANES_DIR);
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => /^\d+$/.test(name))
+        .map(Number)
+    : [];
+}
+
+/**
+ * The cells on lanes (lanes.ts): up to `parallel` at once, each on its lane's own infra, brought up
+ * for the cell and removed after it while the other lanes run theirs. A lane whose infra fails to
+ * come up fails that cell's runs only and, while another lane takes cells, takes no further one.
+ */
+class LanePool implements CellRunner {
+  private readonly sessions: SweepSession[];
+  private readonly retired: number[] = [];
+
+  constructor(
+    private readonly spec: SweepSpec,
+    private readonly store: SweepStore,
+    private readonly createLane: (lane: number) => SweepBackend,
+    private readonly options: SweepOptions,
+    total: () => { total: number; bound: boolean },
+    /** The runs of each cell with any to run, in the sweep's order. */
+    private readonly cells: readonly (readonly PlannedRun[])[],
+  ) {
+    const inFlight = new Set<string>();
+    // A lane holds one pair per placement and a cell uses one placement: its runs go one at a time.
+    const laneSpec = { ...spec, parallel: 1 };
+    this.sessions = lanesFor(spec.parallel, cells.length).map((lane) => new SweepSession(laneSpec, store, createLane(lane), options, total, lane, inFlight));
+  }
+
+  get runsThisSession(): number {
+    return this.sessions.reduce((sum, session) => sum + session.runsThisSession, 0);
+  }
+
+  async run(): Promise<void> {
+    const { signal, progress } = this.options;
+    const lanes = this.sessions.map((_, lane) => lane);
+    for (const lane of staleLanes(laneFolders(this.spec), lanes))
+      await progress.track(`lane ${lane} down (left by an earlier session)`, () => this.createLane(lane).down());
+    const info = { parallel: this.spec.parallel, lanes: lanes.length, dir: join(this.spec.dir, LANES_DIR), retired: this.retired };
+    this.store.state.lanes = info;
+    await this.store.save();
+    const queue = [...this.cells];
+    // An error that is not a run's result (the budget reached, a teardown failed, a bug): no new cells, rethrown once the others end.
+    const broken: unknown[] = [];
+    const work = async (session: SweepSession, lane: number) => {
+      while (!signal.aborted && broken.length === 0) {
+        const cell = queue.shift();
+        if (!cell) return;
+        try {
+          if (await session.cellOnLane(cell)) continue;
+        } catch (error) {
+          broken.push(error);
+          return;
+        }
+        if (shouldRetireLane(lanes, this.retired, lane)) {
+          this.retired.push(lane);
+          progress.note(`  lane ${lane} taken out for this session: its infra did not come up; the other lanes take the cells left`);
+          await this.store.save();
+          return;
+        }
+      }
+    };
+    await Promise.all(this.sessions.map(work));
+    if (broken.length > 0) throw broken.find((error) => !(error instanceof AbortedError)) ?? broken[0];
+    if (signal.aborted) throw new AbortedError();
+  }
+
+  /** Every lane down: each removed its infra after its cell; this catches a lane that never took one. */
+  async finish(): Promise<string | undefined> {
+    const left = await Promise.all(this.sessions.map((session) => session.finish().catch((error: Error) => `teardown failed: ${error.message}`)));
+    return left.filter(Boolean).join('\n') || undefined;
+  }
+}
+
 export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<SweepOutcome> {
   const planned = spec.deadline ? [] : runsOf(spec);
   const store = await SweepStore.open(spec, planned);
@@ -554,52 +704,41 @@ export async function runSweep(spec: SweepSpec, options: SweepOptions): Promise<
     spec.deadline
       ? { total: Math.max(state.runs.length, cells.length * spec.deadline.deadlinesS.length * maxProbes(spec.deadline) * spec.repetitions), bound: true }
       : { total: state.runs.length, bound: false };
-  const { spec: infraSpec, reason } = withPairNodes(spec);
-  const backend = options.backends.get(spec.infra.backend).create(infraSpec);
-  const session = new SweepSession(spec, store, backend, options, total);
-  session.setNodesReason(reason);
+  const factory = options.backends.get(spec.infra.backend);
+  const createLane = usesLanes(spec) ? factory.createLane : undefined;
+  let runner: CellRunner;
+  if (createLane) {
+    const byCell = cells.map((cell) => planned.filter((r) => r.cell.key === cell.key && toRun(store.find(r.key)!, options.retryFailed)));
+    runner = new LanePool(
+      spec,
+      store,
+      (lane) => createLane(spec, lane),
+      options,
+      total,
+      byCell.filter((runs) => runs.length > 0),
+    );
+  } else {
+    const { spec: infraSpec, reason } = withPairNodes(spec);
+    const session = new SweepSession(spec, store, factory.create(infraSpec), options, total);
+    session.setNodesReason(reason);
+    runner = inTurn(session, spec, store, options);
+  }
   let interrupted = false;
   let leftUp: string | undefined;
   try {
-    if (!spec.deadline && spec.parallel > 1 && spec.fresh === 'never') {
-      // One set of nodes for the whole sweep: runs of every cell share the pairs.
-      await session.runAll(runsOf(spec));
-    } else
-      for (const cell of cells) {
-        if (spec.deadline) {
-          const search = spec.deadline;
-          await session.inCell(async () => {
-            for (const deadlineS of search.deadlinesS) {
-              const result = await bisectLargestMeeting(search, (size) => probeSize(session, spec, cell, size, deadlineS));
-              state.curves = [
-                ...state.curves.filter((c) => !(c.cellKey === cell.key && c.deadlineS === deadlineS)),
-                { cellKey: cell.key, cellLabel: cell.label, deadlineS, ...result },
-              ];
-              await store.save();
-            }
-          });
-        } else {
-          const todo = runsOf(spec).filter((r) => r.cell.key === cell.key);
-          const pending = todo.filter((r) => {
-            const record = store.find(r.key)!;
-            return !finished(record) || (options.retryFailed && record.status === 'failed');
-          });
-          if (pending.length === 0) continue;
-          await session.inCell(() => session.runAll(pending));
-        }
-      }
+    await runner.run();
     state.status = 'done';
   } catch (error) {
     if (!(error instanceof AbortedError) && !options.signal.aborted) throw error;
     interrupted = true;
     state.status = 'interrupted';
   } finally {
-    leftUp = await session.finish().catch((error: Error) => `teardown failed: ${error.message}`);
+    leftUp = await runner.finish().catch((error: Error) => `teardown failed: ${error.message}`);
     thisSession.endedAt = new Date().toISOString();
     if (options.cost) state.cost = options.cost.record();
     await store.save();
     const count = (status: string) => state.runs.filter((r) => r.status === status).length;
     options.progress.finish(interrupted ? 'interrupted' : 'done', { ok: count('ok'), failed: count('failed'), pending: count('pending') });
   }
-  return { state, dir: spec.dir, skipped, redone, ranNow: session.runsThisSession, interrupted, leftUp };
+  return { state, dir: spec.dir, skipped, redone, ranNow: runner.runsThisSession, interrupted, leftUp };
 }

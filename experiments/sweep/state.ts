@@ -42,6 +42,8 @@ export interface RunRecord {
   cutOff?: { readonly at: string; readonly resultsDir?: string; readonly pair?: string }[];
   /** The node pair of the latest attempt (source -> destination). */
   pair?: SweepPair;
+  /** The lane whose infra the latest attempt ran on, or failed to bring up (sweeps on lanes). */
+  lane?: number;
   /** The latest attempt failed before or outside the migration (a node unreachable, the link not shaped): the pair's fault, not the run's. */
   infraFailure?: boolean;
   /** On one host (the lab): the attempt overlapped in time with runs on other pairs, sharing this machine's CPUs. */
@@ -63,6 +65,17 @@ export interface SweepPairsInfo {
   pairs: SweepPair[];
   /** Pairs taken out after an infrastructure failure in the latest session. */
   retired: string[];
+}
+
+/** How a sweep on lanes (experiments/sweep/lanes.ts) laid its cells; absent without lanes. */
+export interface SweepLanesInfo {
+  readonly parallel: number;
+  /** Lanes the latest session used: 0 .. lanes-1. */
+  readonly lanes: number;
+  /** Where each lane keeps its files: `<dir>/<lane>/`. */
+  readonly dir: string;
+  /** Lanes taken out in the latest session after their infra failed to come up. */
+  retired: number[];
 }
 
 export interface LinkMeasurement {
@@ -116,6 +129,8 @@ export interface SweepState {
   curves: DeadlineCurvePoint[];
   /** Parallel pairs: set when `parallel` > 1. */
   pairs?: SweepPairsInfo;
+  /** Lanes: set when `fresh: per-cell` runs cells at once, each on infra of its own. */
+  lanes?: SweepLanesInfo;
   /** Every session that worked on the sweep: when, and what it found to skip or redo. */
   sessions: { readonly startedAt: string; readonly skipped: number; readonly redone: readonly string[]; endedAt?: string }[];
   estimate?: EstimateRecord;

@@ -1,5 +1,5 @@
 // The Backend seam of a sweep: the infrastructure its runs use, which it can bring up, tear
-// down (for `fresh: per-cell | per-run`) and put in the state a run's plan asks for.
+// down (for `fresh: per-cell | per-run`) and put in the state a run's plan asks for; some have lanes.
 import type { Plan } from '../../config/plan.js';
 import type { BackendName, SweepSpec } from '../spec.js';
 
@@ -20,4 +20,10 @@ export interface SweepBackend {
 export interface BackendFactory {
   readonly name: BackendName;
   create(spec: SweepSpec): SweepBackend;
+  /**
+   * Lane `lane` (0..parallel-1) of a sweep whose cells go on lanes (experiments/sweep/lanes.ts):
+   * infrastructure of its own, with its own names and files under `<sweep>/lanes/<lane>/`, brought
+   * up for one cell while other lanes run theirs. @default - no lanes: cells recreate the one infra in turn
+   */
+  readonly createLane?: (spec: SweepSpec, lane: number) => SweepBackend;
 }
