@@ -1,7 +1,12 @@
 // Shared by the infra tests: a valid minimal config, a synth of the stack parsed into JSON, the
-// outputs of the stack's mocked apply, and where terraform and its offline provider mirror are.
+// outputs of the stack's mocked apply, where terraform and its offline provider mirror are, and the
+// gate of the suites that deploy to moto.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { describe } from '@jest/globals';
 import { Testing } from 'cdktf';
+import { motoMissingReason } from '../../infra/local/moto.js';
+import { hasProviderMirror, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
 import type { InfraConfig } from '../../infra/aws/props.js';
 import { CriuLabStack, type CriuLabStackOptions } from '../../infra/aws/stack.js';
 
@@ -57,3 +62,14 @@ export const asList = (value: string | readonly string[] | undefined): readonly 
   value === undefined ? [] : typeof value === 'string' ? [value] : value;
 
 export const TERRAFORM = '/usr/local/bin/terraform';
+
+/** `describe` where moto_server, terraform and its provider mirror are all here; else `describe.skip`, saying on stderr what is missing. */
+export function describeWithMotoAndTerraform(suite: string): typeof describe.skip {
+  const missing = [
+    motoMissingReason(),
+    existsSync(TERRAFORM) ? undefined : `${TERRAFORM} is missing`,
+    hasProviderMirror() ? undefined : `the provider mirror ${PROVIDER_MIRROR} has no hashicorp/aws`,
+  ].filter((reason): reason is string => reason !== undefined);
+  if (missing.length > 0) process.stderr.write(`${suite}: skipped, ${missing.join('; ')}\n`);
+  return missing.length === 0 ? describe : describe.skip;
+}

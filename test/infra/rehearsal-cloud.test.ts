@@ -3,31 +3,23 @@
 // The only fake is none: the edge's process runner is the real one, wrapped to look at moto and
 // at terraform's state right after cdktf deploys and destroys. About two minutes.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { DescribeInstancesCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { parse, stringify } from 'yaml';
 import { runProcess, type ProcessRunner } from '../../core/process.js';
 import type { InfraEffects } from '../../infra/aws/deploy.js';
 import { STACK_TAG_KEY } from '../../infra/aws/iam.js';
-import { motoMissingReason } from '../../infra/local/moto.js';
 import { rehearsalEc2Client, userDataOf, type RehearsalInstance } from '../../infra/aws/rehearsal/cloud.js';
 import { rehearseDeploy, type RehearsalOutcome } from '../../infra/aws/rehearsal/rehearse.js';
 import { REHEARSAL_ENDPOINT_ENV, REHEARSAL_STATE_ENV } from '../../infra/aws/rehearsal/target.js';
-import { hasProviderMirror, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
-import { PROJECT_ROOT, TERRAFORM, TEST_PUBLIC_KEY } from './helpers.js';
+import { describeWithMotoAndTerraform, PROJECT_ROOT, TEST_PUBLIC_KEY } from './helpers.js';
 
 const STACK = 'criu-lab';
 
-const missing = [
-  motoMissingReason(),
-  existsSync(TERRAFORM) ? undefined : `${TERRAFORM} is missing`,
-  hasProviderMirror() ? undefined : `the provider mirror ${PROVIDER_MIRROR} has no hashicorp/aws`,
-].filter((reason): reason is string => reason !== undefined);
-const describeWithMotoAndTerraform = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) process.stderr.write(`test/infra/rehearsal-cloud: skipped, ${missing.join('; ')}\n`);
+const describeIfDeployable = describeWithMotoAndTerraform('test/infra/rehearsal-cloud');
 
 /** One resource of a terraform state file, as far as this test reads it. */
 interface StateResource {
@@ -77,7 +69,7 @@ function rendered(template: string, state: readonly StateResource[]): string {
   });
 }
 
-describeWithMotoAndTerraform('infra deploy --rehearsal: the stack deployed to moto, read back, destroyed', () => {
+describeIfDeployable('infra deploy --rehearsal: the stack deployed to moto, read back, destroyed', () => {
   let workdir: string;
   let outcome: RehearsalOutcome;
   let servers: { nodes: { bastion: { ip: string } }; aws: { ebs_volumes: Record<string, string> } };

@@ -3,10 +3,10 @@
 // 127.0.0.1, each with its own state, no guests booted, so every run stops before its migration.
 // Lane 1 stands in for a lane whose deploy fails once its stack is up (its nodes never boot, say).
 // Run it under `flock /tmp/criu-lab-lab.lock`; it skips, saying why, without moto, terraform or the mirror.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { stringify } from 'yaml';
 import { ExternalError } from '../../core/errors.js';
@@ -15,11 +15,11 @@ import { runProcess, type ProcessRunner } from '../../core/process.js';
 import { Registry } from '../../core/registry.js';
 import type { DeployTarget, InfraEffects } from '../../infra/aws/deploy.js';
 import { STACK_TAG_KEY } from '../../infra/aws/iam.js';
-import { findMotoServer, freeLoopbackPort, motoMissingReason, requireMotoServer, startMoto, stopMoto } from '../../infra/local/moto.js';
+import { findMotoServer, freeLoopbackPort, requireMotoServer, startMoto, stopMoto } from '../../infra/local/moto.js';
 import { rehearsalEc2Client } from '../../infra/aws/rehearsal/cloud.js';
 import { MOTO_IMAGE_ID } from '../../infra/aws/rehearsal/rehearse.js';
 import { REHEARSAL_ENDPOINT_ENV, REHEARSAL_STATE_ENV } from '../../infra/aws/rehearsal/target.js';
-import { hasProviderMirror, MIRROR_CLI_CONFIG, PROVIDER_MIRROR } from '../../infra/aws/terraform-mirror.js';
+import { MIRROR_CLI_CONFIG } from '../../infra/aws/terraform-mirror.js';
 import { awsBackendWith } from '../../experiments/sweep/backends/aws.js';
 import type { BackendFactory } from '../../experiments/sweep/backends/backend.js';
 import type { LaneFiles } from '../../experiments/sweep/lanes.js';
@@ -27,15 +27,9 @@ import { laneFiles } from '../../experiments/sweep/lanes.js';
 import { createSweepProgress } from '../../experiments/sweep/progress.js';
 import { runSweep, type SweepOutcome } from '../../experiments/sweep/runner.js';
 import { loadSweepSpec, type SweepSpec } from '../../experiments/sweep/spec.js';
-import { TERRAFORM, TEST_CONFIG } from './helpers.js';
+import { describeWithMotoAndTerraform, TEST_CONFIG } from './helpers.js';
 
-const missing = [
-  motoMissingReason(),
-  existsSync(TERRAFORM) ? undefined : `${TERRAFORM} is missing`,
-  hasProviderMirror() ? undefined : `the provider mirror ${PROVIDER_MIRROR} has no hashicorp/aws`,
-].filter((reason): reason is string => reason !== undefined);
-const describeWithMotoAndTerraform = missing.length === 0 ? describe : describe.skip;
-if (missing.length > 0) process.stderr.write(`test/infra/sweep-lanes-moto: skipped, ${missing.join('; ')}\n`);
+const describeIfDeployable = describeWithMotoAndTerraform('test/infra/sweep-lanes-moto');
 
 /** One cdktf command a lane ran, and the stack's VPCs in moto right after it. */
 interface CdktfCall {
@@ -49,7 +43,7 @@ interface CdktfCall {
 
 const BROKEN = 'lane 1 stands in for a lane whose nodes never report booted';
 
-describeWithMotoAndTerraform('a sweep on two lanes of AWS stacks, deployed to moto', () => {
+describeIfDeployable('a sweep on two lanes of AWS stacks, deployed to moto', () => {
   let workdir: string;
   let motoPid: number | undefined;
   let spec: SweepSpec;
