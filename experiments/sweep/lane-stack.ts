@@ -11,7 +11,7 @@ import { laneFiles, laneInfraConfig, type LaneFiles } from './lanes.js';
 import { placementsOf } from './pairs.js';
 import type { SweepSpec } from './spec.js';
 
-/** How lanes reach their stacks: AWS in a sweep, a rehearsal's moto in a test. */
+/** How a sweep reaches its stacks (its lanes', or its one stack without lanes): AWS, or a rehearsal's moto in a test. */
 export interface LaneStackOptions {
   /** Where lane k's stack goes; its Terraform state must be `files.state` and its cdktf output `files.cdktfOut`. */
   readonly targetFor: (files: LaneFiles) => DeployTarget;
