@@ -58,7 +58,14 @@ function leftovers(workdir: string): string[] {
 }
 
 /** A node in each zone and no shared storage: the quickest stack that boots nodes. */
-const SMALL_STACK = { zones: [{ az: 'a', nodes: 1 }, { az: 'c', nodes: 1 }], efs: { enabled: false }, ebs: { enabled: false } };
+const SMALL_STACK = {
+  zones: [
+    { az: 'a', nodes: 1 },
+    { az: 'c', nodes: 1 },
+  ],
+  efs: { enabled: false },
+  ebs: { enabled: false },
+};
 
 /** An operator's config/infra.yaml: the example with the one required setting and a key of its own. */
 function writeConfig(workdir: string, overrides: Record<string, unknown> = {}): string {
