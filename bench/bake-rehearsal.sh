@@ -12,10 +12,11 @@ CLI=(node "$ROOT/bin/criu-lab.js")
 work=$(mktemp -d /tmp/criu-lab-bake-bench.XXXXXX)
 store=/var/cache/criu-lab/vm/rehearsal/baked
 cleanup() {
-  local ami
+  local status=$? ami
   ami=$(sed -n 's/^  id: \(ami-[0-9a-f]*\)$/\1/p' "$work/infra.yaml" 2>/dev/null | head -1)
   [ -n "$ami" ] && rm -rf "${store:?}/$ami"
-  rm -rf "$work"
+  # A failed run keeps its logs and the guests' consoles.
+  if [ "$status" = 0 ]; then rm -rf "$work"; else echo "bake-rehearsal: failed; logs and consoles kept in $work" >&2; fi
 }
 trap cleanup EXIT
 

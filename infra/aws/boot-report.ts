@@ -11,7 +11,11 @@ export interface HostKey {
   readonly key: string;
 }
 
-export type BootStatus = { readonly kind: 'pending' } | { readonly kind: 'ready' } | { readonly kind: 'failed'; readonly detail: string };
+export type BootStatus =
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'ready' }
+  /** `logTail`: the bootstrap log's last lines, printed to the console before the failed line. */
+  | { readonly kind: 'failed'; readonly detail: string; readonly logTail: string };
 
 export interface BootReport {
   readonly status: BootStatus;
@@ -26,20 +30,24 @@ const READY = markerPattern('ready\\s*$');
 const FAILED = markerPattern('failed (.*)$');
 // setup-host.sh prefixes its lines with its name; the report keeps what follows.
 const SETUP = markerPattern('setup (?:setup-host: )?(.*)$');
+const LOG = markerPattern('log (.*)$');
 
 /** The report in a console log; console lines may carry prefixes (timestamps, cloud-init tags). */
 export function parseBootReport(consoleOutput: string): BootReport {
   let status: BootStatus = { kind: 'pending' };
   let setup: string | undefined;
   const hostKeys = new Map<string, HostKey>();
+  const logLines: string[] = [];
   for (const line of consoleOutput.split(/\r?\n/)) {
     const hostKey = HOST_KEY.exec(line);
     const failed = FAILED.exec(line);
     const setupLine = SETUP.exec(line);
+    const logLine = LOG.exec(line);
     if (hostKey?.[1] && hostKey[2]) hostKeys.set(hostKey[1], { type: hostKey[1], key: hostKey[2] });
     else if (READY.test(line)) status = { kind: 'ready' };
-    else if (failed) status = { kind: 'failed', detail: failed[1]?.trim() ?? '' };
+    else if (failed) status = { kind: 'failed', detail: failed[1]?.trim() ?? '', logTail: logLines.join('\n') };
     else if (setupLine) setup = setupLine[1]?.trim();
+    else if (logLine) logLines.push(logLine[1] ?? '');
   }
   return { status, hostKeys: [...hostKeys.values()], ...(setup === undefined ? {} : { setup }) };
 }
@@ -95,6 +103,7 @@ export async function waitForBootReports(
         throw new ExternalError(
           `${host.name} (${host.instanceId}) failed its bootstrap: ${report.status.detail}; ` +
             `see ${BOOTSTRAP_LOG} on it (ssh through the bastion, then sudo tail -50 ${BOOTSTRAP_LOG})`,
+          { logTail: report.status.logTail },
         );
       }
       if (report.status.kind === 'ready' && report.hostKeys.length === 0) {

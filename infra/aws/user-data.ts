@@ -58,6 +58,8 @@ report() {
   if [ "$status" = 0 ]; then
     console ready
   else
+    # The log's tail goes first, so the deploy that reads the failed line has it too.
+    tail -n 15 ${BOOTSTRAP_LOG} | while IFS= read -r line; do console "log $line"; done
     console "failed step=$step exit=$status log=${BOOTSTRAP_LOG}"
   fi
 }

@@ -58,6 +58,8 @@ describe('boot reports on the serial console', () => {
     expect(failed.status).toEqual({
       kind: 'failed',
       detail: 'step=setup-host exit=1 log=/var/log/criu-lab-bootstrap.log',
+      // The log's tail, printed before the failed line, travels with it.
+      logTail: 'setup-host: building CRIU 4.2.1 (about a minute)\nsetup-host: CRIU build failed; see /var/cache/criu-lab/criu-4.2.1/build.log',
     });
     expect(parseBootReport('[    0.000000] Linux version 6.1.0\n').status).toEqual({ kind: 'pending' });
   });
