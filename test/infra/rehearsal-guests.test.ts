@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import type { RehearsalPlan } from '../../infra/aws/rehearsal/cloud.js';
 import { planGuests } from '../../infra/aws/rehearsal/guests.js';
 import { forwardable, startPackageProxy, type PackageProxy } from '../../infra/aws/rehearsal/package-proxy.js';
-import { efsUserData, hostAddress, metaData, networkConfig, vendorData } from '../../infra/aws/rehearsal/seed.js';
+import { efsUserData, hostAddress, metaData, mirrorAptConf, networkConfig, vendorData } from '../../infra/aws/rehearsal/seed.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn0yGZ7kVn8nGJ2b4Yq8mJ3yVvWcY8YQ8l8mJ3yVvWc operator';
 const USER_DATA = '#!/bin/bash\necho "${HOME} $((1 + 1))"\n';
@@ -78,6 +78,10 @@ describe('the rehearsal guests of a plan', () => {
     const vendor = vendorData('http://10.42.255.254:3142');
     expect(vendor.startsWith('#cloud-config\n')).toBe(true);
     expect(parse(vendor)).toEqual({ apt: { preserve_sources_list: true, proxy: 'http://10.42.255.254:3142' } });
+    // A snapshot mirror (this machine's) has an expired sid Valid-Until: the guests read it as the host does.
+    const conf = mirrorAptConf('APT "";\nAcquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\nDir "/";\n');
+    expect(conf).toBe('Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n');
+    expect(parse(vendorData('http://h:1', conf))).toEqual({ apt: { preserve_sources_list: true, proxy: 'http://h:1', conf } });
   });
 
   it('export EFS at its root to the VPC, root not squashed', () => {

@@ -18,7 +18,18 @@ import type { VmImage } from '../../local/vm/image.js';
 import type { ConsoleReader } from '../boot-report.js';
 import { userDataOf, type RehearsalPlan } from './cloud.js';
 import { startPackageProxy, type PackageProxy } from './package-proxy.js';
-import { ec2HostName, EFS_READY_LINE, efsUserData, hostAddress, instanceAddresses, metaData, networkConfig, vendorData, vpcPrefixLength } from './seed.js';
+import {
+  ec2HostName,
+  EFS_READY_LINE,
+  efsUserData,
+  hostAddress,
+  instanceAddresses,
+  metaData,
+  mirrorAptConf,
+  networkConfig,
+  vendorData,
+  vpcPrefixLength,
+} from './seed.js';
 
 /** One rehearsal per host: the bridge, its taps and the firewall table have fixed names. */
 export const REHEARSAL_BRIDGE = 'crl-rh';
@@ -191,6 +202,12 @@ async function createNetwork(plan: RehearsalPlan, host: string, guests: readonly
   if (nft.status !== 0) throw new ExternalError(`nft refused the rehearsal's SSH rule: ${nft.stderr.trim()}`);
 }
 
+/** How this host reads its Debian mirror (see mirrorAptConf); empty where apt-config is missing. */
+function hostMirrorConf(): string {
+  const dump = spawnSync('apt-config', ['dump'], { encoding: 'utf8' });
+  return dump.status === 0 ? mirrorAptConf(dump.stdout) : '';
+}
+
 async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage, proxyUrl: string): Promise<{ drives: string[]; devices: string[] }> {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const seedDir = join(files.dir, 'seed');
@@ -198,7 +215,7 @@ async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage,
   writeFileSync(join(seedDir, 'user-data'), guest.userData);
   writeFileSync(join(seedDir, 'meta-data'), guest.metaData);
   writeFileSync(join(seedDir, 'network-config'), networkConfig(guestMac(guest.addresses[0]?.split('/')[0] ?? ''), guest.addresses));
-  writeFileSync(join(seedDir, 'vendor-data'), vendorData(proxyUrl));
+  writeFileSync(join(seedDir, 'vendor-data'), vendorData(proxyUrl, hostMirrorConf()));
   const seedFiles = ['user-data', 'meta-data', 'network-config', 'vendor-data'].map((name) => join(seedDir, name));
   await run(['genisoimage', '-quiet', '-output', files.seed, '-volid', 'cidata', '-joliet', '-rock', ...seedFiles], {
     hint: 'install genisoimage (bash scripts/setup-vm.sh)',

@@ -23,9 +23,22 @@ export function networkConfig(mac: string, addresses: readonly string[]): string
   return stringify({ version: 2, ethernets: { eth0: { match: { macaddress: mac }, 'set-name': 'eth0', addresses: [...addresses] } } });
 }
 
-/** Vendor data: apt through the host's package proxy, the image's sources list kept (the mirror seam). */
-export function vendorData(proxyUrl: string): string {
-  return `#cloud-config\n${stringify({ apt: { preserve_sources_list: true, proxy: proxyUrl } })}`;
+/**
+ * Vendor data: apt through the host's package proxy, the image's sources list kept, and the
+ * host's own settings for that mirror (`aptConf`, e.g. a snapshot mirror's expired Valid-Until
+ * accepted): the guests reach the mirror this machine reaches, so they read it as it does.
+ */
+export function vendorData(proxyUrl: string, aptConf = ''): string {
+  return `#cloud-config\n${stringify({ apt: { preserve_sources_list: true, proxy: proxyUrl, ...(aptConf === '' ? {} : { conf: aptConf }) } })}`;
+}
+
+/** The host's apt settings that say how to read its mirror, from `apt-config dump` output. */
+export function mirrorAptConf(aptConfigDump: string): string {
+  return aptConfigDump
+    .split('\n')
+    .filter((line) => /^Acquire::(Check-Valid-Until|Check-Date) /.test(line))
+    .map((line) => `${line}\n`)
+    .join('');
 }
 
 /** Printed to the EFS stand-in's console when it serves; the rehearsal waits for it. */
