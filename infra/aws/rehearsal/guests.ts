@@ -208,14 +208,14 @@ function hostMirrorConf(): string {
   return dump.status === 0 ? mirrorAptConf(dump.stdout) : '';
 }
 
-async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage, proxyUrl: string): Promise<{ drives: string[]; devices: string[] }> {
+async function prepareGuest(guest: GuestPlan, files: GuestFiles, image: VmImage, vendor: string): Promise<{ drives: string[]; devices: string[] }> {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const seedDir = join(files.dir, 'seed');
   mkdirSync(seedDir, { recursive: true });
   writeFileSync(join(seedDir, 'user-data'), guest.userData);
   writeFileSync(join(seedDir, 'meta-data'), guest.metaData);
   writeFileSync(join(seedDir, 'network-config'), networkConfig(guestMac(guest.addresses[0]?.split('/')[0] ?? ''), guest.addresses));
-  writeFileSync(join(seedDir, 'vendor-data'), vendorData(proxyUrl, hostMirrorConf()));
+  writeFileSync(join(seedDir, 'vendor-data'), vendor);
   const seedFiles = ['user-data', 'meta-data', 'network-config', 'vendor-data'].map((name) => join(seedDir, name));
   await run(['genisoimage', '-quiet', '-output', files.seed, '-volid', 'cidata', '-joliet', '-rock', ...seedFiles], {
     hint: 'install genisoimage (bash scripts/setup-vm.sh)',
@@ -281,10 +281,11 @@ export async function bootGuests(plan: RehearsalPlan, dir: string, image: VmImag
   try {
     await createNetwork(plan, host, guests);
     proxy = await startPackageProxy(host);
+    const vendor = vendorData(proxy.url, hostMirrorConf()); // the same for every guest: read the host's apt settings once
     const started: StartedGuest[] = [];
     for (const [index, guest] of guests.entries()) {
       const files = filesOf(guestsDir, guest.name);
-      const { drives, devices } = await prepareGuest(guest, files, image, proxy.url);
+      const { drives, devices } = await prepareGuest(guest, files, image, vendor);
       const pid = await startQemu(
         {
           name: `${QEMU_NAME_PREFIX}${guest.name}`,

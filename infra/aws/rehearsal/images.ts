@@ -9,17 +9,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../local/exec.js';
 import { isRunning } from '../../local/node.js';
-import { ensureCachedImage, type VmImage, type VmImageResult } from '../../local/vm/image.js';
+import { ensureCachedImage, imageAt, READY_MARKER, type VmImage, type VmImageResult } from '../../local/vm/image.js';
 import { GUEST_IMAGE_CACHE } from './image.js';
 
 /** Where `infra bake --rehearsal` keeps its images, one directory per image id. */
 export const BAKED_IMAGE_STORE = join(GUEST_IMAGE_CACHE, 'baked');
 const IMAGE_CRIU = '/usr/local/sbin/criu';
 const POWER_DOWN_TIMEOUT_MS = 180_000;
-
-function imageIn(dir: string, recipeHash: string): VmImage {
-  return { dir, recipeHash, kernelPath: join(dir, 'vmlinuz'), initrdPath: join(dir, 'initrd.img'), rootfsPath: join(dir, 'rootfs.img') };
-}
 
 async function copyBoot(from: VmImage, dir: string): Promise<void> {
   await copyFile(from.kernelPath, join(dir, 'vmlinuz'));
@@ -29,7 +25,7 @@ async function copyBoot(from: VmImage, dir: string): Promise<void> {
 /** The image baked as `imageId` when the store has it. */
 export function storedImage(imageId: string, store: string = BAKED_IMAGE_STORE): VmImage | undefined {
   const dir = join(store, imageId);
-  return existsSync(join(dir, 'ready')) ? imageIn(dir, imageId) : undefined;
+  return existsSync(join(dir, READY_MARKER)) ? imageAt(dir, imageId) : undefined;
 }
 
 /** Debian's AMI as the rehearsal has it: the prepared image without CRIU, so setup-host.sh builds it at boot. */

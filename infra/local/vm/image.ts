@@ -18,7 +18,7 @@ export const HOST_CRIU = '/usr/local/sbin/criu';
 export const DEFAULT_IMAGE_CACHE = '/var/cache/criu-lab/vm';
 /** debootstrap of ~200 packages plus the initrd; a cold build takes a few minutes. */
 export const BUILD_TIMEOUT_MS = 30 * 60_000;
-const READY_MARKER = 'ready';
+export const READY_MARKER = 'ready';
 
 export interface VmImage {
   /** `<cache>/<recipe hash>`. */
@@ -47,7 +47,7 @@ export async function recipeHash(criuPath: string = HOST_CRIU): Promise<string> 
   return hash.digest('hex').slice(0, 16);
 }
 
-function imageAt(dir: string, hash: string): VmImage {
+export function imageAt(dir: string, hash: string): VmImage {
   return Object.freeze({
     dir,
     recipeHash: hash,
